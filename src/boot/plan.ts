@@ -1,0 +1,137 @@
+/**
+ * planBoot: the one decision. A pure, deterministic function of (facts, inventory, where the server is)
+ * that DHCP, proxyDHCP, TFTP and HTTP all call, many times per boot, and that must give each of them the
+ * same answer. "Ignore this client" is a value, never an exception.
+ */
+import type { BootMethod, Inventory, Machine, Role } from '../inventory/types.js';
+import { firmwareOf, isHttpBootFirmware, type Firmware, type MachineFacts } from './facts.js';
+
+export interface PlanContext {
+  /** Base URL machines use to reach rolecast's HTTP server, e.g. http://10.0.0.1:8080 */
+  baseUrl: string;
+}
+
+export type BootFile =
+  | { kind: 'tftp'; file: string } // BOOTP file / option 67, fetched from next-server over TFTP
+  | { kind: 'http'; url: string }; // iPXE script or UEFI HTTP boot URL
+
+export interface IgnorePlan {
+  action: 'ignore';
+  mac: string;
+  reason: string;
+}
+
+export interface BootTargetPlan {
+  action: 'boot';
+  mac: string;
+  /** The inventory machine, absent when an unknown MAC boots under the unknown-machine policy. */
+  machine?: Machine;
+  host?: string;
+  /** The role that boots now: the machine's role, its boot-once target, or the policy target. */
+  role: Role;
+  /** True while a boot-once maintenance target is in force. */
+  bootOnce: boolean;
+  firmware: Firmware;
+  method: BootMethod;
+  /** What DHCP puts in the BOOTP file field and option 67. */
+  bootfile: BootFile;
+  /** The iPXE script for this MAC. */
+  scriptUrl: string;
+}
+
+export type BootPlan = IgnorePlan | BootTargetPlan;
+
+/**
+ * Loader file names per boot method and firmware. Sites override per firmware (site.loaders), roles
+ * and machines override again. HTTP-boot firmware (arch 16/19) loads the same EFI binary over HTTP.
+ */
+const DEFAULT_LOADERS: Record<BootMethod, Partial<Record<Firmware, string>>> = {
+  ipxe: {
+    bios: 'undionly.kpxe',
+    'uefi-x64': 'ipxe.efi',
+    'uefi-http-x64': 'ipxe.efi',
+    'uefi-arm64': 'ipxe-arm64.efi',
+    'uefi-http-arm64': 'ipxe-arm64.efi',
+    'uefi-ia32': 'ipxe-ia32.efi',
+  },
+  pxelinux: {
+    bios: 'pxelinux.0',
+    'uefi-x64': 'syslinux.efi',
+    'uefi-http-x64': 'syslinux.efi',
+    'uefi-ia32': 'syslinux32.efi',
+  },
+  grub: {
+    bios: 'grub/i386-pc/core.0',
+    'uefi-x64': 'grubx64.efi',
+    'uefi-http-x64': 'grubx64.efi',
+    'uefi-arm64': 'grubaa64.efi',
+    'uefi-http-arm64': 'grubaa64.efi',
+  },
+};
+
+function ignore(mac: string, reason: string): IgnorePlan {
+  return { action: 'ignore', mac, reason };
+}
+
+export function scriptUrlFor(ctx: PlanContext, mac: string): string {
+  return `${ctx.baseUrl}/boot/${mac}.ipxe`;
+}
+
+export function loaderUrlFor(ctx: PlanContext, file: string): string {
+  return `${ctx.baseUrl}/loaders/${file}`;
+}
+
+interface Chosen {
+  machine?: Machine;
+  role: Role;
+  bootOnce: boolean;
+}
+
+/** Which role boots: the machine's, its boot-once target, or the unknown-machine policy's. */
+function chooseRole(facts: MachineFacts, inv: Inventory): Chosen | IgnorePlan {
+  const machine = inv.byMac.get(facts.mac);
+  if (!machine) {
+    const { policy, target } = inv.site.unknown;
+    if (policy === 'ignore' || !target) return ignore(facts.mac, 'unknown MAC (unknown-machine policy: ignore)');
+    const role = inv.roles[target];
+    if (!role) return ignore(facts.mac, `unknown MAC and policy target "${target}" is not a role`);
+    return { role, bootOnce: false };
+  }
+  const name = machine.bootOnce ?? machine.role;
+  const role = inv.roles[name];
+  // The validator rejects unknown roles; a snapshot cannot hold one. Stay total anyway.
+  if (!role) return ignore(facts.mac, `${machine.host}: role "${name}" is not defined`);
+  if (role.destructive && !machine.confirmWipe) {
+    return ignore(facts.mac, `${machine.host}: target "${name}" is destructive and the machine does not set confirm_wipe`);
+  }
+  return { machine, role, bootOnce: machine.bootOnce !== undefined };
+}
+
+function loaderFor(inv: Inventory, c: Chosen, method: BootMethod, fw: Firmware): string | undefined {
+  return c.machine?.loaders[fw] ?? c.role.loaders[fw] ??
+    (method === 'ipxe' ? inv.site.loaders[fw] : undefined) ?? DEFAULT_LOADERS[method][fw];
+}
+
+export function planBoot(facts: MachineFacts, inv: Inventory, ctx: PlanContext): BootPlan {
+  const mac = facts.mac;
+  // proxyDHCP answers only PXE clients (PXE spec 2.1 §2.2.5): anything else belongs to the real DHCP server.
+  if (facts.protocol === 'proxydhcp' && !facts.pxe && !facts.ipxe) return ignore(mac, 'not a PXE client');
+  const chosen = chooseRole(facts, inv);
+  if ('action' in chosen) return chosen;
+  const { machine, role, bootOnce } = chosen;
+  const method = machine?.boot ?? role.boot ?? inv.site.boot;
+  // A client that sends no option 93 is treated as BIOS: RFC 4578 makes 93 mandatory for PXE, and the
+  // legacy clients that omit it (old BIOS ROMs, udhcpc) are x86 BIOS.
+  const fw = firmwareOf(facts.arch) === 'unknown' && facts.arch === undefined ? 'bios' : firmwareOf(facts.arch);
+  const scriptUrl = scriptUrlFor(ctx, mac);
+  const base = { action: 'boot' as const, mac, machine, host: machine?.host, role, bootOnce, firmware: fw, method, scriptUrl };
+
+  // iPXE already runs: hand it the script, never the loader again (that would loop, chainloading forever).
+  if (facts.ipxe) return { ...base, bootfile: { kind: 'http', url: scriptUrl } };
+  if (fw === 'unknown') return ignore(mac, `unsupported client architecture ${facts.arch}`);
+  const file = loaderFor(inv, chosen, method, fw);
+  if (!file) return ignore(mac, `no ${method} loader for firmware ${fw}`);
+  // UEFI HTTP boot (arch 16/19) fetches its loader by URL, not over TFTP.
+  if (isHttpBootFirmware(fw)) return { ...base, bootfile: { kind: 'http', url: loaderUrlFor(ctx, file) } };
+  return { ...base, bootfile: { kind: 'tftp', file } };
+}

@@ -1,0 +1,93 @@
+/**
+ * Server configuration: where the profiles, data and images live, and what each listener does.
+ * Read from a YAML file (`rolecast serve --config FILE`), then command-line flags override it.
+ */
+export type DhcpMode = 'authoritative' | 'proxy' | 'off';
+
+export interface DhcpConfig {
+  mode: DhcpMode;
+  /** Port for DHCP (67); proxy mode also answers on proxyPort (4011, PXE spec §2.2.5). */
+  port: number;
+  proxyPort: number;
+  /** Address to bind (0.0.0.0: broadcasts arrive only there). */
+  bind: string;
+  leaseTime: number; // seconds
+  /** Hand out addresses to non-PXE clients that are in the inventory (e.g. the initramfs's udhcpc). */
+  serveNonPxe: boolean;
+  /** Send iPXE option 175.176 = 1 so iPXE skips its proxyDHCP wait. */
+  ipxeNoProxyWait: boolean;
+  /** Delay (ms) before replying, for ROMs that miss fast replies (dnsmasq's dhcp-reply-delay). */
+  replyDelayMs: number;
+  /** Dynamic pool for unknown machines: network name in the inventory whose `pool` is used. */
+  poolNetwork?: string;
+}
+
+export interface TftpConfig {
+  enabled: boolean;
+  port: number;
+  bind: string;
+  /** Directories searched in order for static files (loaders, .c32 modules). */
+  roots: string[];
+  /** Largest blksize granted (RFC 2348); MTU-safe default 1468, some UEFI clients need <= 1024. */
+  maxBlksize: number;
+  maxWindowsize: number;
+  /** Retransmit timeout (ms) when the client does not negotiate one (RFC 2349), and retry count. */
+  timeoutMs: number;
+  retries: number;
+  maxTransfers: number;
+  maxTransfersPerClient: number;
+}
+
+export interface HttpConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+  /** Bearer token for mutating API routes; unset = mutating routes refused. */
+  token?: string;
+}
+
+export interface ServerConfig {
+  profilesDir: string;
+  dataDir: string;
+  imagesDir: string;
+  /** The provisioning address this server answers as: DHCP option 54 and siaddr, and in URLs. */
+  address: string;
+  /** URL machines use for HTTP; defaults to http://<address>:<http.port>. */
+  baseUrl?: string;
+  logLevel: string;
+  dhcp: DhcpConfig;
+  tftp: TftpConfig;
+  http: HttpConfig;
+}
+
+/** Debian packages' install paths for loaders, after the project's own images/loaders. */
+export const DEFAULT_TFTP_ROOTS = [
+  'images/loaders',
+  '/usr/lib/ipxe',
+  '/usr/lib/PXELINUX',
+  '/usr/lib/syslinux/modules/bios',
+  '/usr/lib/SYSLINUX.EFI/efi64',
+];
+
+export function defaultConfig(): ServerConfig {
+  return {
+    profilesDir: 'profiles',
+    dataDir: 'data',
+    imagesDir: 'images',
+    address: '127.0.0.1',
+    logLevel: 'info',
+    dhcp: {
+      mode: 'authoritative', port: 67, proxyPort: 4011, bind: '0.0.0.0', leaseTime: 3600,
+      serveNonPxe: true, ipxeNoProxyWait: true, replyDelayMs: 0,
+    },
+    tftp: {
+      enabled: true, port: 69, bind: '0.0.0.0', roots: [...DEFAULT_TFTP_ROOTS], maxBlksize: 1468,
+      maxWindowsize: 64, timeoutMs: 1000, retries: 5, maxTransfers: 2000, maxTransfersPerClient: 16,
+    },
+    http: { enabled: true, host: '0.0.0.0', port: 8080 },
+  };
+}
+
+export function baseUrlOf(cfg: ServerConfig): string {
+  return cfg.baseUrl ?? `http://${cfg.address}${cfg.http.port === 80 ? '' : `:${cfg.http.port}`}`;
+}

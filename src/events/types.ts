@@ -1,0 +1,48 @@
+/**
+ * Boot events: every stage of every machine, from DHCP to phone-home, in one timeline per MAC.
+ * DHCP and TFTP emit through an EventSink; the HTTP side owns the store and the SSE stream.
+ */
+export type BootStage =
+  | 'dhcp-discover'
+  | 'dhcp-offer'
+  | 'dhcp-request'
+  | 'dhcp-ack'
+  | 'dhcp-nak'
+  | 'dhcp-decline'
+  | 'dhcp-release'
+  | 'dhcp-inform'
+  | 'dhcp-ignore'
+  | 'tftp-loader'
+  | 'tftp-config'
+  | 'tftp-file'
+  | 'tftp-error'
+  | 'http-script'
+  | 'http-config'
+  | 'http-kernel'
+  | 'http-initrd'
+  | 'http-image'
+  | 'http-rootfs'
+  | 'http-secret-denied'
+  | 'initramfs' // phone-home from the common initramfs (detail: which step)
+  | 'booted'
+  | 'failed';
+
+export interface BootEvent {
+  mac: string;
+  stage: BootStage;
+  /** ISO 8601 time the event was recorded (the store stamps it; emitters leave it out). */
+  at: string;
+  /** Host name when the MAC is known. */
+  host?: string;
+  /** Free-form detail: file name, address, reason. */
+  detail?: string;
+  /** Client address when known. */
+  address?: string;
+}
+
+export interface EventSink {
+  emit(event: Omit<BootEvent, 'at'> & { at?: string }): void;
+}
+
+/** An EventSink that drops everything (tests, tools). */
+export const nullSink: EventSink = { emit() {} };
