@@ -150,6 +150,8 @@ export interface Machine {
   role: string;
   /** Provisioning address. */
   ip: string;
+  /** SMBIOS UUID (canonical text form), when known: pxelinux asks for pxelinux.cfg/<uuid> first. */
+  uuid?: string;
   /** Addresses on other networks, by network name (e.g. wan: 203.0.113.2). */
   addresses: Record<string, string>;
   vrrp?: { priority: number; state: 'MASTER' | 'BACKUP' };
