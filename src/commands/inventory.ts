@@ -1,0 +1,134 @@
+/** validate, machines, render, assign, diff: the inventory as an operator sees it. */
+import { createHash } from 'node:crypto';
+import { loadInventory, resolveMachine } from '../inventory/index.js';
+import { assignRole } from '../inventory/edit.js';
+import { ProfileError, formatIssue } from '../errors.js';
+import type { Inventory, Machine } from '../inventory/types.js';
+import { renderMachineFiles, machineContentHash, renderBootConfig } from '../render/index.js';
+import type { RenderContext } from '../render/types.js';
+import { planBoot } from '../boot/plan.js';
+import type { Firmware } from '../boot/facts.js';
+import { readServed } from '../served.js';
+import type { Flags } from '../cli.js';
+import { applySite, findMachine, NotFoundError, out, renderContext, serverConfig, table, UsageError } from './common.js';
+
+async function load(flags: Flags): Promise<{ inv: Inventory; ctx: RenderContext; dataDir: string }> {
+  const loaded = await serverConfig(flags);
+  const inv = await loadInventory(loaded.cfg.profilesDir);
+  const cfg = applySite(loaded, inv);
+  return { inv, ctx: renderContext(cfg), dataDir: cfg.dataDir };
+}
+
+export async function cmdValidate(_args: string[], flags: Flags): Promise<number> {
+  const { cfg } = await serverConfig(flags);
+  try {
+    const inv = await loadInventory(cfg.profilesDir);
+    out(`${cfg.profilesDir}: ok (${inv.machines.length} machines, ${Object.keys(inv.roles).length} roles, version ${inv.version.slice(0, 12)})`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof ProfileError)) throw err;
+    process.stderr.write(`${err.issues.map(formatIssue).join('\n')}\n${err.issues.length} error${err.issues.length === 1 ? '' : 's'}\n`);
+    return 1;
+  }
+}
+
+function machineRow(m: Machine): Record<string, unknown> {
+  return { host: m.host, macs: m.macs, role: m.role, bootOnce: m.bootOnce ?? null, ip: m.ip, addresses: m.addresses, source: `${m.source.file}:${m.source.line}` };
+}
+
+export async function cmdMachines(_args: string[], flags: Flags): Promise<number> {
+  const { inv } = await load(flags);
+  if (flags.json) {
+    out(JSON.stringify(inv.machines.map(machineRow), null, 2));
+    return 0;
+  }
+  const rows = [['HOST', 'MAC', 'ROLE', 'ADDRESS']];
+  for (const m of inv.machines) {
+    const extra = Object.entries(m.addresses).map(([n, a]) => ` ${n}=${a}`).join('');
+    rows.push([m.host, m.macs.join(','), m.bootOnce ? `${m.role} (once: ${m.bootOnce})` : m.role, `${m.ip}${extra}`]);
+  }
+  out(table(rows));
+  return 0;
+}
+
+const FIRMWARE_ARCH: Partial<Record<Firmware, number>> = { bios: 0, 'uefi-x64': 7, 'uefi-arm64': 11, 'uefi-http-x64': 16 };
+
+function sha256(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+export async function cmdRender(args: string[], flags: Flags): Promise<number> {
+  const [key] = args;
+  if (!key) throw new UsageError('render needs a host name or MAC');
+  const { inv, ctx } = await load(flags);
+  const m = findMachine(inv, key);
+  if (typeof flags.boot === 'string') return renderBoot(inv, ctx, m, flags.boot, flags.firmware);
+  const files = renderMachineFiles(resolveMachine(inv, m), inv, ctx);
+  if (typeof flags.file === 'string') {
+    const f = files.find((x) => x.path === flags.file);
+    if (!f) throw new NotFoundError(`${m.host} gets no file ${flags.file} (files: ${files.map((x) => x.path).join(', ')})`);
+    process.stdout.write(f.content);
+    return 0;
+  }
+  if (flags.json) {
+    out(JSON.stringify({ host: m.host, role: m.bootOnce ?? m.role, hash: machineContentHash(files), files: files.map((f) => ({ ...f, sha256: sha256(f.content) })) }, null, 2));
+    return 0;
+  }
+  const rows = [['MODE', 'SIZE', 'SECRET', 'SHA256', 'PATH']];
+  for (const f of files) rows.push([f.mode.toString(8).padStart(4, '0'), String(Buffer.byteLength(f.content)), f.secret ? 'secret' : '-', sha256(f.content).slice(0, 16), f.path]);
+  out(`${table(rows)}\n${m.host}: ${files.length} files, content hash ${machineContentHash(files)}`);
+  return 0;
+}
+
+function renderBoot(inv: Inventory, ctx: RenderContext, m: Machine, kind: string, fwFlag: unknown): number {
+  if (kind !== 'ipxe' && kind !== 'pxelinux' && kind !== 'grub') throw new UsageError(`--boot must be ipxe, pxelinux or grub (got "${kind}")`);
+  const fw = (typeof fwFlag === 'string' ? fwFlag : 'bios') as Firmware;
+  const arch = FIRMWARE_ARCH[fw];
+  if (arch === undefined) throw new UsageError(`--firmware must be one of ${Object.keys(FIRMWARE_ARCH).join(', ')}`);
+  const mac = m.macs[0]!;
+  const plan = planBoot({ mac, protocol: 'http', arch, ipxe: kind === 'ipxe', pxe: true }, inv, ctx);
+  if (plan.action === 'ignore') throw new NotFoundError(`${m.host} does not boot: ${plan.reason}`);
+  process.stdout.write(renderBootConfig(kind, plan, inv, ctx));
+  return 0;
+}
+
+export async function cmdAssign(args: string[], flags: Flags): Promise<number> {
+  const [host, role] = args;
+  if (!host || !role) throw new UsageError('assign needs <host> <role>');
+  const { cfg } = await serverConfig(flags);
+  await assignRole(cfg.profilesDir, host, role);
+  out(`${host}: role ${role} (takes effect on its next boot)`);
+  return 0;
+}
+
+export interface DiffRow {
+  host: string;
+  mac: string;
+  role: string;
+  status: 'changed' | 'unchanged' | 'never-served';
+  servedRole?: string;
+  hash: string;
+  servedHash?: string;
+}
+
+export async function machineDiff(inv: Inventory, ctx: RenderContext, dataDir: string): Promise<DiffRow[]> {
+  const served = await readServed(dataDir);
+  return inv.machines.map((m) => {
+    const rm = resolveMachine(inv, m);
+    const hash = machineContentHash(renderMachineFiles(rm, inv, ctx));
+    const mac = m.macs[0]!;
+    const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
+    const status = !last ? 'never-served' : last.hash === hash ? 'unchanged' : 'changed';
+    return { host: m.host, mac, role: rm.role.name, status, servedRole: last?.role, hash, servedHash: last?.hash };
+  });
+}
+
+export async function cmdDiff(_args: string[], flags: Flags): Promise<number> {
+  const { inv, ctx, dataDir } = await load(flags);
+  const rows = await machineDiff(inv, ctx, dataDir);
+  const changed = rows.filter((r) => r.status !== 'unchanged');
+  if (flags.json) out(JSON.stringify(rows, null, 2));
+  else if (changed.length === 0) out('no machine would change on its next boot');
+  else out(table([['HOST', 'STATUS', 'ROLE', 'WAS'], ...changed.map((r) => [r.host, r.status, r.role, r.servedRole ?? '-'])]));
+  return flags['exit-code'] && changed.length ? 1 : 0;
+}

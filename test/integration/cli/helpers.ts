@@ -1,0 +1,22 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../../..');
+
+export interface CliResult { code: number | null; stdout: string; stderr: string }
+
+/** Run the real rolecast command (TypeScript sources through tsx, so no build is needed). */
+export function rolecast(args: string[], cwd = ROOT): CliResult {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A private copy of the bundled profiles (and a data dir) for tests that edit them. */
+export function copyProfiles(): { dir: string; profiles: string; data: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'rolecast-cli-'));
+  const profiles = join(dir, 'profiles');
+  cpSync(join(ROOT, 'profiles'), profiles, { recursive: true });
+  return { dir, profiles, data: join(dir, 'data'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../src/configfile.js';
+import { ProfileError } from '../../../src/errors.js';
+
+function issues(text: string): string[] {
+  try {
+    parseConfig(text, 'rolecast.conf.yaml');
+  } catch (err) {
+    if (err instanceof ProfileError) return err.issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.path}: ${i.message}`);
+    throw err;
+  }
+  return [];
+}
+
+describe('server config file', () => {
+  it('merges over the defaults', () => {
+    const { cfg, raw } = parseConfig('address: 10.0.0.1\ndhcp:\n  mode: proxy\nhttp:\n  port: 8081\n  token: s3\n', 'c.yaml');
+    expect(cfg.address).toBe('10.0.0.1');
+    expect(cfg.dhcp.mode).toBe('proxy');
+    expect(cfg.dhcp.port).toBe(67);
+    expect(cfg.http).toMatchObject({ port: 8081, token: 's3', enabled: true });
+    expect(cfg.tftp.maxBlksize).toBe(1468);
+    expect(raw.http?.port).toBe(8081);
+  });
+
+  it('empty file is the defaults', () => {
+    expect(parseConfig('', 'c.yaml').cfg.http.port).toBe(8080);
+  });
+
+  it('reports every unknown key, wrong type and bad enum with file:line:col', () => {
+    expect(issues('adress: 10.0.0.1\ndhcp:\n  mode: sometimes\n  port: "67"\ntftp:\n  roots: [1, 2]\n')).toEqual([
+      'rolecast.conf.yaml:1:1: adress: unknown key "adress" (expected one of: profilesDir, dataDir, imagesDir, address, baseUrl, logLevel, dhcp, tftp, http)',
+      'rolecast.conf.yaml:3:9: dhcp.mode: must be one of: authoritative, proxy, off',
+      'rolecast.conf.yaml:4:9: dhcp.port: must be a number',
+      'rolecast.conf.yaml:6:10: tftp.roots: must be a list of strings',
+    ]);
+  });
+
+  it('reports YAML syntax errors with their position', () => {
+    const got = issues('http:\n  port: [1\n');
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatch(/^rolecast\.conf\.yaml:\d+:\d+: \(yaml\): /);
+  });
+
+  it('a section that is not a mapping is an error', () => {
+    expect(issues('http: 8080\n')).toEqual(['rolecast.conf.yaml:1:7: http: must be a mapping']);
+  });
+});
