@@ -1,0 +1,99 @@
+/** machines.yaml: one flow mapping per line, the DSAS habit (moving a role is one edit). */
+import { isMap, isScalar, type YAMLMap } from 'yaml';
+import type { Machine } from './types.js';
+import { has, type Reader, val } from './read.js';
+import { BOOT, ipv4, loaders, normaliseMac, parseFiles, type Locs } from './parse.js';
+
+const MACHINE_KEYS = ['host', 'mac', 'role', 'ip', 'addresses', 'vrrp', 'sites', 'cmdline', 'boot', 'loaders', 'boot_once', 'confirm_wipe', 'uuid', 'files'];
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function macs(r: Reader, node: unknown, p: string, locs: Locs): string[] {
+  const items = r.list(node, `${p}.mac`, true) ?? [];
+  const out: string[] = [];
+  items.forEach((n, i) => {
+    const path = items.length === 1 && isScalar(node) ? `${p}.mac` : `${p}.mac[${i}]`;
+    // YAML 1.1 would read an unquoted 12:34:56 as a sexagesimal number; we parse YAML 1.2, but a
+    // number here still means the MAC was mangled somewhere: say so rather than guess.
+    if (isScalar(n) && typeof n.value === 'number') {
+      r.err(n, path, `"${String(n.source ?? n.value)}" is not a MAC address (it was read as a number; quote it)`);
+      return;
+    }
+    const text = r.str(n, path);
+    if (text === undefined) return;
+    const mac = normaliseMac(text);
+    if (!mac) { r.err(n, path, `"${text}" is not a MAC address (want six hex pairs like 52:54:00:12:34:56)`); return; }
+    locs.set(`${r.file}#mac:${mac}:${out.length}:${p}`, r.loc(n));
+    out.push(mac);
+  });
+  if (items.length === 0 && node !== undefined) r.err(node, `${p}.mac`, 'needs at least one MAC');
+  return out;
+}
+
+function addresses(r: Reader, node: unknown, p: string, locs: Locs): Record<string, string> {
+  if (!isMap(node)) { r.err(node, p, 'must be a mapping of network name to address'); return {}; }
+  const out: Record<string, string> = {};
+  for (const pair of (node as YAMLMap).items) {
+    const net = isScalar(pair.key) ? String(pair.key.value) : '';
+    const ip = ipv4(r, pair.value, `${p}.${net}`);
+    locs.set(`${r.file}#${p}.${net}`, r.loc(pair.value));
+    locs.set(`${r.file}#${p}.${net}:key`, r.loc(pair.key));
+    if (ip) out[net] = ip;
+  }
+  return out;
+}
+
+function machine(r: Reader, node: unknown, p: string, locs: Locs): Machine | undefined {
+  const m = r.map(node, p, MACHINE_KEYS);
+  if (!m) return undefined;
+  for (const k of ['host', 'role', 'ip', 'boot_once', 'sites', 'vrrp']) if (has(m, k)) locs.set(`${r.file}#${p}.${k}`, r.loc(val(m, k)));
+  for (const k of ['host', 'mac', 'role', 'ip']) if (!has(m, k)) r.err(node, p, `missing required key "${k}"`);
+  const out: Machine = {
+    host: has(m, 'host') ? r.str(val(m, 'host'), `${p}.host`) ?? '' : '',
+    macs: has(m, 'mac') ? macs(r, val(m, 'mac'), p, locs) : [],
+    role: has(m, 'role') ? r.str(val(m, 'role'), `${p}.role`) ?? '' : '',
+    ip: has(m, 'ip') ? ipv4(r, val(m, 'ip'), `${p}.ip`) ?? '' : '',
+    addresses: has(m, 'addresses') ? addresses(r, val(m, 'addresses'), `${p}.addresses`, locs) : {},
+    loaders: has(m, 'loaders') ? loaders(r, val(m, 'loaders'), `${p}.loaders`) : {},
+    confirmWipe: has(m, 'confirm_wipe') ? r.bool(val(m, 'confirm_wipe'), `${p}.confirm_wipe`) ?? false : false,
+    files: has(m, 'files') ? parseFiles(r, val(m, 'files'), `${p}.files`) : [],
+    source: { file: r.file, line: r.loc(node).line },
+  };
+  if (out.host && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(out.host)) r.err(val(m, 'host'), `${p}.host`, `"${out.host}" is not a valid host name (letters, digits, hyphens)`);
+  if (has(m, 'vrrp')) {
+    const v = r.map(val(m, 'vrrp'), `${p}.vrrp`, ['priority', 'state']);
+    out.vrrp = {
+      priority: r.int(val(v, 'priority'), `${p}.vrrp.priority`, 1, 254) ?? 100,
+      state: has(v, 'state') ? r.oneOf(val(v, 'state'), `${p}.vrrp.state`, ['MASTER', 'BACKUP'] as const) ?? 'BACKUP' : 'BACKUP',
+    };
+  }
+  if (has(m, 'sites')) out.sites = r.strList(val(m, 'sites'), `${p}.sites`);
+  const sitesNode = val(m, 'sites') as { items?: unknown[] } | undefined;
+  sitesNode?.items?.forEach((n, i) => locs.set(`${r.file}#${p}.sites[${i}]`, r.loc(n)));
+  if (has(m, 'cmdline')) out.cmdline = r.str(val(m, 'cmdline'), `${p}.cmdline`);
+  if (has(m, 'boot')) out.boot = r.oneOf(val(m, 'boot'), `${p}.boot`, BOOT);
+  if (has(m, 'boot_once')) out.bootOnce = r.str(val(m, 'boot_once'), `${p}.boot_once`);
+  if (has(m, 'uuid')) {
+    const u = r.str(val(m, 'uuid'), `${p}.uuid`);
+    if (u !== undefined && !UUID_RE.test(u)) r.err(val(m, 'uuid'), `${p}.uuid`, `"${u}" is not a UUID`);
+    else if (u) out.uuid = u.toLowerCase();
+  }
+  return out;
+}
+
+export function parseMachines(r: Reader, root: unknown, locs: Locs): Machine[] {
+  const top = r.map(root, '', ['machines']);
+  const list = r.list(val(top, 'machines'), 'machines') ?? [];
+  return list.flatMap((n, i) => machine(r, n, `machines[${i}]`, locs) ?? []);
+}
+
+export function parseSecrets(r: Reader, root: unknown): Record<string, string> {
+  if (root === null || root === undefined) return {};
+  if (!isMap(root)) { r.err(root, '(root)', 'must be a mapping of secret name to value'); return {}; }
+  const out: Record<string, string> = {};
+  for (const pair of (root as YAMLMap).items) {
+    const name = isScalar(pair.key) ? String(pair.key.value) : '';
+    const v = r.str(pair.value, name);
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}

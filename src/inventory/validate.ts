@@ -1,0 +1,161 @@
+/**
+ * Rules across files: names that must resolve (roles, images, sites, networks, secrets), values that
+ * must be unique (MAC, IP, host, VRRP router id per interface), addresses that must lie in a network.
+ * Every problem is collected; nothing here stops at the first.
+ */
+import type { ProfileIssue } from '../errors.js';
+import type { Image, Machine, Network, Role, Site, VirtualSite } from './types.js';
+import type { Locs } from './parse.js';
+import type { Loc } from './read.js';
+import { inCidr } from './ip.js';
+
+export interface Parsed {
+  site: Site;
+  siteFile: string;
+  networks: Network[];
+  images: Record<string, Image>;
+  sites: Record<string, VirtualSite>;
+  roles: Record<string, Role>;
+  machines: Machine[];
+  machinesFile: string;
+  secrets: Record<string, string>;
+  locs: Locs;
+}
+
+class Issues {
+  constructor(readonly out: ProfileIssue[], private readonly locs: Locs) {}
+  at(file: string, path: string, message: string, fallback?: Loc): void {
+    const loc = this.locs.get(`${file}#${path}`) ?? fallback ?? { file, line: 1, col: 1 };
+    this.out.push({ file: loc.file, line: loc.line, col: loc.col, path, message });
+  }
+}
+
+function mIdx(p: Parsed, m: Machine): string {
+  return `machines[${p.machines.indexOf(m)}]`;
+}
+
+function machineLoc(m: Machine): Loc {
+  return { file: m.source.file, line: m.source.line, col: 1 };
+}
+
+function uniqueness(p: Parsed, is: Issues): void {
+  const hosts = new Map<string, Machine>();
+  const ips = new Map<string, string>();
+  const macs = new Map<string, Machine>();
+  for (const m of p.machines) {
+    const path = mIdx(p, m);
+    const prevHost = hosts.get(m.host);
+    if (m.host && prevHost) is.at(m.source.file, `${path}.host`, `duplicate host name "${m.host}" (also at ${prevHost.source.file}:${prevHost.source.line})`, machineLoc(m));
+    else if (m.host) hosts.set(m.host, m);
+    m.macs.forEach((mac, i) => {
+      const prev = macs.get(mac);
+      const key = [...p.locs.keys()].find((k) => k.startsWith(`${m.source.file}#mac:${mac}:${i}:${path}`));
+      const loc = key ? p.locs.get(key) : machineLoc(m);
+      const macPath = m.macs.length === 1 ? `${path}.mac` : `${path}.mac[${i}]`;
+      if (prev === m) is.at(m.source.file, macPath, `duplicate MAC ${mac} (listed twice for ${m.host})`, loc);
+      else if (prev) is.at(m.source.file, macPath, `duplicate MAC ${mac} (also ${prev.host} at ${prev.source.file}:${prev.source.line})`, loc);
+      else macs.set(mac, m);
+    });
+    const own = [[`${path}.ip`, m.ip], ...Object.entries(m.addresses).map(([n, a]) => [`${path}.addresses.${n}`, a])] as Array<[string, string]>;
+    for (const [ipPath, ip] of own) {
+      if (!ip) continue;
+      const prev = ips.get(ip);
+      if (prev) is.at(m.source.file, ipPath, `duplicate IP ${ip} (also ${prev})`, machineLoc(m));
+      else ips.set(ip, `${m.host} at ${m.source.file}:${m.source.line}`);
+    }
+  }
+}
+
+function networkOf(p: Parsed, ip: string): Network | undefined {
+  return p.networks.find((n) => n.cidr && inCidr(ip, n.cidr));
+}
+
+function roleRefs(p: Parsed, is: Issues): void {
+  for (const role of Object.values(p.roles)) {
+    const f = role.source.file;
+    const img = (path: string, name: string | undefined, kinds: string[]) => {
+      if (name === undefined) return;
+      const image = p.images[name];
+      if (!image) is.at(f, path, `unknown image "${name}" (images in ${p.siteFile}: ${Object.keys(p.images).join(', ') || 'none'})`);
+      else if (!kinds.includes(image.kind)) is.at(f, path, `image "${name}" is a ${image.kind}, expected ${kinds.join(' or ')}`);
+    };
+    img('kernel', role.kernel, ['kernel', 'binary']);
+    role.initrd.forEach((n, i) => img(`initrd[${i}]`, n, ['initrd']));
+    img('rootfs', role.rootfs, ['rootfs']);
+    role.sites.forEach((s, i) => { if (!p.sites[s]) is.at(f, `sites[${i}]`, `unknown site "${s}"`); });
+    role.network.vlans.forEach((v, i) => {
+      if (!p.networks.some((n) => n.name === v.network)) is.at(f, `network.vlans[${i}].network`, `unknown network "${v.network}"`);
+    });
+    const k = role.keepalived;
+    if (!k) continue;
+    k.virtualServers.forEach((s, i) => { if (!p.sites[s]) is.at(f, `keepalived.virtual_servers[${i}]`, `unknown site "${s}"`); });
+    k.vrrp.forEach((v, i) => {
+      if (v.authSecret !== undefined && p.secrets[v.authSecret] === undefined) is.at(f, `keepalived.vrrp[${i}].auth_secret`, `secret "${v.authSecret}" is not defined in secrets.yaml`);
+      v.vips.forEach((vip, j) => {
+        const ip = vip.split('/')[0] ?? '';
+        if (!networkOf(p, ip)) is.at(f, `keepalived.vrrp[${i}].vips[${j}]`, `VIP ${vip} is outside every declared network`);
+      });
+    });
+  }
+}
+
+function vrrpIds(p: Parsed, is: Issues): void {
+  const seen = new Map<string, string>();
+  for (const role of Object.values(p.roles)) {
+    role.keepalived?.vrrp.forEach((v, i) => {
+      const key = `${v.interface}/${v.virtualRouterId}`;
+      const where = `${role.source.file} ${v.name}`;
+      const prev = seen.get(key);
+      if (prev) is.at(role.source.file, `keepalived.vrrp[${i}].virtual_router_id`, `duplicate virtual_router_id ${v.virtualRouterId} on interface ${v.interface} (also ${prev})`);
+      else seen.set(key, where);
+    });
+  }
+}
+
+function machineRefs(p: Parsed, is: Issues): void {
+  for (const m of p.machines) {
+    const path = mIdx(p, m);
+    const f = m.source.file;
+    const fb = machineLoc(m);
+    const role = p.roles[m.role];
+    if (m.role && !role) is.at(f, `${path}.role`, `unknown role "${m.role}" (roles: ${Object.keys(p.roles).sort().join(', ')})`, fb);
+    const once = m.bootOnce !== undefined ? p.roles[m.bootOnce] : undefined;
+    if (m.bootOnce !== undefined && !once) is.at(f, `${path}.boot_once`, `unknown role "${m.bootOnce}"`, fb);
+    for (const r of [role, once]) {
+      if (r?.destructive && !m.confirmWipe) is.at(f, r === once ? `${path}.boot_once` : `${path}.role`, `"${r.name}" is destructive: set confirm_wipe: true on this machine to allow it`, fb);
+      if (r?.network.bond && m.macs.length > 0 && m.macs.length < 2) is.at(f, `${path}.mac`, `role "${r.name}" bonds ${r.network.bond.name}, which needs at least two slave NICs; ${m.host} has ${m.macs.length}`, fb);
+    }
+    m.sites?.forEach((s, i) => { if (!p.sites[s]) is.at(f, `${path}.sites[${i}]`, `unknown site "${s}"`, fb); });
+    if (m.ip && !networkOf(p, m.ip)) is.at(f, `${path}.ip`, `${m.ip} is outside every declared network`, fb);
+    for (const [net, ip] of Object.entries(m.addresses)) {
+      const n = p.networks.find((x) => x.name === net);
+      if (!n) is.at(f, `${path}.addresses.${net}:key`, `unknown network "${net}"`, fb);
+      else if (!inCidr(ip, n.cidr)) is.at(f, `${path}.addresses.${net}`, `${ip} is outside network ${net} (${n.cidr})`, fb);
+    }
+    m.files.forEach((file, i) => {
+      if (file.secret !== undefined && p.secrets[file.secret] === undefined) is.at(f, `${path}.files[${i}].secret`, `secret "${file.secret}" is not defined in secrets.yaml`, fb);
+    });
+  }
+}
+
+function siteRefs(p: Parsed, is: Issues): void {
+  for (const s of Object.values(p.sites)) {
+    if (s.vip && !networkOf(p, s.vip)) is.at(p.siteFile, `sites.${s.name}.vip`, `VIP ${s.vip} is outside every declared network`);
+  }
+  const u = p.site.unknown;
+  if (u.policy === 'boot' && u.target && !p.roles[u.target]) is.at(p.siteFile, 'site.unknown.target', `unknown role "${u.target}"`);
+  for (const role of Object.values(p.roles)) {
+    role.files.forEach((file, i) => {
+      if (file.secret !== undefined && p.secrets[file.secret] === undefined) is.at(role.source.file, `files[${i}].secret`, `secret "${file.secret}" is not defined in secrets.yaml`);
+    });
+  }
+}
+
+export function validate(p: Parsed, out: ProfileIssue[]): void {
+  const is = new Issues(out, p.locs);
+  uniqueness(p, is);
+  roleRefs(p, is);
+  vrrpIds(p, is);
+  machineRefs(p, is);
+  siteRefs(p, is);
+}
