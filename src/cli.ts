@@ -8,7 +8,6 @@ import { RolecastError } from './errors.js';
 import { cmdAssign, cmdDiff, cmdMachines, cmdRender, cmdValidate } from './commands/inventory.js';
 import { cmdImages } from './commands/images.js';
 import { cmdServe } from './commands/serve.js';
-import { cmdEvents } from './commands/events.js';
 
 export const USAGE = `usage: rolecast <command> [options]
 
@@ -22,9 +21,7 @@ export const USAGE = `usage: rolecast <command> [options]
   diff [--profiles DIR] [--data DIR] [--json]     machines whose next boot would differ from what they were last served
   serve [--config FILE] [--profiles DIR] [--data DIR] [--address IP] [--http-port N] [--dhcp-mode MODE]
                                                   run DHCP, TFTP and HTTP for the provisioning address IP
-  events <host|mac> [--data DIR] [--json]         a machine's boot timeline
-  images build <initramfs|test|memtest|ROLE> [--out DIR]   build images into images/build
-  images rollback <ROLE> | images list
+  images [list] [--profiles DIR] [--json]         the inventory's images: file, size, whether it is there
 
 common options: --config FILE (server config YAML), --base-url URL (as machines reach rolecast)
 `;
@@ -56,7 +53,6 @@ const COMMANDS: Record<string, Handler> = {
   assign: cmdAssign,
   diff: cmdDiff,
   serve: cmdServe,
-  events: cmdEvents,
   images: cmdImages,
 };
 
@@ -69,9 +65,9 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const [name, ...rest] = parsed.positionals;
-  if (!name || parsed.values.help) {
+  if (!name || (parsed.values as Flags)['help']) {
     process.stdout.write(USAGE);
-    return name || parsed.values.help ? 0 : 1;
+    return name ? 0 : 1;
   }
   const handler = COMMANDS[name];
   if (!handler) {

@@ -4,6 +4,10 @@ import type { Machine } from './types.js';
 import { has, type Reader, val } from './read.js';
 import { BOOT, ipv4, loaders, normaliseMac, parseFiles, type Locs } from './parse.js';
 
+/** Machines whose MAC list had an entry that did not parse: their NIC count is unknown, so rules that
+ * count NICs (bond slaves) stay silent rather than report a follow-on error. */
+export const incompleteMacs = new WeakSet<object>();
+
 const MACHINE_KEYS = ['host', 'mac', 'role', 'ip', 'addresses', 'vrrp', 'sites', 'cmdline', 'boot', 'loaders', 'boot_once', 'confirm_wipe', 'uuid', 'files'];
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -26,6 +30,7 @@ function macs(r: Reader, node: unknown, p: string, locs: Locs): string[] {
     out.push(mac);
   });
   if (items.length === 0 && node !== undefined) r.err(node, `${p}.mac`, 'needs at least one MAC');
+  if (out.length !== items.length) incompleteMacs.add(out);
   return out;
 }
 
@@ -45,7 +50,7 @@ function addresses(r: Reader, node: unknown, p: string, locs: Locs): Record<stri
 function machine(r: Reader, node: unknown, p: string, locs: Locs): Machine | undefined {
   const m = r.map(node, p, MACHINE_KEYS);
   if (!m) return undefined;
-  for (const k of ['host', 'role', 'ip', 'boot_once', 'sites', 'vrrp']) if (has(m, k)) locs.set(`${r.file}#${p}.${k}`, r.loc(val(m, k)));
+  for (const k of ['host', 'mac', 'role', 'ip', 'boot_once', 'sites', 'vrrp']) if (has(m, k)) locs.set(`${r.file}#${p}.${k}`, r.loc(val(m, k)));
   for (const k of ['host', 'mac', 'role', 'ip']) if (!has(m, k)) r.err(node, p, `missing required key "${k}"`);
   const out: Machine = {
     host: has(m, 'host') ? r.str(val(m, 'host'), `${p}.host`) ?? '' : '',

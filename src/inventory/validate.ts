@@ -8,6 +8,7 @@ import type { Image, Machine, Network, Role, Site, VirtualSite } from './types.j
 import type { Locs } from './parse.js';
 import type { Loc } from './read.js';
 import { inCidr } from './ip.js';
+import { incompleteMacs } from './parse-machines.js';
 
 export interface Parsed {
   site: Site;
@@ -123,7 +124,10 @@ function machineRefs(p: Parsed, is: Issues): void {
     if (m.bootOnce !== undefined && !once) is.at(f, `${path}.boot_once`, `unknown role "${m.bootOnce}"`, fb);
     for (const r of [role, once]) {
       if (r?.destructive && !m.confirmWipe) is.at(f, r === once ? `${path}.boot_once` : `${path}.role`, `"${r.name}" is destructive: set confirm_wipe: true on this machine to allow it`, fb);
-      if (r?.network.bond && m.macs.length > 0 && m.macs.length < 2) is.at(f, `${path}.mac`, `role "${r.name}" bonds ${r.network.bond.name}, which needs at least two slave NICs; ${m.host} has ${m.macs.length}`, fb);
+      for (const v of r?.network.vlans ?? []) {
+        if (m.addresses[v.network] === undefined && p.networks.some((n) => n.name === v.network)) is.at(f, `${path}.role`, `role "${r!.name}" puts VLAN ${v.id} on network ${v.network}: ${m.host} needs addresses.${v.network}`, fb);
+      }
+      if (r?.network.bond && m.macs.length > 0 && m.macs.length < 2 && !incompleteMacs.has(m.macs)) is.at(f, `${path}.mac`, `role "${r.name}" bonds ${r.network.bond.name}, which needs at least two slave NICs; ${m.host} has ${m.macs.length}`, fb);
     }
     m.sites?.forEach((s, i) => { if (!p.sites[s]) is.at(f, `${path}.sites[${i}]`, `unknown site "${s}"`, fb); });
     if (m.ip && !networkOf(p, m.ip)) is.at(f, `${path}.ip`, `${m.ip} is outside every declared network`, fb);

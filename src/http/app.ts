@@ -1,0 +1,93 @@
+/**
+ * The HTTP side, built without listening (tests use inject()). Boot scripts and configs answer from
+ * planBoot and the renderers; images stream from disk with Range/ETag (@fastify/static's sendFile);
+ * the API reports machines and whether their next boot would change.
+ * Unknown machine: 404. A renderer failing: 500 with its error code — never the other way round.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import { dirname, basename, isAbsolute, join } from 'node:path';
+import type { ServerConfig } from '../config.js';
+import { baseUrlOf } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Inventory } from '../inventory/types.js';
+import { normaliseMac } from '../boot/facts.js';
+import { planBoot, type BootTargetPlan } from '../boot/plan.js';
+import { RolecastError } from '../errors.js';
+import { renderBootConfig, renderIpxeChain } from '../render/index.js';
+import { machineApiRows } from './machines.js';
+
+export interface AppDeps {
+  getInventory: () => Inventory;
+  config: ServerConfig;
+  logger: Logger;
+}
+
+function fail(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  return reply.code(status).type('application/json').send({ code, message });
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  // pino's Logger and fastify's base logger type differ only in generics: widen once here.
+  const { config } = deps;
+  const ctx = { baseUrl: baseUrlOf(config), server: config.address };
+  const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }) as unknown as FastifyBaseLogger, disableRequestLogging: true, trustProxy: false }) as unknown as FastifyInstance;
+  await app.register(fastifyStatic, { root: config.imagesDir, serve: false });
+
+  app.setErrorHandler((err: Error, req, reply) => {
+    if (err instanceof RolecastError) {
+      req.log.error({ err, code: err.code }, 'request failed');
+      return fail(reply, 500, err.code, err.message);
+    }
+    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    return fail(reply, status, status >= 500 ? 'E_INTERNAL' : 'E_BAD_REQUEST', err.message);
+  });
+
+  /** The plan for a MAC as iPXE (or GRUB/pxelinux) fetching over HTTP; a 404 reply when it gets none. */
+  function planFor(macText: string, arch: number | undefined, reply: FastifyReply): BootTargetPlan | undefined {
+    const mac = normaliseMac(macText);
+    if (!mac) { fail(reply, 400, 'E_BAD_MAC', `"${macText}" is not a MAC address`); return undefined; }
+    const plan = planBoot({ mac, protocol: 'http', arch, ipxe: true, pxe: true }, deps.getInventory(), ctx);
+    if (plan.action === 'ignore') { fail(reply, 404, 'E_NO_BOOT', `${mac}: ${plan.reason}`); return undefined; }
+    return plan;
+  }
+
+  const archQuery = { type: 'object', properties: { arch: { type: 'integer', minimum: 0, maximum: 65535 } }, additionalProperties: false } as const;
+
+  app.get('/healthz', async () => {
+    const inv = deps.getInventory();
+    return { ok: true, version: inv.version.slice(0, 12), machines: inv.machines.length };
+  });
+
+  app.get('/boot.ipxe', async (_req, reply) => reply.type('text/plain').send(renderIpxeChain(ctx)));
+
+  app.get<{ Params: { file: string }; Querystring: { arch?: number } }>('/boot/:file', { schema: { querystring: archQuery } }, async (req, reply) => {
+    const m = /^(.+)\.ipxe$/.exec(req.params.file);
+    if (!m) return fail(reply, 404, 'E_NOT_FOUND', `no boot file ${req.params.file}`);
+    const plan = planFor(m[1]!, req.query.arch, reply);
+    if (!plan) return reply;
+    req.log.info({ mac: plan.mac, host: plan.host, role: plan.role.name }, 'boot script');
+    return reply.type('text/plain').send(renderBootConfig('ipxe', plan, deps.getInventory(), ctx));
+  });
+
+  app.get<{ Params: { mac: string; cfg: string }; Querystring: { arch?: number } }>('/boot/:mac/:cfg', { schema: { querystring: archQuery } }, async (req, reply) => {
+    const kind = req.params.cfg === 'grub.cfg' ? 'grub' : req.params.cfg === 'pxelinux.cfg' ? 'pxelinux' : undefined;
+    if (!kind) return fail(reply, 404, 'E_NOT_FOUND', `no boot config ${req.params.cfg}`);
+    const plan = planFor(req.params.mac, req.query.arch ?? (kind === 'grub' ? 7 : 0), reply);
+    if (!plan) return reply;
+    return reply.type('text/plain').send(renderBootConfig(kind, plan, deps.getInventory(), ctx));
+  });
+
+  app.get<{ Params: { name: string } }>('/images/:name', async (req, reply) => {
+    const img = deps.getInventory().images[req.params.name];
+    if (!img) return fail(reply, 404, 'E_NOT_FOUND', `no image "${req.params.name}"`);
+    const file = isAbsolute(img.path) ? img.path : join(config.imagesDir, img.path);
+    // sendFile streams with Range, ETag/If-None-Match and If-Range; a missing file becomes a 404.
+    return reply.sendFile(basename(file), dirname(file));
+  });
+
+  app.get('/api/machines', async () => machineApiRows(deps.getInventory(), ctx, config.dataDir));
+
+  return app;
+}

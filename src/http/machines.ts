@@ -1,0 +1,19 @@
+/** GET /api/machines: each machine with its role, addresses, content hash and whether its next boot changes. */
+import type { Inventory } from '../inventory/types.js';
+import { resolveMachine } from '../inventory/resolve.js';
+import { machineContentHash, renderMachineFiles } from '../render/index.js';
+import type { RenderContext } from '../render/types.js';
+import { readServed } from '../served.js';
+
+export async function machineApiRows(inv: Inventory, ctx: RenderContext, dataDir: string): Promise<unknown[]> {
+  const served = await readServed(dataDir);
+  return inv.machines.map((m) => {
+    const rm = resolveMachine(inv, m);
+    const hash = machineContentHash(renderMachineFiles(rm, inv, ctx));
+    const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
+    return {
+      host: m.host, macs: m.macs, role: rm.role.name, homeRole: m.role, ip: m.ip, addresses: m.addresses,
+      hash, lastServedHash: last?.hash ?? null, changed: last ? last.hash !== hash : null,
+    };
+  });
+}

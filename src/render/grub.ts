@@ -1,0 +1,29 @@
+/**
+ * GRUB configs (grub.cfg-01-<mac>, or /boot/<mac>/grub.cfg over HTTP). GRUB's http module fetches the
+ * images over HTTP, the fast path, from the same server rolecast's URLs name.
+ */
+import type { BootTargetPlan } from '../boot/plan.js';
+import type { Inventory } from '../inventory/types.js';
+import type { RenderContext } from './types.js';
+import { bootImages, isEfi, kernelCmdline, title } from './boot-common.js';
+
+function grubHttpPath(ctx: RenderContext, name: string): string {
+  const u = new URL(ctx.baseUrl);
+  return `(http,${u.host})${u.pathname.replace(/\/$/, '')}/images/${name}`;
+}
+
+export function renderGrubConfig(plan: BootTargetPlan, inv: Inventory, ctx: RenderContext): string {
+  const { kernel, initrds, standalone } = bootImages(plan, inv);
+  const efi = isEfi(plan);
+  const lines = [`# rolecast: ${title(plan)}`, 'set timeout=0', 'set default=0', 'insmod http', '', `menuentry '${title(plan).replace(/'/g, '')}' {`];
+  if (standalone) {
+    // memtest86+ .efi is chainloaded on UEFI; its .bin boots with the 16-bit Linux protocol on BIOS.
+    lines.push(efi ? `  chainloader ${grubHttpPath(ctx, kernel.name)}` : `  linux16 ${grubHttpPath(ctx, kernel.name)}`);
+  } else {
+    lines.push(`  echo 'rolecast: loading ${kernel.name}'`);
+    lines.push(`  linux ${grubHttpPath(ctx, kernel.name)} ${kernelCmdline(plan, ctx, initrds, false)}`);
+    if (initrds.length) lines.push(`  initrd ${initrds.map((i) => grubHttpPath(ctx, i.name)).join(' ')}`);
+  }
+  lines.push('}', '');
+  return lines.join('\n');
+}

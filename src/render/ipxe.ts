@@ -1,0 +1,28 @@
+/** iPXE scripts: the per-machine boot script and the generic chain script. */
+import type { BootTargetPlan } from '../boot/plan.js';
+import type { Inventory } from '../inventory/types.js';
+import type { RenderContext } from './types.js';
+import { bootImages, imageUrl, isEfi, kernelCmdline, title } from './boot-common.js';
+
+export function renderIpxeScript(plan: BootTargetPlan, inv: Inventory, ctx: RenderContext): string {
+  const { kernel, initrds, standalone } = bootImages(plan, inv);
+  const lines = ['#!ipxe', `# rolecast: ${title(plan)}`, `echo rolecast: booting ${title(plan)}`];
+  if (standalone) {
+    // memtest86+ and other standalone binaries: hand over, no initrd, no Linux command line.
+    lines.push(`chain --autofree ${imageUrl(ctx, kernel)} || goto failed`);
+  } else {
+    const cmdline = kernelCmdline(plan, ctx, initrds, isEfi(plan));
+    lines.push(`kernel ${imageUrl(ctx, kernel)} ${cmdline} || goto failed`);
+    for (const i of initrds) lines.push(`initrd --name ${i.name} ${imageUrl(ctx, i)} || goto failed`);
+    lines.push('boot || goto failed');
+  }
+  // A failed download must not fall through to the next boot device silently: say why and retry.
+  lines.push(':failed', 'echo rolecast: boot failed (${errno}); retrying in 10 s', 'sleep 10', `chain --replace ${plan.scriptUrl}`, '');
+  return lines.join('\n');
+}
+
+/** /boot.ipxe: for iPXE builds with an embedded script or a static DHCP file name; chains by MAC. */
+export function renderIpxeChain(ctx: RenderContext): string {
+  return ['#!ipxe', '# rolecast: chain to this machine\'s own script', `chain ${ctx.baseUrl}/boot/\${net0/mac}.ipxe || goto failed`,
+    ':failed', 'echo rolecast: no boot script for ${net0/mac} (${errno}); retrying in 10 s', 'sleep 10', `chain ${ctx.baseUrl}/boot.ipxe`, ''].join('\n');
+}

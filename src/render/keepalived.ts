@@ -1,0 +1,68 @@
+/**
+ * keepalived.conf from the inventory: VRRP instances from the role, priority/state from the machine,
+ * and IPVS virtual servers whose real servers are drawn from the machines that serve each site —
+ * DSAS's MATRIX: moving a web box to a site changes the load balancers' config, nothing else.
+ */
+import { RenderError } from '../errors.js';
+import type { Inventory, Machine, ResolvedMachine, VirtualSite, VrrpInstance } from '../inventory/types.js';
+import { resolveMachine } from '../inventory/resolve.js';
+import type { RenderedFile } from './types.js';
+
+/** Web machines whose resolved role is web-like (has no keepalived) and whose sites include `site`. */
+export function realServersOf(inv: Inventory, site: string): Machine[] {
+  return inv.machines
+    .filter((m) => {
+      const rm = resolveMachine(inv, m);
+      return !rm.role.keepalived && rm.role.kind === 'service' && rm.sites.includes(site);
+    })
+    .sort((a, b) => a.host.localeCompare(b.host));
+}
+
+function vrrpBlock(rm: ResolvedMachine, inv: Inventory, v: VrrpInstance): string[] {
+  const m = rm.machine;
+  const vrrp = m.vrrp ?? { priority: 100, state: 'BACKUP' as const };
+  const out = [`vrrp_instance ${v.name} {`, `    state ${vrrp.state}`, `    interface ${v.interface}`,
+    `    virtual_router_id ${v.virtualRouterId}`, `    priority ${vrrp.priority}`, `    advert_int ${v.advertInt}`,
+    `    garp_master_delay ${v.garpMasterDelay}`];
+  if (v.authSecret !== undefined) {
+    const pass = inv.secrets[v.authSecret];
+    if (pass === undefined) throw new RenderError(`${m.host}: VRRP ${v.name} needs secret "${v.authSecret}", which is not defined`);
+    // keepalived uses only the first 8 characters of a PASS auth_pass.
+    out.push('    authentication {', '        auth_type PASS', `        auth_pass ${pass.slice(0, 8)}`, '    }');
+  }
+  out.push('    virtual_ipaddress {', ...v.vips.map((ip) => `        ${ip} dev ${v.interface}`), '    }');
+  if (v.trackInterfaces.length) out.push('    track_interface {', ...v.trackInterfaces.map((t) => `        ${t}`), '    }');
+  out.push('}', '');
+  return out;
+}
+
+function checkBlock(site: VirtualSite, ip: string): string[] {
+  const h = site.health;
+  if (h.type === 'TCP_CHECK') return ['        TCP_CHECK {', `            connect_port ${site.realPort}`, `            connect_timeout ${h.timeout}`, '        }'];
+  return ['        HTTP_GET {', '            url {', `                path ${h.path ?? '/'}`, `                status_code ${h.status ?? 200}`, '            }',
+    `            connect_ip ${ip}`, `            connect_port ${site.realPort}`, `            connect_timeout ${h.timeout}`, '        }'];
+}
+
+function virtualServerBlock(inv: Inventory, name: string): string[] {
+  const site = inv.sites[name];
+  if (!site) throw new RenderError(`keepalived: unknown site "${name}"`);
+  const out = [`virtual_server ${site.vip} ${site.port} {`, '    delay_loop 6', `    lb_algo ${site.lbAlgo}`, `    lb_kind ${site.lbKind}`, `    protocol ${site.protocol}`];
+  if (site.sorryServer) out.push(`    sorry_server ${site.sorryServer}`);
+  out.push('');
+  for (const m of realServersOf(inv, name)) {
+    out.push(`    real_server ${m.ip} ${site.realPort} {  # ${m.host}`, '        weight 1', ...checkBlock(site, m.ip), '    }');
+  }
+  out.push('}', '');
+  return out;
+}
+
+export function renderKeepalived(rm: ResolvedMachine, inv: Inventory): RenderedFile | undefined {
+  const k = rm.role.keepalived;
+  if (!k) return undefined;
+  const out = [`# rolecast: keepalived for ${rm.machine.host} (${rm.role.name}); real servers from the inventory`, 'global_defs {',
+    `    router_id ${k.routerIdPrefix ?? ''}${rm.machine.host}`, '    vrrp_garp_master_refresh 60', '}', ''];
+  for (const v of k.vrrp) out.push(...vrrpBlock(rm, inv, v));
+  for (const s of k.virtualServers) out.push(...virtualServerBlock(inv, s));
+  const secret = k.vrrp.some((v) => v.authSecret !== undefined);
+  return { path: '/etc/keepalived/keepalived.conf', mode: secret ? 0o600 : 0o644, content: out.join('\n'), secret };
+}
