@@ -8,7 +8,7 @@
  * and runs ifup, ip and keepalived from it in a chroot. The VM has no network device at all
  * (-nic none; its two NICs are dummies), so nothing is sent anywhere.
  */
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { join, resolve } from 'node:path';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
