@@ -7,17 +7,23 @@ import { baseUrlOf } from './config.js';
 import type { Logger } from './log.js';
 import { InventoryStore } from './inventory/watch.js';
 import { buildApp } from './http/app.js';
+import { startTftpServer } from './tftp/server.js';
+import { createResolver } from './tftp/resolve.js';
+import type { EventSink } from './events/types.js';
 
 export interface Running {
   close(): Promise<void>;
   store: InventoryStore;
   httpPort?: number;
+  tftpPort?: number;
 }
 
 export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Running> {
   const store = await InventoryStore.open(cfg.profilesDir, logger);
   store.watch();
   const baseUrl = baseUrlOf(cfg);
+  // Boot events go to the log until the per-machine timeline store lands (HTTP issue).
+  const events: EventSink = { emit: (e) => logger.info({ event: e.stage, mac: e.mac, detail: e.detail, address: e.address }, 'boot event') };
   const closers: Array<() => Promise<void>> = [async () => store.close()];
   const running: Running = { store, close: async () => { for (const c of closers.splice(0).reverse()) await c(); } };
   try {
@@ -28,13 +34,19 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
       running.httpPort = typeof addr === 'object' && addr ? addr.port : cfg.http.port;
       closers.push(() => app.close());
     }
+    if (cfg.tftp.enabled) {
+      const resolver = createResolver({ roots: cfg.tftp.roots, imagesDir: cfg.imagesDir, getInventory: () => store.current(), ctx: { baseUrl, server: cfg.address } });
+      const tftp = await startTftpServer({ config: cfg.tftp, resolver, events, logger: logger.child({ component: 'tftp' }) });
+      running.tftpPort = tftp.port;
+      closers.push(() => tftp.close());
+    }
   } catch (err) {
     await running.close();
     throw err;
   }
-  if (cfg.dhcp.mode !== 'off' || cfg.tftp.enabled) {
-    logger.warn('DHCP and TFTP listeners are not part of this build yet: run beside dnsmasq (proxy DHCP + TFTP) for PXE');
+  if (cfg.dhcp.mode !== 'off') {
+    logger.warn('the DHCP listener is not part of this build yet: run beside a DHCP server that points PXE clients here');
   }
-  logger.info({ address: cfg.address, baseUrl, http: running.httpPort, profiles: cfg.profilesDir, version: store.current().version.slice(0, 12) }, 'rolecast serving');
+  logger.info({ address: cfg.address, baseUrl, http: running.httpPort, tftp: running.tftpPort, profiles: cfg.profilesDir, version: store.current().version.slice(0, 12) }, 'rolecast serving');
   return running;
 }

@@ -1,6 +1,6 @@
 /** Shared by the subcommands: where things are, the server config, and the render context. */
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { baseUrlOf, defaultConfig, type ServerConfig } from '../config.js';
 import { loadConfig } from '../configfile.js';
 import { RolecastError } from '../errors.js';
@@ -63,6 +63,9 @@ export async function serverConfig(flags: Flags): Promise<Loaded> {
   cfg.profilesDir = resolve(cfg.profilesDir);
   cfg.dataDir = resolve(cfg.dataDir);
   cfg.imagesDir = resolve(file ? cfg.imagesDir : resolve(PACKAGE_ROOT, 'images'));
+  // Relative TFTP roots are relative to the config file, or to the package for the bundled setup.
+  const base = file ? dirname(resolve(file)) : PACKAGE_ROOT;
+  cfg.tftp.roots = cfg.tftp.roots.map((r) => (isAbsolute(r) ? r : resolve(base, r)));
   return { cfg, portFromSite, addressFromSite };
 }
 

@@ -163,3 +163,19 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, s
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }
+
+/**
+ * Run a command without blocking the event loop (servers under test run in this process: spawnSync
+ * would freeze them). Ended by PID on timeout.
+ */
+export function runAsync(cmd: string, args: string[], timeoutMs = 60_000): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}

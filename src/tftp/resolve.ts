@@ -1,0 +1,129 @@
+/**
+ * What a TFTP file name means: a static file under one of the roots (loaders, .c32 modules), an
+ * inventory image (`images/<name>`, as PXELINUX configs name them), or a config rendered on request
+ * through planBoot (pxelinux.cfg/…, grub.cfg-01-<mac>). Paths are confined to their root: no `..`, no
+ * absolute escape, no symlink that leads out.
+ */
+import { realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, sep } from 'node:path';
+import type { Inventory, Machine } from '../inventory/types.js';
+import { normaliseMac } from '../boot/facts.js';
+import { planBoot } from '../boot/plan.js';
+import { renderGrubConfig, renderPxelinuxConfig } from '../render/index.js';
+import type { RenderContext } from '../render/types.js';
+import { ipToInt } from '../inventory/ip.js';
+
+export type Resolved =
+  | { kind: 'file'; absPath: string; size: number; label: 'loader' | 'file' | 'image'; mac?: string }
+  | { kind: 'virtual'; content: Buffer; label: 'config'; mac?: string }
+  | { kind: 'missing'; reason: string }
+  | { kind: 'denied'; reason: string };
+
+export interface TftpResolver {
+  resolve(path: string, client: { address: string }): Promise<Resolved>;
+}
+
+export interface ResolverOptions {
+  roots: string[];
+  imagesDir: string;
+  getInventory: () => Inventory;
+  ctx: RenderContext;
+}
+
+/** Normalise a requested name to a relative path, or say why it is refused. */
+export function normalisePath(name: string): { rel: string } | { denied: string } {
+  // Some PXE stacks send DOS-style separators; treat them as '/'.
+  const parts = name.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.length === 0) return { denied: 'empty file name' };
+  if (parts.some((p) => p === '..')) return { denied: `"${name}" leaves the TFTP root` };
+  if (/[\0-\x1f]/.test(name)) return { denied: 'control characters in file name' };
+  return { rel: parts.join('/') };
+}
+
+async function confined(root: string, rel: string): Promise<{ absPath: string; size: number } | undefined> {
+  let realRoot: string;
+  try {
+    realRoot = await realpath(root);
+  } catch {
+    return undefined; // a configured root that does not exist on this machine
+  }
+  try {
+    const real = await realpath(join(realRoot, rel));
+    if (real !== realRoot && !real.startsWith(realRoot + sep)) return undefined; // a symlink out
+    const st = await stat(real);
+    return st.isFile() ? { absPath: real, size: st.size } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** pxelinux.cfg/<uuid> names use option 97's raw byte order: the first three fields are byte-swapped
+ * relative to the SMBIOS text form. Accept both spellings. */
+function swapUuid(u: string): string {
+  const h = u.replace(/-/g, '');
+  const sw = (s: string) => s.match(/../g)!.reverse().join('');
+  const r = sw(h.slice(0, 8)) + sw(h.slice(8, 12)) + sw(h.slice(12, 16)) + h.slice(16);
+  return `${r.slice(0, 8)}-${r.slice(8, 12)}-${r.slice(12, 16)}-${r.slice(16, 20)}-${r.slice(20)}`;
+}
+
+/** Which machine a pxelinux.cfg/ name is for: 01-<mac>, a UUID, or the IP in hex (or a prefix of it). */
+function pxelinuxTarget(inv: Inventory, name: string): string | undefined {
+  const mac = /^01-(([0-9a-f]{2}-){5}[0-9a-f]{2})$/i.exec(name);
+  if (mac) return normaliseMac(mac[1]!);
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(name)) {
+    const u = name.toLowerCase();
+    const m = inv.machines.find((x) => x.uuid === u || (x.uuid && swapUuid(x.uuid) === u));
+    return m?.macs[0];
+  }
+  // Only the full 8-digit form names one machine; shorter prefixes would match a whole subnet.
+  if (/^[0-9A-F]{8}$/.test(name)) {
+    const m: Machine | undefined = inv.machines.find((x) => ipToInt(x.ip)?.toString(16).toUpperCase().padStart(8, '0') === name);
+    return m?.macs[0];
+  }
+  return undefined;
+}
+
+export function createResolver(opts: ResolverOptions): TftpResolver {
+  const render = (kind: 'pxelinux' | 'grub', mac: string | undefined): Resolved => {
+    if (!mac) return { kind: 'missing', reason: 'no machine for this config name' };
+    const inv = opts.getInventory();
+    const plan = planBoot({ mac, protocol: 'tftp', ipxe: false, pxe: true, arch: kind === 'grub' ? 7 : 0 }, inv, opts.ctx);
+    if (plan.action === 'ignore') return { kind: 'missing', reason: plan.reason };
+    const text = kind === 'pxelinux' ? renderPxelinuxConfig(plan, inv, opts.ctx) : renderGrubConfig(plan, inv, opts.ctx);
+    return { kind: 'virtual', content: Buffer.from(text), label: 'config', mac };
+  };
+  return {
+    async resolve(name, client) {
+      const n = normalisePath(name);
+      if ('denied' in n) return { kind: 'denied', reason: n.denied };
+      const { rel } = n;
+      const inv = opts.getInventory();
+      const pxe = /^pxelinux\.cfg\/(.+)$/.exec(rel);
+      if (pxe?.[1] === 'default') {
+        // pxelinux's last try names no machine; a reserved address still does. Otherwise boot the
+        // local disk rather than guess a role for an unidentified box.
+        const mac = inv.byIp.get(client.address)?.macs[0];
+        if (mac) return render('pxelinux', mac);
+        return { kind: 'virtual', label: 'config', content: Buffer.from('# rolecast: unidentified client, boot from local disk\nDEFAULT local\nLABEL local\n  LOCALBOOT 0\n') };
+      }
+      if (pxe) return render('pxelinux', pxelinuxTarget(inv, pxe[1]!));
+      const grub = /^(?:grub\/)?grub\.cfg-01-(([0-9a-f]{2}-){5}[0-9a-f]{2})$/i.exec(rel);
+      if (grub) return render('grub', normaliseMac(grub[1]!));
+      const img = /^images\/([^/]+)$/.exec(rel);
+      if (img) {
+        const image = inv.images[img[1]!];
+        if (!image) return { kind: 'missing', reason: `no image "${img[1]}"` };
+        const file = isAbsolute(image.path) ? image.path : join(opts.imagesDir, image.path);
+        const st = await stat(file).catch(() => undefined);
+        return st?.isFile() ? { kind: 'file', absPath: file, size: st.size, label: 'image', mac: inv.byIp.get(client.address)?.macs[0] } : { kind: 'missing', reason: `image file ${file} is missing` };
+      }
+      // A loader request carries no MAC; a reserved address still tells whose boot this is.
+      const mac = inv.byIp.get(client.address)?.macs[0];
+      for (const root of opts.roots) {
+        const hit = await confined(root, rel);
+        if (hit) return { kind: 'file', ...hit, mac, label: /\.(k?pxe|efi|0|c32)$/.test(rel) ? 'loader' : 'file' };
+      }
+      return { kind: 'missing', reason: `${rel} is not in any TFTP root` };
+    },
+  };
+}

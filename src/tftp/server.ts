@@ -1,0 +1,161 @@
+/**
+ * The TFTP listener: the only TFTP code that touches node:dgram. Each read gets a fresh socket (its
+ * own TID, RFC 1350 §4); packets from any other address/port on that socket get ERROR 5. Read-only:
+ * WRQ is refused. Transfers are capped in total and per client, and files are read one window at a
+ * time, so memory stays bounded however large the file.
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { open } from 'node:fs/promises';
+import type { TftpConfig } from '../config.js';
+import type { EventSink } from '../events/types.js';
+import type { Logger } from '../log.js';
+import { decode, encodeError, ERR } from './packet.js';
+import { negotiate } from './options.js';
+import { ReadSession, type BlockSource, type SessionResult } from './session.js';
+import type { Resolved, TftpResolver } from './resolve.js';
+
+export interface TftpServerOptions {
+  config: TftpConfig;
+  resolver: TftpResolver;
+  events: EventSink;
+  logger: Logger;
+}
+
+export interface TftpStats {
+  active: number;
+  completed: number;
+  failed: number;
+  refused: number;
+  bytes: number;
+}
+
+export interface TftpServer {
+  port: number;
+  close(): Promise<void>;
+  stats(): TftpStats;
+}
+
+function bind(sock: Socket, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(port, address, () => { sock.off('error', reject); resolve(); });
+  });
+}
+
+async function openSource(r: Extract<Resolved, { kind: 'file' | 'virtual' }>): Promise<{ source: BlockSource; close(): Promise<void> }> {
+  if (r.kind === 'virtual') {
+    const c = r.content;
+    return { source: { size: c.length, read: async (o, l) => c.subarray(o, o + l) }, close: async () => undefined };
+  }
+  const fh = await open(r.absPath, 'r');
+  return {
+    source: {
+      size: r.size,
+      read: async (offset, length) => {
+        const buf = Buffer.allocUnsafe(length);
+        const { bytesRead } = await fh.read(buf, 0, length, offset);
+        return buf.subarray(0, bytesRead);
+      },
+    },
+    close: () => fh.close(),
+  };
+}
+
+export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
+  const { config, logger } = opts;
+  const main = createSocket({ type: 'udp4', reuseAddr: false });
+  const stats: TftpStats = { active: 0, completed: 0, failed: 0, refused: 0, bytes: 0 };
+  const perClient = new Map<string, number>();
+  const live = new Map<string, { session: ReadSession; sock: Socket }>(); // by client address:port
+  main.on('error', (err) => logger.error({ err }, 'tftp socket error'));
+
+  const refuse = (to: RemoteInfo, code: number, msg: string) => {
+    stats.refused++;
+    main.send(encodeError(code, msg), to.port, to.address);
+  };
+
+  async function transfer(rinfo: RemoteInfo, filename: string, options: Record<string, string>): Promise<void> {
+    const key = `${rinfo.address}:${rinfo.port}`;
+    const log = logger.child({ tftp: key, file: filename });
+    const r = await opts.resolver.resolve(filename, { address: rinfo.address });
+    if (r.kind === 'missing' || r.kind === 'denied') {
+      log.debug({ reason: r.reason }, 'tftp refused');
+      return refuse(rinfo, r.kind === 'missing' ? ERR.NOT_FOUND : ERR.ACCESS, r.kind === 'missing' ? 'File not found' : 'Access violation');
+    }
+    const src = await openSource(r);
+    const neg = negotiate(options, src.source.size, config);
+    const sock = createSocket('udp4');
+    try {
+      await bind(sock, 0, config.bind);
+    } catch (err) {
+      await src.close();
+      throw err;
+    }
+    const session = new ReadSession((b) => sock.send(b, rinfo.port, rinfo.address), src.source,
+      { blksize: neg.blksize, windowsize: neg.windowsize, timeoutMs: neg.timeoutMs, retries: config.retries, oack: neg.oack });
+    live.set(key, { session, sock });
+    sock.on('message', (msg, from) => {
+      // RFC 1350 §4: a packet from another TID is answered with ERROR 5 and does not disturb the transfer.
+      if (from.port !== rinfo.port || from.address !== rinfo.address) { sock.send(encodeError(ERR.UNKNOWN_TID, 'Unknown transfer ID'), from.port, from.address); return; }
+      session.receive(decode(msg));
+    });
+    sock.on('error', (err) => session.cancel(`socket error: ${err.message}`));
+    const result: SessionResult = await session.start();
+    live.delete(key);
+    sock.close();
+    await src.close();
+    const mac = 'mac' in r ? r.mac : undefined;
+    if (result.ok) {
+      stats.completed++;
+      stats.bytes += result.bytes;
+      log.info({ mac, bytes: result.bytes, blksize: neg.blksize, windowsize: neg.windowsize, retransmits: result.retransmits }, 'tftp sent');
+      if (mac) opts.events.emit({ mac, stage: r.label === 'config' ? 'tftp-config' : r.label === 'loader' ? 'tftp-loader' : 'tftp-file', detail: filename, address: rinfo.address });
+    } else if (result.afterOack && result.clientError) {
+      // OVMF asks for tsize, reads the OACK, then ends with ERROR 8 and re-requests: not a failure.
+      log.debug({ mac, reason: result.reason }, 'tftp client ended after OACK (size probe)');
+    } else {
+      stats.failed++;
+      log.warn({ mac, reason: result.reason }, 'tftp transfer failed');
+      if (mac) opts.events.emit({ mac, stage: 'tftp-error', detail: `${filename}: ${result.reason}`, address: rinfo.address });
+    }
+  }
+
+  main.on('message', (msg, rinfo) => {
+    const p = decode(msg);
+    if (p.op === 'WRQ') return refuse(rinfo, ERR.ACCESS, 'rolecast TFTP is read-only');
+    if (p.op !== 'RRQ') {
+      logger.debug({ from: `${rinfo.address}:${rinfo.port}`, reason: p.op === 'INVALID' ? p.reason : `unexpected ${p.op}` }, 'tftp packet dropped');
+      if (p.op === 'INVALID') refuse(rinfo, ERR.ILLEGAL_OP, 'Illegal TFTP operation');
+      return;
+    }
+    const key = `${rinfo.address}:${rinfo.port}`;
+    if (live.has(key)) return; // a retransmitted RRQ for a transfer already under way
+    const n = perClient.get(rinfo.address) ?? 0;
+    if (stats.active >= config.maxTransfers || n >= config.maxTransfersPerClient) {
+      return refuse(rinfo, ERR.NOT_DEFINED, 'Too many transfers, try again');
+    }
+    stats.active++;
+    perClient.set(rinfo.address, n + 1);
+    transfer(rinfo, p.filename, p.options).catch((err: unknown) => {
+      stats.failed++;
+      logger.error({ err, file: p.filename }, 'tftp transfer crashed');
+      refuse(rinfo, ERR.NOT_DEFINED, 'Internal error');
+    }).finally(() => {
+      stats.active--;
+      const left = (perClient.get(rinfo.address) ?? 1) - 1;
+      if (left > 0) perClient.set(rinfo.address, left); else perClient.delete(rinfo.address);
+    });
+  });
+
+  await bind(main, config.port, config.bind);
+  const addr = main.address();
+  logger.info({ port: addr.port, bind: config.bind }, 'tftp listening');
+  return {
+    port: addr.port,
+    stats: () => ({ ...stats }),
+    close: async () => {
+      for (const { session } of live.values()) session.cancel('server shutting down');
+      await new Promise<void>((r) => main.close(() => r()));
+    },
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * One read transfer as a state machine: OACK (if options were negotiated), then windows of DATA
+ * (RFC 7440; windowsize 1 is plain RFC 1350 lock-step). The socket is injected: `send` goes out, the
+ * server feeds the client's packets to receive(), so loss and duplication are testable without a network.
+ *
+ * - Block numbers count past 65535 internally and go out modulo 65536 (rollover to 0, as tftp-hpa does).
+ * - A duplicate ACK never triggers a retransmission by itself in lock-step (that is the Sorcerer's
+ *   Apprentice bug, RFC 1123 §4.2.3.1); only the timer does. With a window, an ACK of the block before
+ *   the window (RFC 7440 §4: the receiver saw a gap) resends the window once per window.
+ * - Retransmits back off (doubling, capped at 8x) and give up after `retries`.
+ */
+import { encodeData, encodeOack, type Decoded } from './packet.js';
+
+export interface BlockSource {
+  size: number;
+  read(offset: number, length: number): Promise<Buffer>;
+}
+
+export interface SessionOptions {
+  blksize: number;
+  windowsize: number;
+  timeoutMs: number;
+  retries: number;
+  oack: Record<string, string>;
+}
+
+export type SessionResult =
+  | { ok: true; bytes: number; blocks: number; retransmits: number }
+  | { ok: false; reason: string; clientError?: { code: number; message: string }; afterOack: boolean; retransmits: number };
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(t: unknown): void;
+}
+
+const realTimers: Timers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout) };
+
+export class ReadSession {
+  private readonly lastBlock: number;
+  private state: 'oack' | 'data' | 'done' = 'data';
+  private base = 1; // first block not yet acknowledged
+  private readonly cache = new Map<number, Buffer>();
+  private timer: unknown;
+  private tries = 0;
+  private retransmits = 0;
+  private resentThisWindow = false;
+  private gen = 0;
+  private finish!: (r: SessionResult) => void;
+  readonly done: Promise<SessionResult>;
+
+  constructor(private readonly send: (b: Buffer) => void, private readonly source: BlockSource, private readonly opts: SessionOptions, private readonly timers: Timers = realTimers) {
+    // The last block is the first one shorter than blksize: a 0-byte block when size is a multiple.
+    this.lastBlock = Math.floor(source.size / opts.blksize) + 1;
+    this.done = new Promise((r) => { this.finish = r; });
+  }
+
+  start(): Promise<SessionResult> {
+    if (Object.keys(this.opts.oack).length > 0) {
+      this.state = 'oack';
+      this.transmit(false);
+    } else {
+      void this.sendWindow(false);
+    }
+    return this.done;
+  }
+
+  receive(p: Decoded): void {
+    if (this.state === 'done') return;
+    if (p.op === 'ERROR') {
+      const afterOack = this.state === 'oack';
+      this.end({ ok: false, reason: `client error ${p.code}: ${p.message}`, clientError: { code: p.code, message: p.message }, afterOack, retransmits: this.retransmits });
+      return;
+    }
+    if (p.op !== 'ACK') return; // anything else on this TID is noise
+    if (this.state === 'oack') {
+      if (p.block !== 0) return;
+      this.state = 'data';
+      this.progress();
+      void this.sendWindow(false);
+      return;
+    }
+    this.onAck(p.block);
+  }
+
+  /** Abort from outside (server shutdown). */
+  cancel(reason: string): void {
+    this.end({ ok: false, reason, afterOack: this.state === 'oack', retransmits: this.retransmits });
+  }
+
+  private onAck(wire: number): void {
+    // Map the 16-bit block to the one block in [base-1, base+window-1] it can mean.
+    const lo = this.base - 1;
+    const n = lo + ((wire - (lo & 0xffff) + 0x10000) & 0xffff);
+    if (n > this.base + this.opts.windowsize - 1) return; // not something we sent: ignore
+    if (n < this.base) {
+      if (this.opts.windowsize > 1 && !this.resentThisWindow) {
+        this.resentThisWindow = true;
+        this.retransmits++;
+        void this.sendWindow(true);
+      }
+      return;
+    }
+    for (let b = this.base; b <= n; b++) this.cache.delete(b);
+    this.base = n + 1;
+    this.progress();
+    if (this.base > this.lastBlock) {
+      this.end({ ok: true, bytes: this.source.size, blocks: this.lastBlock, retransmits: this.retransmits });
+      return;
+    }
+    void this.sendWindow(false);
+  }
+
+  private progress(): void {
+    this.tries = 0;
+    this.resentThisWindow = false;
+  }
+
+  private async block(n: number): Promise<Buffer> {
+    let pkt = this.cache.get(n);
+    if (!pkt) {
+      const off = (n - 1) * this.opts.blksize;
+      const len = Math.max(0, Math.min(this.opts.blksize, this.source.size - off));
+      pkt = encodeData(n, len ? await this.source.read(off, len) : Buffer.alloc(0));
+      this.cache.set(n, pkt);
+    }
+    return pkt;
+  }
+
+  private async sendWindow(isRetry: boolean): Promise<void> {
+    const gen = ++this.gen;
+    const end = Math.min(this.base + this.opts.windowsize - 1, this.lastBlock);
+    const pkts: Buffer[] = [];
+    try {
+      for (let n = this.base; n <= end; n++) pkts.push(await this.block(n));
+    } catch (err) {
+      this.end({ ok: false, reason: `read failed: ${(err as Error).message}`, afterOack: false, retransmits: this.retransmits });
+      return;
+    }
+    // An ACK that arrived while we were reading has already moved the window on: its send wins.
+    if (gen !== this.gen || this.state === 'done') return;
+    for (const p of pkts) this.send(p);
+    this.arm(isRetry);
+  }
+
+  private transmit(isRetry: boolean): void {
+    if (this.state === 'oack') {
+      this.send(encodeOack(this.opts.oack));
+      this.arm(isRetry);
+    } else {
+      void this.sendWindow(isRetry);
+    }
+  }
+
+  private arm(_isRetry: boolean): void {
+    this.timers.clearTimeout(this.timer);
+    const backoff = Math.min(2 ** this.tries, 8);
+    this.timer = this.timers.setTimeout(() => this.onTimeout(), this.opts.timeoutMs * backoff);
+  }
+
+  private onTimeout(): void {
+    if (this.state === 'done') return;
+    this.tries++;
+    if (this.tries > this.opts.retries) {
+      this.end({ ok: false, reason: `timed out after ${this.opts.retries} retransmits at block ${this.base}`, afterOack: this.state === 'oack', retransmits: this.retransmits });
+      return;
+    }
+    this.retransmits++;
+    this.transmit(true);
+  }
+
+  private end(r: SessionResult): void {
+    if (this.state === 'done') return;
+    this.state = 'done';
+    this.timers.clearTimeout(this.timer);
+    this.cache.clear();
+    this.finish(r);
+  }
+}

@@ -1,0 +1,90 @@
+/** Loss, duplicates, windows, OVMF's size probe, limits and 500 concurrent transfers on real UDP sockets. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFixture, type Fixture } from './fixture.js';
+import { tftpGet } from '../../helpers/tftp-client.js';
+import { waitFor } from '../../helpers/netns.js';
+
+let fx: Fixture;
+beforeAll(async () => { fx = await startFixture({ timeoutMs: 50, retries: 8 }); });
+afterAll(async () => { await fx.close(); });
+
+/** Deterministic pseudo-random numbers so a failure replays. */
+function lcg(seed: number): () => number {
+  let s = seed;
+  return () => { s = (s * 1103515245 + 12345) % 2 ** 31; return s / 2 ** 31; };
+}
+
+describe('TFTP robustness', () => {
+  it('windowsize 16 with blksize 1468 from a client that offers it', async () => {
+    const r = await tftpGet(fx.server.port, 'sub/kernel.img', { options: { blksize: '1468', windowsize: '16', tsize: '0' } });
+    expect(r.oack).toEqual({ blksize: '1468', tsize: String(fx.files['sub/kernel.img']!.length), windowsize: '16' });
+    expect(r.data.equals(fx.files['sub/kernel.img']!)).toBe(true);
+  });
+
+  it('clamps blksize to the configured maximum', async () => {
+    const r = await tftpGet(fx.server.port, 'undionly.kpxe', { options: { blksize: '65464' } });
+    expect(r.oack).toEqual({ blksize: '1468' });
+    expect(r.data.equals(fx.files['undionly.kpxe']!)).toBe(true);
+  });
+
+  it.each([
+    ['dropped DATA', { dropData: 0.1 }],
+    ['dropped ACKs', { dropAck: 0.1 }],
+    ['duplicate ACKs', { duplicateAcks: true }],
+    ['all of it, windowed', { dropData: 0.05, dropAck: 0.05, duplicateAcks: true, options: { blksize: '1024', windowsize: '8' } }],
+  ] as const)('completes byte-identical with %s', async (_n, o) => {
+    const r = await tftpGet(fx.server.port, 'undionly.kpxe', { ...o, rand: lcg(42), timeoutMs: 60 });
+    expect(r.error).toBeUndefined();
+    expect(r.data.equals(fx.files['undionly.kpxe']!)).toBe(true);
+  });
+
+  it("OVMF's size probe (ERROR 8 after the OACK) ends cleanly, and the re-request succeeds", async () => {
+    const before = fx.server.stats();
+    const probe = await tftpGet(fx.server.port, 'undionly.kpxe', { options: { tsize: '0', blksize: '1468', windowsize: '4' }, abortAfterOack: true });
+    expect(probe.oack?.tsize).toBe(String(fx.files['undionly.kpxe']!.length));
+    const full = await tftpGet(fx.server.port, 'undionly.kpxe', { options: { blksize: '1468', windowsize: '4' } });
+    expect(full.data.equals(fx.files['undionly.kpxe']!)).toBe(true);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fx.server.stats().failed).toBe(before.failed);
+  });
+
+  it('500 concurrent transfers all complete', async () => {
+    const files = ['undionly.kpxe', 'exact1468.bin', 'one.bin', 'exact512.bin'];
+    const many = await startFixture({ maxTransfers: 1000, maxTransfersPerClient: 1000, timeoutMs: 500 });
+    try {
+      const results = await Promise.all(Array.from({ length: 500 }, (_, i) => tftpGet(many.server.port, files[i % files.length]!, { options: { blksize: '1468' }, timeoutMs: 1000 })));
+      results.forEach((r, i) => expect(r.data.equals(many.files[files[i % files.length]!]!), `transfer ${i}`).toBe(true));
+      // The server counts a transfer when the final ACK arrives, a moment after the client has its data.
+      await waitFor(() => many.server.stats().completed === 500);
+      expect(many.server.stats()).toMatchObject({ completed: 500, failed: 0, active: 0 });
+    } finally {
+      await many.close();
+    }
+  }, 120_000);
+
+  it('caps transfers per client with an error, not a stall', async () => {
+    const capped = await startFixture({ maxTransfersPerClient: 2, timeoutMs: 2000 });
+    try {
+      // Two clients that never ACK hold their slots; the third is refused at once.
+      const hold = [tftpGet(capped.server.port, 'undionly.kpxe', { dropAck: 1, timeoutMs: 10_000 }), tftpGet(capped.server.port, 'undionly.kpxe', { dropAck: 1, timeoutMs: 10_000 })];
+      await new Promise((r) => setTimeout(r, 100));
+      const third = await tftpGet(capped.server.port, 'one.bin');
+      expect(third.error).toEqual({ code: 0, message: 'Too many transfers, try again' });
+      void hold;
+    } finally {
+      await capped.close();
+    }
+  });
+
+  it('refuses writes', async () => {
+    const { createSocket } = await import('node:dgram');
+    const { encodeRequest, decode } = await import('../../../src/tftp/packet.js');
+    const sock = createSocket('udp4');
+    const reply = await new Promise<ReturnType<typeof decode>>((resolve) => {
+      sock.on('message', (m) => resolve(decode(m)));
+      sock.bind(0, '127.0.0.1', () => sock.send(encodeRequest('WRQ', 'x.bin', 'octet'), fx.server.port, '127.0.0.1'));
+    });
+    sock.close();
+    expect(reply).toEqual({ op: 'ERROR', code: 2, message: 'rolecast TFTP is read-only' });
+  });
+});
