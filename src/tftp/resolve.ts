@@ -40,6 +40,18 @@ export function normalisePath(name: string): { rel: string } | { denied: string 
   return { rel: parts.join('/') };
 }
 
+/**
+ * Debian's ipxe package installs /usr/lib/ipxe/ipxe.efi as a symlink to /boot/ipxe.efi. A symlink may
+ * therefore leave its root into one of these directories, and only for a boot-loader file; any other
+ * link out of a root is refused.
+ */
+const TRUSTED_LINK_DIRS = ['/boot'];
+const LOADER_FILE = /\.(efi|kpxe|kkpxe|pxe|0|c32|lkrn)$/;
+
+function within(dir: string, p: string): boolean {
+  return p === dir || p.startsWith(dir + sep);
+}
+
 async function confined(root: string, rel: string): Promise<{ absPath: string; size: number } | undefined> {
   let realRoot: string;
   try {
@@ -49,7 +61,8 @@ async function confined(root: string, rel: string): Promise<{ absPath: string; s
   }
   try {
     const real = await realpath(join(realRoot, rel));
-    if (real !== realRoot && !real.startsWith(realRoot + sep)) return undefined; // a symlink out
+    const trusted = LOADER_FILE.test(real) && TRUSTED_LINK_DIRS.some((d) => within(d, real));
+    if (!within(realRoot, real) && !trusted) return undefined; // a symlink out of the root
     const st = await stat(real);
     return st.isFile() ? { absPath: real, size: st.size } : undefined;
   } catch {

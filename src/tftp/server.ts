@@ -42,19 +42,29 @@ function bind(sock: Socket, port: number, address: string): Promise<void> {
   });
 }
 
+const READ_AHEAD = 64 * 1024;
+
 async function openSource(r: Extract<Resolved, { kind: 'file' | 'virtual' }>): Promise<{ source: BlockSource; close(): Promise<void> }> {
   if (r.kind === 'virtual') {
     const c = r.content;
     return { source: { size: c.length, read: async (o, l) => c.subarray(o, o + l) }, close: async () => undefined };
   }
   const fh = await open(r.absPath, 'r');
+  // Read ahead in 64 KiB chunks: one thread-pool round trip per chunk instead of per block keeps
+  // lock-step transfers fast, and memory stays at one chunk per transfer.
+  let chunk = Buffer.alloc(0);
+  let chunkAt = 0;
   return {
     source: {
       size: r.size,
       read: async (offset, length) => {
-        const buf = Buffer.allocUnsafe(length);
-        const { bytesRead } = await fh.read(buf, 0, length, offset);
-        return buf.subarray(0, bytesRead);
+        if (offset < chunkAt || offset + length > chunkAt + chunk.length) {
+          const buf = Buffer.allocUnsafe(Math.max(READ_AHEAD, length));
+          const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+          chunk = buf.subarray(0, bytesRead);
+          chunkAt = offset;
+        }
+        return chunk.subarray(offset - chunkAt, offset - chunkAt + length);
       },
     },
     close: () => fh.close(),

@@ -36,7 +36,12 @@ export function tftpGet(port: number, file: string, o: GetOptions = {}): Promise
   let oack: Record<string, string> | undefined;
   let peer: { port: number; address: string } | undefined;
   return new Promise((resolve, reject) => {
-    const retry = () => { if (peer) ack(expected - 1); else sock.send(encodeRequest('RRQ', file, 'octet', o.options), port, '127.0.0.1'); };
+    let idleRounds = 0;
+    const retry = () => {
+      // Give up after ~40 silent timeouts: a test must fail, not hang.
+      if (++idleRounds > 40) return done(new Error(`tftpGet ${file} from port ${port}: no answer`));
+      if (peer) ack(expected - 1); else sock.send(encodeRequest('RRQ', file, 'octet', o.options), port, '127.0.0.1');
+    };
     let idle = setInterval(retry, o.timeoutMs ?? 300);
     // Close only after queued sends have gone out: closing at once can drop the final ACK.
     const done = (r: GetResult | Error) => { clearInterval(idle); setTimeout(() => sock.close(), 20); if (r instanceof Error) reject(r); else resolve(r); };
@@ -58,6 +63,7 @@ export function tftpGet(port: number, file: string, o: GetOptions = {}): Promise
       }
       if (p.op !== 'DATA' || rand() < (o.dropData ?? 0)) return;
       clearInterval(idle);
+      idleRounds = 0;
       idle = setInterval(retry, o.timeoutMs ?? 300);
       if (p.block !== (expected & 0xffff)) return; // out of order: wait for the sender's timeout / our re-ACK
       chunks.push(p.data);

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// npm run bench:tftp — rolecast's TFTP against tftpd-hpa and dnsmasq, same files, same client, same run,
+// inside a private network namespace (loopback only). Reports MiB/s per case and rolecast's ratio.
+// Cases: one 30 MiB file at blksize 1468; the same with windowsize 16 (tftpd-hpa ignores windowsize);
+// 200 parallel transfers of a 1 MiB file.
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+const self = fileURLToPath(import.meta.url);
+const ROOT = join(self, '../..');
+
+if (!process.argv.includes('--inner')) {
+  if (process.getuid?.() !== 0) { console.error('bench:tftp needs root (it runs in its own network namespace)'); process.exit(1); }
+  const ns = `rcbench${process.pid}`;
+  spawnSync('ip', ['netns', 'add', ns]);
+  spawnSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  // in.tftpd resolves its -a address with AI_ADDRCONFIG, which fails where only loopback has an
+  // address: give the namespace a veth pair of its own (both ends inside, no traffic on it).
+  spawnSync('ip', ['-n', ns, 'link', 'add', 'rcb0', 'type', 'veth', 'peer', 'name', 'rcb1']);
+  spawnSync('ip', ['-n', ns, 'addr', 'add', '192.0.2.1/30', 'dev', 'rcb0']);
+  spawnSync('ip', ['-n', ns, 'link', 'set', 'rcb0', 'up']);
+  spawnSync('ip', ['-n', ns, 'link', 'set', 'rcb1', 'up']);
+  try {
+    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', self, '--inner'], { stdio: 'inherit', cwd: ROOT });
+    process.exitCode = r.status ?? 1;
+  } finally {
+    spawnSync('ip', ['netns', 'delete', ns]);
+  }
+} else {
+  await inner();
+}
+
+async function inner() {
+  const { tftpGet } = await import(join(ROOT, 'test/helpers/tftp-client.ts'));
+  const dir = mkdtempSync(join(tmpdir(), 'rolecast-bench-'));
+  chmodSync(dir, 0o755); // in.tftpd drops to the tftp user
+  writeFileSync(join(dir, 'big.bin'), randomBytes(30 * 1024 * 1024));
+  writeFileSync(join(dir, 'one.bin'), randomBytes(1024 * 1024));
+  const procs = [];
+  const start = (cmd, args) => { const p = spawn(cmd, args, { stdio: 'ignore' }); procs.push(p); return p; };
+  start('in.tftpd', ['-L', '-s', dir, '-a', '127.0.0.1:1069']);
+  start('dnsmasq', ['--no-daemon', '--port=0', '--enable-tftp', `--tftp-root=${dir}`, '--listen-address=127.0.0.1', '--bind-interfaces', '--tftp-max=1000', '--conf-file=/dev/null', '--pid-file=']);
+  // rolecast runs in its own process, like the others: the client must not share its event loop.
+  start(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/tftp-server.ts'), dir, '2069']);
+  await new Promise((r) => setTimeout(r, 1500));
+  const servers = { rolecast: 2069, 'tftpd-hpa': 1069, dnsmasq: 69 };
+  const cases = [
+    ['30 MiB, blksize 1468', 'big.bin', 1, { blksize: '1468' }, 30],
+    ['30 MiB, blksize 1468, windowsize 16', 'big.bin', 1, { blksize: '1468', windowsize: '16' }, 30],
+    ['200 parallel x 1 MiB, blksize 1468', 'one.bin', 200, { blksize: '1468' }, 200],
+  ];
+  try {
+    for (const [name, file, n, options, mib] of cases) {
+      const res = {};
+      for (const [server, port] of Object.entries(servers)) {
+        const best = [];
+        for (let round = 0; round < 3; round++) {
+          const t = process.hrtime.bigint();
+          const got = await Promise.all(Array.from({ length: n }, () => tftpGet(port, file, { options, timeoutMs: 1000 })));
+          const s = Number(process.hrtime.bigint() - t) / 1e9;
+          if (got.some((g) => g.error || g.data.length === 0)) throw new Error(`${server}: ${name}: transfer failed`);
+          best.push(mib / s);
+        }
+        res[server] = Math.max(...best);
+      }
+      const line = Object.entries(res).map(([k, v]) => `${k} ${v.toFixed(1)} MiB/s`).join(', ');
+      console.log(`${name}: ${line}; rolecast/tftpd-hpa ${(res.rolecast / res['tftpd-hpa']).toFixed(2)}, rolecast/dnsmasq ${(res.rolecast / res.dnsmasq).toFixed(2)}`);
+    }
+  } finally {
+    for (const p of procs) p.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
