@@ -36,6 +36,7 @@ export function normalisePath(name: string): { rel: string } | { denied: string 
   const parts = name.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.');
   if (parts.length === 0) return { denied: 'empty file name' };
   if (parts.some((p) => p === '..')) return { denied: `"${name}" leaves the TFTP root` };
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
   if (/[\0-\x1f]/.test(name)) return { denied: 'control characters in file name' };
   return { rel: parts.join('/') };
 }
