@@ -10,12 +10,16 @@ import { buildApp } from './http/app.js';
 import { startTftpServer } from './tftp/server.js';
 import { createResolver } from './tftp/resolve.js';
 import type { EventSink } from './events/types.js';
+import { LeaseStore } from './dhcp/leases.js';
+import { startDhcpServer } from './dhcp/server.js';
 
 export interface Running {
   close(): Promise<void>;
   store: InventoryStore;
   httpPort?: number;
   tftpPort?: number;
+  dhcpPort?: number;
+  leases: LeaseStore;
 }
 
 export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Running> {
@@ -24,8 +28,9 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   const baseUrl = baseUrlOf(cfg);
   // Boot events go to the log until the per-machine timeline store lands (HTTP issue).
   const events: EventSink = { emit: (e) => logger.info({ event: e.stage, mac: e.mac, detail: e.detail, address: e.address }, 'boot event') };
-  const closers: Array<() => Promise<void>> = [async () => store.close()];
-  const running: Running = { store, close: async () => { for (const c of closers.splice(0).reverse()) await c(); } };
+  const leases = await LeaseStore.open(cfg.dataDir, logger.child({ component: 'leases' }));
+  const closers: Array<() => Promise<void>> = [async () => store.close(), () => leases.close()];
+  const running: Running = { store, leases, close: async () => { for (const c of closers.splice(0).reverse()) await c(); } };
   try {
     if (cfg.http.enabled) {
       const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger });
@@ -40,13 +45,15 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
       running.tftpPort = tftp.port;
       closers.push(() => tftp.close());
     }
+    if (cfg.dhcp.mode !== 'off') {
+      const dhcp = await startDhcpServer({ config: cfg.dhcp, address: cfg.address, baseUrl, getInventory: () => store.current(), leases, events, logger: logger.child({ component: 'dhcp' }) });
+      running.dhcpPort = dhcp.port;
+      closers.push(() => dhcp.close());
+    }
   } catch (err) {
     await running.close();
     throw err;
   }
-  if (cfg.dhcp.mode !== 'off') {
-    logger.warn('the DHCP listener is not part of this build yet: run beside a DHCP server that points PXE clients here');
-  }
-  logger.info({ address: cfg.address, baseUrl, http: running.httpPort, tftp: running.tftpPort, profiles: cfg.profilesDir, version: store.current().version.slice(0, 12) }, 'rolecast serving');
+  logger.info({ address: cfg.address, baseUrl, http: running.httpPort, tftp: running.tftpPort, dhcp: running.dhcpPort, dhcpMode: cfg.dhcp.mode, profiles: cfg.profilesDir, version: store.current().version.slice(0, 12) }, 'rolecast serving');
   return running;
 }

@@ -1,0 +1,159 @@
+/**
+ * Leases on disk: an append-only journal (<data>/leases.jsonl), one JSON record per change. A grant
+ * is written and fdatasync'd before the ACK leaves (group commit: concurrent grants share one sync),
+ * so a crash or kill -9 at any moment loses no ACKed lease. Compaction rewrites the live set to a
+ * temp file, syncs it, renames it over the journal and syncs the directory. A corrupt journal is kept
+ * aside (leases.jsonl.corrupt-N), what parses is trusted, and the log says so.
+ */
+import { open, readFile, rename, mkdir, readdir, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import type { LeaseRecord, LeaseState, LeaseView } from '../leases.js';
+
+export type { LeaseRecord, LeaseState };
+
+function valid(r: unknown): r is LeaseRecord {
+  const x = r as LeaseRecord;
+  return typeof x === 'object' && x !== null && typeof x.mac === 'string' && typeof x.ip === 'string' &&
+    typeof x.expiresAt === 'string' && ['offered', 'bound', 'declined', 'released', 'expired'].includes(x.state);
+}
+
+export class LeaseStore implements LeaseView {
+  private readonly byMac = new Map<string, LeaseRecord>();
+  private readonly byIp = new Map<string, LeaseRecord>();
+  private fh!: FileHandle;
+  private lines = 0;
+  private pending: string[] = [];
+  private flushing: Promise<void> | undefined;
+  private waiters: Array<{ resolve(): void; reject(e: unknown): void }> = [];
+
+  private constructor(private readonly dir: string, private readonly logger: Logger, private readonly now: () => number) {}
+
+  static async open(dataDir: string, logger: Logger, now: () => number = Date.now): Promise<LeaseStore> {
+    const s = new LeaseStore(dataDir, logger, now);
+    await mkdir(dataDir, { recursive: true });
+    await s.load();
+    return s;
+  }
+
+  get file(): string {
+    return join(this.dir, 'leases.jsonl');
+  }
+
+  private async load(): Promise<void> {
+    let text = '';
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    let bad = 0;
+    const lines = text.split('\n');
+    lines.forEach((line, i) => {
+      if (!line.trim()) return;
+      try {
+        const r: unknown = JSON.parse(line);
+        if (valid(r)) this.apply(r); else bad++;
+      } catch {
+        // An unterminated last line is what a crash mid-append leaves: its sync never finished, so no
+        // ACK went out for it. Dropping it loses nothing; anything else unreadable is corruption.
+        if (i === lines.length - 1) this.logger.warn({ file: this.file }, 'dropped a torn last lease record (crash during write)');
+        else bad++;
+      }
+    });
+    if (bad > 0) {
+      const names = await readdir(this.dir);
+      const n = names.filter((f) => f.startsWith('leases.jsonl.corrupt-')).length + 1;
+      const aside = `${this.file}.corrupt-${n}`;
+      await rename(this.file, aside);
+      this.logger.error({ file: this.file, keptAs: aside, badLines: bad, leases: this.byMac.size }, 'lease journal had unreadable lines: kept the bad file aside and started from the leases that parsed');
+    }
+    this.fh = await open(this.file, 'a');
+    await this.compact(); // start from a clean journal (and a sync'd one after any repair)
+  }
+
+  private apply(r: LeaseRecord): void {
+    const old = this.byMac.get(r.mac);
+    if (old && this.byIp.get(old.ip) === old) this.byIp.delete(old.ip);
+    const holder = this.byIp.get(r.ip);
+    if (holder && holder.mac !== r.mac && this.byMac.get(holder.mac) === holder) this.byMac.delete(holder.mac);
+    this.byMac.set(r.mac, r);
+    this.byIp.set(r.ip, r);
+  }
+
+  private live(r: LeaseRecord | undefined): boolean {
+    return !!r && Date.parse(r.expiresAt) > this.now();
+  }
+
+  /** Record a change; resolves once it is on disk (fdatasync). */
+  async record(r: LeaseRecord): Promise<void> {
+    this.apply(r);
+    this.pending.push(`${JSON.stringify(r)}\n`);
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.flushing ??= this.flush();
+    return done;
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length) {
+      const batch = this.pending.splice(0);
+      const waiters = this.waiters.splice(0);
+      try {
+        await this.fh.write(batch.join(''));
+        await this.fh.datasync();
+        this.lines += batch.length;
+        waiters.forEach((w) => w.resolve());
+      } catch (err) {
+        waiters.forEach((w) => w.reject(err));
+      }
+    }
+    this.flushing = undefined;
+    if (this.lines > 4 * this.byMac.size + 1000) await this.compact();
+  }
+
+  private async compact(): Promise<void> {
+    const tmp = `${this.file}.tmp`;
+    const out = await open(tmp, 'w');
+    const recs = [...this.byMac.values()].filter((r) => r.state !== 'expired');
+    await out.write(recs.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    await out.sync();
+    await out.close();
+    await this.fh.close();
+    await rename(tmp, this.file);
+    const d = await open(this.dir, 'r');
+    await d.sync().catch(() => undefined);
+    await d.close();
+    this.fh = await open(this.file, 'a');
+    this.lines = recs.length;
+  }
+
+  byMacLive(mac: string): LeaseRecord | undefined {
+    const r = this.byMac.get(mac);
+    return r && this.live(r) ? r : undefined;
+  }
+
+  /** The lease (of any MAC) holding this address now, if any. */
+  holder(ip: string): LeaseRecord | undefined {
+    const r = this.byIp.get(ip);
+    return r && this.live(r) && r.state !== 'released' ? r : undefined;
+  }
+
+  /** The last address this MAC had, even if expired: clients like getting their old address back. */
+  lastOf(mac: string): LeaseRecord | undefined {
+    return this.byMac.get(mac);
+  }
+
+  addressOf(mac: string): string | undefined {
+    const r = this.byMacLive(mac);
+    return r && (r.state === 'bound' || r.state === 'offered') ? r.ip : undefined;
+  }
+
+  list(): LeaseRecord[] {
+    return [...this.byMac.values()].sort((a, b) => a.ip.localeCompare(b.ip, undefined, { numeric: true }));
+  }
+
+  async close(): Promise<void> {
+    await this.flushing;
+    await this.fh.close();
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * DHCPv4 packets (RFC 2131 BOOTP header, RFC 2132 options). Pure: bytes in, values out, never a throw.
+ * Option overload (52) folds options from the file/sname fields in; repeated codes are concatenated
+ * (RFC 3396); unknown options are kept as raw bytes.
+ */
+export const MAGIC = 0x63825363;
+
+export const MSG = { DISCOVER: 1, OFFER: 2, REQUEST: 3, DECLINE: 4, ACK: 5, NAK: 6, RELEASE: 7, INFORM: 8 } as const;
+export const MSG_NAME: Record<number, string> = { 1: 'discover', 2: 'offer', 3: 'request', 4: 'decline', 5: 'ack', 6: 'nak', 7: 'release', 8: 'inform' };
+
+export interface DhcpPacket {
+  op: number; // 1 request, 2 reply
+  htype: number;
+  hlen: number;
+  hops: number;
+  xid: number;
+  secs: number;
+  flags: number; // 0x8000 = broadcast
+  ciaddr: string;
+  yiaddr: string;
+  siaddr: string;
+  giaddr: string;
+  chaddr: Buffer; // 16 bytes
+  sname: string;
+  file: string;
+  options: Map<number, Buffer>;
+}
+
+export type DecodedDhcp = { ok: true; packet: DhcpPacket } | { ok: false; reason: string };
+
+const ip = (b: Buffer, o: number) => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
+
+function cstring(b: Buffer): string {
+  const end = b.indexOf(0);
+  return b.toString('latin1', 0, end < 0 ? b.length : end);
+}
+
+/** Parse an option area into `into`; returns an error reason or undefined. */
+function parseOptions(area: Buffer, into: Map<number, Buffer>): string | undefined {
+  let i = 0;
+  while (i < area.length) {
+    const code = area[i]!;
+    if (code === 0) { i++; continue; }
+    if (code === 255) return undefined;
+    if (i + 1 >= area.length) return `option ${code} has no length`;
+    const len = area[i + 1]!;
+    if (i + 2 + len > area.length) return `option ${code} runs past the packet (length ${len})`;
+    const data = area.subarray(i + 2, i + 2 + len);
+    const prev = into.get(code);
+    into.set(code, prev ? Buffer.concat([prev, data]) : Buffer.from(data));
+    i += 2 + len;
+  }
+  return undefined; // a missing END is tolerated: several PXE ROMs omit it
+}
+
+export function decodeDhcp(buf: Buffer): DecodedDhcp {
+  if (buf.length < 240) return { ok: false, reason: `too short for BOOTP + magic (${buf.length} bytes)` };
+  if (buf.readUInt32BE(236) !== MAGIC) return { ok: false, reason: 'no DHCP magic cookie' };
+  const hlen = buf[2]!;
+  if (hlen > 16) return { ok: false, reason: `hardware address length ${hlen} > 16` };
+  const options = new Map<number, Buffer>();
+  const err = parseOptions(buf.subarray(240), options);
+  if (err) return { ok: false, reason: err };
+  let sname = buf.subarray(44, 108);
+  let file = buf.subarray(108, 236);
+  const overload = options.get(52)?.[0] ?? 0;
+  // RFC 2132 §9.3: the file field holds options (1), sname does (2), or both (3); file first.
+  if (overload & 1) { const e = parseOptions(file, options); if (e) return { ok: false, reason: `in file field: ${e}` }; file = Buffer.alloc(0); }
+  if (overload & 2) { const e = parseOptions(sname, options); if (e) return { ok: false, reason: `in sname field: ${e}` }; sname = Buffer.alloc(0); }
+  return {
+    ok: true,
+    packet: {
+      op: buf[0]!, htype: buf[1]!, hlen, hops: buf[3]!, xid: buf.readUInt32BE(4), secs: buf.readUInt16BE(8), flags: buf.readUInt16BE(10),
+      ciaddr: ip(buf, 12), yiaddr: ip(buf, 16), siaddr: ip(buf, 20), giaddr: ip(buf, 24), chaddr: Buffer.from(buf.subarray(28, 44)),
+      sname: cstring(sname), file: cstring(file), options,
+    },
+  };
+}
+
+function putIp(b: Buffer, o: number, a: string): void {
+  const p = a.split('.').map(Number);
+  for (let i = 0; i < 4; i++) b[o + i] = p[i] ?? 0;
+}
+
+/** Encode; options are written in the order given, long values split per RFC 3396; padded to 300 bytes. */
+export function encodeDhcp(p: DhcpPacket, order?: number[]): Buffer {
+  const head = Buffer.alloc(240);
+  head[0] = p.op; head[1] = p.htype; head[2] = p.hlen; head[3] = p.hops;
+  head.writeUInt32BE(p.xid >>> 0, 4); head.writeUInt16BE(p.secs, 8); head.writeUInt16BE(p.flags, 10);
+  putIp(head, 12, p.ciaddr); putIp(head, 16, p.yiaddr); putIp(head, 20, p.siaddr); putIp(head, 24, p.giaddr);
+  p.chaddr.copy(head, 28, 0, 16);
+  head.write(p.sname.slice(0, 63), 44, 'latin1');
+  head.write(p.file.slice(0, 127), 108, 'latin1');
+  head.writeUInt32BE(MAGIC, 236);
+  const parts: Buffer[] = [head];
+  const codes = order ?? [...p.options.keys()];
+  for (const code of codes) {
+    const v = p.options.get(code);
+    if (!v) continue;
+    for (let o = 0; o === 0 || o < v.length; o += 255) {
+      const piece = v.subarray(o, o + 255);
+      parts.push(Buffer.from([code, piece.length]), piece);
+    }
+  }
+  parts.push(Buffer.from([255]));
+  const out = Buffer.concat(parts);
+  return out.length >= 300 ? out : Buffer.concat([out, Buffer.alloc(300 - out.length)]);
+}
+
+export function macOf(p: DhcpPacket): string {
+  return [...p.chaddr.subarray(0, Math.min(p.hlen, 16))].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
