@@ -1,0 +1,41 @@
+/**
+ * A scriptable DHCP client for what udhcpc/dhclient cannot do: many MACs at once, raw DORA steps,
+ * collecting every OFFER (proxyDHCP next to another server). Run inside a client namespace:
+ *   node --import tsx test/helpers/dhcp-probe.ts burst N | offers
+ * It prints one JSON line per event on stdout.
+ */
+import { createSocket } from 'node:dgram';
+import { decodeDhcp, encodeDhcp, type DhcpPacket } from '../../src/dhcp/packet.js';
+
+function request(mac: string, type: number, extra: Array<[number, Buffer]> = [], xid = Math.floor(Math.random() * 2 ** 32)): Buffer {
+  const chaddr = Buffer.alloc(16);
+  Buffer.from(mac.replace(/:/g, ''), 'hex').copy(chaddr);
+  const options = new Map<number, Buffer>([[53, Buffer.from([type])], [60, Buffer.from('PXEClient:Arch:00000:UNDI:002001')], [93, Buffer.from([0, 0])], ...extra]);
+  const p: DhcpPacket = { op: 1, htype: 1, hlen: 6, hops: 0, xid, secs: 0, flags: 0x8000, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0', chaddr, sname: '', file: '', options };
+  return encodeDhcp(p);
+}
+
+const ipb = (a: string) => Buffer.from(a.split('.').map(Number));
+const out = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+async function main(): Promise<void> {
+  const [mode, nText, target = '255.255.255.255'] = process.argv.slice(2);
+  const sock = createSocket({ type: 'udp4', reuseAddr: true });
+  await new Promise<void>((r) => sock.bind(68, '0.0.0.0', () => { sock.setBroadcast(true); r(); }));
+  const n = Number(nText ?? 1);
+  const macs = Array.from({ length: n }, (_, i) => `52:54:00:77:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
+  sock.on('message', (m, from) => {
+    const d = decodeDhcp(m);
+    if (!d.ok || d.packet.op !== 2) return;
+    const p = d.packet;
+    const mac = [...p.chaddr.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+    const type = p.options.get(53)?.[0];
+    const server = p.options.get(54);
+    out({ type, mac, from: from.address, yiaddr: p.yiaddr, siaddr: p.siaddr, file: p.file, bootfile: p.options.get(67)?.toString(), vendor: p.options.get(60)?.toString(), server: server ? [...server].join('.') : undefined });
+    if (mode === 'burst' && type === 2 && server) sock.send(request(mac, 3, [[50, ipb(p.yiaddr)], [54, server]], p.xid), 67, target);
+  });
+  for (const mac of macs) sock.send(request(mac, 1), 67, target);
+  setTimeout(() => { sock.close(); }, Number(process.env.PROBE_MS ?? 4000));
+}
+
+void main();

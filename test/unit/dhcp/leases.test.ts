@@ -1,0 +1,79 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pino } from 'pino';
+import { LeaseStore } from '../../../src/dhcp/leases.js';
+import { fromPool } from '../../../src/dhcp/allocate.js';
+import { loadInventory } from '../../../src/inventory/index.js';
+import type { Logger } from '../../../src/log.js';
+
+const inv = await loadInventory(resolve(import.meta.dirname, '../../../profiles'));
+let dirs: string[] = [];
+afterEach(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); dirs = []; });
+function dir(): string { const d = mkdtempSync(join(tmpdir(), 'rolecast-leases-')); dirs.push(d); return d; }
+function logger(lines: string[] = []): Logger {
+  return pino({ level: 'debug' }, { write: (s: string) => { lines.push(s); } }) as unknown as Logger;
+}
+const later = (s: number) => new Date(Date.now() + s * 1000).toISOString();
+
+describe('LeaseStore', () => {
+  it('keeps every recorded lease across a reopen', async () => {
+    const d = dir();
+    const a = await LeaseStore.open(d, logger());
+    await Promise.all(Array.from({ length: 50 }, (_, i) => a.record({ mac: `52:54:00:00:aa:${i.toString(16).padStart(2, '0')}`, ip: `10.0.0.${200 + (i % 50)}`, state: 'bound', expiresAt: later(3600) })));
+    // No close(): as if killed right after the last record resolved.
+    const b = await LeaseStore.open(d, logger());
+    expect(b.list()).toHaveLength(50);
+    expect(b.addressOf('52:54:00:00:aa:00')).toBe('10.0.0.200');
+  });
+
+  it('drops a torn last line quietly and keeps the rest', async () => {
+    const d = dir();
+    const a = await LeaseStore.open(d, logger());
+    await a.record({ mac: '52:54:00:00:aa:01', ip: '10.0.0.201', state: 'bound', expiresAt: later(60) });
+    appendFileSync(join(d, 'leases.jsonl'), '{"mac":"52:54:00:00:aa:02","ip":"10.0.');
+    const lines: string[] = [];
+    const b = await LeaseStore.open(d, logger(lines));
+    expect(b.list().map((l) => l.mac)).toEqual(['52:54:00:00:aa:01']);
+    expect(lines.join('')).toMatch(/dropped a torn last lease record/);
+    expect(readdirSync(d).some((f) => f.includes('corrupt'))).toBe(false);
+  });
+
+  it('keeps a corrupt journal aside, loads what parses and says so', async () => {
+    const d = dir();
+    writeFileSync(join(d, 'leases.jsonl'), [
+      JSON.stringify({ mac: '52:54:00:00:aa:01', ip: '10.0.0.201', state: 'bound', expiresAt: later(60) }),
+      'garbage here',
+      JSON.stringify({ mac: 'x', ip: 1 }),
+      JSON.stringify({ mac: '52:54:00:00:aa:03', ip: '10.0.0.203', state: 'bound', expiresAt: later(60) }), ''].join('\n'));
+    const lines: string[] = [];
+    const s = await LeaseStore.open(d, logger(lines));
+    expect(s.list().map((l) => l.ip)).toEqual(['10.0.0.201', '10.0.0.203']);
+    expect(existsSync(join(d, 'leases.jsonl.corrupt-1'))).toBe(true);
+    expect(readFileSync(join(d, 'leases.jsonl.corrupt-1'), 'utf8')).toContain('garbage here');
+    expect(lines.join('')).toMatch(/"badLines":2.*kept the bad file aside/);
+  });
+
+  it('never offers an address another MAC holds, a reserved one, or a declined one', async () => {
+    const s = await LeaseStore.open(dir(), logger());
+    const first = fromPool(inv, s, '52:54:00:00:bb:01')!;
+    expect(first.ip).toBe('10.0.0.200');
+    await s.record({ mac: '52:54:00:00:bb:01', ip: first.ip, state: 'bound', expiresAt: later(60) });
+    expect(fromPool(inv, s, '52:54:00:00:bb:02')!.ip).toBe('10.0.0.201');
+    await s.record({ mac: '52:54:00:00:bb:02', ip: '10.0.0.201', state: 'declined', expiresAt: later(600) });
+    expect(fromPool(inv, s, '52:54:00:00:bb:03')!.ip).toBe('10.0.0.202');
+    expect(fromPool(inv, s, '52:54:00:00:bb:02')!.ip).toBe('10.0.0.202');
+    // The same MAC gets its own address back.
+    expect(fromPool(inv, s, '52:54:00:00:bb:01')!.ip).toBe('10.0.0.200');
+  });
+
+  it('reuses an address once its lease expired', async () => {
+    let now = Date.now();
+    const s = await LeaseStore.open(dir(), logger(), () => now);
+    await s.record({ mac: '52:54:00:00:cc:01', ip: '10.0.0.200', state: 'bound', expiresAt: new Date(now + 1000).toISOString() });
+    expect(fromPool(inv, s, '52:54:00:00:cc:02')!.ip).toBe('10.0.0.201');
+    now += 2000;
+    expect(fromPool(inv, s, '52:54:00:00:cc:02')!.ip).toBe('10.0.0.200');
+  });
+});
