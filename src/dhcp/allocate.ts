@@ -39,9 +39,17 @@ export function fromPool(inv: Inventory, leases: LeaseStore, mac: string, poolNa
     const n = ipToInt(last.ip)!;
     if (n >= start && n <= end && usable(last.ip)) return { ip: last.ip, network: net, reserved: false };
   }
-  for (let n = start; n <= end; n++) {
+  // Scan on from where the last allocation ended (wrapping once), so a boot storm does not rescan the
+  // leased front of the pool for every new client.
+  const size = end - start + 1;
+  const from = Math.min(Math.max(leases.poolCursor.get(net.name) ?? start, start), end);
+  for (let i = 0; i < size; i++) {
+    const n = start + ((from - start + i) % size);
     const ip = intToIp(n);
-    if (usable(ip)) return { ip, network: net, reserved: false };
+    if (usable(ip)) {
+      leases.poolCursor.set(net.name, n + 1 > end ? start : n + 1);
+      return { ip, network: net, reserved: false };
+    }
   }
   return undefined;
 }

@@ -20,6 +20,8 @@ function valid(r: unknown): r is LeaseRecord {
 
 export class LeaseStore implements LeaseView {
   private readonly byMac = new Map<string, LeaseRecord>();
+  /** Where the next pool scan starts, per network (allocation hint; not persisted). */
+  readonly poolCursor = new Map<string, number>();
   private readonly byIp = new Map<string, LeaseRecord>();
   private fh!: FileHandle;
   private lines = 0;

@@ -68,12 +68,13 @@ describe('LeaseStore', () => {
     expect(fromPool(inv, s, '52:54:00:00:bb:01')!.ip).toBe('10.0.0.200');
   });
 
-  it('reuses an address once its lease expired', async () => {
+  it('an exhausted pool offers nothing until a lease expires', async () => {
     let now = Date.now();
     const s = await LeaseStore.open(dir(), logger(), () => now);
-    await s.record({ mac: '52:54:00:00:cc:01', ip: '10.0.0.200', state: 'bound', expiresAt: new Date(now + 1000).toISOString() });
-    expect(fromPool(inv, s, '52:54:00:00:cc:02')!.ip).toBe('10.0.0.201');
+    await s.record({ mac: '52:54:00:00:cc:00', ip: '10.0.0.200', state: 'bound', expiresAt: new Date(now + 1000).toISOString() });
+    for (let i = 1; i < 50; i++) await s.record({ mac: `52:54:00:00:cc:${i.toString(16).padStart(2, '0')}`, ip: `10.0.0.${200 + i}`, state: 'bound', expiresAt: new Date(now + 3_600_000).toISOString() });
+    expect(fromPool(inv, s, '52:54:00:00:dd:01')).toBeUndefined();
     now += 2000;
-    expect(fromPool(inv, s, '52:54:00:00:cc:02')!.ip).toBe('10.0.0.200');
+    expect(fromPool(inv, s, '52:54:00:00:dd:01')!.ip).toBe('10.0.0.200');
   });
 });
