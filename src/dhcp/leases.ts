@@ -96,21 +96,30 @@ export class LeaseStore implements LeaseView {
     return done;
   }
 
+  /** The only writer: appends, syncs and compacts one at a time, so nothing races the file handle. */
   private async flush(): Promise<void> {
-    while (this.pending.length) {
-      const batch = this.pending.splice(0);
-      const waiters = this.waiters.splice(0);
+    for (;;) {
+      while (this.pending.length) {
+        const batch = this.pending.splice(0);
+        const waiters = this.waiters.splice(0);
+        try {
+          await this.fh.write(batch.join(''));
+          await this.fh.datasync();
+          this.lines += batch.length;
+          waiters.forEach((w) => w.resolve());
+        } catch (err) {
+          waiters.forEach((w) => w.reject(err));
+        }
+      }
+      if (this.lines <= 4 * this.byMac.size + 1000) break;
       try {
-        await this.fh.write(batch.join(''));
-        await this.fh.datasync();
-        this.lines += batch.length;
-        waiters.forEach((w) => w.resolve());
+        await this.compact();
       } catch (err) {
-        waiters.forEach((w) => w.reject(err));
+        this.logger.error({ err, file: this.file }, 'lease journal compaction failed; still appending');
+        break;
       }
     }
     this.flushing = undefined;
-    if (this.lines > 4 * this.byMac.size + 1000) await this.compact();
   }
 
   private async compact(): Promise<void> {

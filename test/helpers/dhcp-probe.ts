@@ -33,6 +33,8 @@ async function main(): Promise<void> {
     const server = p.options.get(54);
     out({ type, mac, from: from.address, yiaddr: p.yiaddr, siaddr: p.siaddr, file: p.file, bootfile: p.options.get(67)?.toString(), vendor: p.options.get(60)?.toString(), server: server ? [...server].join('.') : undefined });
     if (mode === 'burst' && type === 2 && server) sock.send(request(mac, 3, [[50, ipb(p.yiaddr)], [54, server]], p.xid), 67, target);
+    // proxyDHCP (PXE spec §2.2.5): after the address, ask the proxy on 4011 for the boot file.
+    if (mode === 'offers' && type === 2 && server && p.yiaddr === '0.0.0.0') sock.send(request(mac, 3, [[54, server]], p.xid), 4011, [...server].join('.'));
   });
   for (const mac of macs) sock.send(request(mac, 1), 67, target);
   setTimeout(() => { sock.close(); }, Number(process.env.PROBE_MS ?? 4000));

@@ -77,4 +77,14 @@ describe('LeaseStore', () => {
     now += 2000;
     expect(fromPool(inv, s, '52:54:00:00:dd:01')!.ip).toBe('10.0.0.200');
   });
+
+  it('compacts the journal once it grows well past the live set', async () => {
+    const d = dir();
+    const s = await LeaseStore.open(d, logger());
+    for (let i = 0; i < 1100; i++) await s.record({ mac: '52:54:00:00:ee:01', ip: '10.0.0.230', state: 'bound', expiresAt: later(60 + i) });
+    const lines = readFileSync(join(d, 'leases.jsonl'), 'utf8').trim().split('\n');
+    expect(lines.length).toBeLessThan(200);
+    const again = await LeaseStore.open(d, logger());
+    expect(again.list()).toEqual([expect.objectContaining({ mac: '52:54:00:00:ee:01', ip: '10.0.0.230', state: 'bound' })]);
+  });
 });
