@@ -10,6 +10,8 @@ import { buildApp } from './http/app.js';
 import { startTftpServer } from './tftp/server.js';
 import { createResolver } from './tftp/resolve.js';
 import type { EventSink } from './events/types.js';
+import { EventStore } from './events/store.js';
+import { assignRole } from './inventory/edit.js';
 import { LeaseStore } from './dhcp/leases.js';
 import { startDhcpServer } from './dhcp/server.js';
 
@@ -26,14 +28,15 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   const store = await InventoryStore.open(cfg.profilesDir, logger);
   store.watch();
   const baseUrl = baseUrlOf(cfg);
-  // Boot events go to the log until the per-machine timeline store lands (HTTP issue).
-  const events: EventSink = { emit: (e) => logger.info({ event: e.stage, mac: e.mac, detail: e.detail, address: e.address }, 'boot event') };
+  const timeline = await EventStore.open(cfg.dataDir, logger.child({ component: 'events' }));
+  // Every boot event lands in the per-machine timeline and, once, in the log.
+  const events: EventSink = { emit: (e) => { timeline.emit(e); logger.info({ event: e.stage, mac: e.mac, detail: e.detail, address: e.address }, 'boot event'); } };
   const leases = await LeaseStore.open(cfg.dataDir, logger.child({ component: 'leases' }));
-  const closers: Array<() => Promise<void>> = [async () => store.close(), () => leases.close()];
+  const closers: Array<() => Promise<void>> = [async () => store.close(), () => leases.close(), () => timeline.close()];
   const running: Running = { store, leases, close: async () => { for (const c of closers.splice(0).reverse()) await c(); } };
   try {
     if (cfg.http.enabled) {
-      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger });
+      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, events: timeline, leases, assignRole: (h, r) => assignRole(cfg.profilesDir, h, r) });
       await app.listen({ host: cfg.http.host, port: cfg.http.port });
       const addr = app.server.address();
       running.httpPort = typeof addr === 'object' && addr ? addr.port : cfg.http.port;

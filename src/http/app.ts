@@ -16,11 +16,18 @@ import { planBoot, type BootTargetPlan } from '../boot/plan.js';
 import { RolecastError } from '../errors.js';
 import { renderBootConfig, renderIpxeChain } from '../render/index.js';
 import { machineApiRows } from './machines.js';
+import { registerRootfs } from './rootfs.js';
+import { registerApi } from './api.js';
+import type { EventStore } from '../events/store.js';
+import type { LeaseView } from '../leases.js';
 
 export interface AppDeps {
   getInventory: () => Inventory;
   config: ServerConfig;
   logger: Logger;
+  events: EventStore;
+  leases?: LeaseView;
+  assignRole?: (host: string, role: string) => Promise<void>;
 }
 
 function fail(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
@@ -31,7 +38,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // pino's Logger and fastify's base logger type differ only in generics: widen once here.
   const { config } = deps;
   const ctx = { baseUrl: baseUrlOf(config), server: config.address };
-  const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }) as unknown as FastifyBaseLogger, disableRequestLogging: true, trustProxy: false }) as unknown as FastifyInstance;
+  const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }) as unknown as FastifyBaseLogger, disableRequestLogging: true, trustProxy: false,
+    // Unknown fields are errors (a typo must not be dropped silently), as in the profiles.
+    ajv: { customOptions: { removeAdditional: false } } }) as unknown as FastifyInstance;
   await app.register(fastifyStatic, { root: config.imagesDir, serve: false });
 
   app.setErrorHandler((err: Error, req, reply) => {
@@ -68,6 +77,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const plan = planFor(m[1]!, req.query.arch, reply);
     if (!plan) return reply;
     req.log.info({ mac: plan.mac, host: plan.host, role: plan.role.name }, 'boot script');
+    deps.events.emit({ mac: plan.mac, stage: 'http-script', ...(plan.host ? { host: plan.host } : {}), detail: plan.role.name, address: req.socket.remoteAddress?.replace(/^::ffff:/, '') });
     return reply.type('text/plain').send(renderBootConfig('ipxe', plan, deps.getInventory(), ctx));
   });
 
@@ -83,11 +93,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const img = deps.getInventory().images[req.params.name];
     if (!img) return fail(reply, 404, 'E_NOT_FOUND', `no image "${req.params.name}"`);
     const file = isAbsolute(img.path) ? img.path : join(config.imagesDir, img.path);
+    const who = deps.getInventory().byIp.get(req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '');
+    if (who && req.method === 'GET') deps.events.emit({ mac: who.macs[0]!, host: who.host, stage: img.kind === 'kernel' ? 'http-kernel' : img.kind === 'initrd' ? 'http-initrd' : 'http-image', detail: img.name });
     // sendFile streams with Range, ETag/If-None-Match and If-Range; a missing file becomes a 404.
     return reply.sendFile(basename(file), dirname(file));
   });
 
-  app.get('/api/machines', async () => machineApiRows(deps.getInventory(), ctx, config.dataDir));
+  app.get('/api/machines', async () => machineApiRows(deps.getInventory(), ctx, config.dataDir, deps.events));
+  registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, dataDir: config.dataDir, leases: deps.leases, events: deps.events });
+  registerApi(app, { getInventory: deps.getInventory, events: deps.events, leases: deps.leases, token: config.http.token, assignRole: deps.assignRole });
 
   return app;
 }

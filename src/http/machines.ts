@@ -4,8 +4,9 @@ import { resolveMachine } from '../inventory/resolve.js';
 import { machineContentHash, renderMachineFiles } from '../render/index.js';
 import type { RenderContext } from '../render/types.js';
 import { readServed } from '../served.js';
+import type { EventStore } from '../events/store.js';
 
-export async function machineApiRows(inv: Inventory, ctx: RenderContext, dataDir: string): Promise<unknown[]> {
+export async function machineApiRows(inv: Inventory, ctx: RenderContext, dataDir: string, events: EventStore): Promise<unknown[]> {
   const served = await readServed(dataDir);
   return inv.machines.map((m) => {
     const rm = resolveMachine(inv, m);
@@ -14,6 +15,7 @@ export async function machineApiRows(inv: Inventory, ctx: RenderContext, dataDir
     return {
       host: m.host, macs: m.macs, role: rm.role.name, homeRole: m.role, ip: m.ip, addresses: m.addresses,
       hash, lastServedHash: last?.hash ?? null, changed: last ? last.hash !== hash : null,
+      lastStage: events.last(m.macs[0]!)?.stage ?? null, lastStageAt: events.last(m.macs[0]!)?.at ?? null,
     };
   });
 }

@@ -1,0 +1,109 @@
+/**
+ * GET /rootfs/<mac>.tar(.gz|.zst) and /files/<mac>/<path>: the machine's generated files (alone or
+ * merged into its role's base image). Secret files go only to the address rolecast leased or reserved
+ * for that MAC: anyone else on the provisioning network gets 403 (and the attempt is a boot event).
+ */
+import { spawn } from 'node:child_process';
+import { createGzip } from 'node:zlib';
+import { isAbsolute, join } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Inventory } from '../inventory/types.js';
+import type { LeaseView } from '../leases.js';
+import type { EventSink } from '../events/types.js';
+import type { RenderContext } from '../render/types.js';
+import { normaliseMac } from '../boot/facts.js';
+import { resolveMachine } from '../inventory/resolve.js';
+import { machineContentHash, renderMachineFiles } from '../render/index.js';
+import { composeRootfs } from '../rootfs/compose.js';
+import { fileSha256, rootfsEtag } from '../rootfs/etag.js';
+import { readServed, writeServed } from '../served.js';
+
+export interface RootfsDeps {
+  getInventory: () => Inventory;
+  ctx: RenderContext;
+  imagesDir: string;
+  dataDir: string;
+  leases?: LeaseView;
+  events: EventSink;
+}
+
+function sourceAddress(req: FastifyRequest): string {
+  return (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+}
+
+let servedWrite: Promise<void> = Promise.resolve();
+
+export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
+  const fail = (reply: FastifyReply, status: number, code: string, message: string) => reply.code(status).send({ code, message });
+
+  function machineFor(macText: string, reply: FastifyReply) {
+    const mac = normaliseMac(macText);
+    const inv = deps.getInventory();
+    const m = mac ? inv.byMac.get(mac) : undefined;
+    if (!mac || !m) { fail(reply, 404, 'E_UNKNOWN_MACHINE', `no machine with MAC ${macText}`); return undefined; }
+    const rm = resolveMachine(inv, m);
+    return { mac, inv, rm, files: renderMachineFiles(rm, inv, deps.ctx) };
+  }
+
+  /** May this request see this machine's secrets? Only from its own leased or reserved address. */
+  function allowed(req: FastifyRequest, mac: string, reserved: string): boolean {
+    const from = sourceAddress(req);
+    return from === reserved || from === deps.leases?.addressOf(mac);
+  }
+
+  app.get<{ Params: { file: string } }>('/rootfs/:file', async (req, reply) => {
+    const m = /^(.+?)\.(tar|tar\.gz|tar\.zst)$/.exec(req.params.file);
+    if (!m) return fail(reply, 404, 'E_NOT_FOUND', `no rootfs ${req.params.file}`);
+    const found = machineFor(m[1]!, reply);
+    if (!found) return reply;
+    const { mac, inv, rm, files } = found;
+    const host = rm.machine.host;
+    if (files.some((f) => f.secret) && !allowed(req, mac, rm.machine.ip)) {
+      req.log.warn({ mac, host, from: sourceAddress(req) }, 'rootfs with secrets refused: not the machine\'s address');
+      deps.events.emit({ mac, host, stage: 'http-secret-denied', address: sourceAddress(req), detail: req.url });
+      return fail(reply, 403, 'E_SECRET', `${host}'s rootfs holds secrets and goes only to ${host}'s own address`);
+    }
+    const image = rm.role.rootfs ? inv.images[rm.role.rootfs] : undefined;
+    const basePath = image ? (isAbsolute(image.path) ? image.path : join(deps.imagesDir, image.path)) : undefined;
+    let baseSha: string | undefined;
+    try {
+      baseSha = basePath ? await fileSha256(basePath) : undefined;
+    } catch {
+      return fail(reply, 404, 'E_NO_IMAGE', `rootfs image ${basePath} for role ${rm.role.name} is missing (rolecast images list)`);
+    }
+    const hash = machineContentHash(files);
+    const etag = rootfsEtag(baseSha, hash, m[2]!);
+    reply.header('etag', etag).header('cache-control', 'no-cache');
+    if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+    let body = composeRootfs({ basePath, files });
+    if (m[2] === 'tar.gz') body = body.pipe(createGzip({ level: 6 }));
+    if (m[2] === 'tar.zst') {
+      // Node 20's zlib has no zstd: the zstd tool compresses the stream.
+      const z = spawn('zstd', ['-q', '-c', '-3'], { stdio: ['pipe', 'pipe', 'ignore'] });
+      body.pipe(z.stdin);
+      body = z.stdout;
+    }
+    deps.events.emit({ mac, host, stage: 'http-rootfs', address: sourceAddress(req), detail: `${req.params.file} ${hash.slice(0, 12)}` });
+    reply.raw.on('finish', () => {
+      servedWrite = servedWrite.then(async () => {
+        const rec = await readServed(deps.dataDir);
+        rec[mac] = { host, role: rm.role.name, hash, at: new Date().toISOString() };
+        await writeServed(deps.dataDir, rec);
+      }).catch((err: unknown) => req.log.error({ err }, 'cannot record what was served'));
+    });
+    return reply.type(m[2] === 'tar' ? 'application/x-tar' : m[2] === 'tar.gz' ? 'application/gzip' : 'application/zstd').send(body);
+  });
+
+  app.get<{ Params: { mac: string; '*': string } }>('/files/:mac/*', async (req, reply) => {
+    const found = machineFor(req.params.mac, reply);
+    if (!found) return reply;
+    const path = `/${req.params['*']}`;
+    const f = found.files.find((x) => x.path === path);
+    if (!f) return fail(reply, 404, 'E_NOT_FOUND', `${found.rm.machine.host} gets no file ${path}`);
+    if (f.secret && !allowed(req, found.mac, found.rm.machine.ip)) {
+      deps.events.emit({ mac: found.mac, host: found.rm.machine.host, stage: 'http-secret-denied', address: sourceAddress(req), detail: path });
+      return fail(reply, 403, 'E_SECRET', `${path} is a secret of ${found.rm.machine.host}`);
+    }
+    return reply.type('application/octet-stream').send(f.content);
+  });
+}

@@ -1,0 +1,161 @@
+/**
+ * The HTTP app through fastify inject (no listening socket), plus GNU tar and busybox tar on the
+ * composed rootfs. Source addresses are set per request to test the secret rule.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, lstatSync, readlinkSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../../src/http/app.js';
+import { EventStore } from '../../../src/events/store.js';
+import { InventoryStore } from '../../../src/inventory/watch.js';
+import { assignRole } from '../../../src/inventory/edit.js';
+import { defaultConfig } from '../../../src/config.js';
+import { silentLogger } from '../../../src/log.js';
+import type { Inventory } from '../../../src/inventory/types.js';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+const dir = mkdtempSync(join(tmpdir(), 'rolecast-http-'));
+const LB1 = '52:54:00:00:01:01';
+const W101 = '52:54:00:00:02:01';
+let app: FastifyInstance;
+let inv: InventoryStore;
+let override: Inventory | undefined;
+
+/** A base image with the awkward entries a real one has: symlink, hard link, device, setuid, long name. */
+function makeBase(path: string): void {
+  const src = join(dir, 'base-src');
+  mkdirSync(join(src, 'etc'), { recursive: true });
+  mkdirSync(join(src, 'usr/bin'), { recursive: true });
+  writeFileSync(join(src, 'etc/hostname'), 'base-image\n');
+  writeFileSync(join(src, 'etc/motd'), 'hello from the base\n');
+  writeFileSync(join(src, 'usr/bin/tool'), '#!/bin/sh\necho tool\n', { mode: 0o4755 });
+  spawnSync('chmod', ['4755', join(src, 'usr/bin/tool')]);
+  spawnSync('ln', ['-s', '../usr/bin/tool', join(src, 'etc/tool-link')]);
+  spawnSync('ln', [join(src, 'etc/motd'), join(src, 'etc/motd.hard')]);
+  const long = `usr/${'d'.repeat(120)}/${'f'.repeat(120)}`;
+  mkdirSync(join(src, long, '..'), { recursive: true });
+  writeFileSync(join(src, long), 'long name\n');
+  spawnSync('mknod', [join(src, 'etc/null'), 'c', '1', '3']);
+  mkdirSync(join(path, '..'), { recursive: true });
+  const r = spawnSync('tar', ['--numeric-owner', '-C', src, '-cf', path, '.'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+}
+
+beforeAll(async () => {
+  cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  makeBase(join(dir, 'images/build/rootfs/lb.tar'));
+  const cfg = { ...defaultConfig(), profilesDir: join(dir, 'profiles'), dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '10.0.0.1' };
+  cfg.http = { ...cfg.http, token: 's3cret-token' };
+  inv = await InventoryStore.open(cfg.profilesDir, silentLogger());
+  const events = await EventStore.open(cfg.dataDir, silentLogger());
+  app = await buildApp({ getInventory: () => override ?? inv.current(), config: cfg, logger: silentLogger(), events, assignRole: async (h, r) => { await assignRole(cfg.profilesDir, h, r); await inv.reload(); } });
+});
+afterAll(async () => { await app.close(); inv.close(); rmSync(dir, { recursive: true, force: true }); });
+
+describe('boot routes', () => {
+  it('serves the iPXE script, the chain script and boot configs', async () => {
+    const r = await app.inject(`/boot/${W101}.ipxe`);
+    expect(r.statusCode).toBe(200);
+    expect(r.body).toMatch(/^#!ipxe\n/);
+    expect((await app.inject('/boot.ipxe')).body).toContain('${net0/mac}');
+    expect((await app.inject(`/boot/${W101}/grub.cfg`)).body).toMatch(/linux \(http,10\.0\.0\.1:8080\)/);
+    expect((await app.inject(`/boot/${W101}/pxelinux.cfg`)).body).toMatch(/KERNEL images\/kernel/);
+    expect((await app.inject(`/boot/${W101}.ipxe?arch=7`)).body).toMatch(/ initrd=initrd /);
+  });
+
+  it('bad MAC 400, unknown MAC under an ignore policy 404, a render failure 500 with its code', async () => {
+    expect((await app.inject('/boot/zz.ipxe')).json()).toMatchObject({ code: 'E_BAD_MAC' });
+    const cur = inv.current();
+    override = { ...cur, site: { ...cur.site, unknown: { policy: 'ignore' } } };
+    const unknown = await app.inject('/boot/52:54:00:ff:ff:ff.ipxe');
+    expect(unknown.statusCode).toBe(404);
+    override = { ...cur, roles: { ...cur.roles, web: { ...cur.roles.web!, kernel: 'nope' } } };
+    const broken = await app.inject(`/boot/${W101}.ipxe`);
+    override = undefined;
+    expect(broken.statusCode).toBe(500);
+    expect(broken.json()).toMatchObject({ code: 'E_RENDER' });
+  });
+});
+
+describe('rootfs', () => {
+  const fromLb1 = { remoteAddress: '10.0.0.11' };
+
+  it('refuses a rootfs with secrets to any address but the machine\'s own (403), and logs it', async () => {
+    const r = await app.inject({ url: `/rootfs/${LB1}.tar`, remoteAddress: '10.0.0.12' });
+    expect(r.statusCode).toBe(403);
+    expect(r.json()).toMatchObject({ code: 'E_SECRET' });
+    expect((await app.inject(`/api/machines/${LB1}/events`)).json()).toEqual(expect.arrayContaining([expect.objectContaining({ stage: 'http-secret-denied', address: '10.0.0.12' })]));
+    const f = await app.inject({ url: `/files/${LB1}/etc/keepalived/keepalived.conf`, remoteAddress: '10.0.0.99' });
+    expect(f.statusCode).toBe(403);
+    expect((await app.inject({ url: `/files/${LB1}/etc/keepalived/keepalived.conf`, ...fromLb1 })).body).toMatch(/auth_pass/);
+  });
+
+  it('streams base + generated files; GNU tar and busybox tar extract exactly that; same bytes twice; 304', async () => {
+    const a = await app.inject({ url: `/rootfs/${LB1}.tar`, ...fromLb1 });
+    expect(a.statusCode).toBe(200);
+    const b = await app.inject({ url: `/rootfs/${LB1}.tar`, ...fromLb1 });
+    expect(a.rawPayload.equals(b.rawPayload)).toBe(true);
+    expect(a.headers.etag).toBe(b.headers.etag);
+    expect((await app.inject({ url: `/rootfs/${LB1}.tar`, ...fromLb1, headers: { 'if-none-match': String(a.headers.etag) } })).statusCode).toBe(304);
+    writeFileSync(join(dir, 'lb1.tar'), a.rawPayload);
+    const files = (await app.inject(`/api/machines/lb1`)).json() as { host: string };
+    expect(files.host).toBe('lb1');
+    for (const [tool, args] of [['tar', ['-xpf']], ['busybox', ['tar', '-xf']]] as const) {
+      const out = join(dir, `x-${tool}`);
+      mkdirSync(out);
+      const r = spawnSync(tool, [...args, join(dir, 'lb1.tar'), '-C', out], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(readFileSync(join(out, 'etc/hostname'), 'utf8')).toBe('lb1\n'); // replaced
+      expect(readFileSync(join(out, 'etc/motd'), 'utf8')).toBe('hello from the base\n'); // kept
+      expect(readlinkSync(join(out, 'etc/tool-link'))).toBe('../usr/bin/tool');
+      expect(statSync(join(out, 'etc/motd.hard')).ino).toBe(statSync(join(out, 'etc/motd')).ino);
+      expect(lstatSync(join(out, 'etc/null')).isCharacterDevice()).toBe(true);
+      expect(readdirSync(join(out, 'usr', 'd'.repeat(120)))).toEqual(['f'.repeat(120)]);
+      expect(readFileSync(join(out, 'etc/keepalived/keepalived.conf'), 'utf8')).toMatch(/real_server 10\.0\.0\.101 80/);
+      expect(statSync(join(out, 'etc/keepalived/keepalived.conf')).mode & 0o777).toBe(0o600);
+      if (tool === 'tar') expect(statSync(join(out, 'usr/bin/tool')).mode & 0o7777).toBe(0o4755);
+    }
+    const gz = await app.inject({ url: `/rootfs/${LB1}.tar.gz`, ...fromLb1 });
+    expect(gz.statusCode).toBe(200);
+    expect(gz.rawPayload.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expect(gz.headers.etag).not.toBe(a.headers.etag);
+  });
+
+  it('records what it served: /api/machines says whether the next boot changes', async () => {
+    await app.inject({ url: `/rootfs/${LB1}.tar`, remoteAddress: '10.0.0.11' });
+    await new Promise((r) => setTimeout(r, 100));
+    const rows = (await app.inject('/api/machines')).json() as Array<{ host: string; changed: boolean | null; lastStage: string | null }>;
+    expect(rows.find((r) => r.host === 'lb1')).toMatchObject({ changed: false, lastStage: 'http-rootfs' });
+    expect(rows.find((r) => r.host === 'w101')?.changed).toBeNull();
+  });
+});
+
+describe('API', () => {
+  it('phone-home events land in the timeline; bad input is a 400', async () => {
+    expect((await app.inject({ method: 'POST', url: `/api/machines/${W101}/events`, payload: { stage: 'booted', detail: 'role web up' } })).statusCode).toBe(202);
+    const t = (await app.inject(`/api/machines/${W101}/events`)).json() as Array<{ stage: string; host: string }>;
+    expect(t.at(-1)).toMatchObject({ stage: 'booted', host: 'w101' });
+    expect((await app.inject({ method: 'POST', url: `/api/machines/${W101}/events`, payload: { stage: 'exploded' } })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'POST', url: `/api/machines/${W101}/events`, payload: { stage: 'booted', extra: 1 } })).statusCode).toBe(400);
+  });
+
+  it('PUT role needs the bearer token, validates, and edits the YAML', async () => {
+    const put = (headers: Record<string, string>, role: string) => app.inject({ method: 'PUT', url: '/api/machines/w106/role', headers, payload: { role } });
+    expect((await put({}, 'lb')).statusCode).toBe(401);
+    expect((await put({ authorization: 'Bearer wrong' }, 'lb')).statusCode).toBe(401);
+    const bad = await put({ authorization: 'Bearer s3cret-token' }, 'nosuch');
+    expect(bad.statusCode).toBe(422);
+    expect(bad.json().issues[0]).toMatch(/unknown role "nosuch"/);
+    expect((await put({ authorization: 'Bearer s3cret-token' }, 'lb')).statusCode).toBe(200);
+    expect(readFileSync(join(dir, 'profiles/machines.yaml'), 'utf8')).toMatch(/host: w106, .*role: lb,/);
+    expect(inv.current().byHost.get('w106')?.role).toBe('lb');
+  });
+
+  it('healthz and leases', async () => {
+    expect((await app.inject('/healthz')).json()).toMatchObject({ ok: true, machines: 10 });
+    expect((await app.inject('/api/leases')).json()).toEqual([]);
+  });
+});
