@@ -18,6 +18,8 @@ import { renderBootConfig, renderIpxeChain } from '../render/index.js';
 import { machineApiRows } from './machines.js';
 import { registerRootfs } from './rootfs.js';
 import { registerApi } from './api.js';
+import { registerMetrics } from './metrics.js';
+import swagger from '@fastify/swagger';
 import type { EventStore } from '../events/store.js';
 import type { LeaseView } from '../leases.js';
 
@@ -42,6 +44,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Unknown fields are errors (a typo must not be dropped silently), as in the profiles.
     ajv: { customOptions: { removeAdditional: false } } }) as unknown as FastifyInstance;
   await app.register(fastifyStatic, { root: config.imagesDir, serve: false });
+  // OpenAPI from the route schemas, served at /api/openapi.json.
+  await app.register(swagger, { openapi: { info: { title: 'rolecast', version: '0.1.0', description: 'Boot scripts, images, per-machine rootfs, boot events and inventory API' } } });
+  registerMetrics(app, deps.events);
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.setErrorHandler((err: Error, req, reply) => {
     if (err instanceof RolecastError) {

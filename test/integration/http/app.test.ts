@@ -154,6 +154,28 @@ describe('API', () => {
     expect(inv.current().byHost.get('w106')?.role).toBe('lb');
   });
 
+  it('metrics count boot events and responses; OpenAPI lists the routes', async () => {
+    await app.inject(`/boot/${W101}.ipxe`);
+    const m = (await app.inject('/metrics')).body;
+    expect(m).toMatch(/^rolecast_boot_events_total\{stage="http-script"\} [1-9]/m);
+    expect(m).toMatch(/^rolecast_http_responses_total\{route="\/boot\/:file",status="2xx"\} [1-9]/m);
+    const doc = (await app.inject('/api/openapi.json')).json() as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/machines/{mac}/events', '/api/machines/{host}/role', '/rootfs/{file}']));
+  });
+
+  it('streams boot events over SSE', async () => {
+    const addr = await app.listen({ host: '127.0.0.1', port: 0 });
+    const ctrl = new AbortController();
+    const res = await fetch(`${addr}/api/events`, { signal: ctrl.signal });
+    const reader = res.body!.getReader();
+    await reader.read(); // the comment line
+    await app.inject({ method: 'POST', url: `/api/machines/${W101}/events`, payload: { stage: 'failed', detail: 'no rootfs' } });
+    const { value } = await reader.read();
+    ctrl.abort();
+    expect(new TextDecoder().decode(value)).toMatch(/^event: failed\ndata: \{.*"detail":"no rootfs"/);
+  });
+
   it('healthz and leases', async () => {
     expect((await app.inject('/healthz')).json()).toMatchObject({ ok: true, machines: 10 });
     expect((await app.inject('/api/leases')).json()).toEqual([]);
