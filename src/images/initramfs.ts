@@ -4,12 +4,15 @@
  * so a rebuild from the same inputs is byte-identical.
  */
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { RolecastError } from '../errors.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
-import { moduleClosure, type ModuleSet } from './modules.js';
+import { moduleClosure, kernelVersions, type ModuleSet } from './modules.js';
+import { copyAtomic, writeAtomic } from './fsutil.js';
+import type { Logger } from '../log.js';
 
 export const BUSYBOX = '/bin/busybox';
 
@@ -29,7 +32,7 @@ export interface InitramfsImage {
 }
 
 /** Directories the init scripts mount onto. */
-const DIRS = ['bin', 'sbin', 'dev', 'proc', 'sys', 'run', 'tmp', 'mnt', 'newroot', 'etc', 'lib/rolecast-modules'];
+const DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'dev', 'proc', 'sys', 'run', 'tmp', 'mnt', 'newroot', 'etc', 'lib/rolecast-modules'];
 
 export function buildInitramfsImage(spec: InitramfsSpec): InitramfsImage {
   let busybox: Buffer;
@@ -51,4 +54,61 @@ export function buildInitramfsImage(spec: InitramfsSpec): InitramfsImage {
   // gzip level 9 with Node's zlib: header mtime 0, no file name, so the bytes depend on the input only.
   const image = gzipSync(writeCpio(entries), { level: 9 });
   return { image, sha256: createHash('sha256').update(image).digest('hex'), modules };
+}
+
+/** The common initramfs sources (busybox sh), shipped in the repository. */
+export const INITRAMFS_SRC = resolve(import.meta.dirname, '../../images/initramfs');
+
+/**
+ * Drivers the common initramfs carries: NICs of common servers and VMs, and the disk controllers the
+ * wipe action needs. virtio_pci is the bus driver virtio_net and virtio_blk sit on; dependencies
+ * (virtio_ring, failover, mdio, ...) are added by the closure. Absent ones are reported, not fatal.
+ */
+export const COMMON_MODULES = [
+  'virtio_pci', 'virtio_net', 'e1000', 'e1000e', 'igb', 'ixgbe', 'i40e', 'bnx2x', 'tg3', 'mlx5_core',
+  'virtio_blk', 'virtio_scsi', 'sd_mod', 'ahci', 'nvme',
+];
+
+/** The newest Debian amd64 kernel that has both /boot/vmlinuz-<v> and /lib/modules/<v>. */
+export function defaultKernelVersion(): string {
+  const v = kernelVersions().filter((k) => k.endsWith('amd64')).pop() ?? kernelVersions().pop();
+  if (!v) throw new RolecastError('E_NO_KERNEL', 'no kernel in /boot with modules in /lib/modules: install linux-image-amd64');
+  return v;
+}
+
+/** The common initramfs image in memory: busybox, NIC/disk modules, /init, udhcpc hook, wipe action. */
+export async function commonInitramfsImage(kernelVersion: string, extra: CpioEntry[] = []): Promise<InitramfsImage> {
+  const src = (f: string) => readFile(join(INITRAMFS_SRC, f));
+  const files: CpioEntry[] = [
+    { type: 'file', path: 'etc/udhcpc.script', mode: 0o755, data: await src('udhcpc.script') },
+    { type: 'file', path: 'lib/rolecast/wipe.sh', mode: 0o644, data: await src('wipe.sh') },
+    ...extra,
+  ];
+  return buildInitramfsImage({ kernelVersion, modules: COMMON_MODULES, init: (await src('init')).toString(), files });
+}
+
+export interface BuildInitramfsOptions {
+  /** Output directory (images/build): initrd.img and vmlinuz are written there. */
+  out: string;
+  kernelVersion?: string;
+  logger?: Logger;
+}
+
+/** Build the common initramfs into <out>/initrd.img and copy the matching kernel to <out>/vmlinuz. */
+export async function buildInitramfs(opts: BuildInitramfsOptions): Promise<{ path: string; sha256: string; kernel: string }> {
+  const kver = opts.kernelVersion ?? defaultKernelVersion();
+  await mkdir(opts.out, { recursive: true });
+  const img = await commonInitramfsImage(kver);
+  if (img.modules.missing.length) opts.logger?.warn({ missing: img.modules.missing, kernel: kver }, 'modules not in this kernel (built in or absent)');
+  const path = join(opts.out, 'initrd.img');
+  await writeAtomic(path, img.image);
+  // Debian installs vmlinuz root-readable only; the builder runs as root.
+  const kernel = join(opts.out, 'vmlinuz');
+  try {
+    await copyAtomic(`/boot/vmlinuz-${kver}`, kernel);
+  } catch (err) {
+    throw new RolecastError('E_KERNEL_COPY', `cannot copy /boot/vmlinuz-${kver} to ${kernel} (run as root)`, { cause: err });
+  }
+  opts.logger?.info({ path, sha256: img.sha256, kernel: kver, modules: img.modules.files.length, bytes: img.image.length }, 'initramfs built');
+  return { path, sha256: img.sha256, kernel };
 }

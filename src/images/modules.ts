@@ -11,7 +11,8 @@ export function kernelVersions(): string[] {
 }
 
 function indexModules(dir: string, out = new Map<string, string>()): Map<string, string> {
-  for (const ent of readdirSync(dir, { withFileTypes: true })) {
+  // Sorted, so a module name found twice resolves the same way on every build.
+  for (const ent of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const p = join(dir, ent.name);
     if (ent.isDirectory()) indexModules(p, out);
     else if (ent.name.endsWith('.ko')) out.set(ent.name.slice(0, -3).replace(/-/g, '_'), p);

@@ -122,6 +122,11 @@ describe('rootfs', () => {
     expect(gz.statusCode).toBe(200);
     expect(gz.rawPayload.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
     expect(gz.headers.etag).not.toBe(a.headers.etag);
+    const zst = await app.inject({ url: `/rootfs/${LB1}.tar.zst`, ...fromLb1 });
+    expect(zst.statusCode).toBe(200);
+    expect(zst.rawPayload.subarray(0, 4)).toEqual(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]));
+    const unz = spawnSync('zstd', ['-d', '-c'], { input: zst.rawPayload });
+    expect(unz.stdout.equals(a.rawPayload)).toBe(true);
   });
 
   it('records what it served: /api/machines says whether the next boot changes', async () => {

@@ -20,6 +20,7 @@ describeSystem('HTTP with curl from two namespaces', ['curl', 'tar'], () => {
   const kernel = randomBytes(3 * 1024 * 1024 + 17);
   let a: string;
   let b: string;
+  let serverPid = 0;
 
   beforeAll(async () => {
     cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
@@ -42,6 +43,7 @@ describeSystem('HTTP with curl from two namespaces', ['curl', 'tar'], () => {
     let log = '';
     const p = lab.spawn(s, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', join(dir, 'rolecast.conf.yaml')], { cwd: ROOT });
     p.stdout?.on('data', (d: Buffer) => { log += d.toString(); });
+    serverPid = p.pid!; // ip netns exec execs the command: same PID
     await waitFor(() => log.includes('rolecast serving'), 30_000);
   }, 60_000);
   afterAll(async () => { await lab.cleanup(); });
@@ -54,6 +56,19 @@ describeSystem('HTTP with curl from two namespaces', ['curl', 'tar'], () => {
     const other = await lab.exec(b, 'curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://10.0.0.1:8080/rootfs/${LB1}.tar`]);
     expect(other.stdout).toBe('403');
   });
+
+  it('a 300 MB base image streams through composition with bounded memory', async () => {
+    // w101's role (web) gets a 300 MB base; the server's peak RSS must not grow with it.
+    mkdirSync(join(dir, 'big/srv'), { recursive: true });
+    spawnSync('dd', ['if=/dev/urandom', `of=${join(dir, 'big/srv/blob')}`, 'bs=1M', 'count=300', 'status=none']);
+    spawnSync('tar', ['-C', join(dir, 'big'), '-cf', join(dir, 'images/build/rootfs/web.tar'), '.']);
+    const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${serverPid}/status`, 'utf8'))?.[1]) / 1024;
+    const before = hwm();
+    const r = await lab.exec(a, 'curl', ['-sS', '-f', '-o', '/dev/null', '-w', '%{size_download}', 'http://10.0.0.1:8080/rootfs/52:54:00:00:02:01.tar'], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(Number(r.stdout)).toBeGreaterThan(300 * 1024 * 1024);
+    expect(hwm() - before, `peak RSS grew from ${before} MB`).toBeLessThan(100);
+  }, 180_000);
 
   it('images resume with Range and revalidate with ETag', async () => {
     const url = 'http://10.0.0.1:8080/images/kernel';
