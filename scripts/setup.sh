@@ -30,6 +30,6 @@ npm ci --no-fund --no-audit
 
 case "$what" in
   test) npm test ;;
-  serve) npm run build && node bin/rolecast.js images build initramfs && node bin/rolecast.js images build test && exec bash scripts/lab-serve.sh ;;
+  serve) npm run build && exec bash scripts/lab-serve.sh ;;
   *) echo "usage: setup.sh test|serve" >&2; exit 2 ;;
 esac
