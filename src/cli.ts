@@ -22,6 +22,8 @@ export const USAGE = `usage: rolecast <command> [options]
   serve [--config FILE] [--profiles DIR] [--data DIR] [--address IP] [--http-port N] [--dhcp-mode MODE]
                                                   run DHCP, TFTP and HTTP for the provisioning address IP
   images [list] [--profiles DIR] [--json]         the inventory's images: file, size, whether it is there
+  images build <initramfs|test|memtest|all|roles|ROLE> [--out DIR]   build images (images/build)
+  images rollback <ROLE>                          make the previous role image current again
 
 common options: --config FILE (server config YAML), --base-url URL (as machines reach rolecast)
 `;
