@@ -8,6 +8,7 @@ import { RolecastError } from './errors.js';
 import { cmdAssign, cmdDiff, cmdMachines, cmdRender, cmdValidate } from './commands/inventory.js';
 import { cmdImages } from './commands/images.js';
 import { cmdServe } from './commands/serve.js';
+import { cmdEvents } from './commands/events.js';
 
 export const USAGE = `usage: rolecast <command> [options]
 
@@ -21,6 +22,7 @@ export const USAGE = `usage: rolecast <command> [options]
   diff [--profiles DIR] [--data DIR] [--json]     machines whose next boot would differ from what they were last served
   serve [--config FILE] [--profiles DIR] [--data DIR] [--address IP] [--http-port N] [--dhcp-mode MODE]
                                                   run DHCP, TFTP and HTTP for the provisioning address IP
+  events <host|mac> [--data DIR] [--json]         a machine's boot timeline (DHCP, TFTP, HTTP, phone-home)
   images [list] [--profiles DIR] [--json]         the inventory's images: file, size, whether it is there
   images build <initramfs|test|memtest|all|roles|ROLE> [--out DIR]   build images (images/build)
   images rollback <ROLE>                          make the previous role image current again
@@ -56,6 +58,7 @@ const COMMANDS: Record<string, Handler> = {
   diff: cmdDiff,
   serve: cmdServe,
   images: cmdImages,
+  events: cmdEvents,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -81,3 +81,19 @@ export class EventStore implements EventSink {
     await this.fh.close();
   }
 }
+
+/** One machine's timeline from the data directory, for tools (the server need not run). */
+export async function readTimeline(dataDir: string, mac: string): Promise<BootEvent[]> {
+  const text = await readFile(join(dataDir, 'events.jsonl'), 'utf8').catch(() => '');
+  const out: BootEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.includes(mac)) continue;
+    try {
+      const e = JSON.parse(line) as BootEvent;
+      if (e.mac === mac) out.push(e);
+    } catch {
+      // torn line: skip
+    }
+  }
+  return out;
+}

@@ -109,6 +109,10 @@ describe('rolecast CLI on the bundled profiles', () => {
     expect(diff.code).toBe(1);
     expect(diff.stdout).toMatch(/^w106\s+changed\s+lb\s+web/m);
 
+    writeFileSync(join(t.data, 'events.jsonl'), `${JSON.stringify({ mac: '52:54:00:00:02:06', stage: 'booted', at: '2026-01-01T00:00:00.000Z', detail: 'up' })}\n{torn`);
+    const ev = rolecast(['events', 'w106', '--profiles', t.profiles, '--data', t.data]);
+    expect(ev.stdout).toMatch(/^2026-01-01T00:00:00\.000Z\s+booted\s+-\s+up$/m);
+
     const bad = rolecast(['assign', 'w106', 'nosuchrole', '--profiles', t.profiles]);
     expect(bad.code).toBe(1);
     expect(readFileSync(file, 'utf8')).toBe(after);
