@@ -80,7 +80,8 @@ wipe_all() {
   fi
   stage wipe "start"
   disks=$(settle_disks)
-  [ -n "$disks" ] || say "wipe: no local disks found"
+  # Asked to wipe and nothing found is worth a look (a missing driver?), not a silent success.
+  [ -n "$disks" ] || fail "wipe: no local disks found ($(ls /sys/block | tr '\n' ' '))"
   done_list=
   for d in $disks; do
     stage wipe "$d $(( $(cat "/sys/block/$d/size") / 2048 )) MiB"
@@ -88,8 +89,8 @@ wipe_all() {
     say "wipe $d done method=$how"
     done_list="$done_list $d:$how"
   done
-  say "stage booted wipe complete:${done_list:- no disks}"
-  phone booted "wipe complete:${done_list:- no disks}"
+  say "stage booted wipe complete:$done_list"
+  phone booted "wipe complete:$done_list"
   sync
   poweroff -f
 }

@@ -20,10 +20,42 @@ function indexModules(dir: string, out = new Map<string, string>()): Map<string,
   return out;
 }
 
-function dependsOf(file: string): string[] {
+function modinfoField(text: string, field: string): string | undefined {
+  return (new RegExp(`\\0${field}=([^\\0]*)\\0`).exec(text) ?? new RegExp(`^${field}=([^\\0]*)\\0`).exec(text))?.[1];
+}
+
+/**
+ * Hard dependencies (depends=) and "softdep=pre:" names. Without modprobe nobody loads soft
+ * dependencies on demand: libcrc32c (bnx2x) fails to insert unless a crc32c provider is already in.
+ */
+function dependsOf(file: string): { hard: string[]; soft: string[] } {
   const text = readFileSync(file).toString('latin1');
-  const m = /\0depends=([^\0]*)\0/.exec(text) ?? /^depends=([^\0]*)\0/.exec(text);
-  return m?.[1] ? m[1].split(',').filter(Boolean).map((d) => d.replace(/-/g, '_')) : [];
+  const norm = (d: string) => d.replace(/-/g, '_');
+  const hard = (modinfoField(text, 'depends') ?? '').split(',').filter(Boolean).map(norm);
+  const pre = /pre:\s*([^:]*?)(?:\s+post:|$)/.exec(modinfoField(text, 'softdep') ?? '')?.[1] ?? '';
+  return { hard, soft: pre.split(/\s+/).filter(Boolean) };
+}
+
+/** modules.alias: alias → module names. */
+function readAliases(kernelVersion: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const file = join('/lib/modules', kernelVersion, 'modules.alias');
+  if (!existsSync(file)) return out;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const [kw, alias, mod] = line.split(' ');
+    if (kw !== 'alias' || !alias || !mod) continue;
+    out.set(alias, [...(out.get(alias) ?? []), mod.replace(/-/g, '_')]);
+  }
+  return out;
+}
+
+/** A soft dependency names a module or an alias; of several providers prefer the generic one (any CPU). */
+function resolveSoft(name: string, index: Map<string, string>, aliases: Map<string, string[]>): string[] {
+  const n = name.replace(/-/g, '_');
+  if (index.has(n)) return [n];
+  const providers = (aliases.get(name) ?? []).filter((p) => index.has(p)).sort();
+  const generic = providers.filter((p) => p.endsWith('_generic'));
+  return generic.length ? generic : providers;
 }
 
 export interface ModuleSet {
@@ -37,6 +69,7 @@ export function moduleClosure(kernelVersion: string, wanted: string[]): ModuleSe
   const root = join('/lib/modules', kernelVersion, 'kernel');
   if (!existsSync(root)) throw new RolecastError('E_NO_MODULES', `no modules for kernel ${kernelVersion} in ${root} (install linux-image-amd64)`);
   const index = indexModules(root);
+  const aliases = readAliases(kernelVersion);
   const order: string[] = [];
   const seen = new Set<string>();
   const missing: string[] = [];
@@ -45,7 +78,9 @@ export function moduleClosure(kernelVersion: string, wanted: string[]): ModuleSe
     const file = index.get(name);
     if (!file) { if (stack.length === 0) missing.push(name); return; }
     seen.add(name);
-    for (const d of dependsOf(file)) visit(d, [...stack, name]);
+    const deps = dependsOf(file);
+    for (const d of deps.soft.flatMap((x) => resolveSoft(x, index, aliases))) visit(d, [...stack, name]);
+    for (const d of deps.hard) visit(d, [...stack, name]);
     order.push(file);
   };
   for (const w of wanted) visit(w.replace(/-/g, '_'), []);

@@ -47,7 +47,7 @@ const READ_AHEAD = 64 * 1024;
 async function openSource(r: Extract<Resolved, { kind: 'file' | 'virtual' }>): Promise<{ source: BlockSource; close(): Promise<void> }> {
   if (r.kind === 'virtual') {
     const c = r.content;
-    return { source: { size: c.length, read: async (o, l) => c.subarray(o, o + l) }, close: async () => undefined };
+    return { source: { size: c.length, read: async (o, l) => c.subarray(o, o + l), peek: (o, l) => c.subarray(o, o + l) }, close: async () => undefined };
   }
   const fh = await open(r.absPath, 'r');
   // Read ahead in 64 KiB chunks: one thread-pool round trip per chunk instead of per block keeps
@@ -66,6 +66,7 @@ async function openSource(r: Extract<Resolved, { kind: 'file' | 'virtual' }>): P
         }
         return chunk.subarray(offset - chunkAt, offset - chunkAt + length);
       },
+      peek: (offset, length) => (offset >= chunkAt && offset + length <= chunkAt + chunk.length ? chunk.subarray(offset - chunkAt, offset - chunkAt + length) : undefined),
     },
     close: () => fh.close(),
   };

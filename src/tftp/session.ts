@@ -14,6 +14,8 @@ import { encodeData, encodeOack, type Decoded } from './packet.js';
 export interface BlockSource {
   size: number;
   read(offset: number, length: number): Promise<Buffer>;
+  /** The bytes if they are already in memory (read-ahead), without waiting; else undefined. */
+  peek?(offset: number, length: number): Buffer | undefined;
 }
 
 export interface SessionOptions {
@@ -126,9 +128,34 @@ export class ReadSession {
     return pkt;
   }
 
+  /** The window's packets if every block is at hand without I/O (the common case with read-ahead). */
+  private windowNow(end: number): Buffer[] | undefined {
+    const pkts: Buffer[] = [];
+    for (let n = this.base; n <= end; n++) {
+      let pkt = this.cache.get(n);
+      if (!pkt) {
+        const off = (n - 1) * this.opts.blksize;
+        const len = Math.max(0, Math.min(this.opts.blksize, this.source.size - off));
+        const data = len ? this.source.peek?.(off, len) : Buffer.alloc(0);
+        if (!data) return undefined;
+        pkt = encodeData(n, data);
+        this.cache.set(n, pkt);
+      }
+      pkts.push(pkt);
+    }
+    return pkts;
+  }
+
   private async sendWindow(isRetry: boolean): Promise<void> {
     const gen = ++this.gen;
     const end = Math.min(this.base + this.opts.windowsize - 1, this.lastBlock);
+    // Fast path: no await between an ACK and the next DATA when the bytes are already in memory.
+    const ready = this.windowNow(end);
+    if (ready) {
+      for (const p of ready) this.send(p);
+      this.arm(isRetry);
+      return;
+    }
     const pkts: Buffer[] = [];
     try {
       for (let n = this.base; n <= end; n++) pkts.push(await this.block(n));
