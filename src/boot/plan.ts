@@ -73,8 +73,12 @@ function ignore(mac: string, reason: string): IgnorePlan {
   return { action: 'ignore', mac, reason };
 }
 
-export function scriptUrlFor(ctx: PlanContext, mac: string): string {
-  return `${ctx.baseUrl}/boot/${mac}.ipxe`;
+/**
+ * The script URL carries the client architecture when known: iPXE fetches it without saying which
+ * firmware it runs on, and EFI needs `initrd=<name>` on the kernel command line where BIOS does not.
+ */
+export function scriptUrlFor(ctx: PlanContext, mac: string, arch?: number): string {
+  return `${ctx.baseUrl}/boot/${mac}.ipxe${arch !== undefined && Number.isInteger(arch) ? `?arch=${arch}` : ''}`;
 }
 
 export function loaderUrlFor(ctx: PlanContext, file: string): string {
@@ -123,7 +127,7 @@ export function planBoot(facts: MachineFacts, inv: Inventory, ctx: PlanContext):
   // A client that sends no option 93 is treated as BIOS: RFC 4578 makes 93 mandatory for PXE, and the
   // legacy clients that omit it (old BIOS ROMs, udhcpc) are x86 BIOS.
   const fw = firmwareOf(facts.arch) === 'unknown' && facts.arch === undefined ? 'bios' : firmwareOf(facts.arch);
-  const scriptUrl = scriptUrlFor(ctx, mac);
+  const scriptUrl = scriptUrlFor(ctx, mac, facts.arch);
   const base = { action: 'boot' as const, mac, machine, host: machine?.host, role, bootOnce, firmware: fw, method, scriptUrl };
 
   // iPXE already runs: hand it the script, never the loader again (that would loop, chainloading forever).

@@ -5,10 +5,11 @@
  *
  * Replies go to the relay (giaddr, port 67) when there is one, to ciaddr when the client has an
  * address, else broadcast. RFC 2131 §4.1 would allow unicast to yiaddr, but that needs an ARP entry
- * for an unconfigured client, which Node cannot add: broadcast it is. And Node cannot bind a socket to
- * a device either, so 255.255.255.255 would leave by whatever interface the routing table picks (or
- * fail with ENETUNREACH on a host without a default route): we send to the directed broadcast of the
- * provisioning network instead, which goes out on that network's link as an Ethernet broadcast.
+ * for an unconfigured client, which Node cannot add: broadcast it is. Node cannot bind a socket to a
+ * device either, so replies leave through a second socket bound to the listener's own address (port
+ * 67, SO_REUSEADDR): Linux sends a 255.255.255.255 datagram out of the interface that owns its source
+ * address. That matters: OVMF's PXE accepts only the limited broadcast, not the subnet's directed one.
+ * If the address is not configured here (tests on loopback), we fall back to the directed broadcast.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { DhcpConfig } from '../config.js';
@@ -54,7 +55,9 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
   const proxy = config.mode === 'proxy' ? createSocket({ type: 'udp4', reuseAddr: true }) : undefined;
   const ctx = { baseUrl: o.baseUrl };
   const iso = (ms: number) => new Date(Date.now() + ms).toISOString();
+  let out: Socket | undefined; // bound to o.address:port when that address is ours
   const broadcast = () => {
+    if (out) return '255.255.255.255';
     const net = networkOf(o.getInventory(), o.address);
     const base = net ? ipToInt(net.address) : undefined;
     return net && base !== undefined ? intToIp(base + 2 ** (32 - net.prefix) - 1) : '255.255.255.255';
@@ -67,7 +70,8 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     if (req.giaddr !== '0.0.0.0') to = { address: req.giaddr, port: 67 };
     else if (viaProxyPort) to = { address: rinfo.address, port: rinfo.port };
     else if (req.ciaddr !== '0.0.0.0' && type !== MSG.NAK) to = { address: req.ciaddr, port: 68 };
-    const go = () => sock.send(buf, to.port, to.address, (err) => { if (err) logger.warn({ err, to }, 'dhcp send failed'); });
+    const via = out && !viaProxyPort ? out : sock;
+    const go = () => via.send(buf, to.port, to.address, (err) => { if (err) logger.warn({ err, to }, 'dhcp send failed'); });
     if (config.replyDelayMs > 0) setTimeout(go, config.replyDelayMs); else go();
   }
 
@@ -187,6 +191,19 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
   main.on('message', onMessage(main, false));
   main.on('error', (err) => logger.error({ err }, 'dhcp socket error'));
   await bind(main, config.port, config.bind);
+  if (config.bind === '0.0.0.0' && config.port !== 0) {
+    const s = createSocket({ type: 'udp4', reuseAddr: true });
+    try {
+      await bind(s, config.port, o.address);
+      // Unicast to our address (renewals, relays) now lands here: handle it like the main socket.
+      s.on('message', onMessage(s, false));
+      s.on('error', (err) => logger.error({ err }, 'dhcp send socket error'));
+      out = s;
+    } catch (err) {
+      s.close();
+      logger.warn({ err, address: o.address }, 'cannot bind the reply socket to the listener address: replies go to the directed broadcast');
+    }
+  }
   if (proxy) {
     proxy.on('message', onMessage(proxy, true));
     proxy.on('error', (err) => logger.error({ err }, 'proxydhcp socket error'));
@@ -197,6 +214,7 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     port: main.address().port,
     close: async () => {
       await new Promise<void>((r) => main.close(() => r()));
+      if (out) await new Promise<void>((r) => out!.close(() => r()));
       if (proxy) await new Promise<void>((r) => proxy.close(() => r()));
     },
   };

@@ -100,7 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!img) return fail(reply, 404, 'E_NOT_FOUND', `no image "${req.params.name}"`);
     const file = isAbsolute(img.path) ? img.path : join(config.imagesDir, img.path);
     const who = deps.getInventory().byIp.get(req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '');
-    if (who && req.method === 'GET') deps.events.emit({ mac: who.macs[0]!, host: who.host, stage: img.kind === 'kernel' ? 'http-kernel' : img.kind === 'initrd' ? 'http-initrd' : 'http-image', detail: img.name });
+    if (who && req.method === 'GET') deps.events.emit({ mac: who.macs[0]!, host: who.host, stage: img.kind === 'kernel' ? 'http-kernel' : img.kind === 'initrd' ? 'http-initrd' : 'http-image', detail: img.name, address: req.socket.remoteAddress?.replace(/^::ffff:/, '') });
     // sendFile streams with Range, ETag/If-None-Match and If-Range; a missing file becomes a 404.
     return reply.sendFile(basename(file), dirname(file));
   });

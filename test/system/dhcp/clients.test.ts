@@ -68,7 +68,7 @@ describeSystem('DHCP with real clients (udhcpc, dhclient)', ['busybox', 'dhclien
     expect(readFileSync(join(dir, 'udhcpc-rc0.env'), 'utf8')).toContain('boot_file=ipxe.efi');
     r = await lab.exec(cli, 'busybox', ['udhcpc', '-i', 'rc0', '-f', '-q', '-n', '-t', '5', '-T', '1', '-s', script, '-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '93:0000', '-x', '77:69505845'], { timeoutMs: 30_000 });
     expect(r.code).toBe(0);
-    expect(readFileSync(join(dir, 'udhcpc-rc0.env'), 'utf8')).toContain(`boot_file=http://10.0.0.1:8080/boot/${W101}.ipxe`);
+    expect(readFileSync(join(dir, 'udhcpc-rc0.env'), 'utf8')).toContain(`boot_file=http://10.0.0.1:8080/boot/${W101}.ipxe?arch=0`);
   });
 
   it('an unknown MAC follows the policy: the bundled one boots rescue from the pool', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planBoot, type BootPlan } from '../../../src/boot/plan.js';
+import { planBoot, scriptUrlFor, type BootPlan } from '../../../src/boot/plan.js';
 import type { MachineFacts } from '../../../src/boot/facts.js';
 import { inventory, machine, role } from './fixture.js';
 
@@ -40,8 +40,9 @@ const table: Row[] = [
   ['UEFI x64 arch 9 gets ipxe.efi', f(WEB, { arch: 9 }), { firmware: 'uefi-x64', bootfile: { kind: 'tftp', file: 'ipxe.efi' } }],
   ['ARM64 arch 11 gets the arm64 iPXE', f(WEB, { arch: 11 }), { firmware: 'uefi-arm64', bootfile: { kind: 'tftp', file: 'ipxe-arm64.efi' } }],
   ['UEFI HTTP arch 16 gets an http URL', f(WEB, { arch: 16 }), { firmware: 'uefi-http-x64', bootfile: { kind: 'http', url: 'http://10.0.0.1:8080/loaders/ipxe.efi' } }],
-  ['iPXE gets the script, never the loader', f(WEB, { arch: 0, ipxe: true }), { bootfile: { kind: 'http', url: `http://10.0.0.1:8080/boot/${WEB}.ipxe` } }],
-  ['iPXE on EFI gets the script too', f(WEB, { arch: 7, ipxe: true }), { bootfile: { kind: 'http', url: `http://10.0.0.1:8080/boot/${WEB}.ipxe` } }],
+  ['iPXE gets the script, never the loader', f(WEB, { arch: 0, ipxe: true }), { bootfile: { kind: 'http', url: `http://10.0.0.1:8080/boot/${WEB}.ipxe?arch=0` } }],
+  ['iPXE on EFI gets the script with its arch (EFI needs initrd= on the cmdline)', f(WEB, { arch: 7, ipxe: true }), { bootfile: { kind: 'http', url: `http://10.0.0.1:8080/boot/${WEB}.ipxe?arch=7` } }],
+  ['iPXE without option 93 gets the plain script URL', f(WEB, { ipxe: true }), { bootfile: { kind: 'http', url: `http://10.0.0.1:8080/boot/${WEB}.ipxe` } }],
   ['unsupported arch is ignored with a reason', f(WEB, { arch: 2 }), { action: 'ignore', reason: 'unsupported client architecture 2' }],
   ['unknown MAC, policy ignore', f(UNKNOWN, { arch: 0 }), { action: 'ignore', reason: 'unknown MAC (unknown-machine policy: ignore)' }],
   ['unknown MAC, policy boot rescue', f(UNKNOWN, { arch: 0 }), { action: 'boot', host: undefined, role: roles[1], bootfile: { kind: 'tftp', file: 'undionly.kpxe' } }, invDiscover],
@@ -64,7 +65,7 @@ describe('planBoot', () => {
   it.each(table)('%s', (_name, facts, expected, which) => {
     const plan = planBoot(facts, which ?? inv, ctx);
     expect(plan).toMatchObject(expected);
-    if (plan.action === 'boot') expect(plan.scriptUrl).toBe(`http://10.0.0.1:8080/boot/${facts.mac}.ipxe`);
+    if (plan.action === 'boot') expect(plan.scriptUrl).toBe(scriptUrlFor(ctx, facts.mac, facts.arch));
   });
 
   it('is deterministic: every protocol gets the same plan for the same client', () => {

@@ -128,7 +128,7 @@ describe('replies', () => {
     const req = load('ipxe-rom-bios-discover.bin');
     const plan = planBoot(factsOf(req, macOf(req), 'dhcp'), inv, ctx);
     const { packet } = buildReply({ req, type: 2, serverId: '10.0.0.1', yiaddr: '10.0.0.101', plan, ipxeNoProxyWait: true });
-    expect(packet.options.get(67)?.toString()).toBe('http://10.0.0.1:8080/boot/52:54:00:00:02:01.ipxe');
+    expect(packet.options.get(67)?.toString()).toBe('http://10.0.0.1:8080/boot/52:54:00:00:02:01.ipxe?arch=0');
     expect(packet.options.get(175)).toEqual(Buffer.from([176, 1, 1]));
   });
 
