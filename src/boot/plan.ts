@@ -130,8 +130,10 @@ export function planBoot(facts: MachineFacts, inv: Inventory, ctx: PlanContext):
   const scriptUrl = scriptUrlFor(ctx, mac, facts.arch);
   const base = { action: 'boot' as const, mac, machine, host: machine?.host, role, bootOnce, firmware: fw, method, scriptUrl };
 
-  // iPXE already runs: hand it the script, never the loader again (that would loop, chainloading forever).
-  if (facts.ipxe) return { ...base, bootfile: { kind: 'http', url: scriptUrl } };
+  // iPXE already runs: hand it the script, never the iPXE loader again (that would loop, chainloading
+  // forever). A PXELINUX or GRUB machine whose NIC ROM is iPXE (QEMU's, many cards') gets its loader:
+  // those do not chain back to iPXE, so there is no loop.
+  if (facts.ipxe && method === 'ipxe') return { ...base, bootfile: { kind: 'http', url: scriptUrl } };
   if (fw === 'unknown') return ignore(mac, `unsupported client architecture ${facts.arch}`);
   const file = loaderFor(inv, chosen, method, fw);
   if (!file) return ignore(mac, `no ${method} loader for firmware ${fw}`);

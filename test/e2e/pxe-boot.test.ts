@@ -23,6 +23,7 @@ import { readTimeline } from '../../src/events/store.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const W101 = '52:54:00:00:02:01';
 const W102 = '52:54:00:00:02:02';
+const W103 = '52:54:00:00:02:03';
 const ctx = { baseUrl: 'http://10.0.0.1:8080', server: '10.0.0.1' };
 
 describeSystem('PXE boot to a role (QEMU, TCG)', ['qemu-system-x86_64'], () => {
@@ -44,7 +45,8 @@ describeSystem('PXE boot to a role (QEMU, TCG)', ['qemu-system-x86_64'], () => {
     // w101 and w102 boot the small test role; test2 is the same image under another role name.
     const machines = readFileSync(join(profiles, 'machines.yaml'), 'utf8')
       .replace('52:54:00:00:12:01], role: web', '52:54:00:00:12:01], role: test')
-      .replace('52:54:00:00:12:02], role: web', '52:54:00:00:12:02], role: test');
+      .replace('52:54:00:00:12:02], role: web', '52:54:00:00:12:02], role: test')
+      .replace('52:54:00:00:12:03], role: web', '52:54:00:00:12:03], role: test, boot: pxelinux');
     writeFileSync(join(profiles, 'machines.yaml'), machines);
     writeFileSync(join(profiles, 'roles/test2.yaml'), readFileSync(join(profiles, 'roles/test.yaml'), 'utf8').replace('name: test', 'name: test2'));
     writeFileSync(join(dir, 'rc.yaml'), `profilesDir: ${profiles}\ndataDir: ${data}\nimagesDir: ${join(dir, 'images')}\naddress: 10.0.0.1\n`);
@@ -72,7 +74,8 @@ describeSystem('PXE boot to a role (QEMU, TCG)', ['qemu-system-x86_64'], () => {
     return Object.fromEntries(files.map((f) => [f.path, createHash('sha256').update(f.content).digest('hex')]));
   }
 
-  async function bootAndCheck(name: string, args: string[], host: string, mac: string, role: string): Promise<void> {
+  async function bootAndCheck(name: string, args: string[], host: string, mac: string, role: string,
+    wantStages = ['dhcp-ack', 'http-script', 'http-kernel', 'http-initrd', 'initramfs', 'http-rootfs']): Promise<void> {
     const since = (await readTimeline(data, mac)).length;
     const vm = await runQemu(name, args, { prefix: ['ip', 'netns', 'exec', ns], timeoutMs: 240_000, until: /rolecast: (test image done|FAILED)/ });
     const m = markers(vm.log);
@@ -82,7 +85,7 @@ describeSystem('PXE boot to a role (QEMU, TCG)', ['qemu-system-x86_64'], () => {
       expect(m, `${path}: ${evidence(vm.logPath)}`).toContain(`rolecast: booted file ${path} sha256=${want[path]}`);
     }
     const stages = (await readTimeline(data, mac)).slice(since).map((e) => e.stage);
-    for (const s of ['dhcp-ack', 'http-script', 'http-kernel', 'http-initrd', 'initramfs', 'http-rootfs']) expect(stages, evidence(vm.logPath)).toContain(s);
+    for (const s of wantStages) expect(stages, evidence(vm.logPath)).toContain(s);
     expect(stages.at(-1), evidence(vm.logPath)).toBe('booted');
   }
 
@@ -94,6 +97,10 @@ describeSystem('PXE boot to a role (QEMU, TCG)', ['qemu-system-x86_64'], () => {
     await assignRole(profiles, 'w101', 'test2');
     await waitFor(() => serverLog.includes('profiles reloaded'), 10_000);
     await bootAndCheck('bios-w101-reassigned', biosPxeArgs({ tap: 'tap0', mac: W101 }), 'w101', W101, 'test2');
+  }, 300_000);
+
+  it('PXELINUX path: pxelinux.0 over TFTP, pxelinux.cfg/01-<mac> rendered on request, images over TFTP', async () => {
+    await bootAndCheck('bios-pxelinux-w103', biosPxeArgs({ tap: 'tap0', mac: W103 }), 'w103', W103, 'test', ['dhcp-ack', 'tftp-loader', 'tftp-config', 'initramfs', 'http-rootfs']);
   }, 300_000);
 
   it('UEFI (OVMF PXE → ipxe.efi over TFTP → iPXE → HTTP) boots w102 as its role', async () => {

@@ -53,6 +53,7 @@ const table: Row[] = [
   ['destructive target with confirm_wipe boots', f(WIPE_OK, { arch: 0 }), { action: 'boot', bootOnce: true }],
   ['destructive target without confirm_wipe is refused', f(WIPE_NO, { arch: 0 }), { action: 'ignore', reason: 'x2: target "wipe" is destructive and the machine does not set confirm_wipe' }],
   ['role boot method pxelinux on BIOS', f(PXL, { arch: 0 }), { method: 'pxelinux', bootfile: { kind: 'tftp', file: 'pxelinux.0' } }],
+  ['pxelinux machine behind an iPXE NIC ROM still gets pxelinux.0 (no loop)', f(PXL, { arch: 0, ipxe: true }), { method: 'pxelinux', bootfile: { kind: 'tftp', file: 'pxelinux.0' } }],
   ['role boot method pxelinux on UEFI', f(PXL, { arch: 7 }), { method: 'pxelinux', bootfile: { kind: 'tftp', file: 'syslinux.efi' } }],
   ['pxelinux has no ARM64 loader', f(PXL, { arch: 11 }), { action: 'ignore', reason: 'no pxelinux loader for firmware uefi-arm64' }],
   ['machine loader override', f(OVR, { arch: 7 }), { method: 'grub', bootfile: { kind: 'tftp', file: 'snponly.efi' } }],
