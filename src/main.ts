@@ -11,7 +11,7 @@ import { startTftpServer } from './tftp/server.js';
 import { createResolver } from './tftp/resolve.js';
 import type { EventSink } from './events/types.js';
 import { EventStore } from './events/store.js';
-import { assignRole } from './inventory/edit.js';
+import { assignRole, setBootOnce } from './inventory/edit.js';
 import { LeaseStore } from './dhcp/leases.js';
 import { startDhcpServer } from './dhcp/server.js';
 
@@ -31,19 +31,30 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   const timeline = await EventStore.open(cfg.dataDir, logger.child({ component: 'events' }));
   // Every boot event lands in the per-machine timeline and, once, in the log.
   const events: EventSink = { emit: (e) => { timeline.emit(e); logger.info({ event: e.stage, mac: e.mac, detail: e.detail, address: e.address }, 'boot event'); } };
+  // Boot-once (maintenance): once the target's boot config has gone out, the machine goes back to its
+  // role — the YAML loses its boot_once key and the snapshot reloads. One clear per host at a time.
+  const clearing = new Set<string>();
+  const bootOnceServed = (host: string) => {
+    if (clearing.has(host)) return;
+    clearing.add(host);
+    setBootOnce(cfg.profilesDir, host, null).then(() => store.reload())
+      .then(() => logger.info({ host }, 'boot-once target served; back to its role on the next boot'))
+      .catch((err: unknown) => logger.error({ err, host }, 'cannot clear boot_once'))
+      .finally(() => clearing.delete(host));
+  };
   const leases = await LeaseStore.open(cfg.dataDir, logger.child({ component: 'leases' }));
   const closers: Array<() => Promise<void>> = [async () => store.close(), () => leases.close(), () => timeline.close()];
   const running: Running = { store, leases, close: async () => { for (const c of closers.splice(0).reverse()) await c(); } };
   try {
     if (cfg.http.enabled) {
-      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, events: timeline, leases, assignRole: (h, r) => assignRole(cfg.profilesDir, h, r) });
+      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, events: timeline, leases, assignRole: (h, r) => assignRole(cfg.profilesDir, h, r), bootOnceServed });
       await app.listen({ host: cfg.http.host, port: cfg.http.port });
       const addr = app.server.address();
       running.httpPort = typeof addr === 'object' && addr ? addr.port : cfg.http.port;
       closers.push(() => app.close());
     }
     if (cfg.tftp.enabled) {
-      const resolver = createResolver({ roots: cfg.tftp.roots, imagesDir: cfg.imagesDir, getInventory: () => store.current(), ctx: { baseUrl, server: cfg.address } });
+      const resolver = createResolver({ roots: cfg.tftp.roots, imagesDir: cfg.imagesDir, getInventory: () => store.current(), ctx: { baseUrl, server: cfg.address }, bootOnceServed });
       const tftp = await startTftpServer({ config: cfg.tftp, resolver, events, logger: logger.child({ component: 'tftp' }) });
       running.tftpPort = tftp.port;
       closers.push(() => tftp.close());

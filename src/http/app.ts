@@ -30,6 +30,8 @@ export interface AppDeps {
   events: EventStore;
   leases?: LeaseView;
   assignRole?: (host: string, role: string) => Promise<void>;
+  /** Called once a boot-once target's boot config went out: the machine returns to its role after. */
+  bootOnceServed?: (host: string) => void;
 }
 
 function fail(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
@@ -84,7 +86,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!plan) return reply;
     req.log.info({ mac: plan.mac, host: plan.host, role: plan.role.name }, 'boot script');
     deps.events.emit({ mac: plan.mac, stage: 'http-script', ...(plan.host ? { host: plan.host } : {}), detail: plan.role.name, address: req.socket.remoteAddress?.replace(/^::ffff:/, '') });
-    return reply.type('text/plain').send(renderBootConfig('ipxe', plan, deps.getInventory(), ctx));
+    const script = renderBootConfig('ipxe', plan, deps.getInventory(), ctx);
+    if (plan.bootOnce && plan.host) deps.bootOnceServed?.(plan.host);
+    return reply.type('text/plain').send(script);
   });
 
   app.get<{ Params: { mac: string; cfg: string }; Querystring: { arch?: number } }>('/boot/:mac/:cfg', { schema: { querystring: archQuery } }, async (req, reply) => {
@@ -92,7 +96,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!kind) return fail(reply, 404, 'E_NOT_FOUND', `no boot config ${req.params.cfg}`);
     const plan = planFor(req.params.mac, req.query.arch ?? (kind === 'grub' ? 7 : 0), reply);
     if (!plan) return reply;
-    return reply.type('text/plain').send(renderBootConfig(kind, plan, deps.getInventory(), ctx));
+    const text = renderBootConfig(kind, plan, deps.getInventory(), ctx);
+    if (plan.bootOnce && plan.host) deps.bootOnceServed?.(plan.host);
+    return reply.type('text/plain').send(text);
   });
 
   app.get<{ Params: { name: string } }>('/images/:name', async (req, reply) => {

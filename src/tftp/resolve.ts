@@ -28,6 +28,8 @@ export interface ResolverOptions {
   imagesDir: string;
   getInventory: () => Inventory;
   ctx: RenderContext;
+  /** Called once a boot-once target's config was rendered for a machine. */
+  bootOnceServed?: (host: string) => void;
 }
 
 /** Normalise a requested name to a relative path, or say why it is refused. */
@@ -104,6 +106,7 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
     const plan = planBoot({ mac, protocol: 'tftp', ipxe: false, pxe: true, arch: kind === 'grub' ? 7 : 0 }, inv, opts.ctx);
     if (plan.action === 'ignore') return { kind: 'missing', reason: plan.reason };
     const text = kind === 'pxelinux' ? renderPxelinuxConfig(plan, inv, opts.ctx) : renderGrubConfig(plan, inv, opts.ctx);
+    if (plan.bootOnce && plan.host) opts.bootOnceServed?.(plan.host);
     return { kind: 'virtual', content: Buffer.from(text), label: 'config', mac };
   };
   return {

@@ -17,6 +17,8 @@ import { testImageTar } from '../../src/images/testimage.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAC = '52:54:00:00:01:01';
+const MAC_MISSING = '52:54:00:00:09:09'; // no rootfs for it: every download is a 404
+const MAC_RESCUE = '52:54:00:00:09:0a';
 const SERVER = '10.0.0.1';
 const URL_BASE = `http://${SERVER}:8080`;
 
@@ -28,7 +30,7 @@ const FILES: Record<string, string> = {
 };
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
-interface Recorded { kind: 'request' | 'event'; url?: string; failed?: boolean; type?: string; body?: { stage: string; detail?: string } }
+interface Recorded { kind: 'request' | 'event'; url?: string; failed?: boolean; mac?: string; type?: string; body?: { stage: string; detail?: string } }
 
 function sh(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -49,6 +51,7 @@ describeSystem('common initramfs + test image boot in a VM (direct kernel boot, 
     initrd = built.path;
     const extra = Object.entries(FILES).map(([path, content]) => ({ type: 'file' as const, path, mode: 0o644, data: Buffer.from(content) }));
     writeFileSync(join(dir, `${MAC}.tar`), await testImageTar(extra));
+    writeFileSync(join(dir, `${MAC_RESCUE}.tar`), await testImageTar());
     writeFileSync(eventsFile, '');
 
     ns = lab.ns('vm');
@@ -70,6 +73,12 @@ describeSystem('common initramfs + test image boot in a VM (direct kernel boot, 
     rmSync(dir, { recursive: true, force: true });
   });
 
+  const boot = (name: string, mac: string, append: string, until: RegExp) => runQemu(name, [
+    ...directBootArgs(kernel, initrd, `console=ttyS0 panic=5 rolecast.url=${URL_BASE} ${append}`),
+    ...nicArgs({ tap: 'tap0', mac, model: 'virtio-net-pci', romfile: '' }),
+  ], { prefix: ['ip', 'netns', 'exec', ns], timeoutMs: 150_000, until });
+  const recorded = () => readFileSync(eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Recorded);
+
   it('DHCPs, retries the rootfs, unpacks it, reports every stage and switch_roots into the image', async () => {
     // BOOTIF in upper case and no rolecast.mac: the PXELINUX form must be enough to find the NIC.
     const append = `console=ttyS0 panic=5 rolecast.url=${URL_BASE} rolecast.host=lb1 rolecast.role=test BOOTIF=01-${MAC.toUpperCase().replace(/:/g, '-')}`;
@@ -86,7 +95,7 @@ describeSystem('common initramfs + test image boot in a VM (direct kernel boot, 
     has(/^rolecast: stage modules loaded=\d+ of=\d+$/);
     has(new RegExp(`^rolecast: stage link iface=eth0 mac=${MAC}$`));
     has(/^rolecast: stage dhcp ip=10\.0\.0\.11 mask=24 .*server=10\.0\.0\.1$/);
-    has(/^rolecast: fetch attempt 1 failed: .*503/);
+    has(/^rolecast: fetch attempt 1 failed: wget: server returned error: HTTP\/1\.1 503 Service Unavailable; tar: short read$/);
     has(/^rolecast: stage unpacked \d+ MiB$/);
     for (const [path, content] of Object.entries(FILES)) {
       has(new RegExp(`^rolecast: file ${path} sha256=${sha(content)}$`));
@@ -99,7 +108,7 @@ describeSystem('common initramfs + test image boot in a VM (direct kernel boot, 
     has(/^rolecast: test image done, powering off$/);
     expect(m.some((l) => l.includes('FAILED')), evidence).toBe(false);
 
-    const rec = readFileSync(eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Recorded);
+    const rec = recorded().filter((r) => r.kind === 'request' || r.mac === MAC);
     const gets = rec.filter((r) => r.kind === 'request');
     expect(gets.map((g) => [g.url, g.failed])).toEqual([[`/rootfs/${MAC}.tar`, true], [`/rootfs/${MAC}.tar`, false]]);
     const events = rec.filter((r) => r.kind === 'event');
@@ -107,5 +116,25 @@ describeSystem('common initramfs + test image boot in a VM (direct kernel boot, 
     const stages = events.map((e) => `${e.body!.stage}:${(e.body!.detail ?? '').split(' ')[0]}`);
     expect(stages, evidence).toEqual(['initramfs:dhcp', 'initramfs:fetch', 'initramfs:fetch', 'initramfs:unpacked', 'initramfs:switch_root', 'booted:test']);
     expect(events[2]!.body!.detail).toMatch(/^fetch attempt 1 failed/);
+  }, 180_000);
+
+  it('a rootfs that cannot be fetched ends in "failed" with the reason, after the configured retries', async () => {
+    const vm = await boot('initramfs-fail', MAC_MISSING, `rolecast.mac=${MAC_MISSING} rolecast.retries=2`, /rolecast: dropping to a shell/);
+    const m = markers(vm.log);
+    const evidence = `markers:\n${m.join('\n')}\nserial log: ${vm.logPath}`;
+    expect(m.filter((l) => /^rolecast: fetch attempt \d failed: .*404/.test(l)), evidence).toHaveLength(2);
+    expect(m, evidence).toContain('rolecast: FAILED: rootfs download failed after 2 attempts: wget: server returned error: HTTP/1.1 404 Not Found; tar: short read');
+    const failed = recorded().filter((r) => r.kind === 'event' && r.mac === MAC_MISSING && r.body?.stage === 'failed');
+    expect(failed.map((f) => f.body!.detail), evidence).toEqual(['rootfs download failed after 2 attempts: wget: server returned error: HTTP/1.1 404 Not Found; tar: short read']);
+  }, 180_000);
+
+  it('rolecast.action=rescue: the test image reports booted and stays on a console shell', async () => {
+    const vm = await boot('initramfs-rescue', MAC_RESCUE, `rolecast.mac=${MAC_RESCUE} rolecast.action=rescue`, /rolecast: rescue shell on the console/);
+    const m = markers(vm.log);
+    expect(m, vm.logPath).toContain('rolecast: phone-home booted ok');
+    expect(m, vm.logPath).toContain('rolecast: rescue shell on the console (poweroff -f to stop)');
+    expect(m, vm.logPath).not.toContain('rolecast: test image done, powering off');
+    const booted = recorded().filter((r) => r.kind === 'event' && r.mac === MAC_RESCUE && r.body?.stage === 'booted');
+    expect(booted.map((b) => b.body!.detail)).toEqual(['test image role=? host=? action=rescue']);
   }, 180_000);
 });

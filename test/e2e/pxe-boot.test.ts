@@ -26,7 +26,7 @@ const W102 = '52:54:00:00:02:02';
 const W103 = '52:54:00:00:02:03';
 const ctx = { baseUrl: 'http://10.0.0.1:8080', server: '10.0.0.1' };
 
-describeSystem('PXE boot to a role (QEMU, TCG)', ['qemu-system-x86_64'], () => {
+describeSystem('PXE boot to a role (QEMU, TCG)', ['qemu-system-x86_64', 'tcpdump'], () => {
   const lab = new Lab('e2e');
   const dir = mkdtempSync(join(tmpdir(), 'rolecast-e2e-'));
   const profiles = join(dir, 'profiles');
@@ -34,7 +34,8 @@ describeSystem('PXE boot to a role (QEMU, TCG)', ['qemu-system-x86_64'], () => {
   let ns: string;
   let serverLog = '';
   const serverLogPath = join(ARTIFACTS, `e2e-server-${process.pid}.log`);
-  const evidence = (vmLog: string) => `serial: ${vmLog}; rolecast log: ${serverLogPath}`;
+  const pcapPath = join(ARTIFACTS, `e2e-${process.pid}.pcap`);
+  const evidence = (vmLog: string) => `serial: ${vmLog}; rolecast log: ${serverLogPath}; capture: ${pcapPath}`;
 
   beforeAll(async () => {
     // Images: the common initramfs + kernel and the busybox test rootfs (fast to build, CI-sized).
@@ -58,6 +59,9 @@ describeSystem('PXE boot to a role (QEMU, TCG)', ['qemu-system-x86_64'], () => {
       spawnSync('ip', ['-n', ns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
       spawnSync('ip', ['-n', ns, 'link', 'set', tap, 'master', 'br0', 'up']);
     }
+    mkdirSync(ARTIFACTS, { recursive: true });
+    // Every packet on the lab bridge, kept with the serial and server logs as evidence.
+    lab.spawn(ns, 'tcpdump', ['-i', 'br0', '-n', '-s', '512', '-U', '-w', pcapPath]);
     const server = lab.spawn(ns, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', join(dir, 'rc.yaml')], { cwd: ROOT });
     mkdirSync(ARTIFACTS, { recursive: true });
     const keep = (d: Buffer) => { serverLog += d.toString(); writeFileSync(serverLogPath, serverLog); };
