@@ -20,6 +20,7 @@ done
 # Local disks only: no loop/ram/zram/optical/floppy/network/device-mapper/md devices, nothing
 # removable (the USB stick an operator may have booted from) and nothing read-only.
 list_disks() {
+  local p d
   for p in /sys/block/*; do
     [ -e "$p" ] || continue
     d=${p##*/}
@@ -33,7 +34,7 @@ list_disks() {
 
 # Disk drivers probe asynchronously: wait until the list is non-empty and stable for a second.
 settle_disks() {
-  prev= i=0
+  local prev= cur= i=0
   while [ $i -lt 10 ]; do
     cur=$(list_disks | tr '\n' ' ')
     [ -n "$cur" ] && [ "$cur" = "$prev" ] && break
@@ -44,6 +45,7 @@ settle_disks() {
 
 # Write $2 (a device under /dev) over disk $1 exactly to its end: whole MiBs, then the remaining sectors.
 fill_disk() {
+  local bytes mib rest
   bytes=$(( $(cat "/sys/block/$1/size") * 512 ))
   mib=$((bytes / 1048576)) rest=$(( (bytes % 1048576) / 512 ))
   dd if="$2" of="/dev/$1" bs=1048576 count=$mib conv=fsync 2>/dev/null || return 1
@@ -52,6 +54,7 @@ fill_disk() {
 
 # Zero check of the first and last MiB (or the whole disk when smaller).
 verify_zero() {
+  local sectors n a b
   sectors=$(cat "/sys/block/$1/size")
   n=2048; [ "$sectors" -lt $n ] && n=$sectors
   a=$(dd if="/dev/$1" bs=512 count=$n 2>/dev/null | tr -d '\000' | wc -c)
@@ -60,11 +63,10 @@ verify_zero() {
 }
 
 wipe_one() {
-  d=$1
+  local d=$1 p=0
   if [ "$WIPE_MODE" != overwrite ] && blkdiscard "/dev/$d" 2>/dev/null && verify_zero "$d"; then
     echo discard; return 0
   fi
-  p=0
   while [ $p -lt "$WIPE_PASSES" ]; do
     fill_disk "$d" /dev/urandom || return 1
     p=$((p + 1))
@@ -75,6 +77,7 @@ wipe_one() {
 }
 
 wipe_all() {
+  local disks d how done_list=
   if [ "$CONFIRM_WIPE" != 1 ]; then
     fail "wipe refused: rolecast.confirm_wipe=1 is not on the kernel command line (confirm it in the machine's entry)"
   fi
@@ -82,7 +85,6 @@ wipe_all() {
   disks=$(settle_disks)
   # Asked to wipe and nothing found is worth a look (a missing driver?), not a silent success.
   [ -n "$disks" ] || fail "wipe: no local disks found ($(ls /sys/block | tr '\n' ' '))"
-  done_list=
   for d in $disks; do
     stage wipe "$d $(( $(cat "/sys/block/$d/size") / 2048 )) MiB"
     how=$(wipe_one "$d") || fail "wipe of /dev/$d failed"

@@ -16,8 +16,11 @@ import { sha256File } from './fsutil.js';
 import { publishVersion, rollbackVersion, type ImageVersions } from './versions.js';
 import { defaultKernelVersion } from './initramfs.js';
 
-/** What every role gets: an init, and the tools that bring up the pre-seeded bond and VLAN. */
-export const COMMON_PACKAGES = ['systemd-sysv', 'ifupdown', 'iproute2', 'ifenslave', 'vlan', 'kmod', 'netbase'];
+/**
+ * What every role gets: an init, udev (without it systemd waits 90 s for dev-ttyS0.device and the
+ * serial getty never starts — measured), and the tools that bring up the pre-seeded bond and VLAN.
+ */
+export const COMMON_PACKAGES = ['systemd-sysv', 'udev', 'ifupdown', 'iproute2', 'ifenslave', 'vlan', 'kmod', 'netbase'];
 
 export const ROLE_PACKAGES: Record<string, string[]> = {
   lb: ['keepalived', 'ipvsadm'],
