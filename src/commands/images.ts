@@ -17,7 +17,7 @@ export async function cmdImages(args: string[], flags: Flags): Promise<number> {
     const img = await import('../images/index.js');
     const dir = typeof flags.out === 'string' ? flags.out : join(cfg.imagesDir, 'build');
     if (sub === 'rollback') {
-      const v = await img.rollbackRoleImage(target, { out: join(dir, 'rootfs') });
+      const v = await img.rollbackRoleImage(target, { out: dir });
       out(`${target}: now ${v.current ?? '?'} (previous ${v.previous ?? 'none'})`);
       return 0;
     }
