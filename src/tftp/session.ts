@@ -59,9 +59,9 @@ export class ReadSession {
   start(): Promise<SessionResult> {
     if (Object.keys(this.opts.oack).length > 0) {
       this.state = 'oack';
-      this.transmit(false);
+      this.transmit();
     } else {
-      void this.sendWindow(false);
+      void this.sendWindow();
     }
     return this.done;
   }
@@ -78,7 +78,7 @@ export class ReadSession {
       if (p.block !== 0) return;
       this.state = 'data';
       this.progress();
-      void this.sendWindow(false);
+      void this.sendWindow();
       return;
     }
     this.onAck(p.block);
@@ -98,7 +98,7 @@ export class ReadSession {
       if (this.opts.windowsize > 1 && !this.resentThisWindow) {
         this.resentThisWindow = true;
         this.retransmits++;
-        void this.sendWindow(true);
+        void this.sendWindow();
       }
       return;
     }
@@ -109,7 +109,7 @@ export class ReadSession {
       this.end({ ok: true, bytes: this.source.size, blocks: this.lastBlock, retransmits: this.retransmits });
       return;
     }
-    void this.sendWindow(false);
+    void this.sendWindow();
   }
 
   private progress(): void {
@@ -146,14 +146,14 @@ export class ReadSession {
     return pkts;
   }
 
-  private async sendWindow(isRetry: boolean): Promise<void> {
+  private async sendWindow(): Promise<void> {
     const gen = ++this.gen;
     const end = Math.min(this.base + this.opts.windowsize - 1, this.lastBlock);
     // Fast path: no await between an ACK and the next DATA when the bytes are already in memory.
     const ready = this.windowNow(end);
     if (ready) {
       for (const p of ready) this.send(p);
-      this.arm(isRetry);
+      this.arm();
       return;
     }
     const pkts: Buffer[] = [];
@@ -166,19 +166,19 @@ export class ReadSession {
     // An ACK that arrived while we were reading has already moved the window on: its send wins.
     if (gen !== this.gen || this.state === 'done') return;
     for (const p of pkts) this.send(p);
-    this.arm(isRetry);
+    this.arm();
   }
 
-  private transmit(isRetry: boolean): void {
+  private transmit(): void {
     if (this.state === 'oack') {
       this.send(encodeOack(this.opts.oack));
-      this.arm(isRetry);
+      this.arm();
     } else {
-      void this.sendWindow(isRetry);
+      void this.sendWindow();
     }
   }
 
-  private arm(_isRetry: boolean): void {
+  private arm(): void {
     this.timers.clearTimeout(this.timer);
     const backoff = Math.min(2 ** this.tries, 8);
     this.timer = this.timers.setTimeout(() => this.onTimeout(), this.opts.timeoutMs * backoff);
@@ -192,7 +192,7 @@ export class ReadSession {
       return;
     }
     this.retransmits++;
-    this.transmit(true);
+    this.transmit();
   }
 
   private end(r: SessionResult): void {
