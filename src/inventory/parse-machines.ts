@@ -26,7 +26,7 @@ function macs(r: Reader, node: unknown, p: string, locs: Locs): string[] {
     if (text === undefined) return;
     const mac = normaliseMac(text);
     if (!mac) { r.err(n, path, `"${text}" is not a MAC address (want six hex pairs like 52:54:00:12:34:56)`); return; }
-    locs.set(`${r.file}#mac:${mac}:${out.length}:${p}`, r.loc(n));
+    locs.set(`${r.file}#${p}.mac#${out.length}`, r.loc(n)); // by index among the valid MACs
     out.push(mac);
   });
   if (items.length === 0 && node !== undefined) r.err(node, `${p}.mac`, 'needs at least one MAC');

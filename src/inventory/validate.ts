@@ -50,8 +50,7 @@ function uniqueness(p: Parsed, is: Issues): void {
     else if (m.host) hosts.set(m.host, m);
     m.macs.forEach((mac, i) => {
       const prev = macs.get(mac);
-      const key = [...p.locs.keys()].find((k) => k.startsWith(`${m.source.file}#mac:${mac}:${i}:${path}`));
-      const loc = key ? p.locs.get(key) : machineLoc(m);
+      const loc = p.locs.get(`${m.source.file}#${path}.mac#${i}`) ?? machineLoc(m);
       const macPath = m.macs.length === 1 ? `${path}.mac` : `${path}.mac[${i}]`;
       if (prev === m) is.at(m.source.file, macPath, `duplicate MAC ${mac} (listed twice for ${m.host})`, loc);
       else if (prev) is.at(m.source.file, macPath, `duplicate MAC ${mac} (also ${prev.host} at ${prev.source.file}:${prev.source.line})`, loc);
