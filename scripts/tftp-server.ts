@@ -9,6 +9,7 @@ const [dir, port] = process.argv.slice(2);
 if (!dir || !port) throw new Error('usage: tftp-server.ts DIR PORT');
 const inv = { images: {}, machines: [], byIp: new Map() } as unknown as Inventory;
 const resolver = createResolver({ roots: [dir], imagesDir: dir, getInventory: () => inv, ctx: { baseUrl: 'http://127.0.0.1', server: '127.0.0.1' } });
-const config = { ...defaultConfig().tftp, port: Number(port), bind: '127.0.0.1', maxTransfers: 5000, maxTransfersPerClient: 5000 };
+const base = defaultConfig().tftp;
+const config = { ...base, busyPollUs: Number(process.env.ROLECAST_BUSY_POLL_US ?? base.busyPollUs), port: Number(port), bind: '127.0.0.1', maxTransfers: 5000, maxTransfersPerClient: 5000 };
 const server = await startTftpServer({ config, resolver, events: { emit() {} }, logger: silentLogger() });
 process.on('SIGTERM', () => { void server.close().then(() => process.exit(0)); });

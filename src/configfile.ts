@@ -17,7 +17,7 @@ const SHAPE: Shape = {
   },
   tftp: {
     enabled: 'boolean', port: 'number', bind: 'string', roots: 'string[]', maxBlksize: 'number', maxWindowsize: 'number',
-    timeoutMs: 'number', retries: 'number', maxTransfers: 'number', maxTransfersPerClient: 'number',
+    timeoutMs: 'number', retries: 'number', maxTransfers: 'number', maxTransfersPerClient: 'number', busyPollUs: 'number',
   },
   http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string' },
 };

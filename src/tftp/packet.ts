@@ -91,7 +91,19 @@ function header(op: number, n: number): Buffer {
 }
 
 export function encodeData(block: number, data: Buffer): Buffer {
-  return Buffer.concat([header(OP.DATA, block), data]);
+  return Buffer.concat(dataPacket(block, data));
+}
+
+/**
+ * A DATA packet as a gather list (header, payload) for sendmsg: the payload is not copied. This runs
+ * once per block sent, where copying 1468 bytes into a fresh buffer was the largest cost.
+ */
+export function dataPacket(block: number, data: Buffer): Buffer[] {
+  const h = Buffer.allocUnsafe(4);
+  h[0] = 0;
+  h[1] = OP.DATA;
+  h.writeUInt16BE(block & 0xffff, 2);
+  return data.length ? [h, data] : [h];
 }
 
 export function encodeAck(block: number): Buffer {

@@ -55,13 +55,7 @@ function within(dir: string, p: string): boolean {
   return p === dir || p.startsWith(dir + sep);
 }
 
-async function confined(root: string, rel: string): Promise<{ absPath: string; size: number } | undefined> {
-  let realRoot: string;
-  try {
-    realRoot = await realpath(root);
-  } catch {
-    return undefined; // a configured root that does not exist on this machine
-  }
+async function confined(realRoot: string, rel: string): Promise<{ absPath: string; size: number } | undefined> {
   try {
     const real = await realpath(join(realRoot, rel));
     const trusted = LOADER_FILE.test(real) && TRUSTED_LINK_DIRS.some((d) => within(d, real));
@@ -100,6 +94,15 @@ function pxelinuxTarget(inv: Inventory, name: string): string | undefined {
 }
 
 export function createResolver(opts: ResolverOptions): TftpResolver {
+  // Each root's real path, resolved once it exists (a root missing now may be created later).
+  const realRoots = new Map<string, string>();
+  const realRootOf = async (root: string): Promise<string | undefined> => {
+    const known = realRoots.get(root);
+    if (known) return known;
+    const real = await realpath(root).catch(() => undefined);
+    if (real) realRoots.set(root, real);
+    return real;
+  };
   const render = (kind: 'pxelinux' | 'grub', mac: string | undefined): Resolved => {
     if (!mac) return { kind: 'missing', reason: 'no machine for this config name' };
     const inv = opts.getInventory();
@@ -137,7 +140,8 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
       // A loader request carries no MAC; a reserved address still tells whose boot this is.
       const mac = inv.byIp.get(client.address)?.macs[0];
       for (const root of opts.roots) {
-        const hit = await confined(root, rel);
+        const realRoot = await realRootOf(root);
+        const hit = realRoot === undefined ? undefined : await confined(realRoot, rel);
         if (hit) return { kind: 'file', ...hit, mac, label: /\.(k?pxe|efi|0|c32)$/.test(rel) ? 'loader' : 'file' };
       }
       return { kind: 'missing', reason: `${rel} is not in any TFTP root` };

@@ -13,6 +13,7 @@ import { decode, encodeError, ERR } from './packet.js';
 import { negotiate } from './options.js';
 import { ReadSession, type BlockSource, type SessionResult } from './session.js';
 import type { Resolved, TftpResolver } from './resolve.js';
+import { createHotPoll } from './hotpoll.js';
 
 export interface TftpServerOptions {
   config: TftpConfig;
@@ -35,6 +36,13 @@ export interface TftpServer {
   stats(): TftpStats;
 }
 
+function connect(sock: Socket, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    sock.once('error', reject);
+    sock.connect(port, address, () => { sock.off('error', reject); resolve(); });
+  });
+}
+
 function bind(sock: Socket, port: number, address: string): Promise<void> {
   return new Promise((resolve, reject) => {
     sock.once('error', reject);
@@ -50,23 +58,50 @@ async function openSource(r: Extract<Resolved, { kind: 'file' | 'virtual' }>): P
     return { source: { size: c.length, read: async (o, l) => c.subarray(o, o + l), peek: (o, l) => c.subarray(o, o + l) }, close: async () => undefined };
   }
   const fh = await open(r.absPath, 'r');
-  // Read ahead in 64 KiB chunks: one thread-pool round trip per chunk instead of per block keeps
-  // lock-step transfers fast, and memory stays at one chunk per transfer.
-  let chunk = Buffer.alloc(0);
-  let chunkAt = 0;
+  // Read ahead in 64 KiB chunks, double-buffered: one thread-pool round trip per chunk instead of per
+  // block, and the next chunk is already being read while this one is sent, so a lock-step transfer
+  // never waits on the disk. Memory: two chunks per transfer, whatever the file size.
+  type Chunk = { at: number; buf: Buffer };
+  let cur: Chunk = { at: 0, buf: Buffer.alloc(0) };
+  let next: { at: number; p: Promise<Chunk> } | undefined;
+  const load = (at: number): Promise<Chunk> => {
+    const buf = Buffer.allocUnsafe(Math.min(READ_AHEAD, Math.max(0, r.size - at)));
+    return fh.read(buf, 0, buf.length, at).then(({ bytesRead }) => ({ at, buf: buf.subarray(0, bytesRead) }));
+  };
+  const within = (c: Chunk, offset: number, length: number) => offset >= c.at && offset + length <= c.at + c.buf.length;
+  const slice = (c: Chunk, offset: number, length: number) => c.buf.subarray(offset - c.at, offset - c.at + length);
+  const prefetch = (offset: number) => {
+    const end = cur.at + cur.buf.length;
+    if (!next && end < r.size && offset - cur.at >= cur.buf.length / 2) {
+      const p = load(end);
+      p.catch(() => undefined); // surfaced by read() if the transfer gets there
+      next = { at: end, p };
+    }
+  };
   return {
     source: {
       size: r.size,
       read: async (offset, length) => {
-        if (offset < chunkAt || offset + length > chunkAt + chunk.length) {
-          const buf = Buffer.allocUnsafe(Math.max(READ_AHEAD, length));
-          const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-          chunk = buf.subarray(0, bytesRead);
-          chunkAt = offset;
+        if (!within(cur, offset, length)) {
+          const pending = next;
+          next = undefined;
+          const c = pending && pending.at === offset ? await pending.p : undefined;
+          cur = c && within(c, offset, length) ? c : await load(offset);
+          if (length > cur.buf.length - (offset - cur.at)) {
+            // A block larger than a chunk (blksize is capped well below 64 KiB, but stay correct).
+            const buf = Buffer.allocUnsafe(length);
+            const { bytesRead } = await fh.read(buf, 0, length, offset);
+            cur = { at: offset, buf: buf.subarray(0, bytesRead) };
+          }
         }
-        return chunk.subarray(offset - chunkAt, offset - chunkAt + length);
+        prefetch(offset);
+        return slice(cur, offset, length);
       },
-      peek: (offset, length) => (offset >= chunkAt && offset + length <= chunkAt + chunk.length ? chunk.subarray(offset - chunkAt, offset - chunkAt + length) : undefined),
+      peek: (offset, length) => {
+        if (!within(cur, offset, length)) return undefined;
+        prefetch(offset);
+        return slice(cur, offset, length);
+      },
     },
     close: () => fh.close(),
   };
@@ -79,6 +114,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   const perClient = new Map<string, number>();
   const live = new Map<string, { session: ReadSession; sock: Socket }>(); // by client address:port
   main.on('error', (err) => logger.error({ err }, 'tftp socket error'));
+  const hot = createHotPoll(config.busyPollUs);
 
   const refuse = (to: RemoteInfo, code: number, msg: string) => {
     stats.refused++;
@@ -97,18 +133,23 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     const neg = negotiate(options, src.source.size, config);
     const sock = createSocket('udp4');
     try {
+      // A connected socket per transfer (as tftpd-hpa does): the kernel delivers only the client's
+      // packets (another TID gets ICMP port unreachable, RFC 1350 §4's "not disturbing the transfer"),
+      // and each send skips the address lookup and the route lookup.
       await bind(sock, 0, config.bind);
+      await connect(sock, rinfo.port, rinfo.address);
     } catch (err) {
+      sock.close();
       await src.close();
       throw err;
     }
-    const session = new ReadSession((b) => sock.send(b, rinfo.port, rinfo.address), src.source,
+    const session = new ReadSession((b) => { sock.send(b); hot.poke(); }, src.source,
       { blksize: neg.blksize, windowsize: neg.windowsize, timeoutMs: neg.timeoutMs, retries: config.retries, oack: neg.oack });
     live.set(key, { session, sock });
-    sock.on('message', (msg, from) => {
-      // RFC 1350 §4: a packet from another TID is answered with ERROR 5 and does not disturb the transfer.
-      if (from.port !== rinfo.port || from.address !== rinfo.address) { sock.send(encodeError(ERR.UNKNOWN_TID, 'Unknown transfer ID'), from.port, from.address); return; }
-      session.receive(decode(msg));
+    sock.on('message', (msg) => {
+      // Fast path for the packet that arrives once per block: a plain 4-byte ACK.
+      if (msg.length === 4 && msg[0] === 0 && msg[1] === 4) session.ack(msg.readUInt16BE(2));
+      else session.receive(decode(msg));
     });
     sock.on('error', (err) => session.cancel(`socket error: ${err.message}`));
     const result: SessionResult = await session.start();
@@ -165,6 +206,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     port: addr.port,
     stats: () => ({ ...stats }),
     close: async () => {
+      hot.stop();
       for (const { session } of live.values()) session.cancel('server shutting down');
       await new Promise<void>((r) => main.close(() => r()));
     },

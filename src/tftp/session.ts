@@ -9,7 +9,10 @@
  *   the window (RFC 7440 §4: the receiver saw a gap) resends the window once per window.
  * - Retransmits back off (doubling, capped at 8x) and give up after `retries`.
  */
-import { encodeData, encodeOack, type Decoded } from './packet.js';
+import { dataPacket, encodeOack, type Decoded } from './packet.js';
+
+/** One datagram: a buffer, or a gather list sent as one packet. */
+export type Datagram = Buffer | Buffer[];
 
 export interface BlockSource {
   size: number;
@@ -33,16 +36,23 @@ export type SessionResult =
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(t: unknown): void;
+  /** Restart a pending timer with its original delay (cheaper than clear + set once per block). */
+  refresh?(t: unknown): void;
 }
 
-const realTimers: Timers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout) };
+const realTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
+  refresh: (t) => { (t as NodeJS.Timeout).refresh(); },
+};
 
 export class ReadSession {
   private readonly lastBlock: number;
   private state: 'oack' | 'data' | 'done' = 'data';
   private base = 1; // first block not yet acknowledged
-  private readonly cache = new Map<number, Buffer>();
+  private readonly cache = new Map<number, Datagram>();
   private timer: unknown;
+  private timerMs = 0;
   private tries = 0;
   private retransmits = 0;
   private resentThisWindow = false;
@@ -50,7 +60,7 @@ export class ReadSession {
   private finish!: (r: SessionResult) => void;
   readonly done: Promise<SessionResult>;
 
-  constructor(private readonly send: (b: Buffer) => void, private readonly source: BlockSource, private readonly opts: SessionOptions, private readonly timers: Timers = realTimers) {
+  constructor(private readonly send: (b: Datagram) => void, private readonly source: BlockSource, private readonly opts: SessionOptions, private readonly timers: Timers = realTimers) {
     // The last block is the first one shorter than blksize: a 0-byte block when size is a multiple.
     this.lastBlock = Math.floor(source.size / opts.blksize) + 1;
     this.done = new Promise((r) => { this.finish = r; });
@@ -74,14 +84,20 @@ export class ReadSession {
       return;
     }
     if (p.op !== 'ACK') return; // anything else on this TID is noise
+    this.ack(p.block);
+  }
+
+  /** An ACK's 16-bit block number (the transport's fast path: no decoded object per ACK). */
+  ack(block: number): void {
+    if (this.state === 'done') return;
     if (this.state === 'oack') {
-      if (p.block !== 0) return;
+      if (block !== 0) return;
       this.state = 'data';
       this.progress();
       void this.sendWindow();
       return;
     }
-    this.onAck(p.block);
+    this.onAck(block);
   }
 
   /** Abort from outside (server shutdown). */
@@ -117,20 +133,20 @@ export class ReadSession {
     this.resentThisWindow = false;
   }
 
-  private async block(n: number): Promise<Buffer> {
+  private async block(n: number): Promise<Datagram> {
     let pkt = this.cache.get(n);
     if (!pkt) {
       const off = (n - 1) * this.opts.blksize;
       const len = Math.max(0, Math.min(this.opts.blksize, this.source.size - off));
-      pkt = encodeData(n, len ? await this.source.read(off, len) : Buffer.alloc(0));
+      pkt = dataPacket(n, len ? await this.source.read(off, len) : Buffer.alloc(0));
       this.cache.set(n, pkt);
     }
     return pkt;
   }
 
   /** The window's packets if every block is at hand without I/O (the common case with read-ahead). */
-  private windowNow(end: number): Buffer[] | undefined {
-    const pkts: Buffer[] = [];
+  private windowNow(end: number): Datagram[] | undefined {
+    const pkts: Datagram[] = [];
     for (let n = this.base; n <= end; n++) {
       let pkt = this.cache.get(n);
       if (!pkt) {
@@ -138,7 +154,7 @@ export class ReadSession {
         const len = Math.max(0, Math.min(this.opts.blksize, this.source.size - off));
         const data = len ? this.source.peek?.(off, len) : Buffer.alloc(0);
         if (!data) return undefined;
-        pkt = encodeData(n, data);
+        pkt = dataPacket(n, data);
         this.cache.set(n, pkt);
       }
       pkts.push(pkt);
@@ -156,7 +172,7 @@ export class ReadSession {
       this.arm();
       return;
     }
-    const pkts: Buffer[] = [];
+    const pkts: Datagram[] = [];
     try {
       for (let n = this.base; n <= end; n++) pkts.push(await this.block(n));
     } catch (err) {
@@ -179,12 +195,19 @@ export class ReadSession {
   }
 
   private arm(): void {
+    const ms = this.opts.timeoutMs * Math.min(2 ** this.tries, 8);
+    // Lock-step arms once per block: restart the pending timer in place when the delay is unchanged.
+    if (this.timer !== undefined && ms === this.timerMs && this.timers.refresh) {
+      this.timers.refresh(this.timer);
+      return;
+    }
     this.timers.clearTimeout(this.timer);
-    const backoff = Math.min(2 ** this.tries, 8);
-    this.timer = this.timers.setTimeout(() => this.onTimeout(), this.opts.timeoutMs * backoff);
+    this.timerMs = ms;
+    this.timer = this.timers.setTimeout(() => this.onTimeout(), ms);
   }
 
   private onTimeout(): void {
+    this.timer = undefined;
     if (this.state === 'done') return;
     this.tries++;
     if (this.tries > this.opts.retries) {

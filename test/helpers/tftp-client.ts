@@ -44,13 +44,15 @@ export function tftpGet(port: number, file: string, o: GetOptions = {}): Promise
     };
     let idle = setInterval(retry, o.timeoutMs ?? 300);
     // Close only after queued sends have gone out: closing at once can drop the final ACK.
-    const done = (r: GetResult | Error) => { clearInterval(idle); setTimeout(() => sock.close(), 20); if (r instanceof Error) reject(r); else resolve(r); };
+    let finished = false;
+    const done = (r: GetResult | Error) => { finished = true; clearInterval(idle); setTimeout(() => sock.close(), 20); if (r instanceof Error) reject(r); else resolve(r); };
     const ack = (n: number) => {
       if (!peer || rand() < (o.dropAck ?? 0)) return;
       sock.send(encodeAck(n & 0xffff), peer.port, peer.address);
       if (o.duplicateAcks) sock.send(encodeAck(n & 0xffff), peer.port, peer.address);
     };
     sock.on('message', (msg, from) => {
+      if (finished) return; // a late retransmission after the last block: the transfer is over
       peer ??= { port: from.port, address: from.address };
       const p = decode(msg);
       if (p.op === 'ERROR') return done({ data: Buffer.concat(chunks), oack, error: { code: p.code, message: p.message } });
