@@ -1,12 +1,12 @@
 /**
  * The HTTP side, built without listening (tests use inject()). Boot scripts and configs answer from
- * planBoot and the renderers; images stream from disk with Range/ETag (@fastify/static's sendFile);
+ * planBoot and the renderers; images stream from disk with Range/ETag (send.ts);
  * the API reports machines and whether their next boot would change.
  * Unknown machine: 404. A renderer failing: 500 with its error code — never the other way round.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
-import fastifyStatic from '@fastify/static';
-import { dirname, basename, isAbsolute, join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import type { ServerConfig } from '../config.js';
 import { baseUrlOf } from '../config.js';
 import type { Logger } from '../log.js';
@@ -19,6 +19,7 @@ import { machineApiRows } from './machines.js';
 import { registerRootfs } from './rootfs.js';
 import { registerApi } from './api.js';
 import { registerMetrics } from './metrics.js';
+import { sendBody } from './send.js';
 import swagger from '@fastify/swagger';
 import type { EventStore } from '../events/store.js';
 import type { LeaseView } from '../leases.js';
@@ -45,7 +46,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }) as unknown as FastifyBaseLogger, disableRequestLogging: true, trustProxy: false,
     // Unknown fields are errors (a typo must not be dropped silently), as in the profiles.
     ajv: { customOptions: { removeAdditional: false } } }) as unknown as FastifyInstance;
-  await app.register(fastifyStatic, { root: config.imagesDir, serve: false });
   // OpenAPI from the route schemas, served at /api/openapi.json.
   await app.register(swagger, { openapi: { info: { title: 'rolecast', version: '0.1.0', description: 'Boot scripts, images, per-machine rootfs, boot events and inventory API' } } });
   registerMetrics(app, deps.events);
@@ -107,8 +107,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const file = isAbsolute(img.path) ? img.path : join(config.imagesDir, img.path);
     const who = deps.getInventory().byIp.get(req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '');
     if (who && req.method === 'GET') deps.events.emit({ mac: who.macs[0]!, host: who.host, stage: img.kind === 'kernel' ? 'http-kernel' : img.kind === 'initrd' ? 'http-initrd' : 'http-image', detail: img.name, address: req.socket.remoteAddress?.replace(/^::ffff:/, '') });
-    // sendFile streams with Range, ETag/If-None-Match and If-Range; a missing file becomes a 404.
-    return reply.sendFile(basename(file), dirname(file));
+    const st = await stat(file).catch(() => undefined);
+    if (!st?.isFile()) return fail(reply, 404, 'E_NO_IMAGE', `image "${img.name}": ${file} is missing (rolecast images list)`);
+    // A strong validator from the file's identity, so If-Range (resume) works as well as If-None-Match.
+    const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}-${st.ino.toString(16)}"`;
+    return sendBody(req, reply, { segments: [{ kind: 'file', path: file, start: 0, end: st.size }], length: st.size, etag, type: 'application/octet-stream', lastModified: st.mtime });
   });
 
   app.get('/api/machines', async () => machineApiRows(deps.getInventory(), ctx, config.dataDir, deps.events));

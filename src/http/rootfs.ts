@@ -14,7 +14,10 @@ import type { RenderContext } from '../render/types.js';
 import { normaliseMac } from '../boot/facts.js';
 import { resolveMachine } from '../inventory/resolve.js';
 import { machineContentHash, renderMachineFiles } from '../render/index.js';
-import { composeRootfs } from '../rootfs/compose.js';
+import { planRootfs, segmentStream } from '../rootfs/compose.js';
+import { TarFormatError } from '../rootfs/tarindex.js';
+import { sendBody } from './send.js';
+import type { Readable } from 'node:stream';
 import { fileSha256, rootfsEtag } from '../rootfs/etag.js';
 import { readServed, writeServed } from '../served.js';
 
@@ -73,9 +76,35 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     }
     const hash = machineContentHash(files);
     const etag = rootfsEtag(baseSha, hash, m[2]!);
+    let plan;
+    try {
+      plan = await planRootfs({ basePath, files });
+    } catch (err) {
+      if (err instanceof TarFormatError) {
+        req.log.error({ err }, 'base image is not a valid tar');
+        return fail(reply, 500, 'E_BAD_IMAGE', `rootfs image for role ${rm.role.name}: ${err.message}`);
+      }
+      throw err;
+    }
+    const ranged = Boolean(req.headers.range);
+    const record = () => {
+      servedWrite = servedWrite.then(async () => {
+        const rec = await readServed(deps.dataDir);
+        rec[mac] = { host, role: rm.role.name, hash, at: new Date().toISOString() };
+        await writeServed(deps.dataDir, rec);
+      }).catch((err: unknown) => req.log.error({ err }, 'cannot record what was served'));
+    };
+    if (req.method === 'GET' && req.headers['if-none-match'] !== etag) {
+      deps.events.emit({ mac, host, stage: 'http-rootfs', address: sourceAddress(req), detail: `${req.params.file} ${hash.slice(0, 12)}${ranged ? ` ${req.headers.range}` : ''}` });
+      reply.raw.on('finish', record);
+    }
+    if (m[2] === 'tar') {
+      // Known length: Content-Length, Range (resume) and HEAD, like any image.
+      return sendBody(req, reply, { segments: plan.segments, length: plan.length, etag, type: 'application/x-tar', cacheControl: 'no-cache' });
+    }
     reply.header('etag', etag).header('cache-control', 'no-cache');
     if (req.headers['if-none-match'] === etag) return reply.code(304).send();
-    let body = composeRootfs({ basePath, files });
+    let body: Readable = segmentStream(plan.segments);
     if (m[2] === 'tar.gz') body = body.pipe(createGzip({ level: 6 }));
     if (m[2] === 'tar.zst') {
       // Node 20's zlib has no zstd: the zstd tool compresses the stream.
@@ -83,15 +112,7 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
       body.pipe(z.stdin);
       body = z.stdout;
     }
-    deps.events.emit({ mac, host, stage: 'http-rootfs', address: sourceAddress(req), detail: `${req.params.file} ${hash.slice(0, 12)}` });
-    reply.raw.on('finish', () => {
-      servedWrite = servedWrite.then(async () => {
-        const rec = await readServed(deps.dataDir);
-        rec[mac] = { host, role: rm.role.name, hash, at: new Date().toISOString() };
-        await writeServed(deps.dataDir, rec);
-      }).catch((err: unknown) => req.log.error({ err }, 'cannot record what was served'));
-    });
-    return reply.type(m[2] === 'tar' ? 'application/x-tar' : m[2] === 'tar.gz' ? 'application/gzip' : 'application/zstd').send(body);
+    return reply.type(m[2] === 'tar.gz' ? 'application/gzip' : 'application/zstd').send(body);
   });
 
   app.get<{ Params: { mac: string; '*': string } }>('/files/:mac/*', async (req, reply) => {

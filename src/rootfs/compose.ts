@@ -1,23 +1,32 @@
 /**
- * A machine's rootfs: the role's base tar with the machine's generated files added or replaced,
- * streamed entry by entry through tar-stream (extract → pack), never buffered whole. Base entries keep
- * their own headers (modes, owners, symlinks, hard links, devices); generated entries and the
- * directories they need get fixed metadata (mtime 0, root:root), so the same inputs give the same bytes.
+ * A machine's rootfs: the role's base tar with the machine's generated files added or replaced.
+ *
+ * The result is planned as a list of segments — byte ranges of the base image, copied verbatim (so every
+ * header field, pax attribute, GNU long name, hard link and device node of the base survives exactly),
+ * then one small buffer with the generated entries and the end-of-archive marker. Base members that a
+ * generated file replaces are left out of the ranges. Generated entries and the directories they need
+ * get fixed metadata (mtime 0, root:root), so the same inputs give the same bytes, and the length is
+ * known before the first byte: Content-Length, Range and zero-copy sending all follow from that.
  */
-import { createReadStream } from 'node:fs';
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { PassThrough, Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import type { RenderedFile } from '../render/types.js';
+import { normName, tarIndexOf } from './tarindex.js';
 
 const EPOCH = new Date(0);
 
-function norm(name: string): string {
-  return name.replace(/^\.?\/+/, '').replace(/\/+$/, '');
+export type Segment =
+  | { kind: 'file'; path: string; start: number; end: number }
+  | { kind: 'buffer'; data: Buffer };
+
+export interface RootfsPlan {
+  segments: Segment[];
+  length: number;
 }
 
 function parentsOf(path: string): string[] {
-  const parts = norm(path).split('/');
+  const parts = normName(path).split('/');
   return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
 }
 
@@ -27,43 +36,102 @@ export interface ComposeOptions {
   files: readonly RenderedFile[];
 }
 
-export function composeRootfs(opts: ComposeOptions): Readable {
+/** The generated entries (and the directories they need that the base lacks) plus the end marker. */
+async function generatedTar(files: readonly RenderedFile[], baseDirs: ReadonlySet<string>, prefix: string): Promise<Buffer> {
   const pack = tar.pack();
-  const generated = new Map(opts.files.map((f) => [norm(f.path), f]));
-  const seenDirs = new Set<string>();
-  let prefix = '';
-
-  const addGenerated = () => {
-    const dirs = [...new Set(opts.files.flatMap((f) => parentsOf(f.path)))].filter((d) => !seenDirs.has(d)).sort();
-    for (const d of dirs) pack.entry({ name: `${prefix}${d}/`, type: 'directory', mode: 0o755, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: EPOCH });
-    for (const f of [...opts.files].sort((a, b) => (a.path < b.path ? -1 : 1))) {
-      pack.entry({ name: `${prefix}${norm(f.path)}`, type: 'file', mode: f.mode, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: EPOCH }, f.content);
-    }
-    pack.finalize();
-  };
-
-  if (!opts.basePath) {
-    addGenerated();
-    return pack.pipe(new PassThrough());
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
+  const done = new Promise<void>((resolve, reject) => { pack.on('end', resolve); pack.on('error', reject); });
+  const dirs = [...new Set(files.flatMap((f) => parentsOf(f.path)))].filter((d) => !baseDirs.has(d)).sort();
+  for (const d of dirs) pack.entry({ name: `${prefix}${d}/`, type: 'directory', mode: 0o755, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: EPOCH });
+  for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : 1))) {
+    pack.entry({ name: `${prefix}${normName(f.path)}`, type: 'file', mode: f.mode, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: EPOCH }, f.content);
   }
-  const extract = tar.extract();
-  let first = true;
-  extract.on('entry', (header, stream, next) => {
-    if (first) { prefix = header.name.startsWith('./') ? './' : ''; first = false; }
-    const name = norm(header.name);
-    if (header.type === 'directory') seenDirs.add(name);
-    if (generated.has(name)) {
-      // Replaced by the machine's own file, added at the end.
-      stream.on('end', () => next());
-      stream.resume();
-      return;
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+export async function planRootfs(opts: ComposeOptions): Promise<RootfsPlan> {
+  const segments: Segment[] = [];
+  const baseDirs = new Set<string>();
+  let prefix = '';
+  if (opts.basePath) {
+    const index = await tarIndexOf(opts.basePath);
+    const replaced = new Set(opts.files.map((f) => normName(f.path)));
+    prefix = index.dotSlash ? './' : '';
+    let run: { start: number; end: number } | undefined;
+    for (const m of index.members) {
+      if (m.type === '5') baseDirs.add(m.name);
+      if (m.name && replaced.has(m.name) && m.type !== '5') {
+        // Replaced by the machine's own file (added at the end): close the current run of ranges.
+        if (run) segments.push({ kind: 'file', path: opts.basePath, ...run });
+        run = undefined;
+        continue;
+      }
+      if (run && run.end === m.start) run.end = m.end;
+      else {
+        if (run) segments.push({ kind: 'file', path: opts.basePath, ...run });
+        run = { start: m.start, end: m.end };
+      }
     }
-    const entry = pack.entry(header, (err) => next(err ?? undefined));
-    stream.pipe(entry);
-  });
-  extract.on('finish', addGenerated);
+    if (run) segments.push({ kind: 'file', path: opts.basePath, ...run });
+  }
+  segments.push({ kind: 'buffer', data: await generatedTar(opts.files, baseDirs, prefix) });
+  return { segments, length: segments.reduce((n, s) => n + (s.kind === 'file' ? s.end - s.start : s.data.length), 0) };
+}
+
+/** Restrict segments to the byte range [from, to) of their concatenation. */
+export function sliceSegments(segments: readonly Segment[], from: number, to: number): Segment[] {
+  const out: Segment[] = [];
+  let at = 0;
+  for (const s of segments) {
+    const len = s.kind === 'file' ? s.end - s.start : s.data.length;
+    const a = Math.max(from, at);
+    const b = Math.min(to, at + len);
+    if (a < b) {
+      out.push(s.kind === 'file' ? { kind: 'file', path: s.path, start: s.start + (a - at), end: s.start + (b - at) } : { kind: 'buffer', data: s.data.subarray(a - at, b - at) });
+    }
+    at += len;
+    if (at >= to) break;
+  }
+  return out;
+}
+
+const CHUNK = 512 * 1024;
+
+/** The segments as a byte stream (file ranges read in 512 KiB chunks; memory bounded by the consumer's backpressure). */
+export function segmentStream(segments: readonly Segment[]): Readable {
+  async function* bytes(): AsyncGenerator<Buffer> {
+    const handles = new Map<string, FileHandle>(); // each file opened once per stream
+    try {
+      for (const s of segments) {
+        if (s.kind === 'buffer') {
+          if (s.data.length) yield s.data;
+          continue;
+        }
+        let fh = handles.get(s.path);
+        if (!fh) { fh = await open(s.path, 'r'); handles.set(s.path, fh); }
+        for (let at = s.start; at < s.end;) {
+          const buf = Buffer.allocUnsafe(Math.min(CHUNK, s.end - at));
+          const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+          if (bytesRead === 0) throw new Error(`${s.path} shrank while being sent (at byte ${at} of ${s.end})`);
+          at += bytesRead;
+          yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+        }
+      }
+    } finally {
+      for (const fh of handles.values()) await fh.close();
+    }
+  }
+  return Readable.from(bytes(), { objectMode: false, highWaterMark: CHUNK });
+}
+
+/** Convenience: the whole composed rootfs as a stream. */
+export function composeRootfs(opts: ComposeOptions): Readable {
   const out = new PassThrough();
-  pipeline(createReadStream(opts.basePath), extract).catch((err: unknown) => out.destroy(err as Error));
-  pack.on('error', (err) => out.destroy(err));
-  return pack.pipe(out);
+  planRootfs(opts).then((plan) => {
+    segmentStream(plan.segments).on('error', (err) => out.destroy(err)).pipe(out);
+  }, (err: unknown) => out.destroy(err as Error));
+  return out;
 }

@@ -7,20 +7,29 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 
-const cache = new Map<string, { key: string; sha: string }>();
+const cache = new Map<string, { key: string; sha: Promise<string> }>();
 
+async function hashFile(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** A file's sha256, once per version (size, mtime, inode); a boot storm's first requests share one pass. */
 export async function fileSha256(path: string): Promise<string> {
   const st = await stat(path);
   const key = `${st.size}:${st.mtimeMs}:${st.ino}`;
   const hit = cache.get(path);
   if (hit?.key === key) return hit.sha;
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  const sha = h.digest('hex');
+  const sha = hashFile(path);
   cache.set(path, { key, sha });
+  sha.catch(() => { if (cache.get(path)?.sha === sha) cache.delete(path); });
   return sha;
 }
 
+/** Bumped when the byte layout of a composed rootfs changes (v2: base members spliced verbatim). */
+const LAYOUT = 'v2';
+
 export function rootfsEtag(baseSha: string | undefined, contentHash: string, format: string): string {
-  return `"${createHash('sha256').update(`${baseSha ?? 'none'}\0${contentHash}\0${format}`).digest('hex').slice(0, 32)}"`;
+  return `"${createHash('sha256').update(`${LAYOUT}\0${baseSha ?? 'none'}\0${contentHash}\0${format}`).digest('hex').slice(0, 32)}"`;
 }

@@ -129,6 +129,67 @@ describe('rootfs', () => {
     expect(unz.stdout.equals(a.rawPayload)).toBe(true);
   });
 
+  it('a .tar rootfs has a Content-Length, answers HEAD and resumes with Range / If-Range', async () => {
+    const full = await app.inject({ url: `/rootfs/${LB1}.tar`, ...fromLb1 });
+    expect(full.headers['content-length']).toBe(String(full.rawPayload.length));
+    expect(full.headers['accept-ranges']).toBe('bytes');
+    const head = await app.inject({ method: 'HEAD', url: `/rootfs/${LB1}.tar`, ...fromLb1 });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['content-length']).toBe(String(full.rawPayload.length));
+    expect(head.rawPayload.length).toBe(0);
+    const etag = String(full.headers.etag);
+    const part = await app.inject({ url: `/rootfs/${LB1}.tar`, ...fromLb1, headers: { range: 'bytes=1000-', 'if-range': etag } });
+    expect(part.statusCode).toBe(206);
+    expect(part.headers['content-range']).toBe(`bytes 1000-${full.rawPayload.length - 1}/${full.rawPayload.length}`);
+    expect(part.rawPayload.equals(full.rawPayload.subarray(1000))).toBe(true);
+    // The machine's files changed since the first part: If-Range no longer matches, the whole new body.
+    const stale = await app.inject({ url: `/rootfs/${LB1}.tar`, ...fromLb1, headers: { range: 'bytes=1000-', 'if-range': '"old"' } });
+    expect(stale.statusCode).toBe(200);
+    expect(stale.rawPayload.equals(full.rawPayload)).toBe(true);
+    const past = await app.inject({ url: `/rootfs/${LB1}.tar`, ...fromLb1, headers: { range: `bytes=${full.rawPayload.length}-` } });
+    expect(past.statusCode).toBe(416);
+    expect(past.headers['content-range']).toBe(`bytes */${full.rawPayload.length}`);
+    // Secrets stay secret through every route to the bytes.
+    expect((await app.inject({ method: 'HEAD', url: `/rootfs/${LB1}.tar`, remoteAddress: '10.0.0.12' })).statusCode).toBe(403);
+    expect((await app.inject({ url: `/rootfs/${LB1}.tar`, remoteAddress: '10.0.0.12', headers: { range: 'bytes=0-511' } })).statusCode).toBe(403);
+  });
+
+  it('a base image that is not a tar is a 500 naming the file and offset, not a crash or a truncated stream', async () => {
+    const path = join(dir, 'images/build/rootfs/lb.tar');
+    const good = readFileSync(path);
+    try {
+      const bad = Buffer.from(good);
+      bad[20] = bad[20]! ^ 0xff;
+      writeFileSync(path, bad);
+      const r = await app.inject({ url: `/rootfs/${LB1}.tar`, ...fromLb1 });
+      expect(r.statusCode).toBe(500);
+      expect(r.json()).toMatchObject({ code: 'E_BAD_IMAGE', message: expect.stringMatching(/lb\.tar: not a valid tar archive at byte 0: header checksum/) });
+    } finally {
+      writeFileSync(path, good);
+    }
+  });
+
+  it('images: HEAD, Range, If-Range, 304 by ETag and by date, 404 for a missing file', async () => {
+    const kernel = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i % 251));
+    expect((await app.inject('/images/kernel')).statusCode).toBe(404);
+    writeFileSync(join(dir, 'images/build/vmlinuz'), kernel);
+    const full = await app.inject('/images/kernel');
+    expect(full.statusCode).toBe(200);
+    expect(full.rawPayload.equals(kernel)).toBe(true);
+    expect(full.headers['content-length']).toBe('100000');
+    const etag = String(full.headers.etag);
+    expect(etag).toMatch(/^"[0-9a-f-]+"$/);
+    const head = await app.inject({ method: 'HEAD', url: '/images/kernel' });
+    expect([head.statusCode, head.headers['content-length'], head.rawPayload.length]).toEqual([200, '100000', 0]);
+    const part = await app.inject({ url: '/images/kernel', headers: { range: 'bytes=-100', 'if-range': etag } });
+    expect(part.statusCode).toBe(206);
+    expect(part.rawPayload.equals(kernel.subarray(99_900))).toBe(true);
+    expect((await app.inject({ url: '/images/kernel', headers: { 'if-none-match': etag } })).statusCode).toBe(304);
+    expect((await app.inject({ url: '/images/kernel', headers: { 'if-modified-since': String(full.headers['last-modified']) } })).statusCode).toBe(304);
+    expect((await app.inject({ url: '/images/kernel', headers: { range: 'bytes=100000-' } })).statusCode).toBe(416);
+    expect((await app.inject('/images/nope')).statusCode).toBe(404);
+  });
+
   it('records what it served: /api/machines says whether the next boot changes', async () => {
     await app.inject({ url: `/rootfs/${LB1}.tar`, remoteAddress: '10.0.0.11' });
     await new Promise((r) => setTimeout(r, 100));
