@@ -49,6 +49,11 @@ export interface HttpConfig {
   port: number;
   /** Bearer token for mutating API routes; unset = mutating routes refused. */
   token?: string;
+  /**
+   * Send image files and the base-image part of a rootfs with sendfile(2) through the native engine
+   * (native/sendfile) when it is built; otherwise, or when false, they stream through Node.
+   */
+  sendfile: boolean;
 }
 
 export interface ServerConfig {
@@ -90,7 +95,7 @@ export function defaultConfig(): ServerConfig {
       maxWindowsize: 64, timeoutMs: 1000, retries: 5, maxTransfers: 2000, maxTransfersPerClient: 16,
       busyPollUs: 50,
     },
-    http: { enabled: true, host: '0.0.0.0', port: 8080 },
+    http: { enabled: true, host: '0.0.0.0', port: 8080, sendfile: true },
   };
 }
 

@@ -20,6 +20,7 @@ import { registerRootfs } from './rootfs.js';
 import { registerApi } from './api.js';
 import { registerMetrics } from './metrics.js';
 import { sendBody } from './send.js';
+import { sendfileEngine, sendfileUnavailableReason } from '../native/sendfile.js';
 import swagger from '@fastify/swagger';
 import type { EventStore } from '../events/store.js';
 import type { LeaseView } from '../leases.js';
@@ -47,6 +48,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Unknown fields are errors (a typo must not be dropped silently), as in the profiles.
     ajv: { customOptions: { removeAdditional: false } } }) as unknown as FastifyInstance;
   // OpenAPI from the route schemas, served at /api/openapi.json.
+  if (config.http.sendfile && !sendfileEngine()) deps.logger.warn({ reason: sendfileUnavailableReason() }, 'sendfile engine unavailable: images and rootfs stream through Node (slower)');
   await app.register(swagger, { openapi: { info: { title: 'rolecast', version: '0.1.0', description: 'Boot scripts, images, per-machine rootfs, boot events and inventory API' } } });
   registerMetrics(app, deps.events);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -74,7 +76,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get('/healthz', async () => {
     const inv = deps.getInventory();
-    return { ok: true, version: inv.version.slice(0, 12), machines: inv.machines.length };
+    return { ok: true, version: inv.version.slice(0, 12), machines: inv.machines.length, sendfile: config.http.sendfile && sendfileEngine() !== undefined };
   });
 
   app.get('/boot.ipxe', async (_req, reply) => reply.type('text/plain').send(renderIpxeChain(ctx)));
@@ -111,11 +113,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!st?.isFile()) return fail(reply, 404, 'E_NO_IMAGE', `image "${img.name}": ${file} is missing (rolecast images list)`);
     // A strong validator from the file's identity, so If-Range (resume) works as well as If-None-Match.
     const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}-${st.ino.toString(16)}"`;
-    return sendBody(req, reply, { segments: [{ kind: 'file', path: file, start: 0, end: st.size }], length: st.size, etag, type: 'application/octet-stream', lastModified: st.mtime });
+    return sendBody(req, reply, { segments: [{ kind: 'file', path: file, start: 0, end: st.size }], length: st.size, etag, type: 'application/octet-stream', lastModified: st.mtime, zeroCopy: config.http.sendfile });
   });
 
   app.get('/api/machines', async () => machineApiRows(deps.getInventory(), ctx, config.dataDir, deps.events));
-  registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, dataDir: config.dataDir, leases: deps.leases, events: deps.events });
+  registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, zeroCopy: config.http.sendfile, dataDir: config.dataDir, leases: deps.leases, events: deps.events });
   registerApi(app, { getInventory: deps.getInventory, events: deps.events, leases: deps.leases, token: config.http.token, assignRole: deps.assignRole });
 
   return app;

@@ -26,6 +26,7 @@ export interface RootfsDeps {
   ctx: RenderContext;
   imagesDir: string;
   dataDir: string;
+  zeroCopy?: boolean;
   leases?: LeaseView;
   events: EventSink;
 }
@@ -100,7 +101,7 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     }
     if (m[2] === 'tar') {
       // Known length: Content-Length, Range (resume) and HEAD, like any image.
-      return sendBody(req, reply, { segments: plan.segments, length: plan.length, etag, type: 'application/x-tar', cacheControl: 'no-cache' });
+      return sendBody(req, reply, { segments: plan.segments, length: plan.length, etag, type: 'application/x-tar', cacheControl: 'no-cache', zeroCopy: deps.zeroCopy });
     }
     reply.header('etag', etag).header('cache-control', 'no-cache');
     if (req.headers['if-none-match'] === etag) return reply.code(304).send();

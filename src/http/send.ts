@@ -5,7 +5,10 @@
  * whole body (RFC 9110 allows ignoring Range). Images are one file segment; a composed rootfs is the
  * base image's ranges plus the generated entries — both go through here.
  */
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { sendfileEngine, socketFd, type SendfileEngine } from '../native/sendfile.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { segmentStream, sliceSegments, type Segment } from '../rootfs/compose.js';
 
@@ -16,6 +19,8 @@ export interface Body {
   type: string;
   lastModified?: Date;
   cacheControl?: string;
+  /** Send file segments with sendfile(2) when the native engine is built (see src/native/sendfile.ts). */
+  zeroCopy?: boolean;
 }
 
 /** Parse a single "bytes=" range against a length; 'none' to send everything, 'bad' for 416. */
@@ -42,6 +47,58 @@ function etagMatches(header: string, etag: string): boolean {
   if (header.trim() === '*') return true;
   const bare = etag.replace(/^W\//, '');
   return header.split(',').some((t) => t.trim().replace(/^W\//, '') === bare);
+}
+
+const IDLE_TIMEOUT_MS = 60_000;
+
+function drained(socket: Socket): Promise<void> {
+  if (socket.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => { socket.off('drain', ok); socket.off('close', closed); if (err) reject(err); else resolve(); };
+    const ok = () => { if (socket.writableLength === 0) done(); };
+    const closed = () => done(Object.assign(new Error('client closed the connection'), { code: 'ECONNRESET' }));
+    socket.on('drain', ok);
+    socket.once('close', closed);
+  });
+}
+
+/**
+ * The body through the native sendfile engine: the head and buffer segments go through Node's own
+ * response (so its keep-alive bookkeeping stays right), file ranges go kernel to kernel once Node's write
+ * queue for the socket is empty. Any failure ends the connection: the client sees a short body, never
+ * bytes from somewhere else.
+ */
+async function sendZeroCopy(req: FastifyRequest, reply: FastifyReply, engine: SendfileEngine, fd: number, segments: readonly Segment[]): Promise<void> {
+  reply.hijack();
+  const res = reply.raw;
+  const socket = req.socket;
+  const abort = new AbortController();
+  const onClose = () => abort.abort();
+  socket.once('close', onClose);
+  const handles = new Map<string, FileHandle>();
+  try {
+    res.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string | string[] | number>);
+    res.flushHeaders();
+    for (const seg of segments) {
+      if (seg.kind === 'buffer') {
+        if (seg.data.length) res.write(seg.data);
+        continue;
+      }
+      let fh = handles.get(seg.path);
+      if (!fh) { fh = await open(seg.path, 'r'); handles.set(seg.path, fh); }
+      await drained(socket);
+      await engine.send(fd, fh.fd, seg.start, seg.end - seg.start, { timeoutMs: IDLE_TIMEOUT_MS, signal: abort.signal });
+    }
+    res.end();
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'EPIPE' || code === 'ECONNRESET' || code === 'ECANCELED') req.log.debug({ err }, 'client went away during a zero-copy send');
+    else req.log.warn({ err, url: req.url }, 'zero-copy send failed');
+    socket.destroy();
+  } finally {
+    socket.off('close', onClose);
+    for (const fh of handles.values()) await fh.close().catch(() => undefined);
+  }
 }
 
 export function sendBody(req: FastifyRequest, reply: FastifyReply, body: Body): FastifyReply {
@@ -73,6 +130,15 @@ export function sendBody(req: FastifyRequest, reply: FastifyReply, body: Body): 
     reply.code(206).header('content-range', `bytes ${range.start}-${range.end - 1}/${body.length}`);
   }
   reply.type(body.type).header('content-length', String(length));
+  if (req.method !== 'HEAD' && body.zeroCopy) {
+    const engine = sendfileEngine();
+    const fd = engine ? socketFd(req.socket) : undefined;
+    // Only when this response owns the socket outright (no pipelined response queued before it).
+    if (engine && fd !== undefined && reply.raw.socket === req.socket && req.socket.writableLength === 0) {
+      void sendZeroCopy(req, reply, engine, fd, segments);
+      return reply;
+    }
+  }
   // HEAD: fastify's HEAD route keeps our Content-Length only for a stream payload (it drains the stream),
   // so hand it an empty one rather than the file.
   if (req.method === 'HEAD') return reply.send(Readable.from([]));
