@@ -29,8 +29,10 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   store.watch();
   const baseUrl = baseUrlOf(cfg);
   const timeline = await EventStore.open(cfg.dataDir, logger.child({ component: 'events' }));
-  // Every boot event lands in the per-machine timeline and, once, in the log.
-  const events: EventSink = { emit: (e) => { timeline.emit(e); logger.info({ event: e.stage, mac: e.mac, detail: e.detail, address: e.address }, 'boot event'); } };
+  // One sink for DHCP, TFTP, HTTP and phone-home: every boot event lands in the per-machine timeline
+  // and, once, in the log.
+  timeline.subscribe((e) => logger.info({ event: e.stage, mac: e.mac, host: e.host, detail: e.detail, address: e.address }, 'boot event'));
+  const events: EventSink = timeline;
   // Boot-once (maintenance): once the target's boot config has gone out, the machine goes back to its
   // role — the YAML loses its boot_once key and the snapshot reloads. One clear per host at a time.
   const clearing = new Set<string>();

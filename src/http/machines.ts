@@ -6,11 +6,27 @@ import type { RenderContext } from '../render/types.js';
 import { readServed } from '../served.js';
 import type { EventStore } from '../events/store.js';
 
+// Content hashes per inventory snapshot: a snapshot is immutable, so a machine's rendered files (and
+// their hash) cannot change under it. Rendering every machine on every request would not scale.
+const hashes = new WeakMap<Inventory, Map<string, string>>();
+
+function hashOf(inv: Inventory, ctx: RenderContext, m: Inventory['machines'][number]): string {
+  let perInv = hashes.get(inv);
+  if (!perInv) { perInv = new Map(); hashes.set(inv, perInv); }
+  const key = `${ctx.baseUrl}\0${ctx.server}\0${m.host}`;
+  let h = perInv.get(key);
+  if (h === undefined) {
+    h = machineContentHash(renderMachineFiles(resolveMachine(inv, m), inv, ctx));
+    perInv.set(key, h);
+  }
+  return h;
+}
+
 export async function machineApiRows(inv: Inventory, ctx: RenderContext, dataDir: string, events: EventStore): Promise<unknown[]> {
   const served = await readServed(dataDir);
   return inv.machines.map((m) => {
     const rm = resolveMachine(inv, m);
-    const hash = machineContentHash(renderMachineFiles(rm, inv, ctx));
+    const hash = hashOf(inv, ctx, m);
     const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
     return {
       host: m.host, macs: m.macs, role: rm.role.name, homeRole: m.role, ip: m.ip, addresses: m.addresses,
