@@ -2,7 +2,8 @@
 import { isMap, isScalar, type YAMLMap } from 'yaml';
 import type { Machine } from './types.js';
 import { has, type Reader, val } from './read.js';
-import { BOOT, ipv4, loaders, normaliseMac, parseFiles, type Locs } from './parse.js';
+import { BOOT, ipv4, loaders, parseFiles, type Locs } from './parse.js';
+import { normaliseMac } from '../boot/facts.js';
 
 /** Machines whose MAC list had an entry that did not parse: their NIC count is unknown, so rules that
  * count NICs (bond slaves) stay silent rather than report a follow-on error. */

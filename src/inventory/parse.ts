@@ -4,25 +4,24 @@
  */
 import { isMap, isScalar, type YAMLMap } from 'yaml';
 import type { Firmware } from '../boot/facts.js';
-import { normaliseMac } from '../boot/facts.js';
 import type {
-  BootMethod, Bond, ExtraFile, HealthCheck, Image, KeepalivedSpec, Machine, Network, NetworkLayout, Role, Site, VirtualSite, Vlan, VrrpInstance,
+  BootMethod, ExtraFile, HealthCheck, Image, Network, Site, VirtualSite,
 } from './types.js';
 import { has, type Loc, type Reader, val } from './read.js';
 import { isIPv4, parseCidr } from './ip.js';
 
 export type Locs = Map<string, Loc>; // "<file>#<path>" → where, for cross-file messages
 
-const BOOT: readonly BootMethod[] = ['ipxe', 'pxelinux', 'grub'];
+export const BOOT: readonly BootMethod[] = ['ipxe', 'pxelinux', 'grub'];
 const FIRMWARES: readonly Firmware[] = ['bios', 'uefi-ia32', 'uefi-x64', 'uefi-arm32', 'uefi-arm64', 'uefi-http-x64', 'uefi-http-arm64'];
 
-function ipv4(r: Reader, node: unknown, path: string): string | undefined {
+export function ipv4(r: Reader, node: unknown, path: string): string | undefined {
   const s = r.str(node, path);
   if (s !== undefined && !isIPv4(s)) r.err(node, path, `"${s}" is not an IPv4 address`);
   return s !== undefined && isIPv4(s) ? s : undefined;
 }
 
-function loaders(r: Reader, node: unknown, path: string): Partial<Record<Firmware, string>> {
+export function loaders(r: Reader, node: unknown, path: string): Partial<Record<Firmware, string>> {
   const m = r.map(node, path, FIRMWARES);
   const out: Partial<Record<Firmware, string>> = {};
   for (const fw of FIRMWARES) if (has(m, fw)) { const s = r.str(val(m, fw), `${path}.${fw}`); if (s) out[fw] = s; }
@@ -148,6 +147,3 @@ export function parseSites(r: Reader, node: unknown, locs: Locs): Record<string,
   return out;
 }
 
-export { BOOT, FIRMWARES, ipv4, loaders, mode };
-export type { Bond, KeepalivedSpec, Machine, NetworkLayout, Role, Vlan, VrrpInstance };
-export { normaliseMac };
