@@ -33,6 +33,8 @@ export interface BootTargetPlan {
   bootOnce: boolean;
   firmware: Firmware;
   method: BootMethod;
+  /** The kernel (or standalone binary) image for this firmware: the role's per-firmware choice, else its kernel. */
+  kernel: string;
   /** What DHCP puts in the BOOTP file field and option 67. */
   bootfile: BootFile;
   /** The iPXE script for this MAC. */
@@ -128,7 +130,8 @@ export function planBoot(facts: MachineFacts, inv: Inventory, ctx: PlanContext):
   // legacy clients that omit it (old BIOS ROMs, udhcpc) are x86 BIOS.
   const fw = firmwareOf(facts.arch) === 'unknown' && facts.arch === undefined ? 'bios' : firmwareOf(facts.arch);
   const scriptUrl = scriptUrlFor(ctx, mac, facts.arch);
-  const base = { action: 'boot' as const, mac, machine, host: machine?.host, role, bootOnce, firmware: fw, method, scriptUrl };
+  const kernel = (fw !== 'unknown' ? role.kernels[fw] : undefined) ?? role.kernel;
+  const base = { action: 'boot' as const, mac, machine, host: machine?.host, role, bootOnce, firmware: fw, method, kernel, scriptUrl };
 
   // iPXE already runs: hand it the script, never the iPXE loader again (that would loop, chainloading
   // forever). A PXELINUX or GRUB machine whose NIC ROM is iPXE (QEMU's, many cards') gets its loader:

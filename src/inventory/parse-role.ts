@@ -74,7 +74,7 @@ function keepalived(r: Reader, node: unknown, p: string, locs: Locs): Keepalived
   return spec;
 }
 
-const ROLE_KEYS = ['name', 'kind', 'description', 'kernel', 'initrd', 'rootfs', 'cmdline', 'boot', 'loaders', 'network', 'keepalived', 'sites', 'files', 'destructive'];
+const ROLE_KEYS = ['name', 'kind', 'description', 'kernel', 'kernels', 'initrd', 'rootfs', 'cmdline', 'boot', 'loaders', 'network', 'keepalived', 'sites', 'files', 'destructive'];
 
 export function parseRole(r: Reader, node: unknown, locs: Locs): Role | undefined {
   const m = r.map(node, '', ROLE_KEYS);
@@ -84,11 +84,17 @@ export function parseRole(r: Reader, node: unknown, locs: Locs): Role | undefine
   sitesNode?.items?.forEach((n, i) => locs.set(`${r.file}#sites[${i}]`, r.loc(n)));
   const initrdNode = val(m, 'initrd') as { items?: unknown[] } | undefined;
   initrdNode?.items?.forEach((n, i) => locs.set(`${r.file}#initrd[${i}]`, r.loc(n)));
+  const kernelsNode = val(m, 'kernels') as { items?: Array<{ key: unknown; value: unknown }> } | undefined;
+  kernelsNode?.items?.forEach((pair) => {
+    const key = (pair.key as { value?: unknown } | null)?.value;
+    if (typeof key === 'string') locs.set(`${r.file}#kernels.${key}`, r.loc(pair.value));
+  });
   const role: Role = {
     name: r.str(val(m, 'name'), 'name') ?? '',
     kind: has(m, 'kind') ? r.oneOf(val(m, 'kind'), 'kind', ['service', 'maintenance'] as const) ?? 'service' : 'service',
     description: has(m, 'description') ? r.str(val(m, 'description'), 'description') ?? '' : '',
     kernel: r.str(val(m, 'kernel'), 'kernel') ?? '',
+    kernels: has(m, 'kernels') ? loaders(r, val(m, 'kernels'), 'kernels') : {},
     initrd: has(m, 'initrd') ? r.strList(val(m, 'initrd'), 'initrd', true) : [],
     cmdline: has(m, 'cmdline') ? r.str(val(m, 'cmdline'), 'cmdline') ?? '' : '',
     loaders: has(m, 'loaders') ? loaders(r, val(m, 'loaders'), 'loaders') : {},

@@ -126,6 +126,8 @@ export interface Role {
   kind: 'service' | 'maintenance';
   description: string;
   kernel: string; // image name
+  /** Per-firmware kernel override (image names), e.g. memtest86+'s .efi for uefi-x64 and .bin for BIOS. */
+  kernels: Partial<Record<Firmware, string>>;
   initrd: string[]; // image names
   rootfs?: string; // image name (service roles; maintenance images may boot a kernel/binary only)
   cmdline: string;

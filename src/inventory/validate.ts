@@ -80,6 +80,7 @@ function roleRefs(p: Parsed, is: Issues): void {
       else if (!kinds.includes(image.kind)) is.at(f, path, `image "${name}" is a ${image.kind}, expected ${kinds.join(' or ')}`);
     };
     img('kernel', role.kernel, ['kernel', 'binary']);
+    for (const [fw, name] of Object.entries(role.kernels)) img(`kernels.${fw}`, name, ['kernel', 'binary']);
     role.initrd.forEach((n, i) => img(`initrd[${i}]`, n, ['initrd']));
     img('rootfs', role.rootfs, ['rootfs']);
     role.sites.forEach((s, i) => { if (!p.sites[s]) is.at(f, `sites[${i}]`, `unknown site "${s}"`); });

@@ -21,7 +21,7 @@ export function imageUrl(ctx: RenderContext, img: Image): string {
 
 /** Kernel, initrds, and whether this target is a standalone binary (memtest) rather than Linux + initramfs. */
 export function bootImages(plan: BootTargetPlan, inv: Inventory): { kernel: Image; initrds: Image[]; standalone: boolean } {
-  const kernel = image(inv, plan.role.kernel, 'kernel', plan);
+  const kernel = image(inv, plan.kernel, 'kernel', plan);
   const initrds = plan.role.initrd.map((n) => image(inv, n, 'initrd', plan));
   return { kernel, initrds, standalone: kernel.kind === 'binary' };
 }
@@ -40,6 +40,11 @@ export function kernelCmdline(plan: BootTargetPlan, ctx: RenderContext, initrds:
   if (plan.role.destructive && plan.machine?.confirmWipe) parts.push('rolecast.confirm_wipe=1');
   parts.push(`BOOTIF=${macToDashed(plan.mac)}`);
   return parts.join(' ');
+}
+
+/** A standalone binary's command line (memtest86+ reads console=): the role's, then the machine's. */
+export function standaloneCmdline(plan: BootTargetPlan): string {
+  return [plan.role.cmdline, plan.machine?.cmdline].filter((s): s is string => !!s && s.trim() !== '').join(' ');
 }
 
 export function title(plan: BootTargetPlan): string {

@@ -5,7 +5,7 @@
 import type { BootTargetPlan } from '../boot/plan.js';
 import type { Inventory } from '../inventory/types.js';
 import type { RenderContext } from './types.js';
-import { bootImages, isEfi, kernelCmdline, title } from './boot-common.js';
+import { standaloneCmdline, bootImages, isEfi, kernelCmdline, title } from './boot-common.js';
 
 function grubHttpPath(ctx: RenderContext, name: string): string {
   const u = new URL(ctx.baseUrl);
@@ -18,7 +18,8 @@ export function renderGrubConfig(plan: BootTargetPlan, inv: Inventory, ctx: Rend
   const lines = [`# rolecast: ${title(plan)}`, 'set timeout=0', 'set default=0', 'insmod http', '', `menuentry '${title(plan).replace(/'/g, '')}' {`];
   if (standalone) {
     // memtest86+ .efi is chainloaded on UEFI; its .bin boots with the 16-bit Linux protocol on BIOS.
-    lines.push(efi ? `  chainloader ${grubHttpPath(ctx, kernel.name)}` : `  linux16 ${grubHttpPath(ctx, kernel.name)}`);
+    const args = standaloneCmdline(plan);
+    lines.push(`  ${efi ? 'chainloader' : 'linux16'} ${grubHttpPath(ctx, kernel.name)}${args ? ` ${args}` : ''}`);
   } else {
     lines.push(`  echo 'rolecast: loading ${kernel.name}'`);
     lines.push(`  linux ${grubHttpPath(ctx, kernel.name)} ${kernelCmdline(plan, ctx, initrds, false)}`);

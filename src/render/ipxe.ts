@@ -2,14 +2,16 @@
 import type { BootTargetPlan } from '../boot/plan.js';
 import type { Inventory } from '../inventory/types.js';
 import type { RenderContext } from './types.js';
-import { bootImages, imageUrl, isEfi, kernelCmdline, title } from './boot-common.js';
+import { bootImages, imageUrl, isEfi, kernelCmdline, standaloneCmdline, title } from './boot-common.js';
 
 export function renderIpxeScript(plan: BootTargetPlan, inv: Inventory, ctx: RenderContext): string {
   const { kernel, initrds, standalone } = bootImages(plan, inv);
   const lines = ['#!ipxe', `# rolecast: ${title(plan)}`, `echo rolecast: booting ${title(plan)}`];
   if (standalone) {
-    // memtest86+ and other standalone binaries: hand over, no initrd, no Linux command line.
-    lines.push(`chain --autofree ${imageUrl(ctx, kernel)} || goto failed`);
+    // memtest86+ and other standalone binaries: hand over with the role's own arguments only (no initrd,
+    // no rolecast.* parameters).
+    const args = standaloneCmdline(plan);
+    lines.push(`chain --autofree ${imageUrl(ctx, kernel)}${args ? ` ${args}` : ''} || goto failed`);
   } else {
     const cmdline = kernelCmdline(plan, ctx, initrds, isEfi(plan));
     lines.push(`kernel ${imageUrl(ctx, kernel)} ${cmdline} || goto failed`);

@@ -5,7 +5,7 @@
 import type { BootTargetPlan } from '../boot/plan.js';
 import type { Inventory } from '../inventory/types.js';
 import type { RenderContext } from './types.js';
-import { bootImages, kernelCmdline, title } from './boot-common.js';
+import { bootImages, kernelCmdline, standaloneCmdline, title } from './boot-common.js';
 
 export function renderPxelinuxConfig(plan: BootTargetPlan, inv: Inventory, ctx: RenderContext): string {
   const { kernel, initrds, standalone } = bootImages(plan, inv);
@@ -15,6 +15,8 @@ export function renderPxelinuxConfig(plan: BootTargetPlan, inv: Inventory, ctx: 
     if (initrds.length) lines.push(`  INITRD ${initrds.map((i) => `images/${i.name}`).join(',')}`);
     // BOOTIF is already in the command line; IPAPPEND 2 would add it twice.
     lines.push(`  APPEND ${kernelCmdline(plan, ctx, initrds, false)}`);
+  } else if (standaloneCmdline(plan)) {
+    lines.push(`  APPEND ${standaloneCmdline(plan)}`);
   }
   lines.push('');
   return lines.join('\n');

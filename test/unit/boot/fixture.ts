@@ -3,7 +3,7 @@ import type { Inventory, Machine, Role, Site } from '../../../src/inventory/type
 
 export function role(name: string, extra: Partial<Role> = {}): Role {
   return {
-    name, kind: 'service', description: name, kernel: 'kernel', initrd: ['initrd'], rootfs: `${name}-base`,
+    name, kind: 'service', description: name, kernel: 'kernel', kernels: {}, initrd: ['initrd'], rootfs: `${name}-base`,
     cmdline: 'console=ttyS0', loaders: {}, network: { vlans: [] }, sites: [], files: [], destructive: false,
     source: { file: `roles/${name}.yaml`, line: 1 }, ...extra,
   };

@@ -67,6 +67,13 @@ describe('boot configs (golden)', () => {
     if (p.action !== 'boot') throw new Error(p.reason);
     golden('w106-memtest.ipxe', renderBootConfig('ipxe', p, withMemtest, ctx));
     golden('w106-memtest-bios.grub', renderBootConfig('grub', p, withMemtest, ctx));
+    expect(renderBootConfig('ipxe', p, withMemtest, ctx)).toContain('/images/memtest-bios console=ttyS0,115200 ||');
+    // UEFI gets the role's per-firmware kernel: memtest86+'s EFI build, chainloaded.
+    const u = planBoot({ mac: lb.macs[0]!, protocol: 'http', arch: 7, ipxe: true, pxe: true }, withMemtest, ctx);
+    if (u.action !== 'boot') throw new Error(u.reason);
+    expect(u.kernel).toBe('memtest-efi');
+    golden('w106-memtest-uefi.ipxe', renderBootConfig('ipxe', u, withMemtest, ctx));
+    golden('w106-memtest-uefi.grub', renderBootConfig('grub', u, withMemtest, ctx));
   });
 });
 
@@ -91,7 +98,7 @@ describe('renderer rules', () => {
 
   it('a role without a kernel image throws a RenderError instead of rendering undefined', () => {
     const p = plan('w101', 0);
-    const broken = { ...p, role: { ...p.role, kernel: 'nope' } };
+    const broken = { ...p, kernel: 'nope' };
     expect(() => renderBootConfig('ipxe', broken, inv, ctx)).toThrow(/role "web" \(w101\): no kernel image "nope"/);
   });
 });
