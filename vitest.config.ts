@@ -6,8 +6,8 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    // System and e2e tests create network namespaces and spawn real peers; run files one by one
-    // so two tests never race for the same privileged resources on a 2-core machine.
+    // Two test files at a time (2 cores). System and e2e files create their own uniquely named network
+    // namespaces (test/helpers/netns.ts) and ports inside them, so two files never share one.
     fileParallelism: true,
     maxWorkers: 2,
   },

@@ -4,7 +4,7 @@
  * the API reports machines and whether their next boot would change.
  * Unknown machine: 404. A renderer failing: 500 with its error code — never the other way round.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { isAbsolute, join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import type { ServerConfig } from '../config.js';
@@ -44,7 +44,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // pino's Logger and fastify's base logger type differ only in generics: widen once here.
   const { config } = deps;
   const ctx = { baseUrl: baseUrlOf(config), server: config.address };
-  const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }) as unknown as FastifyBaseLogger, disableRequestLogging: true, trustProxy: false,
+  const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }) as unknown as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), trustProxy: false,
     // Unknown fields are errors (a typo must not be dropped silently), as in the profiles.
     ajv: { customOptions: { removeAdditional: false } } }) as unknown as FastifyInstance;
   // OpenAPI from the route schemas, served at /api/openapi.json.

@@ -14,8 +14,8 @@ import type { RenderContext } from '../render/types.js';
 import { ipToInt } from '../inventory/ip.js';
 
 export type Resolved =
-  | { kind: 'file'; absPath: string; size: number; label: 'loader' | 'file' | 'image'; mac?: string }
-  | { kind: 'virtual'; content: Buffer; label: 'config'; mac?: string }
+  | { kind: 'file'; absPath: string; size: number; label: 'loader' | 'file' | 'image'; mac?: string; host?: string }
+  | { kind: 'virtual'; content: Buffer; label: 'config'; mac?: string; host?: string }
   | { kind: 'missing'; reason: string }
   | { kind: 'denied'; reason: string };
 
@@ -110,7 +110,7 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
     if (plan.action === 'ignore') return { kind: 'missing', reason: plan.reason };
     const text = kind === 'pxelinux' ? renderPxelinuxConfig(plan, inv, opts.ctx) : renderGrubConfig(plan, inv, opts.ctx);
     if (plan.bootOnce && plan.host) opts.bootOnceServed?.(plan.host);
-    return { kind: 'virtual', content: Buffer.from(text), label: 'config', mac };
+    return { kind: 'virtual', content: Buffer.from(text), label: 'config', mac, host: plan.host };
   };
   return {
     async resolve(name, client) {
@@ -135,14 +135,16 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
         if (!image) return { kind: 'missing', reason: `no image "${img[1]}"` };
         const file = isAbsolute(image.path) ? image.path : join(opts.imagesDir, image.path);
         const st = await stat(file).catch(() => undefined);
-        return st?.isFile() ? { kind: 'file', absPath: file, size: st.size, label: 'image', mac: inv.byIp.get(client.address)?.macs[0] } : { kind: 'missing', reason: `image file ${file} is missing` };
+        const who = inv.byIp.get(client.address);
+        return st?.isFile() ? { kind: 'file', absPath: file, size: st.size, label: 'image', mac: who?.macs[0], host: who?.host } : { kind: 'missing', reason: `image file ${file} is missing` };
       }
       // A loader request carries no MAC; a reserved address still tells whose boot this is.
-      const mac = inv.byIp.get(client.address)?.macs[0];
+      const who = inv.byIp.get(client.address);
+      const mac = who?.macs[0];
       for (const root of opts.roots) {
         const realRoot = await realRootOf(root);
         const hit = realRoot === undefined ? undefined : await confined(realRoot, rel);
-        if (hit) return { kind: 'file', ...hit, mac, label: /\.(k?pxe|efi|0|c32)$/.test(rel) ? 'loader' : 'file' };
+        if (hit) return { kind: 'file', ...hit, mac, host: who?.host, label: /\.(k?pxe|efi|0|c32)$/.test(rel) ? 'loader' : 'file' };
       }
       return { kind: 'missing', reason: `${rel} is not in any TFTP root` };
     },

@@ -156,19 +156,20 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     live.delete(key);
     sock.close();
     await src.close();
-    const mac = 'mac' in r ? r.mac : undefined;
+    const mac = r.mac;
+    const host = r.host;
     if (result.ok) {
       stats.completed++;
       stats.bytes += result.bytes;
       log.info({ mac, bytes: result.bytes, blksize: neg.blksize, windowsize: neg.windowsize, retransmits: result.retransmits }, 'tftp sent');
-      if (mac) opts.events.emit({ mac, stage: r.label === 'config' ? 'tftp-config' : r.label === 'loader' ? 'tftp-loader' : 'tftp-file', detail: filename, address: rinfo.address });
+      if (mac) opts.events.emit({ mac, ...(host ? { host } : {}), stage: r.label === 'config' ? 'tftp-config' : r.label === 'loader' ? 'tftp-loader' : 'tftp-file', detail: filename, address: rinfo.address });
     } else if (result.afterOack && result.clientError) {
       // OVMF asks for tsize, reads the OACK, then ends with ERROR 8 and re-requests: not a failure.
       log.debug({ mac, reason: result.reason }, 'tftp client ended after OACK (size probe)');
     } else {
       stats.failed++;
       log.warn({ mac, reason: result.reason }, 'tftp transfer failed');
-      if (mac) opts.events.emit({ mac, stage: 'tftp-error', detail: `${filename}: ${result.reason}`, address: rinfo.address });
+      if (mac) opts.events.emit({ mac, ...(host ? { host } : {}), stage: 'tftp-error', detail: `${filename}: ${result.reason}`, address: rinfo.address });
     }
   }
 
