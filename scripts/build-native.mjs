@@ -3,7 +3,7 @@
 // headers (npm is configured with nodedir=/usr, so nothing is downloaded). A failed build is a warning: the HTTP
 // server falls back to streaming files through user space. Under CI=true it is an error.
 import { spawn } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,15 +40,28 @@ if (process.platform !== 'linux') fail(`platform ${process.platform} has no send
 const gyp = findNodeGyp();
 if (!gyp) fail("npm's bundled node-gyp not found");
 
+// Up to date: the addon is newer than its sources (and the node binary it was built against).
+const addon = path.join(root, 'native', 'sendfile', 'build', 'Release', 'sendfile.node');
+const sources = ['sendfile.c', 'binding.gyp'].map((f) => path.join(root, 'native', 'sendfile', f));
+if (existsSync(addon) && [...sources, realpathSync(process.execPath)].every((f) => statSync(f).mtimeMs <= statSync(addon).mtimeMs)) {
+  console.log('build:native: native/sendfile is up to date');
+  process.exit(0);
+}
+
 const args = [gyp, 'rebuild', '--directory', path.join(root, 'native', 'sendfile')];
 const nodedir = process.env.npm_config_nodedir ?? (existsSync('/usr/include/node/node_api.h') ? '/usr' : undefined);
 if (nodedir) args.push(`--nodedir=${nodedir}`);
-const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+// node-gyp is chatty: keep its output and show it only when the build fails.
+const child = spawn(process.execPath, [...args, '--loglevel=warn'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+let output = '';
+child.stdout.on('data', (d) => { output += d; });
+child.stderr.on('data', (d) => { output += d; });
 child.on('error', (err) => fail(err.message));
 child.on('exit', (code, signal) => {
   if (code === 0) {
     console.log('build:native: native/sendfile/build/Release/sendfile.node built');
     return;
   }
+  process.stderr.write(output.split('\n').slice(-60).join('\n'));
   fail(`node-gyp exited with ${signal ?? `code ${code}`}`);
 });

@@ -1,7 +1,7 @@
 // sendfile engine: zero-copy file -> socket transfers for Node, off the JS thread.
 //
-// One engine thread per Node environment (the main thread of a process: one per process) owns an epoll
-// instance. JS submits jobs (socket fd, file fd, offset, length); the engine dup()s both fds, so it keeps working
+// Each engine thread (init() starts 1..MAX_THREADS of them per Node environment; jobs are dealt out round
+// robin, so the kernel's copy and TCP work spreads over the cores) owns an epoll instance. JS submits jobs (socket fd, file fd, offset, length); the engine dup()s both fds, so it keeps working
 // on the same open file descriptions (the socket stays non-blocking, as libuv made it) without touching libuv's
 // own epoll registration, and loops sendfile(2) until EAGAIN, then arms EPOLLOUT|EPOLLONESHOT on its dup and
 // serves other jobs. A job ends on completion, on any error, on cancel() (ECANCELED) or when it made no progress
@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #define CHUNK ((size_t)16 << 20)         // largest single sendfile(2) call
 #define TURN_BUDGET ((uint64_t)16 << 20) // bytes one job may send before yielding to the others
 #define MAX_EVENTS 256
+#define MAX_THREADS 16
 
 typedef struct job {
   struct job *prev, *next; // active list (engine thread only)
@@ -78,7 +80,15 @@ typedef struct engine {
   // JS thread only
   double next_id;
   uint32_t pending;
+  int index; // position in the set: ids are next_id * count + index, so an id names its engine
+  int count;
 } engine_t;
+
+typedef struct engine_set {
+  engine_t *engines[MAX_THREADS];
+  int count;      // started engines
+  uint32_t deal;  // round-robin cursor (JS thread only)
+} engine_set_t;
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -313,12 +323,17 @@ static void stop_engine(void *arg) {
   e->epfd = e->evfd = -1;
 }
 
-static void free_engine(napi_env env, void *data, void *hint) {
+static void free_set(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  engine_t *e = data;
-  pthread_mutex_destroy(&e->lock);
-  free(e);
+  engine_set_t *set = data;
+  for (int i = 0; i < MAX_THREADS; i++) {
+    engine_t *e = set->engines[i];
+    if (!e) continue;
+    pthread_mutex_destroy(&e->lock);
+    free(e);
+  }
+  free(set);
 }
 
 static napi_value throw_errno(napi_env env, int err, const char *what) {
@@ -333,28 +348,16 @@ static napi_value throw_errno(napi_env env, int err, const char *what) {
   return NULL;
 }
 
-static engine_t *get_engine(napi_env env) {
-  engine_t *e = NULL;
-  napi_get_instance_data(env, (void **)&e);
-  return e;
+static engine_set_t *get_set(napi_env env) {
+  engine_set_t *set = NULL;
+  napi_get_instance_data(env, (void **)&set);
+  return set;
 }
 
-// init(onComplete: (id, sent, errno) => void): starts the engine thread (once).
-static napi_value js_init(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  napi_valuetype type = napi_undefined;
-  if (argc >= 1) napi_typeof(env, argv[0], &type);
-  if (type != napi_function) {
-    napi_throw_type_error(env, NULL, "init(onComplete): onComplete must be a function");
-    return NULL;
-  }
-  engine_t *e = get_engine(env);
-  if (e->started) {
-    napi_throw_error(env, NULL, "sendfile engine already started");
-    return NULL;
-  }
+static int get_int64(napi_env env, napi_value v, int64_t *out);
+
+// Starts one engine thread with its own epoll, eventfd and threadsafe function (calling onComplete).
+static napi_value start_engine(napi_env env, engine_t *e, napi_value on_complete) {
   if (e->epfd < 0) e->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (e->epfd < 0) return throw_errno(env, errno, "epoll_create1");
   if (e->evfd < 0) {
@@ -370,7 +373,7 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   }
   napi_value name;
   napi_create_string_utf8(env, "sendfile-engine", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, e, call_js, &e->tsfn) != napi_ok) {
+  if (napi_create_threadsafe_function(env, on_complete, NULL, name, 0, 1, NULL, NULL, e, call_js, &e->tsfn) != napi_ok) {
     napi_throw_error(env, NULL, "napi_create_threadsafe_function failed");
     return NULL;
   }
@@ -393,6 +396,47 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// init(onComplete: (id, sent, errno) => void, threads = 1): starts the engine threads (once).
+static napi_value js_init(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_valuetype type = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &type);
+  if (type != napi_function) {
+    napi_throw_type_error(env, NULL, "init(onComplete, threads?): onComplete must be a function");
+    return NULL;
+  }
+  int64_t threads = 1;
+  napi_valuetype ttype = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &ttype);
+  if (ttype != napi_undefined && (!get_int64(env, argv[1], &threads) || threads < 1 || threads > MAX_THREADS)) {
+    napi_throw_range_error(env, NULL, "init(onComplete, threads?): threads must be an integer from 1 to 16");
+    return NULL;
+  }
+  engine_set_t *set = get_set(env);
+  if (set->count > 0) {
+    napi_throw_error(env, NULL, "sendfile engine already started");
+    return NULL;
+  }
+  for (int i = 0; i < (int)threads; i++) {
+    engine_t *e = calloc(1, sizeof *e);
+    if (!e) return throw_errno(env, ENOMEM, "init");
+    e->env = env;
+    e->epfd = e->evfd = -1;
+    e->index = i;
+    e->count = (int)threads;
+    pthread_mutex_init(&e->lock, NULL);
+    set->engines[i] = e;
+    start_engine(env, e, argv[0]);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) return NULL; // engines started so far serve alone; ids still route (count is theirs)
+    set->count = i + 1;
+  }
+  return NULL;
+}
+
 static int get_int64(napi_env env, napi_value v, int64_t *out) {
   napi_valuetype type;
   if (napi_typeof(env, v, &type) != napi_ok || type != napi_number) return 0;
@@ -408,11 +452,12 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  engine_t *e = get_engine(env);
-  if (!e->started) {
+  engine_set_t *set = get_set(env);
+  if (set->count == 0) {
     napi_throw_error(env, NULL, "sendfile engine not started: call init() first");
     return NULL;
   }
+  engine_t *e = set->engines[set->deal++ % (uint32_t)set->count];
   int64_t sock, file, offset, length, timeout = 0;
   if (argc < 4 || !get_int64(env, argv[0], &sock) || !get_int64(env, argv[1], &file) ||
       !get_int64(env, argv[2], &offset) || !get_int64(env, argv[3], &length) ||
@@ -443,7 +488,7 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
     free(r);
     return throw_errno(env, err, failed);
   }
-  j->id = ++e->next_id;
+  j->id = ++e->next_id * e->count + e->index;
   j->offset = (off_t)offset;
   j->left = (uint64_t)length;
   j->timeout_ms = timeout;
@@ -460,13 +505,16 @@ static napi_value js_cancel(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  engine_t *e = get_engine(env);
+  engine_set_t *set = get_set(env);
   int64_t id;
   if (argc < 1 || !get_int64(env, argv[0], &id)) {
     napi_throw_range_error(env, NULL, "cancel(id): id expected");
     return NULL;
   }
-  if (!e->started) return NULL;
+  if (set->count == 0) return NULL;
+  engine_t *e = set->engines[0];
+  if (e->count > 0) e = set->engines[id % e->count];
+  if (!e || !e->started) return NULL;
   request_t *r = calloc(1, sizeof *r);
   if (!r) return throw_errno(env, ENOMEM, "cancel");
   r->id = (double)id;
@@ -475,15 +523,12 @@ static napi_value js_cancel(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
-  engine_t *e = calloc(1, sizeof *e);
-  if (!e) {
+  engine_set_t *set = calloc(1, sizeof *set);
+  if (!set) {
     napi_throw_error(env, NULL, "sendfile: out of memory");
     return NULL;
   }
-  e->env = env;
-  e->epfd = e->evfd = -1;
-  pthread_mutex_init(&e->lock, NULL);
-  napi_set_instance_data(env, e, free_engine, NULL);
+  napi_set_instance_data(env, set, free_set, NULL);
   napi_property_descriptor props[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_enumerable, NULL},
       {"submit", NULL, js_submit, NULL, NULL, NULL, napi_enumerable, NULL},

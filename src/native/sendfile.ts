@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import { constants } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
@@ -40,7 +40,7 @@ export interface SendfileError extends Error {
 }
 
 interface Binding {
-  init(onComplete: (id: number, sent: number, errno: number) => void): void;
+  init(onComplete: (id: number, sent: number, errno: number) => void, threads?: number): void;
   submit(socketFd: number, fileFd: number, offset: number, length: number, idleTimeoutMs: number): number;
   cancel(id: number): void;
 }
@@ -83,6 +83,15 @@ function packageRoot(): string {
 
 export const addonPath = (): string => path.join(packageRoot(), 'native', 'sendfile', 'build', 'Release', 'sendfile.node');
 
+/**
+ * Engine threads: one per core (at most 4), since on loopback and fast NICs the sending thread also does
+ * the kernel's TCP work; ROLECAST_SENDFILE_THREADS overrides.
+ */
+function engineThreads(): number {
+  const wanted = Number(process.env.ROLECAST_SENDFILE_THREADS ?? Math.min(4, availableParallelism()));
+  return Number.isInteger(wanted) && wanted >= 1 && wanted <= 16 ? wanted : 1;
+}
+
 function createEngine(binding: Binding): SendfileEngine {
   const pending = new Map<number, Pending>();
   binding.init((id, sent, errno) => {
@@ -92,7 +101,7 @@ function createEngine(binding: Binding): SendfileEngine {
     job.done();
     if (errno === 0) job.resolve(sent);
     else job.reject(sendfileError(errno, sent));
-  });
+  }, engineThreads());
   return {
     send(socketFd, fileFd, offset, length, opts = {}) {
       for (const [name, value] of [['socketFd', socketFd], ['fileFd', fileFd], ['offset', offset], ['length', length]] as const) {
