@@ -18,6 +18,7 @@ export type BootStage =
   | 'tftp-error'
   | 'http-script'
   | 'http-config'
+  | 'http-loader'
   | 'http-kernel'
   | 'http-initrd'
   | 'http-image'

@@ -20,6 +20,7 @@ import { registerRootfs } from './rootfs.js';
 import { registerApi } from './api.js';
 import { registerMetrics } from './metrics.js';
 import { sendBody } from './send.js';
+import { createResolver } from '../tftp/resolve.js';
 import { sendfileEngine, sendfileUnavailableReason } from '../native/sendfile.js';
 import swagger from '@fastify/swagger';
 import type { EventStore } from '../events/store.js';
@@ -99,6 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const plan = planFor(req.params.mac, req.query.arch ?? (kind === 'grub' ? 7 : 0), reply);
     if (!plan) return reply;
     const text = renderBootConfig(kind, plan, deps.getInventory(), ctx);
+    deps.events.emit({ mac: plan.mac, stage: 'http-config', ...(plan.host ? { host: plan.host } : {}), detail: `${req.params.cfg} (${plan.role.name})`, address: req.socket.remoteAddress?.replace(/^::ffff:/, '') });
     if (plan.bootOnce && plan.host) deps.bootOnceServed?.(plan.host);
     return reply.type('text/plain').send(text);
   });
@@ -114,6 +116,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // A strong validator from the file's identity, so If-Range (resume) works as well as If-None-Match.
     const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}-${st.ino.toString(16)}"`;
     return sendBody(req, reply, { segments: [{ kind: 'file', path: file, start: 0, end: st.size }], length: st.size, etag, type: 'application/octet-stream', lastModified: st.mtime, zeroCopy: config.http.sendfile });
+  });
+
+  // Loaders over HTTP (UEFI HTTP boot, arch 16/19, gets a URL for its loader from DHCP): the same files,
+  // roots and confinement as TFTP, plus the rendered pxelinux/GRUB configs for loaders that fetch over HTTP.
+  const loaders = createResolver({ roots: config.tftp.roots, imagesDir: config.imagesDir, getInventory: deps.getInventory, ctx, bootOnceServed: deps.bootOnceServed });
+  app.get<{ Params: { '*': string } }>('/loaders/*', async (req, reply) => {
+    const from = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
+    const r = await loaders.resolve(req.params['*'], { address: from });
+    if (r.kind === 'missing') return fail(reply, 404, 'E_NOT_FOUND', `no loader ${req.params['*']}: ${r.reason}`);
+    if (r.kind === 'denied') return fail(reply, 403, 'E_DENIED', `${req.params['*']}: ${r.reason}`);
+    if (r.mac && req.method === 'GET') deps.events.emit({ mac: r.mac, ...(r.host ? { host: r.host } : {}), stage: r.label === 'config' ? 'http-config' : 'http-loader', detail: req.params['*'], address: from });
+    if (r.kind === 'virtual') return reply.type('text/plain').send(r.content);
+    const st = await stat(r.absPath);
+    const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}-${st.ino.toString(16)}"`;
+    return sendBody(req, reply, { segments: [{ kind: 'file', path: r.absPath, start: 0, end: st.size }], length: st.size, etag, type: 'application/octet-stream', lastModified: st.mtime, zeroCopy: config.http.sendfile });
   });
 
   app.get('/api/machines', async () => machineApiRows(deps.getInventory(), ctx, config.dataDir, deps.events));

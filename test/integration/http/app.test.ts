@@ -129,6 +129,24 @@ describe('rootfs', () => {
     expect(unz.stdout.equals(a.rawPayload)).toBe(true);
   });
 
+  it('serves loaders over HTTP (UEFI HTTP boot) from the TFTP roots, confined, and rendered GRUB configs', async () => {
+    const efi = readFileSync('/usr/lib/ipxe/ipxe.efi'); // Debian links this into /boot: a trusted loader link
+    const r = await app.inject({ url: '/loaders/ipxe.efi', remoteAddress: '10.0.0.101' });
+    expect(r.statusCode).toBe(200);
+    expect(r.rawPayload.equals(efi)).toBe(true);
+    expect(r.headers['content-length']).toBe(String(efi.length));
+    const part = await app.inject({ url: '/loaders/ipxe.efi', headers: { range: 'bytes=0-1' } });
+    expect([part.statusCode, part.rawPayload.toString('latin1')]).toEqual([206, 'MZ']);
+    expect((await app.inject('/loaders/nope.efi')).statusCode).toBe(404);
+    expect((await app.inject('/loaders/..%2F..%2Fetc%2Fpasswd')).statusCode).toBeGreaterThanOrEqual(400);
+    expect((await app.inject('/loaders/../../etc/passwd')).body).not.toMatch(/root:/);
+    const cfg = await app.inject({ url: `/loaders/grub.cfg-01-${W101.replace(/:/g, '-')}`, remoteAddress: '10.0.0.101' });
+    expect(cfg.statusCode).toBe(200);
+    expect(cfg.body).toMatch(/menuentry 'w101 as web'/);
+    const events = (await app.inject(`/api/machines/${W101}/events`)).json() as Array<{ stage: string; detail?: string }>;
+    expect(events).toEqual(expect.arrayContaining([expect.objectContaining({ stage: 'http-loader', detail: 'ipxe.efi' }), expect.objectContaining({ stage: 'http-config' })]));
+  });
+
   it('a .tar rootfs has a Content-Length, answers HEAD and resumes with Range / If-Range', async () => {
     const full = await app.inject({ url: `/rootfs/${LB1}.tar`, ...fromLb1 });
     expect(full.headers['content-length']).toBe(String(full.rawPayload.length));
