@@ -77,6 +77,7 @@ export const DEFAULT_TFTP_ROOTS = [
   '/usr/lib/PXELINUX',
   '/usr/lib/syslinux/modules/bios',
   '/usr/lib/SYSLINUX.EFI/efi64',
+  '/usr/lib/grub/x86_64-efi/monolithic',
 ];
 
 export function defaultConfig(): ServerConfig {

@@ -64,8 +64,9 @@ const DEFAULT_LOADERS: Record<BootMethod, Partial<Record<Firmware, string>>> = {
   },
   grub: {
     bios: 'grub/i386-pc/core.0',
-    'uefi-x64': 'grubx64.efi',
-    'uefi-http-x64': 'grubx64.efi',
+    // Debian's network GRUB (grub-efi-amd64-bin, monolithic/): http, tftp and efinet built in.
+    'uefi-x64': 'grubnetx64.efi',
+    'uefi-http-x64': 'grubnetx64.efi',
     'uefi-arm64': 'grubaa64.efi',
     'uefi-http-arm64': 'grubaa64.efi',
   },

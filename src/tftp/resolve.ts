@@ -30,6 +30,8 @@ export interface ResolverOptions {
   ctx: RenderContext;
   /** Called once a boot-once target's config was rendered for a machine. */
   bootOnceServed?: (host: string) => void;
+  /** GRUB's module directory (Debian: /usr/lib/grub), for `insmod` from a network GRUB's $prefix. */
+  grubDir?: string;
 }
 
 /** Normalise a requested name to a relative path, or say why it is refused. */
@@ -127,8 +129,26 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
         return { kind: 'virtual', label: 'config', content: Buffer.from('# rolecast: unidentified client, boot from local disk\nDEFAULT local\nLABEL local\n  LOCALBOOT 0\n') };
       }
       if (pxe) return render('pxelinux', pxelinuxTarget(inv, pxe[1]!));
-      const grub = /^(?:grub\/)?grub\.cfg-01-(([0-9a-f]{2}-){5}[0-9a-f]{2})$/i.exec(rel);
-      if (grub) return render('grub', normaliseMac(grub[1]!));
+      // GRUB looks in its $prefix, which depends on how the image was built (Debian's grubnetx64.efi
+      // sources $prefix/x86_64-efi/grub.cfg or $prefix/grub.cfg; net-aware builds try grub.cfg-01-<mac>
+      // and grub.cfg-<IP hex> first): answer in any directory. A bare grub.cfg names no machine, but the
+      // client's reserved address does.
+      const grub = /^(?:.*\/)?grub\.cfg(?:-(.+))?$/.exec(rel);
+      if (grub) {
+        const suffix = grub[1];
+        const mac = /^01-(([0-9a-f]{2}-){5}[0-9a-f]{2})$/i.exec(suffix ?? '');
+        if (mac) return render('grub', normaliseMac(mac[1]!));
+        if (suffix === undefined) return render('grub', inv.byIp.get(client.address)?.macs[0]);
+        return render('grub', /^[0-9A-F]{8}$/.test(suffix) ? pxelinuxTarget(inv, suffix) : undefined);
+      }
+      // A network GRUB loads modules and lists from $prefix/<platform>/: the same package's files.
+      const mod = /^(?:.*\/)?((?:x86_64|i386|arm64|arm)-efi|i386-pc)\/([\w.+-]+\.(?:mod|lst))$/.exec(rel);
+      if (mod) {
+        const grubRoot = await realRootOf(opts.grubDir ?? '/usr/lib/grub');
+        const hit = grubRoot === undefined ? undefined : await confined(grubRoot, `${mod[1]}/${mod[2]}`);
+        if (hit) return { kind: 'file', ...hit, mac: inv.byIp.get(client.address)?.macs[0], host: inv.byIp.get(client.address)?.host, label: 'file' };
+        return { kind: 'missing', reason: `no GRUB file ${mod[1]}/${mod[2]}` };
+      }
       const img = /^images\/([^/]+)$/.exec(rel);
       if (img) {
         const image = inv.images[img[1]!];

@@ -61,7 +61,7 @@ describe('boot routes', () => {
     expect(r.statusCode).toBe(200);
     expect(r.body).toMatch(/^#!ipxe\n/);
     expect((await app.inject('/boot.ipxe')).body).toContain('${net0/mac}');
-    expect((await app.inject(`/boot/${W101}/grub.cfg`)).body).toMatch(/linux \(http,10\.0\.0\.1:8080\)/);
+    expect((await app.inject(`/boot/${W101}/grub.cfg`)).body).toMatch(/linux \(tftp,10\.0\.0\.1\)\/images\/kernel /);
     expect((await app.inject(`/boot/${W101}/pxelinux.cfg`)).body).toMatch(/KERNEL images\/kernel/);
     expect((await app.inject(`/boot/${W101}.ipxe?arch=7`)).body).toMatch(/ initrd=initrd /);
   });

@@ -4,7 +4,7 @@
  * (lease, renew, release). An unknown MAC follows the bundled policy (boot rescue: a pool address).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, chmodSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -87,20 +87,32 @@ describeSystem('DHCP with real clients (udhcpc, dhclient)', ['busybox', 'dhclien
     const leaseFile = join(dir, 'dhclient.leases');
     const pidFile = join(dir, 'dhclient.pid');
     const base = ['-4', '-v', '-lf', leaseFile, '-pf', pidFile, '-sf', '/bin/true'];
-    let r = await lab.exec(cli, 'dhclient', [...base, '-1', 'rc0'], { timeoutMs: 40_000 });
-    expect(r.code, r.stderr).toBe(0);
-    expect(readFileSync(leaseFile, 'utf8')).toContain('fixed-address 10.0.0.31;');
-    expect(r.stderr).toMatch(/DHCPACK of 10\.0\.0\.31 from 10\.0\.0\.1/);
-    // Renew: a REQUEST with ciaddr from the bound client (the address must be on the interface).
-    lab.addr(cli, 'rc0', '10.0.0.31/24');
-    r = await lab.exec(cli, 'dhclient', [...base, '-1', 'rc0'], { timeoutMs: 40_000 });
-    expect(r.stderr).toMatch(/DHCPACK of 10\.0\.0\.31/);
-    r = await lab.exec(cli, 'dhclient', [...base, '-r', 'rc0'], { timeoutMs: 40_000 });
-    expect(r.code).toBe(0);
-    await waitFor(() => log.includes('"event":"dhcp-release","mac":"52:54:00:00:03:01"'));
-    const leases = readFileSync(join(dir, 'data', 'leases.jsonl'), 'utf8');
-    expect(leases).toMatch(/"mac":"52:54:00:00:03:01","ip":"10\.0\.0\.31","state":"released"/);
-    if (existsSync(pidFile)) void 0;
+    // dhclient -1 goes to the background once bound: end the daemon this test started (by its PID file),
+    // or it outlives the test and its namespace.
+    const stopDaemon = () => {
+      if (!existsSync(pidFile)) return;
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 1) { try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ } }
+      rmSync(pidFile, { force: true });
+    };
+    try {
+      let r = await lab.exec(cli, 'dhclient', [...base, '-1', 'rc0'], { timeoutMs: 40_000 });
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(leaseFile, 'utf8')).toContain('fixed-address 10.0.0.31;');
+      expect(r.stderr).toMatch(/DHCPACK of 10\.0\.0\.31 from 10\.0\.0\.1/);
+      // Renew: a REQUEST with ciaddr from the bound client (the address must be on the interface).
+      lab.addr(cli, 'rc0', '10.0.0.31/24');
+      stopDaemon();
+      r = await lab.exec(cli, 'dhclient', [...base, '-1', 'rc0'], { timeoutMs: 40_000 });
+      expect(r.stderr).toMatch(/DHCPACK of 10\.0\.0\.31/);
+      r = await lab.exec(cli, 'dhclient', [...base, '-r', 'rc0'], { timeoutMs: 40_000 });
+      expect(r.code).toBe(0);
+      await waitFor(() => log.includes('"event":"dhcp-release","mac":"52:54:00:00:03:01"'));
+      const leases = readFileSync(join(dir, 'data', 'leases.jsonl'), 'utf8');
+      expect(leases).toMatch(/"mac":"52:54:00:00:03:01","ip":"10\.0\.0\.31","state":"released"/);
+    } finally {
+      stopDaemon();
+    }
   });
 
   it('a stream of malformed packets leaves the server answering', async () => {

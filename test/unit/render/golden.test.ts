@@ -96,6 +96,17 @@ describe('renderer rules', () => {
     expect(renderBootConfig('ipxe', plan('w101', 0), inv, ctx)).not.toMatch(/ initrd=/);
   });
 
+  it('GRUB takes images over HTTP only where GRUB 2.06 can name the port (80), else over TFTP', () => {
+    const p = plan('w101', 7);
+    const on80 = renderBootConfig('grub', p, inv, { baseUrl: 'http://10.0.0.1', server: '10.0.0.1' });
+    expect(on80).toContain('insmod http');
+    expect(on80).toMatch(/linux \(http,10\.0\.0\.1\)\/images\/kernel /);
+    expect(on80).toMatch(/initrd \(http,10\.0\.0\.1\)\/images\/initrd/);
+    const on8080 = renderBootConfig('grub', p, inv, ctx);
+    expect(on8080).not.toContain('insmod http');
+    expect(on8080).toMatch(/linux \(tftp,10\.0\.0\.1\)\/images\/kernel /);
+  });
+
   it('a role without a kernel image throws a RenderError instead of rendering undefined', () => {
     const p = plan('w101', 0);
     const broken = { ...p, kernel: 'nope' };

@@ -54,11 +54,31 @@ describe('TFTP path resolution', () => {
     expect(await r.resolve('pxelinux.cfg/0A00006', client)).toMatchObject({ kind: 'missing' });
   });
 
-  it('grub.cfg-01-<mac> in both places GRUB looks', async () => {
-    for (const p of ['grub.cfg-01-52-54-00-00-02-01', 'grub/grub.cfg-01-52-54-00-00-02-01']) {
-      const got = await r.resolve(p, client);
-      expect(got.kind === 'virtual' && got.content.toString()).toMatch(/^# rolecast: w101 as web/);
+  it('grub.cfg-01-<mac> and grub.cfg-<IP hex> in whatever $prefix the GRUB build uses', async () => {
+    for (const p of ['grub.cfg-01-52-54-00-00-02-01', 'grub/grub.cfg-01-52-54-00-00-02-01', 'EFI/debian/grub.cfg-01-52-54-00-00-02-01', 'grub/grub.cfg-0A000065']) {
+      const got = await r.resolve(p, { address: '10.0.0.222' }); // the name alone says which machine
+      expect(got.kind === 'virtual' && got.content.toString(), p).toMatch(/^# rolecast: w101 as web/);
     }
+    expect(await r.resolve('grub/grub.cfg-0A0000', client)).toMatchObject({ kind: 'missing' });
+  });
+
+  it('GRUB modules and lists from $prefix/<platform>/ come from the GRUB module directory, confined', async () => {
+    mkdirSync(join(dir, 'grub', 'x86_64-efi'), { recursive: true });
+    writeFileSync(join(dir, 'grub', 'x86_64-efi', 'http.mod'), 'module');
+    const g = createResolver({ roots: [], imagesDir: join(dir, 'images'), getInventory: () => inv, ctx: { baseUrl: 'http://10.0.0.1:8080', server: '10.0.0.1' }, grubDir: join(dir, 'grub') });
+    expect(await g.resolve('/grub/x86_64-efi/http.mod', client)).toMatchObject({ kind: 'file', size: 6, mac: w101.macs[0] });
+    expect(await g.resolve('/grub/x86_64-efi/nope.mod', client)).toMatchObject({ kind: 'missing' });
+    expect(await g.resolve('/grub/x86_64-efi/../../outside', client)).toMatchObject({ kind: 'denied' });
+  });
+
+  it('a bare grub.cfg (Debian grubnetx64.efi sources $prefix/x86_64-efi/grub.cfg) goes by the client reserved address', async () => {
+    for (const p of ['grub.cfg', 'grub/grub.cfg', 'grub/x86_64-efi/grub.cfg']) {
+      const got = await r.resolve(p, client);
+      expect(got, p).toMatchObject({ kind: 'virtual', label: 'config', mac: w101.macs[0], host: 'w101' });
+      // GRUB 2.06 cannot name HTTP port 8080: images over TFTP.
+      expect(got.kind === 'virtual' && got.content.toString()).toMatch(/linux \(tftp,10\.0\.0\.1\)\/images\/kernel /);
+    }
+    expect(await r.resolve('grub/grub.cfg', { address: '10.0.0.222' })).toMatchObject({ kind: 'missing' });
   });
 
   it('unknown machines follow the policy (bundled: boot rescue); pxelinux.cfg/default goes by the client reserved address', async () => {
