@@ -60,7 +60,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
     req.raw.on('close', off);
   });
 
-  app.get<{ Params: { host: string } }>('/api/machines/:host', async (req, reply) => {
+  app.get<{ Params: { host: string } }>('/api/machines/:host', { schema: { params: { type: 'object', properties: { host: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' } }, required: ['host'] } } }, async (req, reply) => {
     const inv = deps.getInventory();
     const m = inv.byHost.get(req.params.host) ?? inv.byMac.get(normaliseMac(req.params.host) ?? '');
     if (!m) return fail(reply, 404, 'E_UNKNOWN_MACHINE', `no machine ${req.params.host}`);

@@ -46,6 +46,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const ctx = { baseUrl: baseUrlOf(config), server: config.address };
   const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }) as unknown as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), trustProxy: false,
+    // Long path parameters reach the route schemas (400 with our error shape) instead of the router's bare 414.
+    maxParamLength: 2048,
     // Unknown fields are errors (a typo must not be dropped silently), as in the profiles.
     ajv: { customOptions: { removeAdditional: false } } }) as unknown as FastifyInstance;
   // OpenAPI from the route schemas, served at /api/openapi.json.
@@ -73,6 +75,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return plan;
   }
 
+  /** Path parameters: printable ASCII, bounded (names, MACs, file names); anything else is a 400. */
+  const segment = { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' } as const;
+  const params = (...names: string[]) => ({ type: 'object', properties: Object.fromEntries(names.map((n) => [n, n === '*' ? { ...segment, maxLength: 1024 } : segment])), required: names } as const);
+
   const archQuery = { type: 'object', properties: { arch: { type: 'integer', minimum: 0, maximum: 65535 } }, additionalProperties: false } as const;
 
   app.get('/healthz', async () => {
@@ -82,7 +88,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get('/boot.ipxe', async (_req, reply) => reply.type('text/plain').send(renderIpxeChain(ctx)));
 
-  app.get<{ Params: { file: string }; Querystring: { arch?: number } }>('/boot/:file', { schema: { querystring: archQuery } }, async (req, reply) => {
+  app.get<{ Params: { file: string }; Querystring: { arch?: number } }>('/boot/:file', { schema: { params: params('file'), querystring: archQuery } }, async (req, reply) => {
     const m = /^(.+)\.ipxe$/.exec(req.params.file);
     if (!m) return fail(reply, 404, 'E_NOT_FOUND', `no boot file ${req.params.file}`);
     const plan = planFor(m[1]!, req.query.arch, reply);
@@ -94,7 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.type('text/plain').send(script);
   });
 
-  app.get<{ Params: { mac: string; cfg: string }; Querystring: { arch?: number } }>('/boot/:mac/:cfg', { schema: { querystring: archQuery } }, async (req, reply) => {
+  app.get<{ Params: { mac: string; cfg: string }; Querystring: { arch?: number } }>('/boot/:mac/:cfg', { schema: { params: params('mac', 'cfg'), querystring: archQuery } }, async (req, reply) => {
     const kind = req.params.cfg === 'grub.cfg' ? 'grub' : req.params.cfg === 'pxelinux.cfg' ? 'pxelinux' : undefined;
     if (!kind) return fail(reply, 404, 'E_NOT_FOUND', `no boot config ${req.params.cfg}`);
     const plan = planFor(req.params.mac, req.query.arch ?? (kind === 'grub' ? 7 : 0), reply);
@@ -105,7 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.type('text/plain').send(text);
   });
 
-  app.get<{ Params: { name: string } }>('/images/:name', async (req, reply) => {
+  app.get<{ Params: { name: string } }>('/images/:name', { schema: { params: params('name') } }, async (req, reply) => {
     const img = deps.getInventory().images[req.params.name];
     if (!img) return fail(reply, 404, 'E_NOT_FOUND', `no image "${req.params.name}"`);
     const file = isAbsolute(img.path) ? img.path : join(config.imagesDir, img.path);
@@ -121,7 +127,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Loaders over HTTP (UEFI HTTP boot, arch 16/19, gets a URL for its loader from DHCP): the same files,
   // roots and confinement as TFTP, plus the rendered pxelinux/GRUB configs for loaders that fetch over HTTP.
   const loaders = createResolver({ roots: config.tftp.roots, imagesDir: config.imagesDir, getInventory: deps.getInventory, ctx, bootOnceServed: deps.bootOnceServed });
-  app.get<{ Params: { '*': string } }>('/loaders/*', async (req, reply) => {
+  app.get<{ Params: { '*': string } }>('/loaders/*', { schema: { params: params('*') } }, async (req, reply) => {
     const from = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
     const r = await loaders.resolve(req.params['*'], { address: from });
     if (r.kind === 'missing') return fail(reply, 404, 'E_NOT_FOUND', `no loader ${req.params['*']}: ${r.reason}`);

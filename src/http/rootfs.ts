@@ -55,7 +55,8 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     return from === reserved || from === deps.leases?.addressOf(mac);
   }
 
-  app.get<{ Params: { file: string } }>('/rootfs/:file', async (req, reply) => {
+  const segment = { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' } as const;
+  app.get<{ Params: { file: string } }>('/rootfs/:file', { schema: { params: { type: 'object', properties: { file: segment }, required: ['file'] } } }, async (req, reply) => {
     const m = /^(.+?)\.(tar|tar\.gz|tar\.zst)$/.exec(req.params.file);
     if (!m) return fail(reply, 404, 'E_NOT_FOUND', `no rootfs ${req.params.file}`);
     const found = machineFor(m[1]!, reply);
@@ -116,7 +117,7 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     return reply.type(m[2] === 'tar.gz' ? 'application/gzip' : 'application/zstd').send(body);
   });
 
-  app.get<{ Params: { mac: string; '*': string } }>('/files/:mac/*', async (req, reply) => {
+  app.get<{ Params: { mac: string; '*': string } }>('/files/:mac/*', { schema: { params: { type: 'object', properties: { mac: segment, '*': { ...segment, maxLength: 1024 } }, required: ['mac', '*'] } } }, async (req, reply) => {
     const found = machineFor(req.params.mac, reply);
     if (!found) return reply;
     const path = `/${req.params['*']}`;

@@ -80,6 +80,18 @@ describe('boot routes', () => {
   });
 });
 
+describe('input validation', () => {
+  it('path parameters that are too long or hold control characters or spaces are a 400, on every file route', async () => {
+    for (const url of [`/images/${'x'.repeat(300)}`, '/images/a%01b', '/rootfs/a%20b.tar', `/loaders/${'y'.repeat(1100)}`, '/boot/a%0Ab.ipxe', '/api/machines/a%7Fb']) {
+      const r = await app.inject(url);
+      expect(r.statusCode, url).toBe(400);
+      expect(r.json(), url).toMatchObject({ code: 'E_BAD_REQUEST' });
+    }
+    const doc = (await app.inject('/api/openapi.json')).json() as { paths: Record<string, { get?: { parameters?: Array<{ name: string; in: string }> } }> };
+    expect(doc.paths['/images/{name}']?.get?.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'name', in: 'path' })]));
+  });
+});
+
 describe('rootfs', () => {
   const fromLb1 = { remoteAddress: '10.0.0.11' };
 
