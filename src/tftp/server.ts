@@ -6,6 +6,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { open } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import type { TftpConfig } from '../config.js';
 import type { EventSink } from '../events/types.js';
 import type { Logger } from '../log.js';
@@ -28,6 +29,8 @@ export interface TftpStats {
   failed: number;
   refused: number;
   bytes: number;
+  /** Sends after which the loop was kept polling (see hotpoll.ts). */
+  hotPolls: number;
 }
 
 export interface TftpServer {
@@ -51,6 +54,8 @@ function bind(sock: Socket, port: number, address: string): Promise<void> {
 }
 
 const READ_AHEAD = 64 * 1024;
+/** Hot polling pays while a few transfers wait on short round trips; with many at once the loop is busy anyway. */
+const HOT_POLL_MAX_TRANSFERS = 32;
 
 async function openSource(r: Extract<Resolved, { kind: 'file' | 'virtual' }>): Promise<{ source: BlockSource; close(): Promise<void> }> {
   if (r.kind === 'virtual') {
@@ -110,7 +115,7 @@ async function openSource(r: Extract<Resolved, { kind: 'file' | 'virtual' }>): P
 export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
   const { config, logger } = opts;
   const main = createSocket({ type: 'udp4', reuseAddr: false });
-  const stats: TftpStats = { active: 0, completed: 0, failed: 0, refused: 0, bytes: 0 };
+  const stats: TftpStats = { active: 0, completed: 0, failed: 0, refused: 0, bytes: 0, hotPolls: 0 };
   const perClient = new Map<string, number>();
   const live = new Map<string, { session: ReadSession; sock: Socket }>(); // by client address:port
   main.on('error', (err) => logger.error({ err }, 'tftp socket error'));
@@ -143,10 +148,20 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       await src.close();
       throw err;
     }
-    const session = new ReadSession((b) => { sock.send(b); hot.poke(); }, src.source,
+    // Hot polling only where the answer comes back within the spin: the last round trip (send to the
+    // client's next packet) decides, so a client on a slow link never makes the loop spin for nothing.
+    let sentAt = 0;
+    let rttUs = 0;
+    const spinFor = 2 * config.busyPollUs;
+    const session = new ReadSession((b) => {
+      sock.send(b);
+      sentAt = performance.now();
+      if (spinFor > 0 && rttUs <= spinFor && stats.active <= HOT_POLL_MAX_TRANSFERS) { stats.hotPolls++; hot.poke(); }
+    }, src.source,
       { blksize: neg.blksize, windowsize: neg.windowsize, timeoutMs: neg.timeoutMs, retries: config.retries, oack: neg.oack });
     live.set(key, { session, sock });
     sock.on('message', (msg) => {
+      if (sentAt) rttUs = (performance.now() - sentAt) * 1000;
       // Fast path for the packet that arrives once per block: a plain 4-byte ACK.
       if (msg.length === 4 && msg[0] === 0 && msg[1] === 4) session.ack(msg.readUInt16BE(2));
       else session.receive(decode(msg));

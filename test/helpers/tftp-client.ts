@@ -11,6 +11,8 @@ export interface GetOptions {
   dropData?: number;
   /** Probability of not sending an ACK (as if lost). */
   dropAck?: number;
+  /** Wait this long before each ACK (a client on a slow link). */
+  ackDelayMs?: number;
   /** Send every ACK twice. */
   duplicateAcks?: boolean;
   /** Send ERROR 8 right after the OACK, like OVMF's size probe. */
@@ -47,6 +49,10 @@ export function tftpGet(port: number, file: string, o: GetOptions = {}): Promise
     let finished = false;
     const done = (r: GetResult | Error) => { finished = true; clearInterval(idle); setTimeout(() => sock.close(), 20); if (r instanceof Error) reject(r); else resolve(r); };
     const ack = (n: number) => {
+      if (o.ackDelayMs) { setTimeout(() => sendAck(n), o.ackDelayMs); return; }
+      sendAck(n);
+    };
+    const sendAck = (n: number) => {
       if (!peer || rand() < (o.dropAck ?? 0)) return;
       sock.send(encodeAck(n & 0xffff), peer.port, peer.address);
       if (o.duplicateAcks) sock.send(encodeAck(n & 0xffff), peer.port, peer.address);

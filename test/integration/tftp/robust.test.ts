@@ -5,7 +5,9 @@ import { tftpGet } from '../../helpers/tftp-client.js';
 import { waitFor } from '../../helpers/netns.js';
 
 let fx: Fixture;
-beforeAll(async () => { fx = await startFixture({ timeoutMs: 50, retries: 8 }); });
+// A wide hot-poll budget (500 µs: spin while the answer comes within 1 ms) keeps the fast/slow contrast
+// below clear even on a loaded CI machine.
+beforeAll(async () => { fx = await startFixture({ timeoutMs: 50, retries: 8, busyPollUs: 500 }); });
 afterAll(async () => { await fx.close(); });
 
 /** Deterministic pseudo-random numbers so a failure replays. */
@@ -15,6 +17,19 @@ function lcg(seed: number): () => number {
 }
 
 describe('TFTP robustness', () => {
+  it('keeps the loop polling for a fast client only, not for one on a slow link', async () => {
+    const blocks = Math.ceil(fx.files['sub/kernel.img']!.length / 1468);
+    let before = fx.server.stats().hotPolls;
+    const fast = await tftpGet(fx.server.port, 'sub/kernel.img', { options: { blksize: '1468' } });
+    expect(fast.data.equals(fx.files['sub/kernel.img']!)).toBe(true);
+    expect(fx.server.stats().hotPolls - before).toBeGreaterThan(blocks / 2); // loopback answers within the spin
+    before = fx.server.stats().hotPolls;
+    const slow = await tftpGet(fx.server.port, 'sub/kernel.img', { options: { blksize: '1468' }, ackDelayMs: 5 });
+    expect(slow.data.equals(fx.files['sub/kernel.img']!)).toBe(true);
+    expect(fx.server.stats().hotPolls - before).toBeLessThan(10); // a few at the start, then the measured RTT says no
+  });
+
+
   it('windowsize 16 with blksize 1468 from a client that offers it', async () => {
     const r = await tftpGet(fx.server.port, 'sub/kernel.img', { options: { blksize: '1468', windowsize: '16', tsize: '0' } });
     expect(r.oack).toEqual({ blksize: '1468', tsize: String(fx.files['sub/kernel.img']!.length), windowsize: '16' });
