@@ -121,7 +121,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!st?.isFile()) return fail(reply, 404, 'E_NO_IMAGE', `image "${img.name}": ${file} is missing (rolecast images list)`);
     // A strong validator from the file's identity, so If-Range (resume) works as well as If-None-Match.
     const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}-${st.ino.toString(16)}"`;
-    return sendBody(req, reply, { segments: [{ kind: 'file', path: file, start: 0, end: st.size }], length: st.size, etag, type: 'application/octet-stream', lastModified: st.mtime, zeroCopy: config.http.sendfile });
+    return sendBody(req, reply, { segments: [{ kind: 'file', path: file, start: 0, end: st.size, version: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs } }], length: st.size, etag, type: 'application/octet-stream', lastModified: st.mtime, zeroCopy: config.http.sendfile });
   });
 
   // Loaders over HTTP (UEFI HTTP boot, arch 16/19, gets a URL for its loader from DHCP): the same files,
@@ -136,7 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (r.kind === 'virtual') return reply.type('text/plain').send(r.content);
     const st = await stat(r.absPath);
     const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}-${st.ino.toString(16)}"`;
-    return sendBody(req, reply, { segments: [{ kind: 'file', path: r.absPath, start: 0, end: st.size }], length: st.size, etag, type: 'application/octet-stream', lastModified: st.mtime, zeroCopy: config.http.sendfile });
+    return sendBody(req, reply, { segments: [{ kind: 'file', path: r.absPath, start: 0, end: st.size, version: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs } }], length: st.size, etag, type: 'application/octet-stream', lastModified: st.mtime, zeroCopy: config.http.sendfile });
   });
 
   app.get('/api/machines', async () => machineApiRows(deps.getInventory(), ctx, config.dataDir, deps.events));

@@ -5,12 +5,12 @@
  * whole body (RFC 9110 allows ignoring Range). Images are one file segment; a composed rootfs is the
  * base image's ranges plus the generated entries — both go through here.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { sendfileEngine, socketFd, type SendfileEngine } from '../native/sendfile.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { segmentStream, sliceSegments, type Segment } from '../rootfs/compose.js';
+import { openVersion, segmentStream, sliceSegments, type Segment } from '../rootfs/compose.js';
 
 export interface Body {
   segments: readonly Segment[];
@@ -85,7 +85,7 @@ async function sendZeroCopy(req: FastifyRequest, reply: FastifyReply, engine: Se
         continue;
       }
       let fh = handles.get(seg.path);
-      if (!fh) { fh = await open(seg.path, 'r'); handles.set(seg.path, fh); }
+      if (!fh) { fh = await openVersion(seg); handles.set(seg.path, fh); }
       await drained(socket);
       await engine.send(fd, fh.fd, seg.start, seg.end - seg.start, { timeoutMs: IDLE_TIMEOUT_MS, signal: abort.signal });
     }

@@ -12,12 +12,13 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { PassThrough, Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import type { RenderedFile } from '../render/types.js';
-import { normName, tarIndexOf } from './tarindex.js';
+import { normName, tarIndexOf, type FileVersion } from './tarindex.js';
 
 const EPOCH = new Date(0);
 
 export type Segment =
-  | { kind: 'file'; path: string; start: number; end: number }
+  /** `version`: the file must still be this one when opened (an image replaced mid-plan is an error, not mixed bytes). */
+  | { kind: 'file'; path: string; start: number; end: number; version?: FileVersion }
   | { kind: 'buffer'; data: Buffer };
 
 export interface RootfsPlan {
@@ -65,17 +66,17 @@ export async function planRootfs(opts: ComposeOptions): Promise<RootfsPlan> {
       if (m.type === '5') baseDirs.add(m.name);
       if (m.name && replaced.has(m.name) && m.type !== '5') {
         // Replaced by the machine's own file (added at the end): close the current run of ranges.
-        if (run) segments.push({ kind: 'file', path: opts.basePath, ...run });
+        if (run) segments.push({ kind: 'file', path: opts.basePath, ...run, version: index.version });
         run = undefined;
         continue;
       }
       if (run && run.end === m.start) run.end = m.end;
       else {
-        if (run) segments.push({ kind: 'file', path: opts.basePath, ...run });
+        if (run) segments.push({ kind: 'file', path: opts.basePath, ...run, version: index.version });
         run = { start: m.start, end: m.end };
       }
     }
-    if (run) segments.push({ kind: 'file', path: opts.basePath, ...run });
+    if (run) segments.push({ kind: 'file', path: opts.basePath, ...run, version: index.version });
   }
   segments.push({ kind: 'buffer', data: await generatedTar(opts.files, baseDirs, prefix) });
   return { segments, length: segments.reduce((n, s) => n + (s.kind === 'file' ? s.end - s.start : s.data.length), 0) };
@@ -90,7 +91,7 @@ export function sliceSegments(segments: readonly Segment[], from: number, to: nu
     const a = Math.max(from, at);
     const b = Math.min(to, at + len);
     if (a < b) {
-      out.push(s.kind === 'file' ? { kind: 'file', path: s.path, start: s.start + (a - at), end: s.start + (b - at) } : { kind: 'buffer', data: s.data.subarray(a - at, b - at) });
+      out.push(s.kind === 'file' ? { ...s, start: s.start + (a - at), end: s.start + (b - at) } : { kind: 'buffer', data: s.data.subarray(a - at, b - at) });
     }
     at += len;
     if (at >= to) break;
@@ -99,6 +100,19 @@ export function sliceSegments(segments: readonly Segment[], from: number, to: nu
 }
 
 const CHUNK = 512 * 1024;
+
+/** Open a segment's file, checking it is still the version the plan was made from. */
+export async function openVersion(s: Extract<Segment, { kind: 'file' }>): Promise<FileHandle> {
+  const fh = await open(s.path, 'r');
+  if (s.version) {
+    const st = await fh.stat();
+    if (st.ino !== s.version.ino || st.size !== s.version.size || st.mtimeMs !== s.version.mtimeMs) {
+      await fh.close();
+      throw new Error(`${s.path} changed after this response was planned (a new image version): the client retries and gets the new one`);
+    }
+  }
+  return fh;
+}
 
 /** The segments as a byte stream (file ranges read in 512 KiB chunks; memory bounded by the consumer's backpressure). */
 export function segmentStream(segments: readonly Segment[]): Readable {
@@ -111,7 +125,7 @@ export function segmentStream(segments: readonly Segment[]): Readable {
           continue;
         }
         let fh = handles.get(s.path);
-        if (!fh) { fh = await open(s.path, 'r'); handles.set(s.path, fh); }
+        if (!fh) { fh = await openVersion(s); handles.set(s.path, fh); }
         for (let at = s.start; at < s.end;) {
           const buf = Buffer.allocUnsafe(Math.min(CHUNK, s.end - at));
           const { bytesRead } = await fh.read(buf, 0, buf.length, at);

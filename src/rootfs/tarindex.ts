@@ -29,7 +29,11 @@ export interface TarIndex {
   end: number;
   /** The first member's raw name starts with "./" (GNU tar -C dir .): generated entries follow suit. */
   dotSlash: boolean;
+  /** The file version indexed: whoever sends ranges from it checks the file it opens is still this one. */
+  version?: FileVersion;
 }
+
+export interface FileVersion { ino: number; size: number; mtimeMs: number }
 
 export class TarFormatError extends Error {
   constructor(readonly file: string, readonly offset: number, reason: string) {
@@ -177,7 +181,7 @@ export async function tarIndexOf(file: string): Promise<TarIndex> {
   const key = `${st.size}:${st.mtimeMs}:${st.ino}`;
   const hit = cache.get(file);
   if (hit?.key === key) return hit.index;
-  const index = indexTar(file);
+  const index = indexTar(file).then((i) => ({ ...i, version: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs } }));
   cache.set(file, { key, index });
   index.catch(() => { if (cache.get(file)?.index === index) cache.delete(file); });
   return index;

@@ -2,7 +2,7 @@
 // GNU long names, pax records, hard links, devices), replaced members are left out, and the result is a
 // valid archive GNU tar lists exactly. Archives are made by GNU tar itself.
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -114,6 +114,17 @@ describe('spliced rootfs', () => {
     expect(readFileSync(join(x, 'etc/motd.hard'), 'utf8')).toBe('motd\n');
     // Same inputs, same bytes.
     expect((await bytesOf((await planRootfs({ basePath: base, files })).segments)).equals(out)).toBe(true);
+  });
+
+  it('a base replaced after planning (new image version) fails the stream instead of mixing versions', async () => {
+    const base = tarOf('replaced', 'gnu');
+    const plan = await planRootfs({ basePath: base, files });
+    const next = `${base}.new`;
+    writeFileSync(next, readFileSync(base)); // same bytes, new inode: still a different version
+    renameSync(next, base);
+    await expect(bytesOf(plan.segments)).rejects.toThrow(/changed after this response was planned/);
+    // A fresh plan reads the new version.
+    expect((await bytesOf((await planRootfs({ basePath: base, files })).segments)).length).toBeGreaterThan(0);
   });
 
   it('without a base: a tar of the generated files alone', async () => {
