@@ -47,7 +47,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const ctx = { baseUrl: baseUrlOf(config), server: config.address };
   const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }) as unknown as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), trustProxy: false,
     // Long path parameters reach the route schemas (400 with our error shape) instead of the router's bare 414.
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
     // Unknown fields are errors (a typo must not be dropped silently), as in the profiles.
     ajv: { customOptions: { removeAdditional: false } } }) as unknown as FastifyInstance;
   // OpenAPI from the route schemas, served at /api/openapi.json.
