@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-test}
 
-# Debian packages: real peers for the tests (clients, servers to compare with, VM firmware).
+# Debian packages: real peers for the tests (clients, servers to compare with, VM firmware), and the
+# compiler node-gyp needs for the native sendfile engine (native/sendfile, built by npm run build).
 # policy-rc.d keeps packaged daemons (tftpd-hpa, nginx, keepalived) from starting on the host.
 PKGS=(
   iproute2 procps curl ca-certificates
@@ -15,6 +16,7 @@ PKGS=(
   tftp-hpa atftp tftpd-hpa nginx-light
   qemu-system-x86 ipxe-qemu ovmf ipxe pxelinux syslinux-common grub-efi-amd64-bin memtest86+
   linux-image-amd64 kmod cpio zstd mmdebstrap tcpdump
+  g++ make python3
 )
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
