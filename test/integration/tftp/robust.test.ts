@@ -92,6 +92,40 @@ describe('TFTP robustness', () => {
     }
   });
 
+  it('a packet from another TID (stray port) does not disturb the transfer, and gets no data', async () => {
+    const { createSocket } = await import('node:dgram');
+    const { encodeAck, encodeError, encodeRequest, decode } = await import('../../../src/tftp/packet.js');
+    const want = fx.files['undionly.kpxe']!;
+    const sock = createSocket('udp4');
+    const stray = createSocket('udp4');
+    const strayGot: Buffer[] = [];
+    stray.on('message', (m) => strayGot.push(m));
+    await new Promise<void>((r) => stray.bind(0, '127.0.0.1', () => r()));
+    const chunks: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      let intruded = false;
+      sock.on('message', (m, from) => {
+        const p = decode(m);
+        if (p.op !== 'DATA') return reject(new Error(`unexpected ${p.op}`));
+        if (chunks.length === p.block - 1) chunks.push(p.data);
+        if (!intruded) {
+          // A stranger sends an ERROR to the transfer's port: taken as the client's, it would abort the transfer.
+          intruded = true;
+          stray.send(encodeError(0, 'not your client'), from.port, from.address);
+        }
+        sock.send(encodeAck(p.block), from.port, from.address);
+        if (p.data.length < 512) resolve();
+      });
+      sock.bind(0, '127.0.0.1', () => sock.send(encodeRequest('RRQ', 'undionly.kpxe', 'octet'), fx.server.port, '127.0.0.1'));
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    sock.close();
+    stray.close();
+    expect(Buffer.concat(chunks).equals(want)).toBe(true);
+    // Connected transfer sockets (as tftpd-hpa's): the kernel drops the stray packet; nothing comes back to it.
+    expect(strayGot).toEqual([]);
+  });
+
   it('refuses writes', async () => {
     const { createSocket } = await import('node:dgram');
     const { encodeRequest, decode } = await import('../../../src/tftp/packet.js');
