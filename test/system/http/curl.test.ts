@@ -73,6 +73,11 @@ describeSystem('HTTP with curl from two namespaces', ['curl', 'tar'], () => {
     const sha = (args: string[]) => spawnSync('sh', ['-c', `${args.join(' ')} | sha256sum`], { encoding: 'utf8', maxBuffer: 1024 }).stdout.split(' ')[0];
     expect(sha(['tar', '-xOf', out, './srv/blob'])).toBe(sha(['cat', join(dir, 'big/srv/blob')]));
     expect(spawnSync('tar', ['-tf', out], { encoding: 'utf8' }).stdout).toMatch(/\.\/etc\/hostname/);
+    // Responses sent through the sendfile engine are counted like any other.
+    const metrics = await lab.exec(a, 'curl', ['-sS', 'http://10.0.0.1:8080/metrics']);
+    const bytes = Number(/^rolecast_http_bytes_total (\d+)$/m.exec(metrics.stdout)?.[1]);
+    expect(bytes, metrics.stdout).toBeGreaterThan(300 * 1024 * 1024);
+    expect(metrics.stdout).toMatch(/rolecast_http_responses_total\{route="\/rootfs\/:file",status="2xx"\} \d+/);
   }, 180_000);
 
   it('uses the sendfile engine when it is built, and a client hanging up mid-transfer harms nothing', async () => {
