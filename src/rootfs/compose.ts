@@ -38,7 +38,7 @@ export interface ComposeOptions {
 }
 
 /** The generated entries (and the directories they need that the base lacks) plus the end marker. */
-async function generatedTar(files: readonly RenderedFile[], baseDirs: ReadonlySet<string>, prefix: string): Promise<Buffer> {
+async function generatedTar(files: readonly RenderedFile[], baseDirs: ReadonlySet<string>, prefix: string, relinks: readonly { name: string; linkname: string }[] = []): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
@@ -48,6 +48,11 @@ async function generatedTar(files: readonly RenderedFile[], baseDirs: ReadonlySe
   for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : 1))) {
     pack.entry({ name: `${prefix}${normName(f.path)}`, type: 'file', mode: f.mode, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: EPOCH }, f.content);
   }
+  // Base hard links to a replaced file: after it, so they link to the machine's version (as replacing
+  // the file in place would have), and an extractor finds their target already there.
+  for (const l of relinks) {
+    pack.entry({ name: `${prefix}${l.name}`, type: 'link', linkname: `${prefix}${l.linkname}`, mode: 0o644, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: EPOCH });
+  }
   pack.finalize();
   await done;
   return Buffer.concat(chunks);
@@ -56,6 +61,7 @@ async function generatedTar(files: readonly RenderedFile[], baseDirs: ReadonlySe
 export async function planRootfs(opts: ComposeOptions): Promise<RootfsPlan> {
   const segments: Segment[] = [];
   const baseDirs = new Set<string>();
+  const relinks: { name: string; linkname: string }[] = [];
   let prefix = '';
   if (opts.basePath) {
     const index = await tarIndexOf(opts.basePath);
@@ -64,7 +70,9 @@ export async function planRootfs(opts: ComposeOptions): Promise<RootfsPlan> {
     let run: { start: number; end: number } | undefined;
     for (const m of index.members) {
       if (m.type === '5') baseDirs.add(m.name);
-      if (m.name && replaced.has(m.name) && m.type !== '5') {
+      const relink = m.type === '1' && m.linkname !== undefined && replaced.has(m.linkname) && !replaced.has(m.name);
+      if (relink) relinks.push({ name: m.name, linkname: m.linkname! });
+      if (relink || (m.name && replaced.has(m.name) && m.type !== '5')) {
         // Replaced by the machine's own file (added at the end): close the current run of ranges.
         if (run) segments.push({ kind: 'file', path: opts.basePath, ...run, version: index.version });
         run = undefined;
@@ -78,7 +86,7 @@ export async function planRootfs(opts: ComposeOptions): Promise<RootfsPlan> {
     }
     if (run) segments.push({ kind: 'file', path: opts.basePath, ...run, version: index.version });
   }
-  segments.push({ kind: 'buffer', data: await generatedTar(opts.files, baseDirs, prefix) });
+  segments.push({ kind: 'buffer', data: await generatedTar(opts.files, baseDirs, prefix, relinks) });
   return { segments, length: segments.reduce((n, s) => n + (s.kind === 'file' ? s.end - s.start : s.data.length), 0) };
 }
 

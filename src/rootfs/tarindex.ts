@@ -21,6 +21,8 @@ export interface TarMember {
   /** Byte range of the whole member in the archive: [start, end). */
   start: number;
   end: number;
+  /** For hard links ('1'): the member they link to, normalised like `name`. */
+  linkname?: string;
 }
 
 export interface TarIndex {
@@ -46,6 +48,7 @@ export interface TarHeader {
   name: string;
   size: number;
   type: string;
+  linkname: string;
 }
 
 function cstring(b: Buffer, from: number, len: number): string {
@@ -86,11 +89,16 @@ export function parseHeader(b: Buffer): TarHeader | 'zero' | string {
     const prefix = cstring(b, 345, 155);
     if (prefix) name = `${prefix}/${name}`;
   }
-  return { name, size, type };
+  return { name, size, type, linkname: cstring(b, 157, 100) };
 }
 
 /** The "path" record of a pax extended header's data ("<len> path=<value>\n" records). */
 export function paxPath(data: Buffer): string | undefined {
+  return paxRecord(data, 'path');
+}
+
+/** One record of a pax extended header's data (the last one wins, as in tar). */
+export function paxRecord(data: Buffer, key: string): string | undefined {
   let at = 0;
   let found: string | undefined;
   while (at < data.length) {
@@ -100,7 +108,7 @@ export function paxPath(data: Buffer): string | undefined {
     if (!Number.isInteger(len) || len <= 0 || at + len > data.length) break;
     const rec = data.toString('utf8', sp + 1, at + len - 1);
     const eq = rec.indexOf('=');
-    if (eq > 0 && rec.slice(0, eq) === 'path') found = rec.slice(eq + 1);
+    if (eq > 0 && rec.slice(0, eq) === key) found = rec.slice(eq + 1);
     at += len;
   }
   return found;
@@ -128,6 +136,7 @@ export async function indexTar(file: string): Promise<TarIndex> {
     let at = 0;
     let memberStart = 0;
     let longName: string | undefined;
+    let longLink: string | undefined;
     let dotSlash: boolean | undefined;
     const header = Buffer.alloc(BLOCK);
     for (;;) {
@@ -150,18 +159,25 @@ export async function indexTar(file: string): Promise<TarIndex> {
       if (h.type === 'x' || h.type === 'L' || h.type === 'K') {
         // Prefix headers describe the next entry: they belong to its member.
         if (h.size > 1024 * 1024) throw new TarFormatError(file, at, `extended header of ${h.size} bytes`);
-        if (h.type !== 'K') {
-          const data = await readExactly(fh, file, h.size, dataAt);
-          const n = h.type === 'x' ? paxPath(data) : cstring(data, 0, data.length);
-          if (n !== undefined) longName = n;
+        const data = await readExactly(fh, file, h.size, dataAt);
+        if (h.type === 'x') {
+          longName = paxRecord(data, 'path') ?? longName;
+          longLink = paxRecord(data, 'linkpath') ?? longLink;
+        } else if (h.type === 'L') {
+          longName = cstring(data, 0, data.length);
+        } else {
+          longLink = cstring(data, 0, data.length);
         }
         at = next;
         continue;
       }
       const raw = h.type === 'g' ? '' : longName ?? h.name;
       if (h.type !== 'g' && dotSlash === undefined) dotSlash = raw.startsWith('./');
-      members.push({ name: h.type === 'g' ? '' : normName(raw), type: h.type, start: memberStart, end: next });
+      const member: TarMember = { name: h.type === 'g' ? '' : normName(raw), type: h.type, start: memberStart, end: next };
+      if (h.type === '1') member.linkname = normName(longLink ?? h.linkname);
+      members.push(member);
       longName = undefined;
+      longLink = undefined;
       at = next;
       memberStart = at;
     }

@@ -2,7 +2,7 @@
 // GNU long names, pax records, hard links, devices), replaced members are left out, and the result is a
 // valid archive GNU tar lists exactly. Archives are made by GNU tar itself.
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -68,7 +68,7 @@ describe('tar index', () => {
     let sum = 0;
     for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
     h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-    expect(parseHeader(h)).toEqual({ name: 'file', size: 2 ** 33 + 5, type: '0' });
+    expect(parseHeader(h)).toEqual({ name: 'file', size: 2 ** 33 + 5, type: '0', linkname: '' });
     h[0] = 'F'.charCodeAt(0);
     expect(parseHeader(h)).toMatch(/checksum/);
     expect(parseHeader(Buffer.alloc(512))).toBe('zero');
@@ -125,6 +125,26 @@ describe('spliced rootfs', () => {
     await expect(bytesOf(plan.segments)).rejects.toThrow(/changed after this response was planned/);
     // A fresh plan reads the new version.
     expect((await bytesOf((await planRootfs({ basePath: base, files })).segments)).length).toBeGreaterThan(0);
+  });
+
+  it.each(['gnu', 'posix'] as const)('a base hard link to a replaced file follows it and links to the machine\'s version (%s)', async (format) => {
+    const base = tarOf(`relink-${format}`, format);
+    const idx = await indexTar(base);
+    expect(idx.members.find((m) => m.name === 'etc/motd.hard')).toMatchObject({ type: '1', linkname: 'etc/motd' });
+    const motd = [{ path: '/etc/motd', content: 'machine motd\n', mode: 0o644, secret: false }];
+    const out = join(dir, `relink-${format}-out.tar`);
+    writeFileSync(out, await bytesOf((await planRootfs({ basePath: base, files: motd })).segments));
+    const x = join(dir, `relink-${format}-x`);
+    mkdirSync(x);
+    const r = spawnSync('tar', ['-xf', out, '-C', x], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(x, 'etc/motd'), 'utf8')).toBe('machine motd\n');
+    expect(readFileSync(join(x, 'etc/motd.hard'), 'utf8')).toBe('machine motd\n');
+    expect(statSync(join(x, 'etc/motd.hard')).ino).toBe(statSync(join(x, 'etc/motd')).ino);
+    const bb = join(dir, `relink-${format}-bb`);
+    mkdirSync(bb);
+    expect(spawnSync('busybox', ['tar', '-xf', out, '-C', bb]).status).toBe(0);
+    expect(readFileSync(join(bb, 'etc/motd.hard'), 'utf8')).toBe('machine motd\n');
   });
 
   it('without a base: a tar of the generated files alone', async () => {
