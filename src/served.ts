@@ -3,7 +3,8 @@
  * kept in <data>/served.json. `rolecast diff` and GET /api/machines compare it with what the current
  * snapshot would render, to say which machines change on their next boot.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeAtomic } from './fsutil.js';
 import { join } from 'node:path';
 
 export interface ServedEntry {
@@ -32,8 +33,6 @@ export async function readServed(dataDir: string): Promise<ServedRecord> {
 /** Atomic replace: a crash leaves either the old or the new record, never half of one. */
 export async function writeServed(dataDir: string, rec: ServedRecord): Promise<void> {
   await mkdir(dataDir, { recursive: true });
-  const tmp = `${servedPath(dataDir)}.tmp-${process.pid}`;
   const sorted = Object.fromEntries(Object.entries(rec).sort(([a], [b]) => a.localeCompare(b)));
-  await writeFile(tmp, `${JSON.stringify(sorted, null, 2)}\n`);
-  await rename(tmp, servedPath(dataDir));
+  await writeAtomic(servedPath(dataDir), `${JSON.stringify(sorted, null, 2)}\n`);
 }

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { RolecastError } from '../errors.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
 import { moduleClosure, kernelVersions, type ModuleSet } from './modules.js';
-import { copyAtomic, writeAtomic } from './fsutil.js';
+import { copyAtomic, writeAtomic } from '../fsutil.js';
 import type { Logger } from '../log.js';
 
 export const BUSYBOX = '/bin/busybox';

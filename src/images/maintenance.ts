@@ -7,7 +7,7 @@
 import { mkdir, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RolecastError } from '../errors.js';
-import { copyAtomic, sha256File } from './fsutil.js';
+import { copyAtomic, sha256File } from '../fsutil.js';
 
 export const MEMTEST_FILES = ['memtest86+x64.bin', 'memtest86+x64.efi'];
 

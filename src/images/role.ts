@@ -12,7 +12,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RolecastError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { sha256File } from './fsutil.js';
+import { sha256File } from '../fsutil.js';
 import { publishVersion, rollbackVersion, type ImageVersions } from './versions.js';
 import { defaultKernelVersion } from './initramfs.js';
 

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { RolecastError } from '../errors.js';
 import { writeTar, type TarEntry } from './tar.js';
-import { writeAtomic } from './fsutil.js';
+import { writeAtomic } from '../fsutil.js';
 import { publishVersion } from './versions.js';
 import { BUSYBOX } from './initramfs.js';
 

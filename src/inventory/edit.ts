@@ -3,10 +3,10 @@
  * change, so comments, flow style and layout stay as written. The edited profile set is validated in
  * memory before anything is written, and the write is atomic (temp file + rename).
  */
-import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { RolecastError } from '../errors.js';
+import { writeAtomic } from '../fsutil.js';
 import { MACHINES_FILE, parseSources, readSources } from './load.js';
 
 function machineNode(text: string, host: string): YAMLMap {
@@ -40,22 +40,6 @@ function spliceValue(text: string, host: string, key: string, value: string | nu
   return `${text.slice(0, at)}, ${key}: ${value}${text.slice(at)}`;
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.rolecast-${process.pid}.tmp`;
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-}
 
 async function editMachine(profilesDir: string, host: string, key: string, value: string | null): Promise<void> {
   const sources = await readSources(profilesDir);

@@ -4,16 +4,10 @@
  * the same value `rolecast diff` compares.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { sha256File } from '../fsutil.js';
 
 const cache = new Map<string, { key: string; sha: Promise<string> }>();
-
-async function hashFile(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
 
 /** A file's sha256, once per version (size, mtime, inode); a boot storm's first requests share one pass. */
 export async function fileSha256(path: string): Promise<string> {
@@ -21,7 +15,7 @@ export async function fileSha256(path: string): Promise<string> {
   const key = `${st.size}:${st.mtimeMs}:${st.ino}`;
   const hit = cache.get(path);
   if (hit?.key === key) return hit.sha;
-  const sha = hashFile(path);
+  const sha = sha256File(path);
   cache.set(path, { key, sha });
   sha.catch(() => { if (cache.get(path)?.sha === sha) cache.delete(path); });
   return sha;
