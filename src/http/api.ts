@@ -9,6 +9,7 @@ import type { LeaseView } from '../leases.js';
 import type { EventStore } from '../events/store.js';
 import { normaliseMac } from '../boot/facts.js';
 import { ProfileError, formatIssue } from '../errors.js';
+import { pathParams, sourceAddress } from './common.js';
 
 export interface ApiDeps {
   getInventory: () => Inventory;
@@ -48,7 +49,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
     const mac = normaliseMac(req.params.mac);
     if (!mac) return fail(reply, 400, 'E_BAD_MAC', `"${req.params.mac}" is not a MAC address`);
     const host = deps.getInventory().byMac.get(mac)?.host;
-    deps.events.emit({ mac, stage: req.body.stage, ...(host ? { host } : {}), ...(req.body.detail ? { detail: req.body.detail } : {}), address: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '') });
+    deps.events.emit({ mac, stage: req.body.stage, ...(host ? { host } : {}), ...(req.body.detail ? { detail: req.body.detail } : {}), address: sourceAddress(req) });
     return reply.code(202).send({ ok: true });
   });
 
@@ -60,7 +61,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
     req.raw.on('close', off);
   });
 
-  app.get<{ Params: { host: string } }>('/api/machines/:host', { schema: { params: { type: 'object', properties: { host: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' } }, required: ['host'] } } }, async (req, reply) => {
+  app.get<{ Params: { host: string } }>('/api/machines/:host', { schema: { params: pathParams('host') } }, async (req, reply) => {
     const inv = deps.getInventory();
     const m = inv.byHost.get(req.params.host) ?? inv.byMac.get(normaliseMac(req.params.host) ?? '');
     if (!m) return fail(reply, 404, 'E_UNKNOWN_MACHINE', `no machine ${req.params.host}`);

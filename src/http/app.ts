@@ -19,7 +19,8 @@ import { machineApiRows } from './machines.js';
 import { registerRootfs } from './rootfs.js';
 import { registerApi } from './api.js';
 import { registerMetrics } from './metrics.js';
-import { sendBody } from './send.js';
+import { fileBody, sendBody } from './send.js';
+import { pathParams, sourceAddress } from './common.js';
 import { createResolver } from '../tftp/resolve.js';
 import { sendfileEngine, sendfileUnavailableReason } from '../native/sendfile.js';
 import swagger from '@fastify/swagger';
@@ -75,10 +76,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return plan;
   }
 
-  /** Path parameters: printable ASCII, bounded (names, MACs, file names); anything else is a 400. */
-  const segment = { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' } as const;
-  const params = (...names: string[]) => ({ type: 'object', properties: Object.fromEntries(names.map((n) => [n, n === '*' ? { ...segment, maxLength: 1024 } : segment])), required: names } as const);
-
   const archQuery = { type: 'object', properties: { arch: { type: 'integer', minimum: 0, maximum: 65535 } }, additionalProperties: false } as const;
 
   app.get('/healthz', async () => {
@@ -88,55 +85,51 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get('/boot.ipxe', async (_req, reply) => reply.type('text/plain').send(renderIpxeChain(ctx)));
 
-  app.get<{ Params: { file: string }; Querystring: { arch?: number } }>('/boot/:file', { schema: { params: params('file'), querystring: archQuery } }, async (req, reply) => {
+  app.get<{ Params: { file: string }; Querystring: { arch?: number } }>('/boot/:file', { schema: { params: pathParams('file'), querystring: archQuery } }, async (req, reply) => {
     const m = /^(.+)\.ipxe$/.exec(req.params.file);
     if (!m) return fail(reply, 404, 'E_NOT_FOUND', `no boot file ${req.params.file}`);
     const plan = planFor(m[1]!, req.query.arch, reply);
     if (!plan) return reply;
     req.log.info({ mac: plan.mac, host: plan.host, role: plan.role.name }, 'boot script');
-    deps.events.emit({ mac: plan.mac, stage: 'http-script', ...(plan.host ? { host: plan.host } : {}), detail: plan.role.name, address: req.socket.remoteAddress?.replace(/^::ffff:/, '') });
+    deps.events.emit({ mac: plan.mac, stage: 'http-script', ...(plan.host ? { host: plan.host } : {}), detail: plan.role.name, address: sourceAddress(req) });
     const script = renderBootConfig('ipxe', plan, deps.getInventory(), ctx);
     if (plan.bootOnce && plan.host) deps.bootOnceServed?.(plan.host);
     return reply.type('text/plain').send(script);
   });
 
-  app.get<{ Params: { mac: string; cfg: string }; Querystring: { arch?: number } }>('/boot/:mac/:cfg', { schema: { params: params('mac', 'cfg'), querystring: archQuery } }, async (req, reply) => {
+  app.get<{ Params: { mac: string; cfg: string }; Querystring: { arch?: number } }>('/boot/:mac/:cfg', { schema: { params: pathParams('mac', 'cfg'), querystring: archQuery } }, async (req, reply) => {
     const kind = req.params.cfg === 'grub.cfg' ? 'grub' : req.params.cfg === 'pxelinux.cfg' ? 'pxelinux' : undefined;
     if (!kind) return fail(reply, 404, 'E_NOT_FOUND', `no boot config ${req.params.cfg}`);
     const plan = planFor(req.params.mac, req.query.arch ?? (kind === 'grub' ? 7 : 0), reply);
     if (!plan) return reply;
     const text = renderBootConfig(kind, plan, deps.getInventory(), ctx);
-    deps.events.emit({ mac: plan.mac, stage: 'http-config', ...(plan.host ? { host: plan.host } : {}), detail: `${req.params.cfg} (${plan.role.name})`, address: req.socket.remoteAddress?.replace(/^::ffff:/, '') });
+    deps.events.emit({ mac: plan.mac, stage: 'http-config', ...(plan.host ? { host: plan.host } : {}), detail: `${req.params.cfg} (${plan.role.name})`, address: sourceAddress(req) });
     if (plan.bootOnce && plan.host) deps.bootOnceServed?.(plan.host);
     return reply.type('text/plain').send(text);
   });
 
-  app.get<{ Params: { name: string } }>('/images/:name', { schema: { params: params('name') } }, async (req, reply) => {
+  app.get<{ Params: { name: string } }>('/images/:name', { schema: { params: pathParams('name') } }, async (req, reply) => {
     const img = deps.getInventory().images[req.params.name];
     if (!img) return fail(reply, 404, 'E_NOT_FOUND', `no image "${req.params.name}"`);
     const file = isAbsolute(img.path) ? img.path : join(config.imagesDir, img.path);
-    const who = deps.getInventory().byIp.get(req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '');
-    if (who && req.method === 'GET') deps.events.emit({ mac: who.macs[0]!, host: who.host, stage: img.kind === 'kernel' ? 'http-kernel' : img.kind === 'initrd' ? 'http-initrd' : 'http-image', detail: img.name, address: req.socket.remoteAddress?.replace(/^::ffff:/, '') });
+    const who = deps.getInventory().byIp.get(sourceAddress(req));
+    if (who && req.method === 'GET') deps.events.emit({ mac: who.macs[0]!, host: who.host, stage: img.kind === 'kernel' ? 'http-kernel' : img.kind === 'initrd' ? 'http-initrd' : 'http-image', detail: img.name, address: sourceAddress(req) });
     const st = await stat(file).catch(() => undefined);
     if (!st?.isFile()) return fail(reply, 404, 'E_NO_IMAGE', `image "${img.name}": ${file} is missing (rolecast images list)`);
-    // A strong validator from the file's identity, so If-Range (resume) works as well as If-None-Match.
-    const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}-${st.ino.toString(16)}"`;
-    return sendBody(req, reply, { segments: [{ kind: 'file', path: file, start: 0, end: st.size, version: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs } }], length: st.size, etag, type: 'application/octet-stream', lastModified: st.mtime, zeroCopy: config.http.sendfile });
+    return sendBody(req, reply, { ...fileBody(file, st), zeroCopy: config.http.sendfile });
   });
 
   // Loaders over HTTP (UEFI HTTP boot, arch 16/19, gets a URL for its loader from DHCP): the same files,
   // roots and confinement as TFTP, plus the rendered pxelinux/GRUB configs for loaders that fetch over HTTP.
   const loaders = createResolver({ roots: config.tftp.roots, imagesDir: config.imagesDir, getInventory: deps.getInventory, ctx, bootOnceServed: deps.bootOnceServed });
-  app.get<{ Params: { '*': string } }>('/loaders/*', { schema: { params: params('*') } }, async (req, reply) => {
-    const from = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
+  app.get<{ Params: { '*': string } }>('/loaders/*', { schema: { params: pathParams('*') } }, async (req, reply) => {
+    const from = sourceAddress(req);
     const r = await loaders.resolve(req.params['*'], { address: from });
     if (r.kind === 'missing') return fail(reply, 404, 'E_NOT_FOUND', `no loader ${req.params['*']}: ${r.reason}`);
     if (r.kind === 'denied') return fail(reply, 403, 'E_DENIED', `${req.params['*']}: ${r.reason}`);
     if (r.mac && req.method === 'GET') deps.events.emit({ mac: r.mac, ...(r.host ? { host: r.host } : {}), stage: r.label === 'config' ? 'http-config' : 'http-loader', detail: req.params['*'], address: from });
     if (r.kind === 'virtual') return reply.type('text/plain').send(r.content);
-    const st = await stat(r.absPath);
-    const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}-${st.ino.toString(16)}"`;
-    return sendBody(req, reply, { segments: [{ kind: 'file', path: r.absPath, start: 0, end: st.size, version: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs } }], length: st.size, etag, type: 'application/octet-stream', lastModified: st.mtime, zeroCopy: config.http.sendfile });
+    return sendBody(req, reply, { ...fileBody(r.absPath, await stat(r.absPath)), zeroCopy: config.http.sendfile });
   });
 
   app.get('/api/machines', async () => machineApiRows(deps.getInventory(), ctx, config.dataDir, deps.events));

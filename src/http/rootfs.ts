@@ -16,7 +16,8 @@ import { resolveMachine } from '../inventory/resolve.js';
 import { machineContentHash, renderMachineFiles } from '../render/index.js';
 import { planRootfs, segmentStream } from '../rootfs/compose.js';
 import { TarFormatError } from '../rootfs/tarindex.js';
-import { sendBody } from './send.js';
+import { etagMatches, sendBody } from './send.js';
+import { pathParams, sourceAddress } from './common.js';
 import type { Readable } from 'node:stream';
 import { fileSha256, rootfsEtag } from '../rootfs/etag.js';
 import { readServed, writeServed } from '../served.js';
@@ -29,10 +30,6 @@ export interface RootfsDeps {
   zeroCopy?: boolean;
   leases?: LeaseView;
   events: EventSink;
-}
-
-function sourceAddress(req: FastifyRequest): string {
-  return (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
 }
 
 let servedWrite: Promise<void> = Promise.resolve();
@@ -55,8 +52,7 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     return from === reserved || from === deps.leases?.addressOf(mac);
   }
 
-  const segment = { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' } as const;
-  app.get<{ Params: { file: string } }>('/rootfs/:file', { schema: { params: { type: 'object', properties: { file: segment }, required: ['file'] } } }, async (req, reply) => {
+  app.get<{ Params: { file: string } }>('/rootfs/:file', { schema: { params: pathParams('file') } }, async (req, reply) => {
     const m = /^(.+?)\.(tar|tar\.gz|tar\.zst)$/.exec(req.params.file);
     if (!m) return fail(reply, 404, 'E_NOT_FOUND', `no rootfs ${req.params.file}`);
     const found = machineFor(m[1]!, reply);
@@ -96,7 +92,9 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
         await writeServed(deps.dataDir, rec);
       }).catch((err: unknown) => req.log.error({ err }, 'cannot record what was served'));
     };
-    if (req.method === 'GET' && req.headers['if-none-match'] !== etag) {
+    const inm = req.headers['if-none-match'];
+    const unchanged = inm !== undefined && etagMatches(inm, etag);
+    if (req.method === 'GET' && !unchanged) {
       deps.events.emit({ mac, host, stage: 'http-rootfs', address: sourceAddress(req), detail: `${req.params.file} ${hash.slice(0, 12)}${ranged ? ` ${req.headers.range}` : ''}` });
       reply.raw.on('finish', record);
     }
@@ -105,7 +103,7 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
       return sendBody(req, reply, { segments: plan.segments, length: plan.length, etag, type: 'application/x-tar', cacheControl: 'no-cache', zeroCopy: deps.zeroCopy });
     }
     reply.header('etag', etag).header('cache-control', 'no-cache');
-    if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+    if (unchanged) return reply.code(304).send();
     let body: Readable = segmentStream(plan.segments);
     if (m[2] === 'tar.gz') body = body.pipe(createGzip({ level: 6 }));
     if (m[2] === 'tar.zst') {
@@ -117,7 +115,7 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     return reply.type(m[2] === 'tar.gz' ? 'application/gzip' : 'application/zstd').send(body);
   });
 
-  app.get<{ Params: { mac: string; '*': string } }>('/files/:mac/*', { schema: { params: { type: 'object', properties: { mac: segment, '*': { ...segment, maxLength: 1024 } }, required: ['mac', '*'] } } }, async (req, reply) => {
+  app.get<{ Params: { mac: string; '*': string } }>('/files/:mac/*', { schema: { params: pathParams('mac', '*') } }, async (req, reply) => {
     const found = machineFor(req.params.mac, reply);
     if (!found) return reply;
     const path = `/${req.params['*']}`;

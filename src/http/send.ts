@@ -5,6 +5,7 @@
  * whole body (RFC 9110 allows ignoring Range). Images are one file segment; a composed rootfs is the
  * base image's ranges plus the generated entries — both go through here.
  */
+import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -21,6 +22,20 @@ export interface Body {
   cacheControl?: string;
   /** Send file segments with sendfile(2) when the native engine is built (see src/native/sendfile.ts). */
   zeroCopy?: boolean;
+}
+
+/**
+ * A whole file as a body: one segment pinned to this version of the file, and a strong validator from
+ * its identity (size, mtime, inode), so If-Range (resume) works as well as If-None-Match.
+ */
+export function fileBody(path: string, st: Stats): Body {
+  return {
+    segments: [{ kind: 'file', path, start: 0, end: st.size, version: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs } }],
+    length: st.size,
+    etag: `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}-${st.ino.toString(16)}"`,
+    type: 'application/octet-stream',
+    lastModified: st.mtime,
+  };
 }
 
 /** Parse a single "bytes=" range against a length; 'none' to send everything, 'bad' for 416. */
@@ -43,7 +58,8 @@ export function parseRange(header: string | undefined, length: number): { start:
   return { start, end: last + 1 };
 }
 
-function etagMatches(header: string, etag: string): boolean {
+/** If-None-Match semantics: `*`, or any listed tag equal under weak comparison. */
+export function etagMatches(header: string, etag: string): boolean {
   if (header.trim() === '*') return true;
   const bare = etag.replace(/^W\//, '');
   return header.split(',').some((t) => t.trim().replace(/^W\//, '') === bare);
