@@ -20,7 +20,7 @@ import { etagMatches, sendBody } from './send.js';
 import { pathParams, sourceAddress } from './common.js';
 import type { Readable } from 'node:stream';
 import { fileSha256, rootfsEtag } from '../rootfs/etag.js';
-import { readServed, writeServed } from '../served.js';
+import { readServed, writeServed, type ServedRecord } from '../served.js';
 
 export interface RootfsDeps {
   getInventory: () => Inventory;
@@ -32,9 +32,12 @@ export interface RootfsDeps {
   events: EventSink;
 }
 
-let servedWrite: Promise<void> = Promise.resolve();
 
 export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
+  // What each machine was last served: read from the data directory once, then kept here and written
+  // through (one write at a time) after each rootfs response — this server is its only writer.
+  let served: ServedRecord | undefined;
+  let servedWrite: Promise<void> = Promise.resolve();
   const fail = (reply: FastifyReply, status: number, code: string, message: string) => reply.code(status).send({ code, message });
 
   function machineFor(macText: string, reply: FastifyReply) {
@@ -87,9 +90,9 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     const ranged = Boolean(req.headers.range);
     const record = () => {
       servedWrite = servedWrite.then(async () => {
-        const rec = await readServed(deps.dataDir);
-        rec[mac] = { host, role: rm.role.name, hash, at: new Date().toISOString() };
-        await writeServed(deps.dataDir, rec);
+        served ??= await readServed(deps.dataDir);
+        served[mac] = { host, role: rm.role.name, hash, at: new Date().toISOString() };
+        await writeServed(deps.dataDir, served);
       }).catch((err: unknown) => req.log.error({ err }, 'cannot record what was served'));
     };
     const inm = req.headers['if-none-match'];
