@@ -90,14 +90,14 @@ async function openSource(r: Extract<Resolved, { kind: 'file' | 'virtual' }>): P
         if (!within(cur, offset, length)) {
           const pending = next;
           next = undefined;
-          const c = pending && pending.at === offset ? await pending.p : undefined;
-          cur = c && within(c, offset, length) ? c : await load(offset);
-          if (length > cur.buf.length - (offset - cur.at)) {
-            // A block larger than a chunk (blksize is capped well below 64 KiB, but stay correct).
-            const buf = Buffer.allocUnsafe(length);
-            const { bytesRead } = await fh.read(buf, 0, length, offset);
-            cur = { at: offset, buf: buf.subarray(0, bytesRead) };
+          let c = pending ? await pending.p : undefined;
+          // Blocks do not line up with chunks: the block that straddles two is the current chunk's tail
+          // joined to the prefetched one (a copy of under one block per chunk).
+          if (c && c.at === cur.at + cur.buf.length && offset >= cur.at && offset < c.at) {
+            c = { at: offset, buf: Buffer.concat([cur.buf.subarray(offset - cur.at), c.buf]) };
           }
+          // blksize is at most 65464 (RFC 2348) < READ_AHEAD: one chunk always holds a whole block.
+          cur = c && within(c, offset, length) ? c : await load(offset);
         }
         prefetch(offset);
         return slice(cur, offset, length);
