@@ -120,12 +120,15 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
       if ('denied' in n) return { kind: 'denied', reason: n.denied };
       const { rel } = n;
       const inv = opts.getInventory();
+      // Requests that name no machine (loaders, images, modules, bare configs): the client's reserved
+      // address still tells whose boot this is.
+      const who = inv.byIp.get(client.address);
+      const byAddress = { mac: who?.macs[0], host: who?.host };
       const pxe = /^pxelinux\.cfg\/(.+)$/.exec(rel);
       if (pxe?.[1] === 'default') {
         // pxelinux's last try names no machine; a reserved address still does. Otherwise boot the
         // local disk rather than guess a role for an unidentified box.
-        const mac = inv.byIp.get(client.address)?.macs[0];
-        if (mac) return render('pxelinux', mac);
+        if (byAddress.mac) return render('pxelinux', byAddress.mac);
         return { kind: 'virtual', label: 'config', content: Buffer.from('# rolecast: unidentified client, boot from local disk\nDEFAULT local\nLABEL local\n  LOCALBOOT 0\n') };
       }
       if (pxe) return render('pxelinux', pxelinuxTarget(inv, pxe[1]!));
@@ -138,7 +141,7 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
         const suffix = grub[1];
         const mac = /^01-(([0-9a-f]{2}-){5}[0-9a-f]{2})$/i.exec(suffix ?? '');
         if (mac) return render('grub', normaliseMac(mac[1]!));
-        if (suffix === undefined) return render('grub', inv.byIp.get(client.address)?.macs[0]);
+        if (suffix === undefined) return render('grub', byAddress.mac);
         return render('grub', /^[0-9A-F]{8}$/.test(suffix) ? pxelinuxTarget(inv, suffix) : undefined);
       }
       // A network GRUB loads modules and lists from $prefix/<platform>/: the same package's files.
@@ -146,7 +149,7 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
       if (mod) {
         const grubRoot = await realRootOf(opts.grubDir ?? '/usr/lib/grub');
         const hit = grubRoot === undefined ? undefined : await confined(grubRoot, `${mod[1]}/${mod[2]}`);
-        if (hit) return { kind: 'file', ...hit, mac: inv.byIp.get(client.address)?.macs[0], host: inv.byIp.get(client.address)?.host, label: 'file' };
+        if (hit) return { kind: 'file', ...hit, ...byAddress, label: 'file' };
         return { kind: 'missing', reason: `no GRUB file ${mod[1]}/${mod[2]}` };
       }
       const img = /^images\/([^/]+)$/.exec(rel);
@@ -155,16 +158,12 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
         if (!image) return { kind: 'missing', reason: `no image "${img[1]}"` };
         const file = isAbsolute(image.path) ? image.path : join(opts.imagesDir, image.path);
         const st = await stat(file).catch(() => undefined);
-        const who = inv.byIp.get(client.address);
-        return st?.isFile() ? { kind: 'file', absPath: file, size: st.size, label: 'image', mac: who?.macs[0], host: who?.host } : { kind: 'missing', reason: `image file ${file} is missing` };
+        return st?.isFile() ? { kind: 'file', absPath: file, size: st.size, label: 'image', ...byAddress } : { kind: 'missing', reason: `image file ${file} is missing` };
       }
-      // A loader request carries no MAC; a reserved address still tells whose boot this is.
-      const who = inv.byIp.get(client.address);
-      const mac = who?.macs[0];
       for (const root of opts.roots) {
         const realRoot = await realRootOf(root);
         const hit = realRoot === undefined ? undefined : await confined(realRoot, rel);
-        if (hit) return { kind: 'file', ...hit, mac, host: who?.host, label: /\.(k?pxe|efi|0|c32)$/.test(rel) ? 'loader' : 'file' };
+        if (hit) return { kind: 'file', ...hit, ...byAddress, label: /\.(k?pxe|efi|0|c32)$/.test(rel) ? 'loader' : 'file' };
       }
       return { kind: 'missing', reason: `${rel} is not in any TFTP root` };
     },
