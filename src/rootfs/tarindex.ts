@@ -92,12 +92,7 @@ export function parseHeader(b: Buffer): TarHeader | 'zero' | string {
   return { name, size, type, linkname: cstring(b, 157, 100) };
 }
 
-/** The "path" record of a pax extended header's data ("<len> path=<value>\n" records). */
-export function paxPath(data: Buffer): string | undefined {
-  return paxRecord(data, 'path');
-}
-
-/** One record of a pax extended header's data (the last one wins, as in tar). */
+/** One record of a pax extended header's data ("<len> <key>=<value>\n" records; the last one wins, as in tar). */
 export function paxRecord(data: Buffer, key: string): string | undefined {
   let at = 0;
   let found: string | undefined;

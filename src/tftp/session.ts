@@ -133,11 +133,16 @@ export class ReadSession {
     this.resentThisWindow = false;
   }
 
+  /** Block n's byte range in the file (the last block may be short or empty). */
+  private span(n: number): { off: number; len: number } {
+    const off = (n - 1) * this.opts.blksize;
+    return { off, len: Math.max(0, Math.min(this.opts.blksize, this.source.size - off)) };
+  }
+
   private async block(n: number): Promise<Datagram> {
     let pkt = this.cache.get(n);
     if (!pkt) {
-      const off = (n - 1) * this.opts.blksize;
-      const len = Math.max(0, Math.min(this.opts.blksize, this.source.size - off));
+      const { off, len } = this.span(n);
       pkt = dataPacket(n, len ? await this.source.read(off, len) : Buffer.alloc(0));
       this.cache.set(n, pkt);
     }
@@ -150,8 +155,7 @@ export class ReadSession {
     for (let n = this.base; n <= end; n++) {
       let pkt = this.cache.get(n);
       if (!pkt) {
-        const off = (n - 1) * this.opts.blksize;
-        const len = Math.max(0, Math.min(this.opts.blksize, this.source.size - off));
+        const { off, len } = this.span(n);
         const data = len ? this.source.peek?.(off, len) : Buffer.alloc(0);
         if (!data) return undefined;
         pkt = dataPacket(n, data);

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { indexTar, parseHeader, paxPath, TarFormatError } from '../../../src/rootfs/tarindex.js';
+import { indexTar, parseHeader, paxRecord, TarFormatError } from '../../../src/rootfs/tarindex.js';
 import { planRootfs, segmentStream, sliceSegments, type Segment } from '../../../src/rootfs/compose.js';
 import { parseRange } from '../../../src/http/send.js';
 
@@ -57,7 +57,10 @@ describe('tar index', () => {
   });
 
   it('reads the pax path record and GNU base-256 sizes; rejects a bad checksum', () => {
-    expect(paxPath(Buffer.from('20 path=a/b/c/d/e/f\n18 uid=123456789\n'))).toBe('a/b/c/d/e/f');
+    const pax = Buffer.from('20 path=a/b/c/d/e/f\n18 uid=123456789\n20 linkpath=x/y/z/w\n');
+    expect(paxRecord(pax, 'path')).toBe('a/b/c/d/e/f');
+    expect(paxRecord(pax, 'linkpath')).toBe('x/y/z/w');
+    expect(paxRecord(pax, 'gname')).toBeUndefined();
     const h = Buffer.alloc(512);
     h.write('file', 0);
     h.write('0000644\0', 100);
