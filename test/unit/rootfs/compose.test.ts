@@ -57,7 +57,7 @@ describe('tar index', () => {
   });
 
   it('reads the pax path record and GNU base-256 sizes; rejects a bad checksum', () => {
-    const pax = Buffer.from('20 path=a/b/c/d/e/f\n18 uid=123456789\n20 linkpath=x/y/z/w\n');
+    const pax = Buffer.from('20 path=a/b/c/d/e/f\n17 uid=123456789\n20 linkpath=x/y/z/w\n');
     expect(paxRecord(pax, 'path')).toBe('a/b/c/d/e/f');
     expect(paxRecord(pax, 'linkpath')).toBe('x/y/z/w');
     expect(paxRecord(pax, 'gname')).toBeUndefined();
