@@ -5,17 +5,16 @@
  * The first rootfs request gets a 503, so the retry path runs. The serial log is the evidence.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { describeSystem, Lab, waitFor } from '../helpers/netns.js';
+import { join } from 'node:path';
+import { describeSystem, Lab } from '../helpers/netns.js';
+import { startMiniBootLab } from '../helpers/bootlab.js';
 import { directBootArgs, markers, nicArgs, runQemu } from '../helpers/qemu.js';
 import { buildInitramfs } from '../../src/images/initramfs.js';
 import { testImageTar } from '../../src/images/testimage.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const MAC = '52:54:00:00:01:01';
 const MAC_MISSING = '52:54:00:00:09:09'; // no rootfs for it: every download is a 404
 const MAC_RESCUE = '52:54:00:00:09:0a';
@@ -32,10 +31,6 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 interface Recorded { kind: 'request' | 'event'; url?: string; failed?: boolean; mac?: string; type?: string; body?: { stage: string; detail?: string } }
 
-function sh(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
-}
 
 describeSystem('common initramfs + test image boot in a VM (direct kernel boot, no rolecast)', ['qemu-system-x86_64', 'dnsmasq', 'ip'], () => {
   const lab = new Lab('init');
@@ -54,18 +49,7 @@ describeSystem('common initramfs + test image boot in a VM (direct kernel boot, 
     writeFileSync(join(dir, `${MAC_RESCUE}.tar`), await testImageTar());
     writeFileSync(eventsFile, '');
 
-    ns = lab.ns('vm');
-    lab.bridge(ns, 'br0');
-    lab.addr(ns, 'br0', `${SERVER}/24`);
-    sh('ip', ['-n', ns, 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
-    sh('ip', ['-n', ns, 'link', 'set', 'tap0', 'master', 'br0', 'up']);
-    lab.spawn(ns, 'dnsmasq', ['--no-daemon', '--conf-file=/dev/null', '--port=0', '--interface=br0', '--bind-interfaces',
-      '--dhcp-range=10.0.0.100,10.0.0.150,255.255.255.0,10m', `--dhcp-host=${MAC},10.0.0.11`, '--leasefile-ro', '--user=root']);
-    const srv = lab.spawn(ns, 'node', ['--import', 'tsx', join(ROOT, 'test/e2e/fixtures/mini-server.ts'), SERVER, '8080', dir, eventsFile, '1'], { cwd: ROOT });
-    let out = '';
-    srv.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-    srv.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
-    await waitFor(() => out.includes('listening'), 20_000).catch(() => { throw new Error(`mini-server did not start: ${out}`); });
+    ns = await startMiniBootLab(lab, { server: SERVER, dir, eventsFile, failFirst: 1, reservations: { [MAC]: '10.0.0.11' } });
   }, 90_000);
 
   afterAll(async () => {

@@ -116,10 +116,7 @@ describeSystem('PXE boot from rolecast: BIOS (iPXE ROM), UEFI (OVMF → ipxe.efi
     ns = lab.ns('pxe');
     lab.bridge(ns, 'br0');
     lab.addr(ns, 'br0', `${SERVER}/24`);
-    for (const tap of ['tap0', 'tap1']) {
-      sh('ip', ['-n', ns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
-      sh('ip', ['-n', ns, 'link', 'set', tap, 'master', 'br0', 'up']);
-    }
+    for (const tap of ['tap0', 'tap1']) lab.tap(ns, 'br0', tap);
     mkdirSync(ARTIFACTS, { recursive: true });
     // Every packet on the lab bridge, kept with the serial and server logs as evidence.
     const tcpdump = lab.spawn(ns, 'tcpdump', ['-i', 'br0', '-n', '-s', '512', '-U', '-w', pcapPath]);

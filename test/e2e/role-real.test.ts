@@ -6,18 +6,17 @@
  * VM, minutes under TCG: only with ROLECAST_TEST_MMDEBSTRAP=1.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { describeSystem, Lab, waitFor } from '../helpers/netns.js';
+import { join } from 'node:path';
+import { describeSystem, Lab } from '../helpers/netns.js';
+import { startMiniBootLab } from '../helpers/bootlab.js';
 import { directBootArgs, nicArgs, runQemu } from '../helpers/qemu.js';
 import { buildInitramfs } from '../../src/images/initramfs.js';
 import { buildRoleImage } from '../../src/images/role.js';
 import { composeRootfs } from '../../src/rootfs/compose.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const MAC = '52:54:00:00:01:01';
 const enabled = process.env.ROLECAST_TEST_MMDEBSTRAP === '1';
 const suite = enabled ? describeSystem : (name: string, _n: string[], fn: () => void) => describe.skip(`${name} (set ROLECAST_TEST_MMDEBSTRAP=1)`, fn);
@@ -37,19 +36,7 @@ suite('real lb role image boots to a login prompt through the common initramfs',
     const files = [{ path: '/etc/hostname', mode: 0o644, content: 'lb1\n', secret: false }];
     await pipeline(composeRootfs({ basePath: lb.path, files }), createWriteStream(join(dir, `${MAC}.tar`)));
     writeFileSync(join(dir, 'events.jsonl'), '');
-    ns = lab.ns('r');
-    lab.bridge(ns, 'br0');
-    lab.addr(ns, 'br0', '10.0.0.1/24');
-    for (const a of [['tuntap', 'add', 'dev', 'tap0', 'mode', 'tap'], ['link', 'set', 'tap0', 'master', 'br0', 'up']]) {
-      const r = spawnSync('ip', ['-n', ns, ...a], { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(r.stderr);
-    }
-    lab.spawn(ns, 'dnsmasq', ['--no-daemon', '--conf-file=/dev/null', '--port=0', '--interface=br0', '--bind-interfaces',
-      '--dhcp-range=10.0.0.100,10.0.0.150,255.255.255.0,10m', '--leasefile-ro', '--user=root']);
-    const srv = lab.spawn(ns, 'node', ['--import', 'tsx', join(ROOT, 'test/e2e/fixtures/mini-server.ts'), '10.0.0.1', '8080', dir, join(dir, 'events.jsonl'), '0'], { cwd: ROOT });
-    let out = '';
-    srv.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-    await waitFor(() => out.includes('listening'), 20_000);
+    ns = await startMiniBootLab(lab, { server: '10.0.0.1', dir, eventsFile: join(dir, 'events.jsonl'), failFirst: 0 });
   }, 400_000);
 
   afterAll(async () => {

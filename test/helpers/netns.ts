@@ -85,6 +85,13 @@ export class Lab {
     run('ip', ['-n', ns, 'link', 'set', name, 'up']);
   }
 
+  /** A tap device (for a QEMU NIC) attached to a bridge in a namespace. */
+  tap(ns: string, bridge: string, name: string): void {
+    this.own(ns);
+    run('ip', ['-n', ns, 'tuntap', 'add', 'dev', name, 'mode', 'tap']);
+    run('ip', ['-n', ns, 'link', 'set', name, 'master', bridge, 'up']);
+  }
+
   addr(ns: string, dev: string, cidr: string): void {
     this.own(ns);
     run('ip', ['-n', ns, 'addr', 'add', cidr, 'dev', dev]);

@@ -104,5 +104,12 @@ export function directBootArgs(kernel: string, initrd: string, append: string): 
 
 /** Lines of the serial log carrying our markers ("rolecast: ..."), for assertions and messages. */
 export function markers(log: string): string[] {
-  return log.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.startsWith('rolecast: '));
+  // The kernel's console messages can land inside one of our lines ("...action=boot[    1.98] tsc: ..."):
+  // cut lines at kernel timestamps and keep the part from "rolecast: " on.
+  return log.split(/\r?\n/)
+    .flatMap((l) => l.split(/\[\s*\d+\.\d{6}\]/))
+    .flatMap((piece) => {
+      const at = piece.indexOf('rolecast: ');
+      return at < 0 ? [] : [piece.slice(at).trim()];
+    });
 }
