@@ -1,0 +1,134 @@
+/**
+ * The state layer: everything rolecast remembers between requests sits behind these interfaces, so
+ * transports and features never own a file or a map of their own (DESIGN.md "One state layer").
+ * The file store (src/state/file/) is the embedded default; a PostgreSQL store implements the same
+ * interfaces for several servers. Reads are synchronous from a cache each store keeps current (DHCP
+ * and TFTP answer from them per packet); writes are durable when their promise resolves.
+ */
+import type { BootEvent, EventSink } from '../events/types.js';
+import type { LeaseRecord } from '../leases.js';
+
+export type { LeaseRecord };
+
+/** DHCP leases. A grant is durable before the ACK leaves. */
+export interface LeaseStore {
+  /** The address bound (or offered) to this MAC now, if any. */
+  addressOf(mac: string): string | undefined;
+  list(): LeaseRecord[];
+  /** This MAC's lease while it has not expired. */
+  byMacLive(mac: string): LeaseRecord | undefined;
+  /** The live lease (of any MAC) holding this address, if any. */
+  holder(ip: string): LeaseRecord | undefined;
+  /** The last lease this MAC had, even expired: clients like their old address back. */
+  lastOf(mac: string): LeaseRecord | undefined;
+  /** Where the next pool scan of this network should start (an allocation hint the store keeps). */
+  poolHint(network: string): number | undefined;
+  /**
+   * Store one lease change. For a grant (offered/bound) the store refuses — resolves false, nothing
+   * stored — when another MAC holds the address live: in a shared store another server may have taken
+   * it after the handler looked. Resolves true once the change is durable.
+   */
+  commit(change: LeaseRecord, opts?: { network?: string }): Promise<boolean>;
+  /** False while a shared store cannot be reached: new pool allocations are refused then. */
+  canAllocate(): boolean;
+  close(): Promise<void>;
+}
+
+/** The boot-event log: one timeline per MAC, live subscribers (SSE). */
+export interface EventLog extends EventSink {
+  timeline(mac: string): BootEvent[];
+  last(mac: string): BootEvent | undefined;
+  subscribe(fn: (e: BootEvent) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** What each machine was last served (rootfs content hash): `rolecast diff`, "next boot changes". */
+export interface ServedEntry {
+  host?: string;
+  role: string;
+  hash: string;
+  at: string;
+}
+export type ServedRecord = Record<string, ServedEntry>; // by MAC
+
+export interface ServedStore {
+  get(mac: string): ServedEntry | undefined;
+  all(): Readonly<ServedRecord>;
+  record(mac: string, entry: ServedEntry): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Machines found by the commissioning image (discovery). `facts` is the report as validated. */
+export type DiscoveredState = 'waiting' | 'adopted' | 'known-machine-new-nic';
+export interface DiscoveredRecord {
+  /** The MAC the report came from (the key). */
+  mac: string;
+  /** Every NIC MAC the box reported. */
+  macs: string[];
+  firstSeen: string;
+  lastSeen: string;
+  state: DiscoveredState;
+  /** Host it was adopted as, or the known machine it matches. */
+  host?: string;
+  address?: string;
+  facts: Record<string, unknown>;
+}
+
+export interface DiscoveredStore {
+  list(): DiscoveredRecord[];
+  get(mac: string): DiscoveredRecord | undefined;
+  put(rec: DiscoveredRecord): Promise<void>;
+  remove(mac: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** BMC power requests and their results. */
+export type PowerOp = 'status' | 'on' | 'off' | 'cycle' | 'reset' | 'pxe';
+export interface PowerAction {
+  host: string;
+  op: PowerOp;
+  at: string;
+  by?: string;
+  ok: boolean;
+  /** Power state read back, when the BMC said. Never guessed. */
+  state?: 'on' | 'off';
+  error?: string;
+  ms?: number;
+}
+
+export interface PowerLog {
+  record(a: PowerAction): Promise<void>;
+  list(host?: string): PowerAction[];
+  close(): Promise<void>;
+}
+
+/** One profile edit as the editor saw it. */
+export interface EditOptions {
+  /** Content hash (sha256 hex) of the file the caller based its edit on: refused if it changed since. */
+  expectHash?: string;
+  /** Who and what, for the profile log. */
+  who?: string;
+  what?: string;
+}
+
+/**
+ * Profile edits (assign, boot-once, adopt, the API): serialised, validated as a whole profile set
+ * before they are stored, and compare-and-swap on the file's content hash so no edit is lost.
+ */
+export interface ProfileEditor {
+  /** `fn` gets the file's current text and returns the new text (or throws to refuse). */
+  edit(file: string, fn: (text: string) => string, opts?: EditOptions): Promise<{ hash: string }>;
+  /** The current text of one profile file and its content hash. */
+  read(file: string): Promise<{ text: string; hash: string }>;
+}
+
+/** Everything a server keeps, one bundle, built once by the composition root. */
+export interface State {
+  leases: LeaseStore;
+  events: EventLog;
+  served: ServedStore;
+  discovered: DiscoveredStore;
+  power: PowerLog;
+  profiles: ProfileEditor;
+  close(): Promise<void>;
+}
