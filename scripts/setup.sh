@@ -17,6 +17,7 @@ PKGS=(
   qemu-system-x86 ipxe-qemu ovmf ipxe pxelinux syslinux-common grub-efi-amd64-bin memtest86+
   linux-image-amd64 kmod cpio zstd mmdebstrap tcpdump
   g++ make python3
+  openipmi ipmitool redfishtool postgresql chromium lldpd dmidecode radvd
 )
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
