@@ -47,8 +47,13 @@ export interface HttpConfig {
   enabled: boolean;
   host: string;
   port: number;
-  /** Bearer token for mutating API routes; unset = mutating routes refused. */
+  /** One admin bearer token (kept from before `tokens`); counts as one more entry of tokens.admin. */
   token?: string;
+  /**
+   * API bearer tokens (src/http/auth.ts): admin tokens may change things, read tokens may only read the
+   * inventory, leases and events. With none configured, those routes are refused.
+   */
+  tokens?: { admin?: string[]; read?: string[] };
   /**
    * Send image files and the base-image part of a rootfs with sendfile(2) through the native engine
    * (native/sendfile) when it is built; otherwise, or when false, they stream through Node.

@@ -19,7 +19,7 @@ const SHAPE: Shape = {
     enabled: 'boolean', port: 'number', bind: 'string', roots: 'string[]', maxBlksize: 'number', maxWindowsize: 'number',
     timeoutMs: 'number', retries: 'number', maxTransfers: 'number', maxTransfersPerClient: 'number', busyPollUs: 'number',
   },
-  http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string', sendfile: 'boolean' },
+  http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string', tokens: { admin: 'string[]', read: 'string[]' }, sendfile: 'boolean' },
 };
 
 const ENUMS: Record<string, readonly string[]> = {

@@ -2,37 +2,32 @@
  * The API beside the boot routes: boot events (timeline, phone-home, live SSE stream), one machine,
  * role changes (bearer token; same validation and YAML edit as `rolecast assign`), leases.
  */
-import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Inventory } from '../inventory/types.js';
 import type { LeaseView } from '../leases.js';
 import type { EventStore } from '../events/store.js';
 import { normaliseMac } from '../boot/facts.js';
 import { ProfileError, formatIssue } from '../errors.js';
 import { pathParams, sourceAddress } from './common.js';
+import { requireToken, type TokenSet } from './auth.js';
 
 export interface ApiDeps {
   getInventory: () => Inventory;
   events: EventStore;
   leases?: LeaseView;
-  token?: string;
+  tokens: TokenSet;
   assignRole?: (host: string, role: string) => Promise<void>;
 }
 
 const macParam = { type: 'object', properties: { mac: { type: 'string', maxLength: 32 } }, required: ['mac'] } as const;
 
-function authorised(req: FastifyRequest, token: string | undefined): boolean {
-  const got = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-  if (!token || !got) return false;
-  const a = Buffer.from(got);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
   const fail = (reply: FastifyReply, status: number, code: string, message: string, extra: object = {}) => reply.code(status).send({ code, message, ...extra });
+  // Everything that reveals the inventory, leases or boot history needs at least a read token.
+  const read = requireToken(deps.tokens, 'read');
+  const admin = requireToken(deps.tokens, 'admin');
 
-  app.get<{ Params: { mac: string } }>('/api/machines/:mac/events', { schema: { params: macParam } }, async (req, reply) => {
+  app.get<{ Params: { mac: string } }>('/api/machines/:mac/events', { schema: { params: macParam }, preHandler: read }, async (req, reply) => {
     const mac = normaliseMac(req.params.mac) ?? deps.getInventory().byHost.get(req.params.mac)?.macs[0];
     if (!mac) return fail(reply, 404, 'E_UNKNOWN_MACHINE', `no machine ${req.params.mac}`);
     return deps.events.timeline(mac);
@@ -53,7 +48,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
     return reply.code(202).send({ ok: true });
   });
 
-  app.get('/api/events', (req, reply) => {
+  app.get('/api/events', { preHandler: read }, (req, reply) => {
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     reply.raw.write(': rolecast boot events\n\n');
@@ -61,7 +56,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
     req.raw.on('close', off);
   });
 
-  app.get<{ Params: { host: string } }>('/api/machines/:host', { schema: { params: pathParams('host') } }, async (req, reply) => {
+  app.get<{ Params: { host: string } }>('/api/machines/:host', { schema: { params: pathParams('host') }, preHandler: read }, async (req, reply) => {
     const inv = deps.getInventory();
     const m = inv.byHost.get(req.params.host) ?? inv.byMac.get(normaliseMac(req.params.host) ?? '');
     if (!m) return fail(reply, 404, 'E_UNKNOWN_MACHINE', `no machine ${req.params.host}`);
@@ -69,10 +64,10 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.put<{ Params: { host: string }; Body: { role: string } }>('/api/machines/:host/role', {
+    preHandler: admin,
     schema: { body: { type: 'object', required: ['role'], additionalProperties: false, properties: { role: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 64 } } } },
   }, async (req, reply) => {
-    if (!deps.token || !deps.assignRole) return fail(reply, 403, 'E_NO_TOKEN', 'mutating routes are off: set http.token in the server config');
-    if (!authorised(req, deps.token)) return fail(reply, 401, 'E_UNAUTHORISED', 'send Authorization: Bearer <http.token>');
+    if (!deps.assignRole) return fail(reply, 403, 'E_OFF', 'role changes are off in this server');
     try {
       await deps.assignRole(req.params.host, req.body.role);
     } catch (err) {
@@ -83,5 +78,5 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
     return { host: req.params.host, role: req.body.role };
   });
 
-  app.get('/api/leases', async () => deps.leases?.list() ?? []);
+  app.get('/api/leases', { preHandler: read }, async () => deps.leases?.list() ?? []);
 }

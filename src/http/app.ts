@@ -21,6 +21,7 @@ import { registerApi } from './api.js';
 import { registerMetrics } from './metrics.js';
 import { fileBody, sendBody } from './send.js';
 import { pathParams, sourceAddress } from './common.js';
+import { requireToken, tokensFrom } from './auth.js';
 import { createResolver } from '../tftp/resolve.js';
 import { sendfileEngine, sendfileUnavailableReason } from '../native/sendfile.js';
 import swagger from '@fastify/swagger';
@@ -132,9 +133,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return sendBody(req, reply, { ...fileBody(r.absPath, await stat(r.absPath)), zeroCopy: config.http.sendfile });
   });
 
-  app.get('/api/machines', async () => machineApiRows(deps.getInventory(), ctx, config.dataDir, deps.events));
+  const tokens = tokensFrom(config.http);
+  app.get('/api/machines', { preHandler: requireToken(tokens, 'read') }, async () => machineApiRows(deps.getInventory(), ctx, config.dataDir, deps.events));
   registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, zeroCopy: config.http.sendfile, dataDir: config.dataDir, leases: deps.leases, events: deps.events });
-  registerApi(app, { getInventory: deps.getInventory, events: deps.events, leases: deps.leases, token: config.http.token, assignRole: deps.assignRole });
+  registerApi(app, { getInventory: deps.getInventory, events: deps.events, leases: deps.leases, tokens, assignRole: deps.assignRole });
 
   return app;
 }

@@ -41,6 +41,8 @@ import { buildMemtest } from '../../src/images/maintenance.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const SERVER = '10.0.0.1';
 const BASE = `http://${SERVER}:8080`;
+/** The operator's read-only API token (the inventory and timelines need one). */
+const READ_TOKEN = 'e2e-read-token';
 interface Box { host: string; mac: string; ip: string }
 const LB1: Box = { host: 'lb1', mac: '52:54:00:00:01:01', ip: '10.0.0.11' };
 const W101: Box = { host: 'w101', mac: '52:54:00:00:02:01', ip: '10.0.0.101' };
@@ -110,7 +112,7 @@ describeSystem('PXE boot from rolecast: BIOS (iPXE ROM), UEFI (OVMF → ipxe.efi
     mkdirSync(join(dir, 'data'));
     writeFileSync(cfgFile, [
       `profilesDir: ${join(dir, 'profiles')}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`,
-      `address: ${SERVER}`, 'logLevel: debug', '',
+      `address: ${SERVER}`, 'logLevel: debug', `http:\n  tokens:\n    read: [${READ_TOKEN}]`, '',
     ].join('\n'));
 
     ns = lab.ns('pxe');
@@ -142,14 +144,14 @@ describeSystem('PXE boot from rolecast: BIOS (iPXE ROM), UEFI (OVMF → ipxe.efi
 
   /** This boot's events (recorded at or after `since`, an ISO time), from the API an operator uses. */
   async function timeline(mac: string, since: string): Promise<TimelineEvent[]> {
-    const r = await lab.exec(ns, 'curl', ['-sf', `${BASE}/api/machines/${mac}/events`]);
+    const r = await lab.exec(ns, 'curl', ['-sf', '-H', `Authorization: Bearer ${READ_TOKEN}`, `${BASE}/api/machines/${mac}/events`]);
     expect(r.code, r.stderr).toBe(0);
     const body = JSON.parse(r.stdout) as TimelineEvent[] | { events: TimelineEvent[] };
     return (Array.isArray(body) ? body : body.events).filter((e) => e.at >= since);
   }
 
   async function machine(host: string): Promise<{ role: string; bootOnce: string | null } | undefined> {
-    const r = await lab.exec(ns, 'curl', ['-sf', `${BASE}/api/machines/${host}`]);
+    const r = await lab.exec(ns, 'curl', ['-sf', '-H', `Authorization: Bearer ${READ_TOKEN}`, `${BASE}/api/machines/${host}`]);
     return r.code === 0 ? JSON.parse(r.stdout) as { role: string; bootOnce: string | null } : undefined;
   }
 

@@ -23,6 +23,9 @@ const W101 = '52:54:00:00:02:01';
 let app: FastifyInstance;
 let inv: InventoryStore;
 let override: Inventory | undefined;
+const READ_TOKEN = 'read-only-token';
+/** A GET of an API route with the operator's read token (the inventory, leases and timelines need one). */
+const api = (url: string) => app.inject({ url, headers: { authorization: `Bearer ${READ_TOKEN}` } });
 
 /** A base image with the awkward entries a real one has: symlink, hard link, device, setuid, long name. */
 function makeBase(path: string): void {
@@ -48,7 +51,7 @@ beforeAll(async () => {
   cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
   makeBase(join(dir, 'images/build/rootfs/lb.tar'));
   const cfg = { ...defaultConfig(), profilesDir: join(dir, 'profiles'), dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '10.0.0.1' };
-  cfg.http = { ...cfg.http, token: 's3cret-token' };
+  cfg.http = { ...cfg.http, token: 's3cret-token', tokens: { read: [READ_TOKEN] } };
   inv = await InventoryStore.open(cfg.profilesDir, silentLogger());
   const events = await EventStore.open(cfg.dataDir, silentLogger());
   app = await buildApp({ getInventory: () => override ?? inv.current(), config: cfg, logger: silentLogger(), events, assignRole: async (h, r) => { await assignRole(cfg.profilesDir, h, r); await inv.reload(); } });
@@ -99,7 +102,7 @@ describe('rootfs', () => {
     const r = await app.inject({ url: `/rootfs/${LB1}.tar`, remoteAddress: '10.0.0.12' });
     expect(r.statusCode).toBe(403);
     expect(r.json()).toMatchObject({ code: 'E_SECRET' });
-    expect((await app.inject(`/api/machines/${LB1}/events`)).json()).toEqual(expect.arrayContaining([expect.objectContaining({ stage: 'http-secret-denied', address: '10.0.0.12' })]));
+    expect((await api(`/api/machines/${LB1}/events`)).json()).toEqual(expect.arrayContaining([expect.objectContaining({ stage: 'http-secret-denied', address: '10.0.0.12' })]));
     const f = await app.inject({ url: `/files/${LB1}/etc/keepalived/keepalived.conf`, remoteAddress: '10.0.0.99' });
     expect(f.statusCode).toBe(403);
     expect((await app.inject({ url: `/files/${LB1}/etc/keepalived/keepalived.conf`, ...fromLb1 })).body).toMatch(/auth_pass/);
@@ -113,7 +116,7 @@ describe('rootfs', () => {
     expect(a.headers.etag).toBe(b.headers.etag);
     expect((await app.inject({ url: `/rootfs/${LB1}.tar`, ...fromLb1, headers: { 'if-none-match': String(a.headers.etag) } })).statusCode).toBe(304);
     writeFileSync(join(dir, 'lb1.tar'), a.rawPayload);
-    const files = (await app.inject(`/api/machines/lb1`)).json() as { host: string };
+    const files = (await api(`/api/machines/lb1`)).json() as { host: string };
     expect(files.host).toBe('lb1');
     for (const [tool, args] of [['tar', ['-xpf']], ['busybox', ['tar', '-xf']]] as const) {
       const out = join(dir, `x-${tool}`);
@@ -155,7 +158,7 @@ describe('rootfs', () => {
     const cfg = await app.inject({ url: `/loaders/grub.cfg-01-${W101.replace(/:/g, '-')}`, remoteAddress: '10.0.0.101' });
     expect(cfg.statusCode).toBe(200);
     expect(cfg.body).toMatch(/menuentry 'w101 as web'/);
-    const events = (await app.inject(`/api/machines/${W101}/events`)).json() as Array<{ stage: string; detail?: string }>;
+    const events = (await api(`/api/machines/${W101}/events`)).json() as Array<{ stage: string; detail?: string }>;
     expect(events).toEqual(expect.arrayContaining([expect.objectContaining({ stage: 'http-loader', detail: 'ipxe.efi' }), expect.objectContaining({ stage: 'http-config' })]));
   });
 
@@ -223,7 +226,7 @@ describe('rootfs', () => {
   it('records what it served: /api/machines says whether the next boot changes', async () => {
     await app.inject({ url: `/rootfs/${LB1}.tar`, remoteAddress: '10.0.0.11' });
     await new Promise((r) => setTimeout(r, 100));
-    const rows = (await app.inject('/api/machines')).json() as Array<{ host: string; changed: boolean | null; lastStage: string | null }>;
+    const rows = (await api('/api/machines')).json() as Array<{ host: string; changed: boolean | null; lastStage: string | null }>;
     expect(rows.find((r) => r.host === 'lb1')).toMatchObject({ changed: false, lastStage: 'http-rootfs' });
     expect(rows.find((r) => r.host === 'w101')?.changed).toBeNull();
   });
@@ -232,7 +235,7 @@ describe('rootfs', () => {
 describe('API', () => {
   it('phone-home events land in the timeline; bad input is a 400', async () => {
     expect((await app.inject({ method: 'POST', url: `/api/machines/${W101}/events`, payload: { stage: 'booted', detail: 'role web up' } })).statusCode).toBe(202);
-    const t = (await app.inject(`/api/machines/${W101}/events`)).json() as Array<{ stage: string; host: string }>;
+    const t = (await api(`/api/machines/${W101}/events`)).json() as Array<{ stage: string; host: string }>;
     expect(t.at(-1)).toMatchObject({ stage: 'booted', host: 'w101' });
     expect((await app.inject({ method: 'POST', url: `/api/machines/${W101}/events`, payload: { stage: 'exploded' } })).statusCode).toBe(400);
     expect((await app.inject({ method: 'POST', url: `/api/machines/${W101}/events`, payload: { stage: 'booted', extra: 1 } })).statusCode).toBe(400);
@@ -263,7 +266,7 @@ describe('API', () => {
   it('streams boot events over SSE', async () => {
     const addr = await app.listen({ host: '127.0.0.1', port: 0 });
     const ctrl = new AbortController();
-    const res = await fetch(`${addr}/api/events`, { signal: ctrl.signal });
+    const res = await fetch(`${addr}/api/events`, { signal: ctrl.signal, headers: { authorization: `Bearer ${READ_TOKEN}` } });
     const reader = res.body!.getReader();
     await reader.read(); // the comment line
     await app.inject({ method: 'POST', url: `/api/machines/${W101}/events`, payload: { stage: 'failed', detail: 'no rootfs' } });
@@ -274,6 +277,6 @@ describe('API', () => {
 
   it('healthz and leases', async () => {
     expect((await app.inject('/healthz')).json()).toMatchObject({ ok: true, machines: 10 });
-    expect((await app.inject('/api/leases')).json()).toEqual([]);
+    expect((await api('/api/leases')).json()).toEqual([]);
   });
 });

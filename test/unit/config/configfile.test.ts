@@ -23,6 +23,15 @@ describe('server config file', () => {
     expect(raw.http?.port).toBe(8081);
   });
 
+  it('reads API tokens at two levels; a token that is not a string list is an error', () => {
+    const { cfg } = parseConfig('http:\n  tokens:\n    admin: [a1]\n    read: [r1, r2]\n', 'c.yaml');
+    expect(cfg.http.tokens).toEqual({ admin: ['a1'], read: ['r1', 'r2'] });
+    expect(issues('http:\n  tokens:\n    read: r1\n    write: [x]\n')).toEqual([
+      'rolecast.conf.yaml:3:11: http.tokens.read: must be a list of strings',
+      'rolecast.conf.yaml:4:5: http.tokens.write: unknown key "write" (expected one of: admin, read)',
+    ]);
+  });
+
   it('empty file is the defaults', () => {
     expect(parseConfig('', 'c.yaml').cfg.http.port).toBe(8080);
   });
