@@ -34,6 +34,11 @@ export interface TftpConfig {
   /** Retransmit timeout (ms) when the client does not negotiate one (RFC 2349), and retry count. */
   timeoutMs: number;
   retries: number;
+  /** Largest `timeout` option (s) acknowledged (RFC 2349 allows 1-255); a larger one is left out of the OACK. */
+  maxTimeoutS: number;
+  /** A transfer whose client has not been heard from for this long ends, whatever its timeout and back-off. */
+  maxStallMs: number;
+  /** Transfers in total and per client address; when full, unanswered requests make room for new clients. */
   maxTransfers: number;
   maxTransfersPerClient: number;
   /**
@@ -98,7 +103,7 @@ export function defaultConfig(): ServerConfig {
     },
     tftp: {
       enabled: true, port: 69, bind: '0.0.0.0', roots: [...DEFAULT_TFTP_ROOTS], maxBlksize: 1468,
-      maxWindowsize: 64, timeoutMs: 1000, retries: 5, maxTransfers: 2000, maxTransfersPerClient: 16,
+      maxWindowsize: 64, timeoutMs: 1000, retries: 5, maxTimeoutS: 10, maxStallMs: 30_000, maxTransfers: 2000, maxTransfersPerClient: 16,
       busyPollUs: 50,
     },
     http: { enabled: true, host: '0.0.0.0', port: 8080, sendfile: true },

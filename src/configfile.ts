@@ -17,7 +17,7 @@ const SHAPE: Shape = {
   },
   tftp: {
     enabled: 'boolean', port: 'number', bind: 'string', roots: 'string[]', maxBlksize: 'number', maxWindowsize: 'number',
-    timeoutMs: 'number', retries: 'number', maxTransfers: 'number', maxTransfersPerClient: 'number', busyPollUs: 'number',
+    timeoutMs: 'number', retries: 'number', maxTimeoutS: 'number', maxStallMs: 'number', maxTransfers: 'number', maxTransfersPerClient: 'number', busyPollUs: 'number',
   },
   http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string', tokens: { admin: 'string[]', read: 'string[]' }, sendfile: 'boolean' },
 };

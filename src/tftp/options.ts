@@ -16,6 +16,8 @@ export interface Limits {
   maxBlksize: number;
   maxWindowsize: number;
   timeoutMs: number;
+  /** Largest timeout option (seconds) acknowledged; RFC 2349 allows up to 255. */
+  maxTimeoutS: number;
 }
 
 function int(v: string | undefined): number | undefined {
@@ -34,7 +36,10 @@ export function negotiate(requested: Record<string, string>, size: number, limit
   // RFC 2349: a read request carries tsize 0; the server answers with the file size.
   if (requested.tsize !== undefined && int(requested.tsize) !== undefined) n.oack.tsize = String(size);
   const t = int(requested.timeout);
-  if (t !== undefined && t >= 1 && t <= 255) {
+  // RFC 2349: 1..255 s, and the OACK must carry the client's value or leave the option out. A long timeout
+  // (with the session's back-off) would keep an abandoned request's slot for hours: above the cap, leave
+  // it out and use our own timeout.
+  if (t !== undefined && t >= 1 && t <= Math.min(255, limits.maxTimeoutS)) {
     n.timeoutMs = t * 1000;
     n.oack.timeout = String(t);
   }

@@ -1,8 +1,9 @@
 /**
  * The TFTP listener: the only TFTP code that touches node:dgram. Each read gets a fresh socket (its
  * own TID, RFC 1350 §4); packets from any other address/port on that socket get ERROR 5. Read-only:
- * WRQ is refused. Transfers are capped in total and per client, and files are read one window at a
- * time, so memory stays bounded however large the file.
+ * WRQ is refused. Transfers are capped in total and per client (limits.ts: unanswered requests make
+ * room for new clients), a transfer whose client goes silent ends after tftp.maxStallMs whatever its
+ * timeout and back-off, and files are read one window at a time, so memory stays bounded.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { open } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { negotiate } from './options.js';
 import { ReadSession, type BlockSource, type SessionResult } from './session.js';
 import type { Resolved, TftpResolver } from './resolve.js';
 import { createHotPoll } from './hotpoll.js';
+import { SlotTable, type Slot } from './limits.js';
 
 export interface TftpServerOptions {
   config: TftpConfig;
@@ -28,6 +30,8 @@ export interface TftpStats {
   completed: number;
   failed: number;
   refused: number;
+  /** Unanswered transfers ended early to make room for a new client. */
+  evicted: number;
   bytes: number;
   /** Sends after which the loop was kept polling (see hotpoll.ts). */
   hotPolls: number;
@@ -115,9 +119,8 @@ async function openSource(r: Extract<Resolved, { kind: 'file' | 'virtual' }>): P
 export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
   const { config, logger } = opts;
   const main = createSocket({ type: 'udp4', reuseAddr: false });
-  const stats: TftpStats = { active: 0, completed: 0, failed: 0, refused: 0, bytes: 0, hotPolls: 0 };
-  const perClient = new Map<string, number>();
-  const live = new Map<string, { session: ReadSession; sock: Socket }>(); // by client address:port
+  const stats: TftpStats = { active: 0, completed: 0, failed: 0, refused: 0, evicted: 0, bytes: 0, hotPolls: 0 };
+  const slots = new SlotTable(config.maxTransfers, config.maxTransfersPerClient); // by client address:port
   main.on('error', (err) => logger.error({ err }, 'tftp socket error'));
   const hot = createHotPoll(config.busyPollUs);
 
@@ -126,15 +129,26 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     main.send(encodeError(code, msg), to.port, to.address);
   };
 
-  async function transfer(rinfo: RemoteInfo, filename: string, options: Record<string, string>): Promise<void> {
+  // The stall cap: one sweep for all transfers instead of a timer refreshed on every packet.
+  const sweep = setInterval(() => {
+    const limit = performance.now() - config.maxStallMs;
+    for (const slot of slots.values()) {
+      if (slot.heard < limit) slots.evict(slot, `client silent for ${Math.round(config.maxStallMs / 1000)} s`);
+    }
+  }, Math.max(50, Math.min(1000, config.maxStallMs / 4)));
+  sweep.unref();
+
+  async function transfer(rinfo: RemoteInfo, filename: string, options: Record<string, string>, slot: Slot): Promise<void> {
     const key = `${rinfo.address}:${rinfo.port}`;
     const log = logger.child({ tftp: key, file: filename });
     const r = await opts.resolver.resolve(filename, { address: rinfo.address });
+    if (slot.evicted) return;
     if (r.kind === 'missing' || r.kind === 'denied') {
       log.debug({ reason: r.reason }, 'tftp refused');
       return refuse(rinfo, r.kind === 'missing' ? ERR.NOT_FOUND : ERR.ACCESS, r.kind === 'missing' ? 'File not found' : 'Access violation');
     }
     const src = await openSource(r);
+    if (slot.evicted) return src.close();
     const neg = negotiate(options, src.source.size, config);
     const sock = createSocket('udp4');
     try {
@@ -148,6 +162,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       await src.close();
       throw err;
     }
+    if (slot.evicted) { sock.close(); return src.close(); }
     // Hot polling only where the answer comes back within the spin: the last round trip (send to the
     // client's next packet) decides, so a client on a slow link never makes the loop spin for nothing.
     let sentAt = 0;
@@ -159,16 +174,18 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       if (spinFor > 0 && rttUs <= spinFor && stats.active <= HOT_POLL_MAX_TRANSFERS) { stats.hotPolls++; hot.poke(); }
     }, src.source,
       { blksize: neg.blksize, windowsize: neg.windowsize, timeoutMs: neg.timeoutMs, retries: config.retries, oack: neg.oack });
-    live.set(key, { session, sock });
+    slot.onEvict = (reason) => session.cancel(reason);
     sock.on('message', (msg) => {
-      if (sentAt) rttUs = (performance.now() - sentAt) * 1000;
+      const now = performance.now();
+      slot.heard = now;
+      slot.confirmed = true;
+      if (sentAt) rttUs = (now - sentAt) * 1000;
       // Fast path for the packet that arrives once per block: a plain 4-byte ACK.
       if (msg.length === 4 && msg[0] === 0 && msg[1] === 4) session.ack(msg.readUInt16BE(2));
       else session.receive(decode(msg));
     });
     sock.on('error', (err) => session.cancel(`socket error: ${err.message}`));
     const result: SessionResult = await session.start();
-    live.delete(key);
     sock.close();
     await src.close();
     const mac = r.mac;
@@ -181,6 +198,9 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     } else if (result.afterOack && result.clientError) {
       // OVMF asks for tsize, reads the OACK, then ends with ERROR 8 and re-requests: not a failure.
       log.debug({ mac, reason: result.reason }, 'tftp client ended after OACK (size probe)');
+    } else if (slot.evicted && !slot.confirmed) {
+      // Never answered, ended to make room (or by the stall cap): a flood would otherwise fill the log.
+      log.debug({ mac, reason: result.reason }, 'tftp request abandoned by its client');
     } else {
       stats.failed++;
       log.warn({ mac, reason: result.reason }, 'tftp transfer failed');
@@ -197,21 +217,25 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       return;
     }
     const key = `${rinfo.address}:${rinfo.port}`;
-    if (live.has(key)) return; // a retransmitted RRQ for a transfer already under way
-    const n = perClient.get(rinfo.address) ?? 0;
-    if (stats.active >= config.maxTransfers || n >= config.maxTransfersPerClient) {
+    if (slots.has(key)) return; // a retransmitted RRQ for a transfer already under way
+    const admitted = slots.admit(key, rinfo.address, performance.now());
+    if (!admitted.ok) {
+      logger.debug({ from: key, reason: admitted.reason }, 'tftp request refused');
       return refuse(rinfo, ERR.NOT_DEFINED, 'Too many transfers, try again');
     }
+    if (admitted.evicted) {
+      stats.evicted++;
+      logger.debug({ from: key, evicted: admitted.evicted.key }, 'tftp: unanswered transfer ended to make room');
+    }
+    const { slot } = admitted;
     stats.active++;
-    perClient.set(rinfo.address, n + 1);
-    transfer(rinfo, p.filename, p.options).catch((err: unknown) => {
+    transfer(rinfo, p.filename, p.options, slot).catch((err: unknown) => {
       stats.failed++;
       logger.error({ err, file: p.filename }, 'tftp transfer crashed');
       refuse(rinfo, ERR.NOT_DEFINED, 'Internal error');
     }).finally(() => {
       stats.active--;
-      const left = (perClient.get(rinfo.address) ?? 1) - 1;
-      if (left > 0) perClient.set(rinfo.address, left); else perClient.delete(rinfo.address);
+      slots.release(slot);
     });
   });
 
@@ -223,7 +247,8 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     stats: () => ({ ...stats }),
     close: async () => {
       hot.stop();
-      for (const { session } of live.values()) session.cancel('server shutting down');
+      clearInterval(sweep);
+      for (const slot of [...slots.values()]) slots.evict(slot, 'server shutting down');
       await new Promise<void>((r) => main.close(() => r()));
     },
   };

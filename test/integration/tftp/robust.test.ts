@@ -81,8 +81,10 @@ describe('TFTP robustness', () => {
   it('caps transfers per client with an error, not a stall', async () => {
     const capped = await startFixture({ maxTransfersPerClient: 2, timeoutMs: 2000 });
     try {
-      // Two clients that never ACK hold their slots; the third is refused at once.
-      const hold = [tftpGet(capped.server.port, 'undionly.kpxe', { dropAck: 1, timeoutMs: 10_000 }), tftpGet(capped.server.port, 'undionly.kpxe', { dropAck: 1, timeoutMs: 10_000 })];
+      // Two clients that answer once, then go silent mid-transfer, hold their slots; the third is refused
+      // at once. (Clients that never answered at all would be replaced: see abandon.test.ts.)
+      const ackOnce = () => { let n = 0; return () => (n++ < 2 ? 0.9 : 0.1); };
+      const hold = [1, 2].map(() => tftpGet(capped.server.port, 'undionly.kpxe', { dropAck: 0.5, rand: ackOnce(), timeoutMs: 10_000 }));
       await new Promise((r) => setTimeout(r, 100));
       const third = await tftpGet(capped.server.port, 'one.bin');
       expect(third.error).toEqual({ code: 0, message: 'Too many transfers, try again' });

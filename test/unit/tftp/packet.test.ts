@@ -59,13 +59,17 @@ describe('TFTP codec', () => {
 });
 
 describe('option negotiation', () => {
-  const limits = { maxBlksize: 1468, maxWindowsize: 64, timeoutMs: 1000 };
+  const limits = { maxBlksize: 1468, maxWindowsize: 64, timeoutMs: 1000, maxTimeoutS: 10 };
   it.each([
     ['no options: RFC 1350 transfer, no OACK', {}, { blksize: 512, windowsize: 1, timeoutMs: 1000, oack: {} }],
     ['blksize clamped to the MTU-safe maximum', { blksize: '9000' }, { blksize: 1468, oack: { blksize: '1468' } }],
     ['blksize below 8 ignored', { blksize: '4' }, { blksize: 512, oack: {} }],
     ['tsize answered with the size', { tsize: '0' }, { oack: { tsize: '12345' } }],
-    ['timeout accepted 1..255', { timeout: '3' }, { timeoutMs: 3000, oack: { timeout: '3' } }],
+    ['timeout accepted up to the cap', { timeout: '3' }, { timeoutMs: 3000, oack: { timeout: '3' } }],
+    ['timeout at the cap accepted', { timeout: '10' }, { timeoutMs: 10_000, oack: { timeout: '10' } }],
+    // Issue 16: timeout 255 was acknowledged, so an abandoned request held its slot for hours.
+    ['timeout above the cap left out (RFC 2349: same value or none)', { timeout: '255' }, { timeoutMs: 1000, oack: {} }],
+    ['timeout above 255 ignored', { timeout: '256' }, { timeoutMs: 1000, oack: {} }],
     ['timeout 0 ignored', { timeout: '0' }, { timeoutMs: 1000, oack: {} }],
     ['windowsize clamped', { windowsize: '1000' }, { windowsize: 64, oack: { windowsize: '64' } }],
     ['garbage values ignored', { blksize: '12ab', windowsize: '-1', tsize: 'x' }, { blksize: 512, windowsize: 1, oack: {} }],
