@@ -49,7 +49,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   const running: Running = { store, leases, close: async () => { for (const c of closers.splice(0).reverse()) await c(); } };
   try {
     if (cfg.http.enabled) {
-      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, events: timeline, leases, assignRole: (h, r) => assignRole(cfg.profilesDir, h, r), bootOnceServed });
+      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, events: timeline, leases, assignRole: (h, r) => assignRole(cfg.profilesDir, h, r).then(async () => { await store.reload(); }), setBootOnce: (h, t) => setBootOnce(cfg.profilesDir, h, t).then(async () => { await store.reload(); }), lastReload: () => store.lastReload(), bootOnceServed });
       await app.listen({ host: cfg.http.host, port: cfg.http.port });
       const addr = app.server.address();
       running.httpPort = typeof addr === 'object' && addr ? addr.port : cfg.http.port;

@@ -22,6 +22,9 @@ import { registerMetrics } from './metrics.js';
 import { fileBody, sendBody } from './send.js';
 import { pathParams, sourceAddress } from './common.js';
 import { requireToken, tokensFrom } from './auth.js';
+import { registerFleet, type ReloadStatus } from './fleet.js';
+import { registerUi } from './ui/routes.js';
+import { registerSessionHook, Sessions } from './ui/session.js';
 import { createResolver } from '../tftp/resolve.js';
 import { sendfileEngine, sendfileUnavailableReason } from '../native/sendfile.js';
 import swagger from '@fastify/swagger';
@@ -35,6 +38,10 @@ export interface AppDeps {
   events: EventStore;
   leases?: LeaseView;
   assignRole?: (host: string, role: string) => Promise<void>;
+  /** Set or clear a machine's boot-once target (POST /api/machines/:host/boot-once). */
+  setBootOnce?: (host: string, target: string | null) => Promise<void>;
+  /** The last profile reload's outcome, for the UI's "refused" banner. */
+  lastReload?: () => ReloadStatus | undefined;
   /** Called once a boot-once target's boot config went out: the machine returns to its role after. */
   bootOnceServed?: (host: string) => void;
 }
@@ -56,6 +63,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (config.http.sendfile && !sendfileEngine()) deps.logger.warn({ reason: sendfileUnavailableReason() }, 'sendfile engine unavailable: images and rootfs stream through Node (slower)');
   await app.register(swagger, { openapi: { info: { title: 'rolecast', version: '0.1.0', description: 'Boot scripts, images, per-machine rootfs, boot events and inventory API' } } });
   registerMetrics(app, deps.events);
+  // Before any route: a UI session cookie counts as a token of its level (src/http/ui/session.ts).
+  const tokens = tokensFrom(config.http);
+  const sessions = new Sessions();
+  registerSessionHook(app, sessions);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.setErrorHandler((err: Error, req, reply) => {
@@ -133,10 +144,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return sendBody(req, reply, { ...fileBody(r.absPath, await stat(r.absPath)), zeroCopy: config.http.sendfile });
   });
 
-  const tokens = tokensFrom(config.http);
   app.get('/api/machines', { preHandler: requireToken(tokens, 'read') }, async () => machineApiRows(deps.getInventory(), ctx, config.dataDir, deps.events));
   registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, zeroCopy: config.http.sendfile, dataDir: config.dataDir, leases: deps.leases, events: deps.events });
   registerApi(app, { getInventory: deps.getInventory, events: deps.events, leases: deps.leases, tokens, assignRole: deps.assignRole });
+  registerFleet(app, { getInventory: deps.getInventory, events: deps.events, ctx, dataDir: config.dataDir, tokens, lastReload: deps.lastReload, setBootOnce: deps.setBootOnce });
+  registerUi(app, { tokens, sessions });
 
   return app;
 }

@@ -24,6 +24,13 @@ import type { HttpConfig } from '../config.js';
 
 export type TokenLevel = 'read' | 'admin';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The level of a valid web UI session on this request (set by src/http/ui/session.ts), if any. */
+    sessionLevel?: TokenLevel;
+  }
+}
+
 export interface TokenSet {
   readonly admin: readonly Buffer[];
   readonly read: readonly Buffer[];
@@ -58,14 +65,16 @@ export function tokenLevel(tokens: TokenSet, authorization: string | undefined):
 export interface AuthFailure { status: 401 | 403; code: 'E_UNAUTHORISED' | 'E_FORBIDDEN' | 'E_NO_TOKEN'; message: string }
 
 /** Why this request may not pass a check for `need`, or undefined when it may. Pure, for tests and reuse. */
-export function authFailure(tokens: TokenSet, need: TokenLevel, authorization: string | undefined): AuthFailure | undefined {
+export function authFailure(tokens: TokenSet, need: TokenLevel, authorization: string | undefined, session?: TokenLevel): AuthFailure | undefined {
   const configured = need === 'admin' ? tokens.admin.length : tokens.admin.length + tokens.read.length;
   if (configured === 0) {
     return { status: 403, code: 'E_NO_TOKEN', message: need === 'admin'
       ? 'this route is off: set http.tokens.admin (or http.token) in the server config'
       : 'this route is off: set http.tokens.read or http.tokens.admin in the server config' };
   }
-  const level = tokenLevel(tokens, authorization);
+  // A bearer token wins; else the web UI's session (src/http/ui/session.ts), which only exists for a
+  // request whose cookie and, on a POST/PUT/DELETE, CSRF header both checked out.
+  const level = tokenLevel(tokens, authorization) ?? session;
   if (!level) return { status: 401, code: 'E_UNAUTHORISED', message: `send Authorization: Bearer <${need} token>` };
   if (need === 'admin' && level !== 'admin') return { status: 403, code: 'E_FORBIDDEN', message: 'this route needs an admin token; a read token was sent' };
   return undefined;
@@ -80,7 +89,7 @@ export function sendAuthFailure(reply: FastifyReply, f: AuthFailure): FastifyRep
 /** A fastify preHandler that lets a request through only with a token of at least `need`. */
 export function requireToken(tokens: TokenSet, need: TokenLevel): preHandlerAsyncHookHandler {
   return async (req: FastifyRequest, reply: FastifyReply) => {
-    const f = authFailure(tokens, need, req.headers.authorization);
+    const f = authFailure(tokens, need, req.headers.authorization, req.sessionLevel);
     if (!f) return;
     req.log.info({ url: req.url, code: f.code }, 'API request refused');
     // An async hook that replies must return the reply (fastify's hooks contract).

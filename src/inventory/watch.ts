@@ -23,6 +23,7 @@ export class InventoryStore {
   private readonly listeners: Array<(inv: Inventory) => void> = [];
   private reloading: Promise<ReloadResult> | undefined;
   private again = false;
+  private last: { at: string; ok: boolean; issues?: string[] } | undefined;
 
   private constructor(readonly dir: string, private readonly logger: Logger, inv: Inventory, readonly debounceMs: number) {
     this.inv = inv;
@@ -37,6 +38,11 @@ export class InventoryStore {
     return this.inv;
   }
 
+  /** The last reload's outcome (the UI's "profiles refused" banner); undefined before the first reload. */
+  lastReload(): { at: string; ok: boolean; issues?: string[] } | undefined {
+    return this.last;
+  }
+
   onSwap(fn: (inv: Inventory) => void): void {
     this.listeners.push(fn);
   }
@@ -47,7 +53,10 @@ export class InventoryStore {
       this.again = true;
       return this.reloading;
     }
-    this.reloading = this.doReload().finally(() => {
+    this.reloading = this.doReload().then((r) => {
+      this.last = { at: new Date().toISOString(), ok: r.ok, ...(r.issues ? { issues: r.issues.map(formatIssue) } : {}) };
+      return r;
+    }).finally(() => {
       this.reloading = undefined;
       if (this.again) { this.again = false; void this.reload(); }
     });

@@ -1,0 +1,123 @@
+/**
+ * Read and act routes the web UI needs beside the API (same tokens, same error shape):
+ *
+ *   GET  /api/fleet                    every machine, compact: role, MACs, address, firmware seen, stage
+ *   GET  /api/machines/:host/files     the files it gets — path, mode, size, secret flag; contents never,
+ *                                      and no hash of a secret file (a hash of a short secret is an oracle)
+ *   POST /api/machines/:host/boot-once {target|null, confirm?}: a maintenance target once (admin)
+ *   GET  /api/profiles/status          snapshot version and the last reload, with its errors if refused
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Inventory, Machine } from '../inventory/types.js';
+import type { EventStore } from '../events/store.js';
+import type { BootEvent } from '../events/types.js';
+import type { RenderContext } from '../render/types.js';
+import { renderMachineFiles } from '../render/index.js';
+import { resolveMachine } from '../inventory/resolve.js';
+import { readSources } from '../inventory/load.js';
+import { firmwareOf, normaliseMac } from '../boot/facts.js';
+import { ProfileError, formatIssue } from '../errors.js';
+import { requireToken, type TokenSet } from './auth.js';
+import { machineApiRows } from './machines.js';
+import { pathParams } from './common.js';
+
+/** The last reload of the profiles as the inventory store saw it (src/inventory/watch.ts). */
+export interface ReloadStatus {
+  at: string;
+  ok: boolean;
+  issues?: string[];
+}
+
+export interface FleetDeps {
+  getInventory: () => Inventory;
+  events: EventStore;
+  ctx: RenderContext;
+  dataDir: string;
+  tokens: TokenSet;
+  lastReload?: () => ReloadStatus | undefined;
+  setBootOnce?: (host: string, target: string | null) => Promise<void>;
+}
+
+/** Firmware from the last PXE DISCOVER's vendor class ("PXEClient:Arch:00007:..."; RFC 4578 §2.1). */
+export function firmwareSeen(timeline: readonly BootEvent[]): string | null {
+  for (let i = timeline.length - 1; i >= 0; i--) {
+    const e = timeline[i]!;
+    if (e.stage !== 'dhcp-discover' || !e.detail) continue;
+    const arch = /Arch:(\d{5})/.exec(e.detail)?.[1];
+    if (arch !== undefined) return firmwareOf(Number(arch));
+  }
+  return null;
+}
+
+function findMachine(inv: Inventory, key: string): Machine | undefined {
+  return inv.byHost.get(key) ?? inv.byMac.get(normaliseMac(key) ?? '');
+}
+
+const bootOnceBody = {
+  type: 'object', required: ['target'], additionalProperties: false,
+  properties: { target: { type: ['string', 'null'], pattern: '^[A-Za-z0-9_-]+$', maxLength: 64 }, confirm: { type: 'string', maxLength: 255 } },
+} as const;
+
+export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
+  const read = requireToken(deps.tokens, 'read');
+  const admin = requireToken(deps.tokens, 'admin');
+  const fail = (reply: FastifyReply, status: number, code: string, message: string, extra: object = {}) => reply.code(status).send({ code, message, ...extra });
+
+  app.get('/api/fleet', { preHandler: read }, async () => {
+    const inv = deps.getInventory();
+    const rows = (await machineApiRows(inv, deps.ctx, deps.dataDir, deps.events)) as Array<Record<string, unknown>>;
+    return {
+      version: inv.version.slice(0, 12),
+      roles: Object.keys(inv.roles).sort(),
+      machines: rows.map((r, i) => {
+        const m = inv.machines[i]!;
+        return { host: m.host, macs: m.macs, role: r.role, homeRole: m.role, bootOnce: m.bootOnce ?? null, ip: m.ip, changed: r.changed, stage: r.lastStage, stageAt: r.lastStageAt, firmware: firmwareSeen(deps.events.timeline(m.macs[0]!)) };
+      }),
+    };
+  });
+
+  app.get<{ Params: { host: string } }>('/api/machines/:host/files', { schema: { params: pathParams('host') }, preHandler: read }, async (req, reply) => {
+    const inv = deps.getInventory();
+    const m = findMachine(inv, req.params.host);
+    if (!m) return fail(reply, 404, 'E_UNKNOWN_MACHINE', `no machine ${req.params.host}`);
+    const files = renderMachineFiles(resolveMachine(inv, m), inv, deps.ctx).map((f) => ({
+      path: f.path, mode: f.mode.toString(8).padStart(4, '0'), size: Buffer.byteLength(f.content), secret: f.secret,
+      ...(f.secret ? {} : { sha256: createHash('sha256').update(f.content).digest('hex') }),
+    }));
+    const src = (await readSources(inv.profilesDir)).find((s) => s.name === m.source.file);
+    const line = src?.text.split('\n')[m.source.line - 1];
+    const row = ((await machineApiRows(inv, deps.ctx, deps.dataDir, deps.events)) as Array<Record<string, unknown>>)[inv.machines.indexOf(m)];
+    return {
+      host: m.host, role: m.role, bootOnce: m.bootOnce ?? null, confirmWipe: m.confirmWipe,
+      source: { file: m.source.file, line: m.source.line, text: line ?? null },
+      files, changed: row?.changed ?? null, lastServedHash: row?.lastServedHash ?? null, hash: row?.hash ?? null,
+      targets: Object.values(inv.roles).map((r) => ({ name: r.name, destructive: r.destructive })),
+    };
+  });
+
+  app.post<{ Params: { host: string }; Body: { target: string | null; confirm?: string } }>('/api/machines/:host/boot-once', { schema: { params: pathParams('host'), body: bootOnceBody }, preHandler: admin }, async (req, reply) => {
+    if (!deps.setBootOnce) return fail(reply, 403, 'E_OFF', 'boot-once changes are off in this server');
+    const inv = deps.getInventory();
+    const m = inv.byHost.get(req.params.host);
+    if (!m) return fail(reply, 404, 'E_UNKNOWN_MACHINE', `no machine ${req.params.host}`);
+    const { target, confirm } = req.body;
+    const role = target === null ? undefined : inv.roles[target];
+    if (target !== null && !role) return fail(reply, 422, 'E_UNKNOWN_ROLE', `no role "${target}" (roles: ${Object.keys(inv.roles).sort().join(', ')})`);
+    if (role?.destructive) {
+      // planBoot refuses a destructive target without confirm_wipe; refuse here too rather than set a dead end.
+      if (!m.confirmWipe) return fail(reply, 422, 'E_NO_CONFIRM_WIPE', `${m.host}: "${target}" destroys disks; set confirm_wipe: true on its line in machines.yaml first`);
+      if (confirm !== m.host) return fail(reply, 422, 'E_CONFIRM', `"${target}" destroys ${m.host}'s disks: send confirm: "${m.host}"`);
+    }
+    try {
+      await deps.setBootOnce(m.host, target);
+    } catch (err) {
+      if (err instanceof ProfileError) return fail(reply, 422, err.code, 'the edit would make the profiles invalid', { issues: err.issues.map(formatIssue) });
+      throw err;
+    }
+    req.log.info({ host: m.host, target }, 'boot-once set from the API');
+    return { host: m.host, bootOnce: target };
+  });
+
+  app.get('/api/profiles/status', { preHandler: read }, async () => ({ version: deps.getInventory().version.slice(0, 12), lastReload: deps.lastReload?.() ?? null }));
+}

@@ -1,0 +1,89 @@
+/**
+ * The discovery inbox: machines the commissioning image reported, with their facts, and adoption with
+ * host, role and address filled in from the server's suggestion (rules, next free address).
+ */
+import { useEffect, useState } from 'preact/hooks';
+import { availableRoutes, enc, get, isAdmin, post } from './api.js';
+import { html } from './util.js';
+import { Result } from './result.js';
+
+interface Discovered {
+  mac: string; macs: string[]; firstSeen: string; lastSeen: string; state: string; host?: string; address?: string;
+  facts: Record<string, unknown>;
+  suggestion?: { host?: string; role?: string; ip?: string; address?: string; rule?: string };
+}
+
+function short(v: unknown): string {
+  if (v === undefined || v === null) return '—';
+  if (typeof v !== 'object') return String(v);
+  return JSON.stringify(v);
+}
+
+/** The facts an operator decides on, in a line each; everything else one click away. */
+function Facts({ f }: { f: Record<string, unknown> }) {
+  const g = (k: string) => f[k];
+  const smbios = (g('smbios') ?? g('system') ?? {}) as Record<string, unknown>;
+  const cpu = (g('cpu') ?? {}) as Record<string, unknown>;
+  const disks = (g('disks') ?? []) as Array<Record<string, unknown>>;
+  const nics = (g('nics') ?? []) as Array<Record<string, unknown>>;
+  return html`<dl class="facts">
+    <dt>Serial</dt><dd>${short(smbios.serial ?? g('serial'))}</dd>
+    <dt>UUID</dt><dd class="mono">${short(smbios.uuid ?? g('uuid'))}</dd>
+    <dt>Vendor / product</dt><dd>${short(smbios.vendor)} ${short(smbios.product)}</dd>
+    <dt>CPU</dt><dd>${short(cpu.model)} ${cpu.cores !== undefined ? `(${short(cpu.cores)} cores)` : ''}</dd>
+    <dt>Memory</dt><dd>${short(g('memory') ?? g('memoryBytes'))}</dd>
+    <dt>Disks</dt><dd>${Array.isArray(disks) ? disks.map((d) => `${short(d.name)} ${short(d.size)} ${short(d.serial ?? '')}`).join('; ') : short(disks)}</dd>
+    <dt>NICs</dt><dd class="mono">${Array.isArray(nics) ? nics.map((n) => `${short(n.name)} ${short(n.mac)}${n.lldp ? ` → ${short((n.lldp as Record<string, unknown>).systemName ?? '')} ${short((n.lldp as Record<string, unknown>).port ?? '')}` : ''}`).join('; ') : short(nics)}</dd>
+  </dl>
+  <details><summary>All facts</summary><pre>${JSON.stringify(f, null, 2)}</pre></details>`;
+}
+
+function Adopt({ d, roles, done }: { d: Discovered; roles: string[]; done: () => void }) {
+  const s = d.suggestion ?? {};
+  const [host, setHost] = useState(s.host ?? '');
+  const [role, setRole] = useState(s.role ?? roles[0] ?? '');
+  const [ip, setIp] = useState(s.ip ?? s.address ?? '');
+  const [r, setR] = useState<{ ok?: string; err?: Error }>();
+  const id = d.mac.replace(/:/g, '');
+  const submit = (e: Event) => {
+    e.preventDefault();
+    post(`/api/discovered/${enc(d.mac)}/adopt`, { host, role, ...(ip ? { ip } : {}) })
+      .then(() => { setR({ ok: `${d.mac} adopted as ${host} (${role}).` }); done(); }, (err: Error) => setR({ err }));
+  };
+  return html`<form class="adopt" onSubmit=${submit} aria-label=${`Adopt ${d.mac}`}>
+    ${s.rule ? html`<p class="muted">Suggested by rule ${s.rule}</p>` : null}
+    <label for=${`h-${id}`}>Host</label><input id=${`h-${id}`} required value=${host} onInput=${(e: Event) => setHost((e.target as HTMLInputElement).value)} />
+    <label for=${`r-${id}`}>Role</label><select id=${`r-${id}`} value=${role} onChange=${(e: Event) => setRole((e.target as HTMLSelectElement).value)}>${roles.map((n) => html`<option value=${n}>${n}</option>`)}</select>
+    <label for=${`i-${id}`}>Address</label><input id=${`i-${id}`} value=${ip} placeholder="next free" onInput=${(e: Event) => setIp((e.target as HTMLInputElement).value)} />
+    <button type="submit" disabled=${!isAdmin || !host || !role}>Adopt</button>
+    <${Result} r=${r} />
+  </form>`;
+}
+
+export function InboxPage() {
+  const [has, setHas] = useState<boolean>();
+  const [list, setList] = useState<Discovered[]>();
+  const [roles, setRoles] = useState<string[]>([]);
+  const [error, setError] = useState('');
+  const load = () => get<Discovered[] | { machines: Discovered[] }>('/api/discovered').then((x) => setList(Array.isArray(x) ? x : x.machines), (e: Error) => setError(e.message));
+  useEffect(() => {
+    void availableRoutes().then((r) => {
+      const ok = r.has('GET /api/discovered');
+      setHas(ok);
+      if (ok) { void load(); get<{ roles: string[] }>('/api/fleet').then((f) => setRoles(f.roles), () => undefined); }
+    });
+  }, []);
+  if (has === false) return html`<section><h2>Discovery inbox</h2><p class="muted" data-testid="not-available">Not available: this server has no discovery API.</p></section>`;
+  if (error) return html`<p class="error" role="alert">${error}</p>`;
+  if (!list) return html`<p class="loading">Loading the inbox…</p>`;
+  const waiting = list.filter((d) => d.state === 'waiting' || d.state === 'known-machine-new-nic');
+  return html`<section aria-labelledby="inbox-h"><h2 id="inbox-h">Discovery inbox <small>(${waiting.length} waiting, ${list.length} in all)</small></h2>
+    ${list.length === 0 ? html`<p>No machine has reported yet.</p>` : null}
+    ${list.map((d) => html`<article class="card" data-mac=${d.mac}>
+      <h3 class="mono">${d.mac} <span class="tag">${d.state === 'known-machine-new-nic' ? `${d.host ?? '?'}, new MAC` : d.state}${d.state === 'adopted' && d.host ? ` as ${d.host}` : ''}</span></h3>
+      <p class="muted">first seen ${new Date(d.firstSeen).toLocaleString()}, last ${new Date(d.lastSeen).toLocaleString()}</p>
+      <${Facts} f=${d.facts} />
+      ${d.state === 'waiting' ? html`<${Adopt} d=${d} roles=${roles} done=${load} />` : null}
+    </article>`)}
+  </section>`;
+}

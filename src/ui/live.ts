@@ -1,0 +1,75 @@
+/**
+ * Live boot events over Server-Sent Events (GET /api/events). Events are applied in batches at most
+ * every FLUSH_MS: a burst of thousands of events costs a few renders, not one each, so the page stays
+ * responsive while a rack powers on together.
+ */
+export interface BootEvent {
+  mac: string;
+  stage: string;
+  at: string;
+  host?: string;
+  detail?: string;
+  address?: string;
+}
+
+// The server names each SSE message after its stage (`event: dhcp-ack`): EventSource delivers named
+// events only to listeners of that name, so listen for every stage rolecast emits.
+const STAGES = [
+  'dhcp-discover', 'dhcp-offer', 'dhcp-request', 'dhcp-ack', 'dhcp-nak', 'dhcp-decline', 'dhcp-release', 'dhcp-inform', 'dhcp-ignore',
+  'tftp-loader', 'tftp-config', 'tftp-file', 'tftp-error', 'http-script', 'http-config', 'http-loader', 'http-kernel', 'http-initrd',
+  'http-image', 'http-rootfs', 'http-secret-denied', 'initramfs', 'booted', 'failed', 'message',
+];
+
+const FLUSH_MS = 150;
+
+export type LiveState = 'connecting' | 'live' | 'reconnecting';
+
+class Live {
+  /** Latest event per MAC since the page loaded. */
+  readonly latest = new Map<string, BootEvent>();
+  state: LiveState = 'connecting';
+  /** Events received in total (the test's burst check reads it). */
+  received = 0;
+  private pending: BootEvent[] = [];
+  private timer: number | undefined;
+  private readonly listeners = new Set<(batch: BootEvent[]) => void>();
+  private source: EventSource | undefined;
+
+  start(): void {
+    if (this.source) return;
+    const es = new EventSource('/api/events', { withCredentials: true });
+    this.source = es;
+    const onEvent = (m: MessageEvent<string>) => {
+      try {
+        this.pending.push(JSON.parse(m.data) as BootEvent);
+      } catch {
+        return; // a comment or a malformed line: nothing to show
+      }
+      this.timer ??= window.setTimeout(() => this.flush(), FLUSH_MS);
+    };
+    for (const s of STAGES) es.addEventListener(s, onEvent as EventListener);
+    es.onopen = () => { this.state = 'live'; this.notify([]); };
+    es.onerror = () => { this.state = 'reconnecting'; this.notify([]); };
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    const batch = this.pending;
+    this.pending = [];
+    this.received += batch.length;
+    for (const e of batch) this.latest.set(e.mac, e);
+    this.notify(batch);
+  }
+
+  private notify(batch: BootEvent[]): void {
+    for (const fn of this.listeners) fn(batch);
+  }
+
+  subscribe(fn: (batch: BootEvent[]) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+}
+
+export const live = new Live();
+(window as unknown as { rolecastLive: Live }).rolecastLive = live;
