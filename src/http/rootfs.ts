@@ -3,7 +3,7 @@
  * merged into its role's base image). Secret files go only to the address rolecast leased or reserved
  * for that MAC: anyone else on the provisioning network gets 403 (and the attempt is a boot event).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createGzip } from 'node:zlib';
 import { isAbsolute, join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -32,6 +32,17 @@ export interface RootfsDeps {
   events: EventSink;
 }
 
+
+/**
+ * Node 20's zlib has no zstd: the zstd tool compresses the stream. Started before the response, so a
+ * host without it answers with an error instead of dying on the child's unhandled 'error' event.
+ */
+function startZstd(): Promise<ChildProcessWithoutNullStreams | Error> {
+  const z = spawn('zstd', ['-q', '-c', '-3'], { stdio: 'pipe' });
+  z.stderr.resume(); // unread, it would fill and stall zstd
+  z.stdin.on('error', () => undefined); // EPIPE if zstd dies early: the response ends with its error
+  return new Promise((ok) => { z.once('spawn', () => ok(z)); z.once('error', ok); });
+}
 
 export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
   // What each machine was last served: read from the data directory once, then kept here and written
@@ -97,6 +108,15 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     };
     const inm = req.headers['if-none-match'];
     const unchanged = inm !== undefined && etagMatches(inm, etag);
+    let zstd: ChildProcessWithoutNullStreams | undefined;
+    if (m[2] === 'tar.zst' && !unchanged) {
+      const z = await startZstd();
+      if (z instanceof Error) {
+        req.log.error({ err: z }, 'cannot run zstd');
+        return fail(reply, 500, 'E_NO_ZSTD', `cannot run zstd (${z.message}): install the zstd package, or fetch ${m[1]}.tar.gz`);
+      }
+      zstd = z.on('error', (err) => { req.log.error({ err }, 'zstd failed'); z.stdout.destroy(err); });
+    }
     if (req.method === 'GET' && !unchanged) {
       deps.events.emit({ mac, host, stage: 'http-rootfs', address: sourceAddress(req), detail: `${req.params.file} ${hash.slice(0, 12)}${ranged ? ` ${req.headers.range}` : ''}` });
       reply.raw.on('finish', record);
@@ -109,11 +129,9 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     if (unchanged) return reply.code(304).send();
     let body: Readable = segmentStream(plan.segments);
     if (m[2] === 'tar.gz') body = body.pipe(createGzip({ level: 6 }));
-    if (m[2] === 'tar.zst') {
-      // Node 20's zlib has no zstd: the zstd tool compresses the stream.
-      const z = spawn('zstd', ['-q', '-c', '-3'], { stdio: ['pipe', 'pipe', 'ignore'] });
-      body.pipe(z.stdin);
-      body = z.stdout;
+    if (zstd) {
+      body.pipe(zstd.stdin);
+      body = zstd.stdout;
     }
     return reply.type(m[2] === 'tar.gz' ? 'application/gzip' : 'application/zstd').send(body);
   });
