@@ -21,6 +21,8 @@ import { pathParams, sourceAddress } from './common.js';
 import type { Readable } from 'node:stream';
 import { fileSha256, rootfsEtag } from '../rootfs/etag.js';
 import { readServed, writeServed, type ServedRecord } from '../served.js';
+import { serverKey } from '../serverkey.js';
+import { publishedHash } from './machines.js';
 
 export interface RootfsDeps {
   getInventory: () => Inventory;
@@ -118,7 +120,9 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
       zstd = z.on('error', (err) => { req.log.error({ err }, 'zstd failed'); z.stdout.destroy(err); });
     }
     if (req.method === 'GET' && !unchanged) {
-      deps.events.emit({ mac, host, stage: 'http-rootfs', address: sourceAddress(req), detail: `${req.params.file} ${hash.slice(0, 12)}${ranged ? ` ${req.headers.range}` : ''}` });
+      // The event log is published (timelines, SSE): the hash in it is keyed, as in the API.
+      const shown = publishedHash(await serverKey(deps.dataDir), hash).slice(0, 12);
+      deps.events.emit({ mac, host, stage: 'http-rootfs', address: sourceAddress(req), detail: `${req.params.file} ${shown}${ranged ? ` ${req.headers.range}` : ''}` });
       reply.raw.on('finish', record);
     }
     if (m[2] === 'tar') {
