@@ -21,7 +21,7 @@ ip -n "$NS" addr add 10.0.0.1/24 dev rcbr0
 ip -n "$NS" link set rcbr0 up
 mkdir -p data
 echo "rolecast lab: namespace $NS, bridge rcbr0 10.0.0.1/24; serving the bundled profiles (Ctrl-C to stop)"
-ip netns exec "$NS" node bin/rolecast.js serve --address 10.0.0.1 --data data "$@" &
+ip netns exec "$NS" node bin/rolecast.js serve --profiles profiles --images images --address 10.0.0.1 --data data "$@" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true' INT TERM
 wait $pid || true

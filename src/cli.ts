@@ -1,98 +1,98 @@
 /**
- * The rolecast command. Each subcommand lives in src/commands/; this file only parses the command line.
- * Exit codes: 0 ok, 1 the input is invalid (profiles, arguments), 2 we failed.
+ * The rolecast command. Each subcommand lives in src/commands/ (listed in src/commands/index.ts); this file
+ * picks the command, reads its command line against its spec, and maps errors to exit codes:
+ * 0 ok, 1 failed (invalid profiles, unknown machine, server error), 2 usage error.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { RolecastError } from './errors.js';
-import { cmdAssign, cmdDiff, cmdMachines, cmdRender, cmdValidate } from './commands/inventory.js';
-import { cmdImages } from './commands/images.js';
-import { cmdServe } from './commands/serve.js';
-import { cmdEvents } from './commands/events.js';
+import { COMMANDS } from './commands/index.js';
+import { GLOBAL_FLAGS, parseLine, suggest, UsageError, type CommandSpec, type Flags } from './commands/spec.js';
+import { commandHelp, globalUsage, manPage } from './commands/help.js';
 
-export const USAGE = `usage: rolecast <command> [options]
+export type { Flags };
 
-  validate [--profiles DIR]                       check the profiles; every error as file:line:col: path: message
-  machines [--profiles DIR] [--json]              table of machines: host, MACs, role, address
-  render <host|mac> [--profiles DIR] [--json]     list every file the machine gets
-         [--file PATH]                            print one of them
-         [--boot ipxe|pxelinux|grub] [--firmware bios|uefi-x64|uefi-arm64|uefi-http-x64]
-                                                  print its boot config
-  assign <host> <role> [--profiles DIR]           change a machine's role in the YAML (comments and layout kept)
-  diff [--profiles DIR] [--data DIR] [--json]     machines whose next boot would differ from what they were last served
-  serve [--config FILE] [--profiles DIR] [--data DIR] [--address IP] [--http-port N] [--dhcp-mode MODE]
-                                                  run DHCP, TFTP and HTTP for the provisioning address IP
-  events <host|mac> [--data DIR] [--json]         a machine's boot timeline (DHCP, TFTP, HTTP, phone-home)
-  images [list] [--profiles DIR] [--json]         the inventory's images: file, size, whether it is there
-  images build <initramfs|test|memtest|all|roles|ROLE> [--out DIR]   build images (images/build)
-  images rollback <ROLE>                          make the previous role image current again
+export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-common options: --config FILE (server config YAML), --base-url URL (as machines reach rolecast)
-`;
+const ALL_FLAGS = new Set(COMMANDS.flatMap((c) => [c, ...(c.subcommands ?? [])]).flatMap((c) => Object.keys(c.flags)));
 
-const OPTIONS: ParseArgsConfig['options'] = {
-  profiles: { type: 'string' },
-  data: { type: 'string' },
-  config: { type: 'string' },
-  address: { type: 'string' },
-  'base-url': { type: 'string' },
-  'http-port': { type: 'string' },
-  'dhcp-mode': { type: 'string' },
-  file: { type: 'string' },
-  boot: { type: 'string' },
-  firmware: { type: 'string' },
-  out: { type: 'string' },
-  json: { type: 'boolean' },
-  'exit-code': { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-};
+function findCommand(name: string, list: readonly CommandSpec[], where: string): CommandSpec {
+  const c = list.find((x) => x.name === name);
+  if (c) return c;
+  const close = suggest(name, list.map((x) => x.name));
+  throw new UsageError(`${where ? `${where}: ` : ''}unknown command "${name}"${close ? ` (did you mean "${close}"?)` : ''}; rolecast --help lists them`);
+}
 
-export type Flags = Record<string, string | boolean | undefined>;
-type Handler = (args: string[], flags: Flags) => Promise<number>;
+function help(args: string[]): number {
+  if (args[0] === '--man') { process.stdout.write(manPage(COMMANDS, VERSION)); return 0; }
+  if (args.length === 0) { process.stdout.write(globalUsage(COMMANDS, VERSION)); return 0; }
+  const spec = findCommand(args[0]!, COMMANDS, 'help');
+  const sub = args[1] && spec.subcommands ? findCommand(args[1], spec.subcommands, `help ${spec.name}`) : undefined;
+  process.stdout.write(sub ? commandHelp(sub, spec) : commandHelp(spec));
+  return 0;
+}
 
-const COMMANDS: Record<string, Handler> = {
-  validate: cmdValidate,
-  machines: cmdMachines,
-  render: cmdRender,
-  assign: cmdAssign,
-  diff: cmdDiff,
-  serve: cmdServe,
-  images: cmdImages,
-  events: cmdEvents,
-};
+/** The command (or subcommand) spec and its own argv. */
+function select(argv: string[]): { spec: CommandSpec; parent?: CommandSpec; rest: string[] } {
+  const spec = findCommand(argv[0]!, COMMANDS, '');
+  const rest = argv.slice(1);
+  if (!spec.subcommands) return { spec, rest };
+  // The subcommand, if given, comes right after the command (`images --json` is `images list --json`).
+  const first = rest[0] !== undefined && !rest[0].startsWith('-') ? rest[0] : undefined;
+  if (first === undefined && (rest.includes('--help') || rest.includes('-h'))) return { spec, rest };
+  const name = first ?? spec.defaultSubcommand;
+  if (name === undefined) throw new UsageError(`${spec.name} needs a subcommand (${spec.subcommands.map((s) => s.name).join(', ')})`);
+  const sub = findCommand(name, spec.subcommands, spec.name);
+  return { spec: sub, parent: spec, rest: first === undefined ? rest : rest.slice(1) };
+}
+
+function checkArity(spec: CommandSpec, where: string, n: number): void {
+  const min = spec.minArgs ?? 0;
+  const max = spec.maxArgs ?? Infinity;
+  if (n < min) throw new UsageError(`${where} needs ${spec.args ?? `${min} argument(s)`}`);
+  if (n > max) throw new UsageError(`${where} takes ${max === 0 ? 'no arguments' : `at most ${max}: ${spec.args ?? ''}`}`);
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [first] = argv;
+  if (first === undefined) { process.stderr.write(globalUsage(COMMANDS, VERSION)); return 2; }
+  if (first === '--help' || first === '-h') return help([]);
+  if (first === '--version' || first === '-V') { process.stdout.write(`rolecast ${VERSION}\n`); return 0; }
+  if (first === 'help') return help(argv.slice(1));
+  if (first.startsWith('-')) throw new UsageError(`expected a command before ${first}; rolecast --help lists them`);
+  const { spec, parent, rest } = select(argv);
+  const where = parent ? `${parent.name} ${spec.name}` : spec.name;
+  const line = parseLine(rest, { ...spec.flags, ...GLOBAL_FLAGS }, ALL_FLAGS, where);
+  if (line.flags.help) { process.stdout.write(commandHelp(spec, parent)); return 0; }
+  checkArity(spec, where, line.positionals.length);
+  if (!spec.run) throw new UsageError(`${where} needs a subcommand`);
+  return spec.run(line.positionals, line.flags);
+}
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    return await run(argv);
   } catch (err) {
-    process.stderr.write(`rolecast: ${(err as Error).message}\n${USAGE}`);
-    return 1;
-  }
-  const [name, ...rest] = parsed.positionals;
-  if (!name || (parsed.values as Flags)['help']) {
-    process.stdout.write(USAGE);
-    return name ? 0 : 1;
-  }
-  const handler = COMMANDS[name];
-  if (!handler) {
-    process.stderr.write(`rolecast: unknown command "${name}"\n${USAGE}`);
-    return 1;
-  }
-  try {
-    return await handler(rest, parsed.values as Flags);
-  } catch (err) {
+    const name = COMMANDS.some((c) => c.name === argv[0]) ? ` ${argv[0]}` : '';
+    if (err instanceof UsageError || (err instanceof RolecastError && err.code === 'E_USAGE')) {
+      process.stderr.write(`rolecast${name}: ${err.message}\n`);
+      return 2;
+    }
     if (err instanceof RolecastError) {
-      process.stderr.write(`rolecast ${name}: ${err.message}\n`);
-      return err.code === 'E_PROFILE' || err.code === 'E_USAGE' || err.code === 'E_NOT_FOUND' ? 1 : 2;
+      process.stderr.write(`rolecast${name}: ${err.message}\n`);
+      return 1;
     }
     throw err;
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+function isEntry(): boolean {
+  try { return import.meta.url === pathToFileURL(realpathSync(process.argv[1] ?? '')).href; } catch { return false; }
+}
+
+if (isEntry()) {
   main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
     process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exitCode = 2;
+    process.exitCode = 1;
   });
 }

@@ -1,58 +1,88 @@
 /** Shared by the subcommands: where things are, the server config, and the render context. */
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { baseUrlOf, defaultConfig, type ServerConfig } from '../config.js';
-import { loadConfig } from '../configfile.js';
+import { loadConfig, type ParsedConfig } from '../configfile.js';
+import { loadInventory } from '../inventory/index.js';
 import { RolecastError } from '../errors.js';
 import type { Inventory, Machine } from '../inventory/types.js';
 import type { RenderContext } from '../render/types.js';
 import { normaliseMac } from '../boot/facts.js';
-import type { Flags } from '../cli.js';
+import { str, UsageError, type Flags } from './spec.js';
 
 /** The package root (works from src/commands and dist/commands alike). */
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BUNDLED_PROFILES = resolve(PACKAGE_ROOT, 'profiles');
 
-export class UsageError extends RolecastError {
-  constructor(message: string) { super('E_USAGE', message); }
-}
+/**
+ * Where an installed rolecast looks when neither a flag nor the config says: the FHS places the systemd unit
+ * gives it (ConfigurationDirectory=rolecast, StateDirectory=rolecast). Never the package's own example, so
+ * `assign` cannot edit the bundled profiles by accident and `events` reads the same data wherever it runs.
+ */
+export const DEFAULT_CONFIG_FILE = '/etc/rolecast/rolecast.yaml';
+export const DEFAULT_DIRS = { profilesDir: '/etc/rolecast/profiles', dataDir: '/var/lib/rolecast', imagesDir: '/var/lib/rolecast/images' } as const;
+
+export { UsageError };
 
 export class NotFoundError extends RolecastError {
   constructor(message: string) { super('E_NOT_FOUND', message); }
 }
 
-function str(flags: Flags, name: string): string | undefined {
-  const v = flags[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
 export interface Loaded {
   cfg: ServerConfig;
+  /** The config file read, if any. */
+  file?: string;
   /** Set when neither the config file nor a flag chose the HTTP port: the site's http_port applies. */
   portFromSite: boolean;
   addressFromSite: boolean;
 }
 
-/** Config file (if any), then flags. Relative paths resolve against the working directory. */
+/** --config, else $ROLECAST_CONFIG, else /etc/rolecast/rolecast.yaml when it exists. */
+export function configFileOf(flags: Flags): string | undefined {
+  const named = str(flags, 'config') ?? (process.env.ROLECAST_CONFIG || undefined);
+  if (named) return resolve(named);
+  return existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined;
+}
+
+async function readConfig(file: string | undefined): Promise<ParsedConfig> {
+  if (!file) return { cfg: defaultConfig(), raw: {} };
+  if (!existsSync(file)) {
+    const how = process.env.ROLECAST_CONFIG && !file.endsWith(DEFAULT_CONFIG_FILE) ? ' (named by $ROLECAST_CONFIG)' : '';
+    throw new RolecastError('E_CONFIG_MISSING', `config file ${file}${how} does not exist: fix the path, or start from the example: cp ${resolve(PACKAGE_ROOT, 'packaging/rolecast.yaml')} ${file}`);
+  }
+  return loadConfig(file);
+}
+
+function port(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > 65535) throw new UsageError(`--${flag}: "${text}" is not a port number (0-65535)`);
+  return n;
+}
+
+/**
+ * Config file (if any), then flags. Relative paths in the file resolve against the file's directory (so the
+ * same file works from any working directory); relative flag values against the working directory.
+ */
 export async function serverConfig(flags: Flags): Promise<Loaded> {
-  const file = str(flags, 'config');
-  const parsed = file ? await loadConfig(file) : { cfg: defaultConfig(), raw: {} as Record<string, undefined> };
-  const { cfg } = parsed;
-  const portFromSite = !str(flags, 'http-port') && (parsed.raw.http as Record<string, unknown> | undefined)?.port === undefined;
-  const addressFromSite = !str(flags, 'address') && parsed.raw.address === undefined;
-  if (!file) cfg.profilesDir = BUNDLED_PROFILES;
-  const p = str(flags, 'profiles');
-  if (p) cfg.profilesDir = p;
-  const d = str(flags, 'data');
-  if (d) cfg.dataDir = d;
+  const file = configFileOf(flags);
+  const parsed = await readConfig(file);
+  const { cfg, raw } = parsed;
+  const base = file ? dirname(file) : process.cwd();
+  for (const key of ['profilesDir', 'dataDir', 'imagesDir'] as const) {
+    cfg[key] = raw[key] === undefined ? DEFAULT_DIRS[key] : resolve(base, cfg[key]);
+  }
+  const portFromSite = !str(flags, 'http-port') && raw.http?.port === undefined;
+  const addressFromSite = !str(flags, 'address') && raw.address === undefined;
+  const dirFlags = { profiles: 'profilesDir', data: 'dataDir', images: 'imagesDir' } as const;
+  for (const [flag, key] of Object.entries(dirFlags)) {
+    const v = str(flags, flag);
+    if (v) cfg[key] = resolve(v);
+  }
   const a = str(flags, 'address');
   if (a) cfg.address = a;
-  const port = str(flags, 'http-port');
-  if (port) {
-    const n = Number(port);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--http-port: "${port}" is not a port number`);
-    cfg.http.port = n;
-  }
+  const p = str(flags, 'http-port');
+  if (p) cfg.http.port = port(p, 'http-port');
   const mode = str(flags, 'dhcp-mode');
   if (mode) {
     if (mode !== 'authoritative' && mode !== 'proxy' && mode !== 'off') throw new UsageError(`--dhcp-mode: must be authoritative, proxy or off (got "${mode}")`);
@@ -60,13 +90,20 @@ export async function serverConfig(flags: Flags): Promise<Loaded> {
   }
   const bu = str(flags, 'base-url');
   if (bu) cfg.baseUrl = bu;
-  cfg.profilesDir = resolve(cfg.profilesDir);
-  cfg.dataDir = resolve(cfg.dataDir);
-  cfg.imagesDir = resolve(file ? cfg.imagesDir : resolve(PACKAGE_ROOT, 'images'));
-  // Relative TFTP roots are relative to the config file, or to the package for the bundled setup.
-  const base = file ? dirname(resolve(file)) : PACKAGE_ROOT;
-  cfg.tftp.roots = cfg.tftp.roots.map((r) => (isAbsolute(r) ? r : resolve(base, r)));
-  return { cfg, portFromSite, addressFromSite };
+  // Relative TFTP roots (the default images/loaders) are the package's; a config file's are relative to it.
+  const rootsBase = raw.tftp && (raw.tftp as Record<string, unknown>).roots !== undefined && file ? dirname(file) : PACKAGE_ROOT;
+  cfg.tftp.roots = cfg.tftp.roots.map((r) => (isAbsolute(r) ? r : resolve(rootsBase, r)));
+  return { cfg, ...(file ? { file } : {}), portFromSite, addressFromSite };
+}
+
+/** The profiles, with a missing directory named together with the ways to fix it. */
+export async function loadProfiles(l: Loaded | ServerConfig): Promise<Inventory> {
+  const cfg = 'cfg' in l ? l.cfg : l;
+  const dir = cfg.profilesDir;
+  if (!existsSync(dir)) {
+    throw new RolecastError('E_NO_PROFILES', `profiles directory ${dir} does not exist: pass --profiles DIR, set profilesDir in ${('file' in l && l.file) || DEFAULT_CONFIG_FILE}, or start from the bundled example: cp -r ${BUNDLED_PROFILES} ${dir}`);
+  }
+  return loadInventory(dir);
 }
 
 /** Fill what the site profile decides when the config did not: provisioning address and HTTP port. */
@@ -83,7 +120,7 @@ export function renderContext(cfg: ServerConfig): RenderContext {
 /** A machine by host name or any of its MACs. */
 export function findMachine(inv: Inventory, key: string): Machine {
   const mac = normaliseMac(key);
-  const m = mac ? inv.byMac.get(mac) : inv.byHost.get(key);
+  const m = (mac ? inv.byMac.get(mac) : undefined) ?? inv.byHost.get(key);
   if (!m) throw new NotFoundError(`no machine "${key}" in ${inv.profilesDir} (rolecast machines lists them)`);
   return m;
 }

@@ -1,6 +1,6 @@
 /** validate, machines, render, assign, diff: the inventory as an operator sees it. */
 import { createHash } from 'node:crypto';
-import { loadInventory, resolveMachine } from '../inventory/index.js';
+import { resolveMachine } from '../inventory/index.js';
 import { assignRole } from '../inventory/edit.js';
 import { ProfileError, formatIssue } from '../errors.js';
 import type { Inventory, Machine } from '../inventory/types.js';
@@ -9,20 +9,21 @@ import type { RenderContext } from '../render/types.js';
 import { planBoot } from '../boot/plan.js';
 import type { Firmware } from '../boot/facts.js';
 import { readServed } from '../served.js';
-import type { Flags } from '../cli.js';
-import { applySite, findMachine, NotFoundError, out, renderContext, serverConfig, table, UsageError } from './common.js';
+import { FLAGS, type CommandSpec, type Flags } from './spec.js';
+import { applySite, findMachine, loadProfiles, NotFoundError, out, renderContext, serverConfig, table, UsageError } from './common.js';
 
 async function load(flags: Flags): Promise<{ inv: Inventory; ctx: RenderContext; dataDir: string }> {
   const loaded = await serverConfig(flags);
-  const inv = await loadInventory(loaded.cfg.profilesDir);
+  const inv = await loadProfiles(loaded);
   const cfg = applySite(loaded, inv);
   return { inv, ctx: renderContext(cfg), dataDir: cfg.dataDir };
 }
 
 export async function cmdValidate(_args: string[], flags: Flags): Promise<number> {
-  const { cfg } = await serverConfig(flags);
+  const loaded = await serverConfig(flags);
+  const { cfg } = loaded;
   try {
-    const inv = await loadInventory(cfg.profilesDir);
+    const inv = await loadProfiles(loaded);
     out(`${cfg.profilesDir}: ok (${inv.machines.length} machines, ${Object.keys(inv.roles).length} roles, version ${inv.version.slice(0, 12)})`);
     return 0;
   } catch (err) {
@@ -93,10 +94,12 @@ function renderBoot(inv: Inventory, ctx: RenderContext, m: Machine, kind: string
 }
 
 export async function cmdAssign(args: string[], flags: Flags): Promise<number> {
-  const [host, role] = args;
-  if (!host || !role) throw new UsageError('assign needs <host> <role>');
-  const { cfg } = await serverConfig(flags);
-  await assignRole(cfg.profilesDir, host, role);
+  const [key, role] = args;
+  if (!key || !role) throw new UsageError('assign needs <host|mac> <role>');
+  const loaded = await serverConfig(flags);
+  // A MAC names its machine; the YAML edit is by host.
+  const host = findMachine(await loadProfiles(loaded), key).host;
+  await assignRole(loaded.cfg.profilesDir, host, role);
   out(`${host}: role ${role} (takes effect on its next boot)`);
   return 0;
 }
@@ -132,3 +135,39 @@ export async function cmdDiff(_args: string[], flags: Flags): Promise<number> {
   else out(table([['HOST', 'STATUS', 'ROLE', 'WAS'], ...changed.map((r) => [r.host, r.status, r.role, r.servedRole ?? '-'])]));
   return flags['exit-code'] && changed.length ? 1 : 0;
 }
+
+const P = { profiles: FLAGS.profiles, config: FLAGS.config };
+
+export const validateCommand: CommandSpec = {
+  name: 'validate', summary: 'check the profiles; every error as file:line:col: path: message', maxArgs: 0, flags: P, run: cmdValidate,
+  description: 'Load the profiles (site, roles, machines, secrets) and report every problem at once, each as file:line:col: path: message. Exits 1 when any is found.',
+  examples: ['rolecast validate --profiles /etc/rolecast/profiles', 'rolecast validate --profiles ./profiles   # the bundled example'],
+};
+
+export const machinesCommand: CommandSpec = {
+  name: 'machines', summary: 'table of machines: host, MACs, role, address', maxArgs: 0, flags: { ...P, json: FLAGS.json }, run: cmdMachines,
+  examples: ['rolecast machines', 'rolecast machines --json | jq -r \'.[] | select(.role == "web") | .host\''],
+};
+
+export const renderCommand: CommandSpec = {
+  name: 'render', summary: 'the files a machine gets, one of them, or its boot config', args: '<host|mac>', minArgs: 1, maxArgs: 1, run: cmdRender,
+  flags: {
+    ...P, json: FLAGS.json, 'base-url': FLAGS['base-url'],
+    file: { value: 'PATH', help: 'print this one generated file (e.g. /etc/keepalived/keepalived.conf)' },
+    boot: { value: 'ipxe|pxelinux|grub', help: 'print the boot config the machine would get' },
+    firmware: { value: 'bios|uefi-x64|uefi-arm64|uefi-http-x64', help: 'firmware for --boot (default bios)' },
+  },
+  examples: ['rolecast render lb1', 'rolecast render 52:54:00:00:01:01 --file /etc/keepalived/keepalived.conf', 'rolecast render w101 --boot ipxe --firmware uefi-x64'],
+};
+
+export const assignCommand: CommandSpec = {
+  name: 'assign', summary: 'change a machine\'s role in machines.yaml (comments and layout kept)', args: '<host|mac> <role>', minArgs: 2, maxArgs: 2, flags: P, run: cmdAssign,
+  description: 'Edit the machine\'s role line in machines.yaml in place. The edit is validated first: a role that does not exist, or an edit that would make the profiles invalid, changes nothing. A running server picks the change up for the machine\'s next boot.',
+  examples: ['rolecast assign w106 lb', 'rolecast assign 52:54:00:00:02:06 web --profiles /etc/rolecast/profiles'],
+};
+
+export const diffCommand: CommandSpec = {
+  name: 'diff', summary: 'machines whose next boot would differ from what they were last served', maxArgs: 0, run: cmdDiff,
+  flags: { ...P, data: FLAGS.data, json: FLAGS.json, 'base-url': FLAGS['base-url'], 'exit-code': { help: 'exit 1 when any machine would change' } },
+  examples: ['rolecast diff', 'rolecast diff --exit-code && echo nothing to reboot'],
+};

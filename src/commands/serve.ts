@@ -1,13 +1,12 @@
 /** rolecast serve: run every listener until SIGINT/SIGTERM; SIGHUP reloads the profiles. */
-import { loadInventory } from '../inventory/index.js';
 import { createLogger } from '../log.js';
-import type { Flags } from '../cli.js';
-import { applySite, serverConfig } from './common.js';
+import { FLAGS, type CommandSpec, type Flags } from './spec.js';
+import { applySite, loadProfiles, serverConfig } from './common.js';
 
 export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
   const loaded = await serverConfig(flags);
   // Load once up front: a broken profile set stops the start with every error listed.
-  const cfg = applySite(loaded, await loadInventory(loaded.cfg.profilesDir));
+  const cfg = applySite(loaded, await loadProfiles(loaded));
   const logger = createLogger(cfg.logLevel);
   // Loaded on demand: the other subcommands need no HTTP stack.
   const { startServer } = await import('../main.js');
@@ -26,3 +25,20 @@ export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
   await running.close();
   return 0;
 }
+
+export const serveCommand: CommandSpec = {
+  name: 'serve', summary: 'run DHCP, TFTP and HTTP for the provisioning address', maxArgs: 0, run: cmdServe,
+  flags: {
+    config: FLAGS.config, profiles: FLAGS.profiles, data: FLAGS.data, images: FLAGS.images,
+    address: { value: 'IP', help: 'provisioning address: DHCP server identifier, next-server, URLs (default: the site profile\'s server)' },
+    'http-port': { value: 'N', help: 'HTTP port (default: the config\'s http.port, else the site profile\'s http_port)' },
+    'dhcp-mode': { value: 'authoritative|proxy|off', help: 'DHCP: hand out addresses, proxyDHCP beside another server, or none' },
+    'base-url': FLAGS['base-url'],
+  },
+  description: 'Answer DHCP (port 67, proxy 4011), TFTP (69) and HTTP for PXE until SIGINT or SIGTERM. SIGHUP, or any edit of the profiles, reloads them; a broken edit keeps the last good snapshot serving. Ports below 1024 need root or CAP_NET_BIND_SERVICE; started as root with a service user configured, rolecast drops to it after binding.',
+  examples: [
+    'rolecast serve                                   # /etc/rolecast/rolecast.yaml',
+    'rolecast serve --config ./rolecast.yaml',
+    'rolecast serve --profiles ./profiles --data /tmp/rc --images ./images --address 10.0.0.1 --dhcp-mode proxy',
+  ],
+};

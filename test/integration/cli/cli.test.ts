@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { copyProfiles, rolecast } from './helpers.js';
+import { BUNDLED, copyProfiles, rolecast } from './helpers.js';
 import { loadInventory, resolveMachine } from '../../../src/inventory/index.js';
 
 let cleanups: Array<() => void> = [];
@@ -10,7 +10,7 @@ function tmpProfiles() { const t = copyProfiles(); cleanups.push(t.cleanup); ret
 
 describe('rolecast CLI on the bundled profiles', () => {
   it('validate exits 0', () => {
-    const r = rolecast(['validate']);
+    const r = rolecast(['validate', ...BUNDLED]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/ok \(\d+ machines/);
@@ -33,17 +33,17 @@ describe('rolecast CLI on the bundled profiles', () => {
   });
 
   it('machines prints a table and --json', () => {
-    const r = rolecast(['machines']);
+    const r = rolecast(['machines', ...BUNDLED]);
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')[0]).toMatch(/^HOST\s+MAC\s+ROLE\s+ADDRESS/);
     for (const h of ['lb1', 'lb2', 'w101', 'w104', 'db1', 'db2', 'fs1', 'w106']) expect(r.stdout).toMatch(new RegExp(`^${h}\\s`, 'm'));
-    const j = JSON.parse(rolecast(['machines', '--json']).stdout) as Array<{ host: string; role: string; macs: string[] }>;
+    const j = JSON.parse(rolecast(['machines', '--json', ...BUNDLED]).stdout) as Array<{ host: string; role: string; macs: string[] }>;
     expect(j.find((m) => m.host === 'lb1')?.role).toBe('lb');
     expect(j.every((m) => m.macs.every((x) => /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(x)))).toBe(true);
   });
 
   it('render lb1 keepalived.conf draws real servers from the web machines of each site', async () => {
-    const r = rolecast(['render', 'lb1', '--file', '/etc/keepalived/keepalived.conf']);
+    const r = rolecast(['render', 'lb1', '--file', '/etc/keepalived/keepalived.conf', ...BUNDLED]);
     expect(r.code).toBe(0);
     const inv = await loadInventory(join(import.meta.dirname, '../../../profiles'));
     for (const [name, site] of Object.entries(inv.sites)) {
@@ -59,19 +59,19 @@ describe('rolecast CLI on the bundled profiles', () => {
   });
 
   it('render lists files, --json, --boot', () => {
-    const r = rolecast(['render', 'w101']);
+    const r = rolecast(['render', 'w101', ...BUNDLED]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/\/etc\/hostname/);
     expect(r.stdout).toMatch(/content hash [0-9a-f]{64}/);
-    const j = JSON.parse(rolecast(['render', 'w101', '--json']).stdout) as { files: Array<{ path: string }> };
+    const j = JSON.parse(rolecast(['render', 'w101', '--json', ...BUNDLED]).stdout) as { files: Array<{ path: string }> };
     expect(j.files.map((f) => f.path)).toContain('/etc/network/interfaces');
-    const ipxe = rolecast(['render', 'w101', '--boot', 'ipxe']);
+    const ipxe = rolecast(['render', 'w101', '--boot', 'ipxe', ...BUNDLED]);
     expect(ipxe.code).toBe(0);
     expect(ipxe.stdout).toMatch(/^#!ipxe/);
     expect(ipxe.stdout).toMatch(/rolecast\.role=web/);
-    expect(rolecast(['render', 'w101', '--boot', 'pxelinux']).stdout).toMatch(/APPEND/i);
-    expect(rolecast(['render', 'w101', '--boot', 'grub', '--firmware', 'uefi-x64']).stdout).toMatch(/linux/);
-    const none = rolecast(['render', 'nosuchhost']);
+    expect(rolecast(['render', 'w101', '--boot', 'pxelinux', ...BUNDLED]).stdout).toMatch(/APPEND/i);
+    expect(rolecast(['render', 'w101', '--boot', 'grub', '--firmware', 'uefi-x64', ...BUNDLED]).stdout).toMatch(/linux/);
+    const none = rolecast(['render', 'nosuchhost', ...BUNDLED]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no machine "nosuchhost"/);
   });

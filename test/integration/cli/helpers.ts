@@ -2,14 +2,17 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
+/** tsx by path, so the command runs from any working directory. */
+const TSX = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
 
 export interface CliResult { code: number | null; stdout: string; stderr: string }
 
 /** Run the real rolecast command (TypeScript sources through tsx, so no build is needed). */
-export function rolecast(args: string[], cwd = ROOT): CliResult {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+export function rolecast(args: string[], cwd = ROOT, env: NodeJS.ProcessEnv = {}): CliResult {
+  const r = spawnSync(process.execPath, ['--import', TSX, join(ROOT, 'src/cli.ts'), ...args], { cwd, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ROLECAST_CONFIG: '', ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -20,3 +23,6 @@ export function copyProfiles(): { dir: string; profiles: string; data: string; c
   cpSync(join(ROOT, 'profiles'), profiles, { recursive: true });
   return { dir, profiles, data: join(dir, 'data'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** The bundled example profiles, named explicitly (rolecast's defaults are /etc/rolecast and /var/lib/rolecast). */
+export const BUNDLED = ['--profiles', join(ROOT, 'profiles')];

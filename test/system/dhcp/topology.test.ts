@@ -77,7 +77,7 @@ describeSystem('DHCP through a relay and beside dnsmasq', ['dhcrelay', 'dnsmasq'
     let dmLog = '';
     dnsmasq.stderr?.on('data', (d: Buffer) => { dmLog += d.toString(); });
     let log = '';
-    const server = lab.spawn(names.rc, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--address', '10.0.0.1', '--dhcp-mode', 'proxy', '--data', join(dir, 'data')], { cwd: ROOT });
+    const server = lab.spawn(names.rc, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--profiles', join(ROOT, 'profiles'), '--images', join(ROOT, 'images'), '--address', '10.0.0.1', '--dhcp-mode', 'proxy', '--data', join(dir, 'data')], { cwd: ROOT });
     server.stdout?.on('data', (d: Buffer) => { log += d.toString(); });
     await waitFor(() => log.includes('rolecast serving'), 30_000);
     await new Promise((r) => setTimeout(r, 500));

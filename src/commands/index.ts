@@ -1,0 +1,20 @@
+/**
+ * Every rolecast command, in the order `rolecast --help` lists them. A new command is one file in
+ * src/commands/ exporting a CommandSpec (see spec.ts) and one line here.
+ */
+import type { CommandSpec } from './spec.js';
+import { assignCommand, diffCommand, machinesCommand, renderCommand, validateCommand } from './inventory.js';
+import { serveCommand } from './serve.js';
+import { eventsCommand } from './events.js';
+import { imagesCommand } from './images.js';
+
+export const COMMANDS: readonly CommandSpec[] = [
+  serveCommand,
+  validateCommand,
+  machinesCommand,
+  renderCommand,
+  assignCommand,
+  diffCommand,
+  eventsCommand,
+  imagesCommand,
+];
