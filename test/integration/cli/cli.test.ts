@@ -116,5 +116,5 @@ describe('rolecast CLI on the bundled profiles', () => {
     const bad = rolecast(['assign', 'w106', 'nosuchrole', '--profiles', t.profiles]);
     expect(bad.code).toBe(1);
     expect(readFileSync(file, 'utf8')).toBe(after);
-  });
+  }, 180_000); // ~25 command runs, each a Node start
 });

@@ -26,3 +26,23 @@ export function copyProfiles(): { dir: string; profiles: string; data: string; c
 
 /** The bundled example profiles, named explicitly (rolecast's defaults are /etc/rolecast and /var/lib/rolecast). */
 export const BUNDLED = ['--profiles', join(ROOT, 'profiles')];
+
+/**
+ * The same command in this process (help and usage errors: no need to pay for a Node start each time).
+ * stdout and stderr are captured for the call.
+ */
+export async function rolecastHere(args: string[]): Promise<CliResult> {
+  const { main } = await import('../../../src/cli.js');
+  const out: string[] = [];
+  const err: string[] = [];
+  const [o, e] = [process.stdout.write.bind(process.stdout), process.stderr.write.bind(process.stderr)];
+  process.stdout.write = ((c: string | Uint8Array) => { out.push(String(c)); return true; }) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array) => { err.push(String(c)); return true; }) as typeof process.stderr.write;
+  try {
+    const code = await main(args);
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    process.stdout.write = o;
+    process.stderr.write = e;
+  }
+}

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BUNDLED, copyProfiles, ROOT, rolecast } from './helpers.js';
+import { BUNDLED, copyProfiles, ROOT, rolecast, rolecastHere } from './helpers.js';
 import { COMMANDS } from '../../../src/commands/index.js';
 
 let cleanups: Array<() => void> = [];
@@ -17,28 +17,28 @@ function tmpProfiles() { const t = copyProfiles(); cleanups.push(t.cleanup); ret
 const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 describe('rolecast help, version and usage errors', () => {
-  it('--help and help exit 0 and list every command; no command exits 2', () => {
+  it('--help and help exit 0 and list every command; no command exits 2', async () => {
     for (const args of [['--help'], ['-h'], ['help']]) {
-      const r = rolecast(args);
+      const r = await rolecastHere(args);
       expect(r.code, args.join(' ')).toBe(0);
       for (const c of COMMANDS) expect(r.stdout).toMatch(new RegExp(`^  ${c.name}\\s`, 'm'));
     }
-    const none = rolecast([]);
+    const none = await rolecastHere([]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/usage: rolecast <command>/);
   });
 
-  it('--version prints the package version', () => {
-    const r = rolecast(['--version']);
+  it('--version prints the package version', async () => {
+    const r = await rolecastHere(['--version']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`rolecast ${version}\n`);
   });
 
-  it('each command has its own help with every flag it takes and examples (help X and X --help agree)', () => {
+  it('each command has its own help with every flag it takes and examples (help X and X --help agree)', async () => {
     const specs = COMMANDS.flatMap((c) => (c.subcommands ?? []).map((s) => ({ args: [c.name, s.name], spec: s })).concat([{ args: [c.name], spec: c }]));
     for (const { args, spec } of specs) {
-      const a = rolecast(['help', ...args]);
-      const b = rolecast([...args, '--help']);
+      const a = await rolecastHere(['help', ...args]);
+      const b = await rolecastHere([...args, '--help']);
       expect(a.code, args.join(' ')).toBe(0);
       expect(b.code).toBe(0);
       expect(a.stdout).toBe(b.stdout);
@@ -48,34 +48,34 @@ describe('rolecast help, version and usage errors', () => {
     }
   });
 
-  it('an unknown flag is an error with a suggestion, exit 2', () => {
-    const r = rolecast(['render', 'w101', '--profile', 'profiles']);
+  it('an unknown flag is an error with a suggestion, exit 2', async () => {
+    const r = await rolecastHere(['render', 'w101', '--profile', 'profiles']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown option --profile \(did you mean --profiles\?\)/);
   });
 
-  it('a flag of another command is an error naming what this one takes, exit 2', () => {
-    const r = rolecast(['assign', 'w106', 'lb', '--json', ...BUNDLED]);
+  it('a flag of another command is an error naming what this one takes, exit 2', async () => {
+    const r = await rolecastHere(['assign', 'w106', 'lb', '--json', ...BUNDLED]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--json does not apply to assign \(assign takes: --profiles --config --help\)/);
   });
 
-  it('wrong argument counts, unknown commands and targets exit 2', () => {
-    expect(rolecast(['render', ...BUNDLED]).code).toBe(2);
-    expect(rolecast(['validate', 'extra', ...BUNDLED]).code).toBe(2);
-    const typo = rolecast(['valdate']);
+  it('wrong argument counts, unknown commands and targets exit 2', async () => {
+    expect((await rolecastHere(['render', ...BUNDLED])).code).toBe(2);
+    expect((await rolecastHere(['validate', 'extra', ...BUNDLED])).code).toBe(2);
+    const typo = await rolecastHere(['valdate']);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toMatch(/unknown command "valdate" \(did you mean "validate"\?\)/);
-    const img = rolecast(['images', 'build', 'foo']);
+    const img = await rolecastHere(['images', 'build', 'foo']);
     expect(img.code).toBe(2);
     expect(img.stderr).toMatch(/unknown target "foo" \(one of: initramfs, test, memtest, all/);
-    const sw = rolecast(['machines', '--json=yes', ...BUNDLED]);
+    const sw = await rolecastHere(['machines', '--json=yes', ...BUNDLED]);
     expect(sw.code).toBe(2);
-    expect(rolecast(['serve', '--http-port', '99999', ...BUNDLED]).code).toBe(2);
+    expect((await rolecastHere(['serve', '--http-port', '99999', ...BUNDLED])).code).toBe(2);
   });
 
-  it('the man page is valid roff with every flag of every command', () => {
-    const r = rolecast(['help', '--man']);
+  it('the man page is valid roff with every flag of every command', async () => {
+    const r = await rolecastHere(['help', '--man']);
     expect(r.code).toBe(0);
     const g = spawnSync('groff', ['-man', '-Tutf8', '-ww', '-z'], { input: r.stdout, encoding: 'utf8' });
     expect(g.status).toBe(0);
