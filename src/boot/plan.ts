@@ -98,7 +98,9 @@ interface Chosen {
 function chooseRole(facts: MachineFacts, inv: Inventory): Chosen | IgnorePlan {
   const machine = inv.byMac.get(facts.mac);
   if (!machine) {
-    const { policy, target } = inv.site.unknown;
+    const { policy } = inv.site.unknown;
+    // discover boots the commissioning image: the bundled role "discover" unless the site names another.
+    const target = policy === 'discover' ? inv.site.unknown.target ?? 'discover' : inv.site.unknown.target;
     if (policy === 'ignore' || !target) return ignore(facts.mac, 'unknown MAC (unknown-machine policy: ignore)');
     const role = inv.roles[target];
     if (!role) return ignore(facts.mac, `unknown MAC and policy target "${target}" is not a role`);

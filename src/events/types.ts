@@ -26,7 +26,9 @@ export type BootStage =
   | 'http-secret-denied'
   | 'initramfs' // phone-home from the common initramfs (detail: which step)
   | 'booted'
-  | 'failed';
+  | 'failed'
+  | 'discovered' // a commissioning report was accepted (detail: inbox state)
+  | 'adopted'; // the box became a machine in machines.yaml (detail: host and role)
 
 export interface BootEvent {
   mac: string;

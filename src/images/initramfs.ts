@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { RolecastError } from '../errors.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
 import { moduleClosure, kernelVersions, type ModuleSet } from './modules.js';
+import { discoverParts } from './discover-parts.js';
 import { copyAtomic, writeAtomic } from '../fsutil.js';
 import type { Logger } from '../log.js';
 
@@ -77,14 +78,18 @@ export function defaultKernelVersion(): string {
 }
 
 /** The common initramfs image in memory: busybox, NIC/disk modules, /init, udhcpc hook, wipe action. */
-export async function commonInitramfsImage(kernelVersion: string, extra: CpioEntry[] = []): Promise<InitramfsImage> {
+export async function commonInitramfsImage(kernelVersion: string, extra: CpioEntry[] = []): Promise<InitramfsImage & { warnings: string[] }> {
   const src = (f: string) => readFile(join(INITRAMFS_SRC, f));
+  const common = moduleClosure(kernelVersion, COMMON_MODULES).files;
+  const discover = discoverParts(INITRAMFS_SRC, kernelVersion, common);
   const files: CpioEntry[] = [
     { type: 'file', path: 'etc/udhcpc.script', mode: 0o755, data: await src('udhcpc.script') },
     { type: 'file', path: 'lib/rolecast/wipe.sh', mode: 0o644, data: await src('wipe.sh') },
+    ...discover.entries,
     ...extra,
   ];
-  return buildInitramfsImage({ kernelVersion, modules: COMMON_MODULES, init: (await src('init')).toString(), files });
+  const img = buildInitramfsImage({ kernelVersion, modules: COMMON_MODULES, init: (await src('init')).toString(), files });
+  return { ...img, warnings: discover.warnings };
 }
 
 export interface BuildInitramfsOptions {
@@ -99,6 +104,7 @@ export async function buildInitramfs(opts: BuildInitramfsOptions): Promise<{ pat
   const kver = opts.kernelVersion ?? defaultKernelVersion();
   await mkdir(opts.out, { recursive: true });
   const img = await commonInitramfsImage(kver);
+  for (const w of img.warnings) opts.logger?.warn(w);
   if (img.modules.missing.length) opts.logger?.warn({ missing: img.modules.missing, kernel: kver }, 'modules not in this kernel (built in or absent)');
   const path = join(opts.out, 'initrd.img');
   await writeAtomic(path, img.image);

@@ -40,7 +40,7 @@ export function buildInventory(sources: SourceFile[], profilesDir: string): Inve
   }
   const machines = [...p.machines];
   const inv: Inventory = {
-    site: p.site, networks: p.networks, images: p.images, sites: p.sites, roles: p.roles, machines, secrets: p.secrets,
+    site: p.site, networks: p.networks, images: p.images, sites: p.sites, roles: p.roles, machines, secrets: p.secrets, discovery: p.discovery,
     byMac: readonlyMap(byMac), byHost: readonlyMap(new Map(machines.map((m) => [m.host, m]))), byIp: readonlyMap(byIp),
     profilesDir, version: versionOf(sources),
   };

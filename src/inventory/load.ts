@@ -11,6 +11,7 @@ import { ProfileError, RolecastError, type ProfileIssue } from '../errors.js';
 import { Reader, val } from './read.js';
 import { parseImages, parseNetworks, parseSite, parseSites, type Locs } from './parse.js';
 import { parseRole } from './parse-role.js';
+import { parseDiscovery } from './parse-discovery.js';
 import { parseMachines, parseSecrets } from './parse-machines.js';
 import { validate, type Parsed } from './validate.js';
 import type { Role } from './types.js';
@@ -73,7 +74,7 @@ export function parseSources(sources: SourceFile[]): Parsed {
   const byName = new Map(sources.map((s) => [s.name, s]));
   const p: Parsed = {
     site: { domain: 'local', server: '0.0.0.0', httpPort: 8080, boot: 'ipxe', loaders: {}, unknown: { policy: 'ignore' } },
-    siteFile: SITE_FILE, networks: [], images: {}, sites: {}, roles: {}, machines: [], machinesFile: MACHINES_FILE, secrets: {}, locs,
+    siteFile: SITE_FILE, networks: [], images: {}, sites: {}, roles: {}, machines: [], machinesFile: MACHINES_FILE, secrets: {}, discovery: { rules: [] }, locs,
   };
   for (const required of [SITE_FILE, MACHINES_FILE]) {
     if (!byName.has(required)) issues.push({ file: required, line: 1, col: 1, path: '(file)', message: `missing: the profiles need ${required}` });
@@ -83,11 +84,12 @@ export function parseSources(sources: SourceFile[]): Parsed {
     if (!y) continue;
     const { r, root } = y;
     if (src.name === SITE_FILE) {
-      const m = r.map(root, '', ['site', 'networks', 'images', 'sites']);
+      const m = r.map(root, '', ['site', 'networks', 'images', 'sites', 'discovery']);
       p.site = parseSite(r, val(m, 'site'));
       p.networks = parseNetworks(r, val(m, 'networks'), locs);
       p.images = val(m, 'images') === undefined ? {} : parseImages(r, val(m, 'images'));
       p.sites = val(m, 'sites') === undefined ? {} : parseSites(r, val(m, 'sites'), locs);
+      if (val(m, 'discovery') !== undefined) p.discovery = parseDiscovery(r, val(m, 'discovery'), locs);
     } else if (src.name === MACHINES_FILE) {
       p.machines = parseMachines(r, root, locs);
     } else if (src.name === SECRETS_FILE) {

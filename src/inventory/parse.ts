@@ -62,7 +62,7 @@ export function parseSite(r: Reader, node: unknown): Site {
   };
   if (has(m, 'unknown')) {
     const u = r.map(val(m, 'unknown'), 'site.unknown', ['policy', 'target']);
-    site.unknown = { policy: r.oneOf(val(u, 'policy'), 'site.unknown.policy', ['ignore', 'boot'] as const) ?? 'ignore' };
+    site.unknown = { policy: r.oneOf(val(u, 'policy'), 'site.unknown.policy', ['ignore', 'boot', 'discover'] as const) ?? 'ignore' };
     if (has(u, 'target')) site.unknown.target = r.str(val(u, 'target'), 'site.unknown.target');
     if (site.unknown.policy === 'boot' && !site.unknown.target) r.err(val(m, 'unknown'), 'site.unknown', 'policy boot needs a target role');
   }

@@ -173,9 +173,47 @@ export interface Machine {
 }
 
 export interface UnknownPolicy {
-  /** ignore: unknown MACs get no answer; boot: they boot `target` (discovery / default image). */
-  policy: 'ignore' | 'boot';
+  /**
+   * ignore: unknown MACs get no answer; boot: they boot `target` (a default image, e.g. rescue);
+   * discover: they boot the commissioning image (`target`, default role "discover": the common
+   * initramfs with rolecast.action=discover), report their hardware and wait to be adopted.
+   */
+  policy: 'ignore' | 'boot' | 'discover';
   target?: string;
+}
+
+/** An inclusive IPv4 range, e.g. the addresses adopted machines get. */
+export interface IpRange { start: string; end: string }
+
+/** Conditions of a discovery rule; every one given must hold (globs: `*`, `?`). */
+export interface RuleMatch {
+  serialPrefix?: string;
+  vendor?: string;
+  product?: string;
+  nics?: number;
+  memoryMiBMin?: number;
+  memoryMiBMax?: number;
+  lldpSystem?: string;
+  lldpPort?: string;
+  lldpChassis?: string;
+}
+
+export interface DiscoveryRule {
+  name: string;
+  match: RuleMatch;
+  /** Host-name template: {serial}, {mac}, {port}, {switch}, {n}. */
+  host: string;
+  role: string;
+  addresses?: IpRange;
+  /** Adopt without a person. */
+  auto: boolean;
+}
+
+/** `discovery:` in rolecast.yaml. */
+export interface DiscoveryConfig {
+  /** Addresses for adopted machines when neither --ip nor a rule gives one. */
+  addresses?: IpRange;
+  rules: DiscoveryRule[];
 }
 
 export interface Site {
@@ -198,6 +236,7 @@ export interface Inventory {
   readonly roles: Readonly<Record<string, Role>>;
   readonly machines: readonly Machine[];
   readonly secrets: Readonly<Record<string, string>>;
+  readonly discovery: DiscoveryConfig;
   readonly byMac: ReadonlyMap<string, Machine>;
   readonly byHost: ReadonlyMap<string, Machine>;
   readonly byIp: ReadonlyMap<string, Machine>;

@@ -4,7 +4,7 @@
  * Every problem is collected; nothing here stops at the first.
  */
 import type { ProfileIssue } from '../errors.js';
-import type { Image, Machine, Network, Role, Site, VirtualSite } from './types.js';
+import type { DiscoveryConfig, Image, IpRange, Machine, Network, Role, Site, VirtualSite } from './types.js';
 import type { Locs } from './parse.js';
 import type { Loc } from './read.js';
 import { inCidr } from './ip.js';
@@ -20,6 +20,7 @@ export interface Parsed {
   machines: Machine[];
   machinesFile: string;
   secrets: Record<string, string>;
+  discovery: DiscoveryConfig;
   locs: Locs;
 }
 
@@ -148,6 +149,7 @@ function siteRefs(p: Parsed, is: Issues): void {
   }
   const u = p.site.unknown;
   if (u.policy === 'boot' && u.target && !p.roles[u.target]) is.at(p.siteFile, 'site.unknown.target', `unknown role "${u.target}"`);
+  if (u.policy === 'discover' && !p.roles[u.target ?? 'discover']) is.at(p.siteFile, u.target ? 'site.unknown.target' : 'site.unknown', `policy discover boots role "${u.target ?? 'discover'}", which is not defined (roles/discover.yaml is bundled)`);
   for (const role of Object.values(p.roles)) {
     role.files.forEach((file, i) => {
       if (file.secret !== undefined && p.secrets[file.secret] === undefined) is.at(role.source.file, `files[${i}].secret`, `secret "${file.secret}" is not defined in secrets.yaml`);
@@ -162,4 +164,19 @@ export function validate(p: Parsed, out: ProfileIssue[]): void {
   vrrpIds(p, is);
   machineRefs(p, is);
   siteRefs(p, is);
+  discoveryRefs(p, is);
+}
+
+/** Rules name a role that exists and give addresses inside a declared network. */
+function discoveryRefs(p: Parsed, is: Issues): void {
+  const inNet = (path: string, r: IpRange | undefined) => {
+    if (!r) return;
+    if (!networkOf(p, r.start) || networkOf(p, r.start) !== networkOf(p, r.end)) is.at(p.siteFile, path, `${r.start}–${r.end} is not inside one declared network`);
+  };
+  inNet('discovery.addresses', p.discovery.addresses);
+  p.discovery.rules.forEach((rule, i) => {
+    const path = `discovery.rules[${i}]`;
+    if (rule.role && !p.roles[rule.role]) is.at(p.siteFile, `${path}.role`, `unknown role "${rule.role}" (roles: ${Object.keys(p.roles).sort().join(', ')})`);
+    inNet(`${path}.addresses`, rule.addresses);
+  });
 }

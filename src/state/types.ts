@@ -72,6 +72,10 @@ export interface DiscoveredRecord {
   host?: string;
   address?: string;
   facts: Record<string, unknown>;
+  /** The MAC the last report came from (the NIC the box booted on last). */
+  via?: string;
+  /** The facts before the last report changed them: `rolecast facts <host>` shows what changed. */
+  previous?: { at: string; facts: Record<string, unknown> };
 }
 
 export interface DiscoveredStore {

@@ -26,7 +26,7 @@ export function inventory(machines: Machine[], roles: Role[], site: Partial<Site
     },
     networks: [], images: {}, sites: {},
     roles: Object.fromEntries(roles.map((r) => [r.name, r])),
-    machines, secrets: {}, byMac,
+    machines, secrets: {}, discovery: { rules: [] }, byMac,
     byHost: new Map(machines.map((m) => [m.host, m])),
     byIp: new Map(machines.map((m) => [m.ip, m])),
     profilesDir: '/profiles', version: 'test',
