@@ -9,7 +9,7 @@ import { bundled } from './fixture.js';
 const ctx = { baseUrl: 'http://10.0.0.1:8080', server: '10.0.0.1' };
 
 async function withPolicy(unknown: string) {
-  const src = (await bundled()).map((s) => (s.name === 'rolecast.yaml' ? { ...s, text: s.text.replace(/  unknown:\n    policy: boot[^\n]*\n    target: rescue\n/, unknown) } : s));
+  const src = (await bundled()).map((s) => (s.name === 'rolecast.yaml' ? { ...s, text: s.text.replace(/ {2}unknown:\n {4}policy: boot[^\n]*\n {4}target: rescue\n/, unknown) } : s));
   return buildInventory(src, BUNDLED_PROFILES);
 }
 
