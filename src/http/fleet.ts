@@ -19,7 +19,8 @@ import { readSources } from '../inventory/load.js';
 import { firmwareOf, normaliseMac } from '../boot/facts.js';
 import { ProfileError, formatIssue } from '../errors.js';
 import { requireToken, type TokenSet } from './auth.js';
-import { machineApiRows } from './machines.js';
+import { hashOf } from './machines.js';
+import { readServed } from '../served.js';
 import { pathParams } from './common.js';
 
 /** The last reload of the profiles as the inventory store saw it (src/inventory/watch.ts). */
@@ -64,15 +65,22 @@ export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
   const admin = requireToken(deps.tokens, 'admin');
   const fail = (reply: FastifyReply, status: number, code: string, message: string, extra: object = {}) => reply.code(status).send({ code, message, ...extra });
 
+  // Only machines that were served once are hashed ("next boot changes" compares with that): a fleet
+  // of never-booted machines costs no rendering at all.
   app.get('/api/fleet', { preHandler: read }, async () => {
     const inv = deps.getInventory();
-    const rows = (await machineApiRows(inv, deps.ctx, deps.dataDir, deps.events)) as Array<Record<string, unknown>>;
+    const served = await readServed(deps.dataDir);
     return {
       version: inv.version.slice(0, 12),
       roles: Object.keys(inv.roles).sort(),
-      machines: rows.map((r, i) => {
-        const m = inv.machines[i]!;
-        return { host: m.host, macs: m.macs, role: r.role, homeRole: m.role, bootOnce: m.bootOnce ?? null, ip: m.ip, changed: r.changed, stage: r.lastStage, stageAt: r.lastStageAt, firmware: firmwareSeen(deps.events.timeline(m.macs[0]!)) };
+      machines: inv.machines.map((m) => {
+        const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
+        const e = deps.events.last(m.macs[0]!);
+        return {
+          host: m.host, macs: m.macs, role: m.bootOnce ?? m.role, homeRole: m.role, bootOnce: m.bootOnce ?? null, ip: m.ip,
+          changed: last ? hashOf(inv, deps.ctx, m) !== last.hash : null, stage: e?.stage ?? null, stageAt: e?.at ?? null,
+          firmware: firmwareSeen(deps.events.timeline(m.macs[0]!)),
+        };
       }),
     };
   });
@@ -87,12 +95,16 @@ export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
     }));
     const src = (await readSources(inv.profilesDir)).find((s) => s.name === m.source.file);
     const line = src?.text.split('\n')[m.source.line - 1];
-    const row = ((await machineApiRows(inv, deps.ctx, deps.dataDir, deps.events)) as Array<Record<string, unknown>>)[inv.machines.indexOf(m)];
+    const served = await readServed(deps.dataDir);
+    const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
+    const hash = hashOf(inv, deps.ctx, m);
     return {
       host: m.host, role: m.role, bootOnce: m.bootOnce ?? null, confirmWipe: m.confirmWipe,
       source: { file: m.source.file, line: m.source.line, text: line ?? null },
-      files, changed: row?.changed ?? null, lastServedHash: row?.lastServedHash ?? null, hash: row?.hash ?? null,
-      targets: Object.values(inv.roles).map((r) => ({ name: r.name, destructive: r.destructive })),
+      files, changed: last ? last.hash !== hash : null, lastServedHash: last?.hash ?? null, lastServedAt: last?.at ?? null, lastServedRole: last?.role ?? null, hash,
+      // Maintenance targets first: they are what boot-once is for.
+      targets: Object.values(inv.roles).map((r) => ({ name: r.name, kind: r.kind, destructive: r.destructive }))
+        .sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'maintenance' ? -1 : 1)),
     };
   });
 

@@ -17,11 +17,11 @@ export function publishedHash(key: Buffer, contentHash: string): string {
   return derive(key, 'content-hash', contentHash);
 }
 
-// Content hashes per inventory snapshot: a snapshot is immutable, so a machine's rendered files (and
+// Content hashes per inventory snapshot (also for /api/fleet): a snapshot is immutable, so a machine's rendered files (and
 // their hash) cannot change under it. Rendering every machine on every request would not scale.
 const hashes = new WeakMap<Inventory, Map<string, string>>();
 
-function hashOf(inv: Inventory, ctx: RenderContext, m: Inventory['machines'][number]): string {
+export function hashOf(inv: Inventory, ctx: RenderContext, m: Inventory['machines'][number]): string {
   let perInv = hashes.get(inv);
   if (!perInv) { perInv = new Map(); hashes.set(inv, perInv); }
   const key = `${ctx.baseUrl}\0${ctx.server}\0${m.host}`;

@@ -15,14 +15,15 @@ interface Detail {
   host: string; role: string; bootOnce: string | null; confirmWipe: boolean;
   source: { file: string; line: number; text: string | null };
   files: FileRow[]; changed: boolean | null; lastServedHash: string | null; hash: string | null;
-  targets: Array<{ name: string; destructive: boolean }>;
+  targets: Array<{ name: string; kind: string; destructive: boolean }>;
+  lastServedAt: string | null; lastServedRole: string | null;
 }
 interface Summary { host: string; macs: string[]; role: string; ip: string; addresses: Record<string, string>; lease: string | null }
 
 function RoleForm({ d, reload }: { d: Detail; reload: () => void }) {
   const [role, setRole] = useState(d.role);
   const [r, setR] = useState<{ ok?: string; err?: Error }>();
-  const roles = d.targets.filter((t) => !t.destructive).map((t) => t.name);
+  const roles = d.targets.filter((t) => t.kind !== 'maintenance').map((t) => t.name);
   const submit = (e: Event) => {
     e.preventDefault();
     put(`/api/machines/${enc(d.host)}/role`, { role }).then(() => { setR({ ok: `${d.host} is now ${role}: it boots as ${role} next time.` }); reload(); }, (err: Error) => setR({ err }));
@@ -77,8 +78,8 @@ function Commission({ host, routes, d, reload }: { host: string; routes: Set<str
 function Files({ d }: { d: Detail }) {
   return html`<section aria-labelledby="files-h"><h3 id="files-h">Files it gets <small>(${d.files.length})</small></h3>
     <p data-testid="next-boot">${d.changed === null ? 'Never served yet.' : d.changed
-      ? html`<span class="tag warn">Next boot changes</span> its files differ from what it was last served (hash ${d.lastServedHash?.slice(0, 12)} then, ${d.hash?.slice(0, 12)} now).`
-      : html`Next boot: the same files it was last served (${d.hash?.slice(0, 12)}).`}</p>
+      ? html`<span class="tag warn">Next boot changes</span> its files differ from what it was last served (${d.lastServedRole} at ${d.lastServedAt ? new Date(d.lastServedAt).toLocaleString() : '?'}: content ${d.lastServedHash?.slice(0, 12)}; now ${d.role}: ${d.hash?.slice(0, 12)}).`
+      : html`Next boot: the same files it was last served (${d.lastServedRole}, ${d.hash?.slice(0, 12)}).`}</p>
     <table class="files"><thead><tr><th scope="col">Path</th><th scope="col">Mode</th><th scope="col">Size</th><th scope="col" class="wide">sha256</th></tr></thead>
     <tbody>${d.files.map((f) => html`<tr><td class="mono">${f.path}</td><td class="mono">${f.mode}</td><td>${f.size}</td>
       <td class="wide mono">${f.secret ? html`<span class="tag secret" title="contents and hash are never shown">secret</span>` : f.sha256?.slice(0, 16)}</td></tr>`)}</tbody></table>

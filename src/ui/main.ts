@@ -74,4 +74,6 @@ function App() {
 }
 
 live.start();
-render(html`<${App} />`, document.getElementById('app')!);
+const root = document.getElementById('app')!;
+root.textContent = ''; // the shell's "Loading…": render() adds to what is there
+render(html`<${App} />`, root);

@@ -22,11 +22,12 @@ export const UI_DIST = resolve(dirname(fileURLToPath(import.meta.url)), '../../.
 
 const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'app.css': 'text/css; charset=utf-8' };
 
-// The app loads only its own script and style and talks only to this server.
+// The app loads only its own script and style and talks only to this server. Referrer same-origin, not
+// no-referrer: with no-referrer Chromium sends "Origin: null" on form posts, and the origin check refuses it.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 function html(reply: FastifyReply, status: number, body: string): FastifyReply {
-  return reply.code(status).headers({ 'content-type': 'text/html; charset=utf-8', 'content-security-policy': CSP, 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' }).send(body);
+  return reply.code(status).headers({ 'content-type': 'text/html; charset=utf-8', 'content-security-policy': CSP, 'x-frame-options': 'DENY', 'referrer-policy': 'same-origin', 'cache-control': 'no-store' }).send(body);
 }
 
 export interface UiDeps {
