@@ -1,0 +1,168 @@
+/**
+ * Leases in the site's shared table (Kea-style): unique (network, address) and (network, MAC), each
+ * change decided inside PostgreSQL (rolecast_lease_commit, migrations.ts) so two servers answering the
+ * same DISCOVER can never hand one address to two MACs. Reads come from a cache that every server
+ * keeps current from the others' notifications. Changes are batched: all grants waiting while one
+ * transaction runs go in the next one (one WAL flush for many ACKs, as the file store's group commit).
+ *
+ * Database unreachable: new pool grants are refused (canAllocate() false: no split brain); a reserved
+ * machine's grant and releases/declines go to the cache and a queue written on recovery, so reserved
+ * machines keep booting from the last snapshot.
+ */
+import type { Logger } from '../../log.js';
+import type { LeaseRecord, LeaseStore } from '../types.js';
+import type { PgLink } from './link.js';
+
+interface Change { rec: LeaseRecord; network: string; reserved: boolean }
+interface Waiter { change: Change; resolve(ok: boolean): void }
+
+function isGrant(r: LeaseRecord): boolean {
+  return r.state === 'offered' || r.state === 'bound';
+}
+
+export class PgLeaseStore implements LeaseStore {
+  private readonly byMac = new Map<string, LeaseRecord>();
+  private readonly byIp = new Map<string, LeaseRecord>();
+  private readonly hints = new Map<string, number>();
+  private pending: Waiter[] = [];
+  /** Written while the database was unreachable; sent first once it is back. */
+  private queued: Change[] = [];
+  private flushing: Promise<void> | undefined;
+
+  private constructor(private readonly link: PgLink, private readonly logger: Logger, private readonly now: () => number) {}
+
+  static async open(link: PgLink, logger: Logger, now: () => number = Date.now): Promise<PgLeaseStore> {
+    const s = new PgLeaseStore(link, logger, now);
+    await s.reload();
+    link.on('rolecast_leases', (p) => s.apply(fromPayload(p)));
+    link.onReconnect(() => s.reload());
+    link.onUp(() => s.kick());
+    return s;
+  }
+
+  /** The whole table into the cache (start, and after a reconnect: notifications may have been missed). */
+  private async reload(): Promise<void> {
+    const r = await this.link.pool.query<{ mac: string; ip: string; state: LeaseRecord['state']; expires_at: Date; host: string | null }>(
+      'SELECT mac, ip, state, expires_at, host FROM leases ORDER BY updated_at');
+    this.byMac.clear();
+    this.byIp.clear();
+    for (const row of r.rows) this.apply({ mac: row.mac, ip: row.ip, state: row.state, expiresAt: row.expires_at.toISOString(), ...(row.host ? { host: row.host } : {}) });
+    for (const q of this.queued) this.apply(q.rec);
+  }
+
+  /** Same bookkeeping as the file store: a MAC has one current lease, an address one holder. */
+  private apply(r: LeaseRecord | undefined): void {
+    if (!r) return;
+    const old = this.byMac.get(r.mac);
+    if (old && this.byIp.get(old.ip) === old) this.byIp.delete(old.ip);
+    const holder = this.byIp.get(r.ip);
+    if (holder && holder.mac !== r.mac && this.byMac.get(holder.mac) === holder) this.byMac.delete(holder.mac);
+    this.byMac.set(r.mac, r);
+    this.byIp.set(r.ip, r);
+  }
+
+  private live(r: LeaseRecord | undefined): r is LeaseRecord {
+    return !!r && Date.parse(r.expiresAt) > this.now();
+  }
+
+  addressOf(mac: string): string | undefined {
+    const r = this.byMacLive(mac);
+    return r && isGrant(r) ? r.ip : undefined;
+  }
+
+  list(): LeaseRecord[] {
+    return [...this.byMac.values()].sort((a, b) => a.ip.localeCompare(b.ip, undefined, { numeric: true }));
+  }
+
+  byMacLive(mac: string): LeaseRecord | undefined {
+    const r = this.byMac.get(mac);
+    return this.live(r) ? r : undefined;
+  }
+
+  holder(ip: string): LeaseRecord | undefined {
+    const r = this.byIp.get(ip);
+    return this.live(r) && r.state !== 'released' ? r : undefined;
+  }
+
+  lastOf(mac: string): LeaseRecord | undefined {
+    return this.byMac.get(mac);
+  }
+
+  poolHint(network: string): number | undefined {
+    return this.hints.get(network);
+  }
+
+  setPoolHint(network: string, next: number): void {
+    this.hints.set(network, next);
+  }
+
+  canAllocate(): boolean {
+    return this.link.up;
+  }
+
+  commit(rec: LeaseRecord, opts: { network?: string; reserved?: boolean } = {}): Promise<boolean> {
+    const change: Change = { rec, network: opts.network ?? '', reserved: opts.reserved ?? false };
+    if (!this.link.up) return Promise.resolve(this.queueWhileDown(change));
+    return new Promise((resolve) => {
+      this.pending.push({ change, resolve });
+      this.kick();
+    });
+  }
+
+  /** Down: a reserved grant or a release/decline is kept and written later; a pool grant is refused. */
+  private queueWhileDown(c: Change): boolean {
+    if (isGrant(c.rec) && !c.reserved) return false;
+    this.apply(c.rec);
+    this.queued.push(c);
+    return true;
+  }
+
+  private kick(): void {
+    this.flushing ??= this.flush().finally(() => {
+      this.flushing = undefined;
+      if (this.link.up && (this.pending.length || this.queued.length)) this.kick();
+    });
+  }
+
+  /** The only writer: one transaction at a time, each carrying everything that waited for it. */
+  private async flush(): Promise<void> {
+    while (this.link.up && (this.queued.length || this.pending.length)) {
+      const queued = this.queued.splice(0);
+      const batch = this.pending.splice(0);
+      const changes = [...queued, ...batch.map((w) => w.change)];
+      let results: boolean[];
+      try {
+        const r = await this.link.pool.query<{ r: boolean[] }>('SELECT rolecast_lease_commit($1::jsonb, $2) AS r',
+          [JSON.stringify(changes.map(toPayload)), this.link.serverId]);
+        results = r.rows[0]?.r ?? [];
+      } catch (err) {
+        this.queued.unshift(...queued);
+        const gone = this.link.failed(err);
+        this.logger.error({ err, changes: changes.length }, gone ? 'lease commit: state database unreachable' : 'lease commit failed');
+        // Not stored: a reserved grant may still go out (queued), a pool grant is refused.
+        for (const w of batch) w.resolve(gone ? this.queueWhileDown(w.change) : false);
+        return;
+      }
+      changes.forEach((c, i) => { if (results[i]) this.apply(c.rec); });
+      const lost = queued.filter((_, i) => !results[i]).length;
+      if (lost) this.logger.warn({ changes: lost }, 'lease changes queued during the outage were refused by the database (another server changed those leases meanwhile)');
+      batch.forEach((w, i) => w.resolve(results[queued.length + i] === true));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flushing;
+    for (const w of this.pending.splice(0)) w.resolve(false);
+  }
+}
+
+function toPayload(c: Change): Record<string, unknown> {
+  return { network: c.network, mac: c.rec.mac, ip: c.rec.ip, state: c.rec.state, expiresAt: c.rec.expiresAt, host: c.rec.host ?? null, reserved: c.reserved };
+}
+
+function fromPayload(p: Record<string, unknown>): LeaseRecord | undefined {
+  const { mac, ip, state, expiresAt, host } = p;
+  if (typeof mac !== 'string' || typeof ip !== 'string' || typeof state !== 'string' || typeof expiresAt !== 'string') return undefined;
+  if (!['offered', 'bound', 'declined', 'released', 'expired'].includes(state)) return undefined;
+  return { mac, ip, state: state as LeaseRecord['state'], expiresAt: new Date(expiresAt).toISOString(), ...(typeof host === 'string' ? { host } : {}) };
+}

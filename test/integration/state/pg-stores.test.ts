@@ -1,0 +1,170 @@
+/**
+ * The PostgreSQL state backend against a real PostgreSQL 15 started for this file: two "servers"
+ * (two independent links, as two rolecast processes would have) race for addresses, see each other's
+ * events and records through NOTIFY, edit the profiles with compare-and-swap, and live through the
+ * database being stopped and started again.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { resolve } from 'node:path';
+import pg from 'pg';
+import { describePg, PgCluster } from '../../helpers/pg.js';
+import { waitFor } from '../../helpers/netns.js';
+import { openPgState, type PgState } from '../../../src/state/pg/index.js';
+import { migrate } from '../../../src/state/pg/migrations.js';
+import { readSources, MACHINES_FILE, parseSources } from '../../../src/inventory/load.js';
+import { silentLogger } from '../../../src/log.js';
+import type { BootEvent } from '../../../src/events/types.js';
+import type { LeaseRecord } from '../../../src/state/types.js';
+import { ProfileError } from '../../../src/errors.js';
+
+const PROFILES = resolve(import.meta.dirname, '../../../profiles');
+const inAnHour = () => new Date(Date.now() + 3600_000).toISOString();
+const lease = (mac: string, ip: string, state: LeaseRecord['state'] = 'offered'): LeaseRecord => ({ mac, ip, state, expiresAt: inAnHour() });
+
+describePg('PostgreSQL state backend', () => {
+  let db: PgCluster;
+  let a: PgState;
+  let b: PgState;
+  let sql: pg.Client;
+
+  beforeAll(async () => {
+    db = await PgCluster.start();
+    // Two servers starting at once both migrate: one applies, the other finds it done.
+    [a, b] = await Promise.all([openPgState(db.url(), silentLogger()), openPgState(db.url(), silentLogger())]);
+    sql = new pg.Client({ connectionString: db.url() });
+    sql.on('error', () => undefined); // the outage test stops the server under it
+    await sql.connect();
+  });
+  afterAll(async () => {
+    await sql?.end().catch(() => undefined);
+    await a?.close();
+    await b?.close();
+    await db?.destroy();
+  });
+
+  it('migrations are recorded once and re-running them changes nothing', async () => {
+    const r = await sql.query('SELECT version FROM rolecast_schema ORDER BY version');
+    expect(r.rows.map((x: { version: number }) => x.version)).toEqual([1, 2]);
+    expect(await migrate(sql)).toEqual([]);
+  });
+
+  it('two servers racing for the same addresses never give one address to two MACs', async () => {
+    const ips = Array.from({ length: 40 }, (_, i) => `10.9.0.${i + 10}`);
+    const tries: Array<Promise<{ ok: boolean; mac: string; ip: string }>> = [];
+    for (let i = 0; i < 200; i++) {
+      const mac = `52:54:00:aa:00:${i.toString(16).padStart(2, '0')}`;
+      const ip = ips[i % ips.length]!;
+      const store = i % 2 ? a.leases : b.leases;
+      tries.push(store.commit(lease(mac, ip), { network: 'lab' }).then((ok) => ({ ok, mac, ip })));
+    }
+    const results = await Promise.all(tries);
+    const won = results.filter((r) => r.ok);
+    expect(won.length).toBe(ips.length);
+    expect(new Set(won.map((r) => r.ip)).size).toBe(ips.length);
+    const rows = (await sql.query("SELECT mac, ip FROM leases WHERE network = 'lab' AND ip LIKE '10.9.%'")).rows as Array<{ mac: string; ip: string }>;
+    expect(rows.length).toBe(ips.length);
+    for (const w of won) expect(rows).toContainEqual({ mac: w.mac, ip: w.ip });
+    // Both caches converge on the table (the loser learns of the winner's grants from NOTIFY).
+    for (const s of [a, b]) await waitFor(() => won.every((w) => s.leases.holder(w.ip)?.mac === w.mac), 3000);
+  });
+
+  it('one MAC, one offer site-wide; a server releases only its own offers', async () => {
+    const mac = '52:54:00:bb:00:01';
+    expect(await a.leases.commit(lease(mac, '10.9.1.10'), { network: 'lab' })).toBe(true);
+    expect(await b.leases.commit(lease(mac, '10.9.1.11'), { network: 'lab' })).toBe(false); // A answered first
+    expect(await b.leases.commit(lease(mac, '10.9.1.10'), { network: 'lab' })).toBe(true); // same offer: fine
+    // B sees the client choose A: B may not release an offer it no longer owns... it owns it now (last writer).
+    expect(await a.leases.commit({ ...lease(mac, '10.9.1.10'), state: 'released' }, { network: 'lab' })).toBe(false);
+    expect(await a.leases.commit(lease(mac, '10.9.1.10', 'bound'), { network: 'lab' })).toBe(true);
+    expect(await b.leases.commit({ ...lease(mac, '10.9.1.10'), state: 'released' }, { network: 'lab' })).toBe(true); // a bound lease may be released
+    // A reserved address goes through whatever another server offered this MAC.
+    expect(await a.leases.commit(lease(mac, '10.9.1.12'), { network: 'lab' })).toBe(true);
+    expect(await b.leases.commit(lease(mac, '10.9.1.99', 'bound'), { network: 'lab', reserved: true })).toBe(true);
+  });
+
+  it("an event recorded on one server reaches the other's subscribers and timeline", async () => {
+    const seen: BootEvent[] = [];
+    const off = b.events.subscribe((e) => seen.push(e));
+    a.events.emit({ mac: '52:54:00:cc:00:01', stage: 'dhcp-ack', host: 'x1', address: '10.9.2.1' });
+    await waitFor(() => seen.find((e) => e.mac === '52:54:00:cc:00:01'), 3000);
+    off();
+    expect(b.events.timeline('52:54:00:cc:00:01')[0]).toMatchObject({ stage: 'dhcp-ack', host: 'x1', address: '10.9.2.1' });
+    expect(b.events.last('52:54:00:cc:00:01')?.at).toBe(a.events.last('52:54:00:cc:00:01')?.at);
+  });
+
+  it('served records, discovered machines and power actions are shared', async () => {
+    await a.served.record('52:54:00:dd:00:01', { host: 'w1', role: 'web', hash: 'h1', at: new Date().toISOString() });
+    await a.discovered.put({ mac: '52:54:00:dd:00:02', macs: ['52:54:00:dd:00:02'], firstSeen: 't', lastSeen: 't', state: 'waiting', facts: { cpus: 2 } });
+    await a.power.record({ host: 'w1', op: 'cycle', at: new Date().toISOString(), ok: true, state: 'on', ms: 12 });
+    await waitFor(() => b.served.get('52:54:00:dd:00:01')?.hash === 'h1' && b.discovered.get('52:54:00:dd:00:02') && b.power.list('w1').length === 1, 3000);
+    expect(b.power.list('w1')[0]).toMatchObject({ host: 'w1', op: 'cycle', ok: true, state: 'on', ms: 12 });
+    expect(await b.discovered.remove('52:54:00:dd:00:02')).toBe(true);
+    await waitFor(() => a.discovered.get('52:54:00:dd:00:02') === undefined, 3000);
+  });
+
+  it('profiles: push, identical push, compare-and-swap edits from two servers, validation, log, rollback', async () => {
+    const sources = await readSources(PROFILES);
+    const versions: number[] = [];
+    b.profiles.onChange((v) => versions.push(v));
+    expect(await a.profiles.push(sources, 'alice', 'initial')).toEqual({ version: 1, created: true });
+    expect(await a.profiles.push(sources, 'alice', 'again')).toEqual({ version: 1, created: false });
+    await waitFor(() => versions.includes(1), 2000);
+
+    const { hash } = await a.profiles.read(MACHINES_FILE);
+    const setRole = (host: string, role: string) => (t: string) => t.replace(new RegExp(`(host: ${host},[^}]*role: )\\w+`), `$1${role}`);
+    // Two servers edit at once: serialised, both land.
+    await Promise.all([
+      a.profiles.edit(MACHINES_FILE, setRole('w106', 'lb'), { who: 'alice', what: 'assign w106 lb' }),
+      b.profiles.edit(MACHINES_FILE, setRole('w104', 'db'), { who: 'bob', what: 'assign w104 db' }),
+    ]);
+    const now = (await b.profiles.current());
+    expect(now.version).toBe(3);
+    const text = now.sources.find((s) => s.name === MACHINES_FILE)!.text;
+    expect(text).toMatch(/host: w106,[^}]*role: lb/);
+    expect(text).toMatch(/host: w104,[^}]*role: db/);
+    // An edit based on an old read is refused.
+    await expect(a.profiles.edit(MACHINES_FILE, setRole('w106', 'web'), { expectHash: hash })).rejects.toMatchObject({ code: 'E_CONFLICT' });
+    // An invalid edit: the loader's own message, nothing stored.
+    const bad = (t: string) => t.replace(/(host: w106,[^}]*role: )\w+/, '$1files');
+    let fileMessage = '';
+    try { parseSources(now.sources.map((s) => (s.name === MACHINES_FILE ? { ...s, text: bad(s.text) } : s))); } catch (err) { fileMessage = (err as Error).message; }
+    const e = await a.profiles.edit(MACHINES_FILE, bad).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(ProfileError);
+    expect((e as Error).message).toBe(fileMessage);
+    expect((e as Error).message).toMatch(/machines\.yaml:\d+:\d+: machines\[\d+\]\.role: unknown role "files"/);
+    expect((await a.profiles.current()).version).toBe(3);
+
+    const log = await b.profiles.log();
+    expect(log.map((v) => [v.version, v.who, v.changed])).toEqual([[3, expect.any(String), ['machines.yaml']], [2, expect.any(String), ['machines.yaml']], [1, 'alice', sources.map((s) => `+${s.name}`).sort((x, y) => x.slice(1).localeCompare(y.slice(1)))]]);
+    expect(await a.profiles.rollback(1, 'carol')).toEqual({ version: 4, created: true });
+    expect((await a.profiles.read(MACHINES_FILE)).hash).toBe(hash);
+    await waitFor(() => versions.includes(4), 2000);
+  });
+
+  it('database stopped and started: reserved grants and events go on, pool grants are refused, it recovers by itself', async () => {
+    const seenOnB: BootEvent[] = [];
+    b.events.subscribe((e) => seenOnB.push(e));
+    await db.pgStopAsync();
+    await waitFor(() => !a.leases.canAllocate() && !b.leases.canAllocate(), 5000);
+    expect(a.health()).toMatchObject({ backend: 'postgres', up: false });
+    expect(await a.leases.commit(lease('52:54:00:ee:00:01', '10.9.3.10'), { network: 'lab' })).toBe(false);
+    expect(await a.leases.commit(lease('52:54:00:ee:00:02', '10.9.3.20', 'bound'), { network: 'lab', reserved: true })).toBe(true);
+    expect(a.leases.addressOf('52:54:00:ee:00:02')).toBe('10.9.3.20');
+    for (let i = 0; i < 20; i++) a.events.emit({ mac: '52:54:00:ee:00:02', stage: 'http-script', detail: `during outage ${i}` });
+    expect(a.events.timeline('52:54:00:ee:00:02').length).toBe(20);
+    await expect(a.profiles.edit(MACHINES_FILE, (t) => t)).rejects.toMatchObject({ code: 'E_STATE_UNAVAILABLE' });
+    await db.pgStartAsync();
+    await waitFor(() => a.leases.canAllocate() && b.leases.canAllocate(), 10_000);
+    await waitFor(async () => Number((await queryFresh(db, "SELECT count(*) AS n FROM events WHERE mac = '52:54:00:ee:00:02'")).n) === 20, 5000);
+    expect((await queryFresh(db, "SELECT state FROM leases WHERE mac = '52:54:00:ee:00:02'")).state).toBe('bound');
+    // B missed the notifications while down: it catches up from the table.
+    await waitFor(() => seenOnB.filter((e) => e.mac === '52:54:00:ee:00:02').length === 20, 5000);
+    expect(b.leases.addressOf('52:54:00:ee:00:02')).toBe('10.9.3.20');
+  });
+});
+
+async function queryFresh(db: PgCluster, q: string): Promise<Record<string, unknown>> {
+  const c = new pg.Client({ connectionString: db.url() });
+  await c.connect();
+  try { return (await c.query(q)).rows[0] as Record<string, unknown>; } finally { await c.end(); }
+}
