@@ -19,7 +19,8 @@ import { readSources } from '../inventory/load.js';
 import { firmwareOf, normaliseMac } from '../boot/facts.js';
 import { ProfileError, formatIssue } from '../errors.js';
 import { requireToken, type TokenSet } from './auth.js';
-import { hashOf } from './machines.js';
+import { hashOf, publishedHash } from './machines.js';
+import { serverKey } from '../serverkey.js';
 import { readServed } from '../served.js';
 import { pathParams } from './common.js';
 
@@ -98,10 +99,13 @@ export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
     const served = await readServed(deps.dataDir);
     const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
     const hash = hashOf(inv, deps.ctx, m);
+    const key = await serverKey(deps.dataDir);
     return {
       host: m.host, role: m.role, bootOnce: m.bootOnce ?? null, confirmWipe: m.confirmWipe,
       source: { file: m.source.file, line: m.source.line, text: line ?? null },
-      files, changed: last ? last.hash !== hash : null, lastServedHash: last?.hash ?? null, lastServedAt: last?.at ?? null, lastServedRole: last?.role ?? null, hash,
+      // Keyed like /api/machines: a plain hash over files holding secrets would be an oracle for them.
+      files, changed: last ? last.hash !== hash : null, lastServedHash: last ? publishedHash(key, last.hash) : null, lastServedAt: last?.at ?? null,
+      lastServedRole: last?.role ?? null, hash: publishedHash(key, hash),
       // Maintenance targets first: they are what boot-once is for.
       targets: Object.values(inv.roles).map((r) => ({ name: r.name, kind: r.kind, destructive: r.destructive }))
         .sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'maintenance' ? -1 : 1)),

@@ -122,7 +122,7 @@ export function FleetPage() {
               <td>${r.role}${r.bootOnce ? html` <span class="tag" title=${`boots ${r.bootOnce} once, then ${r.homeRole}`}>once</span>` : null}</td>
               <td class="wide mono">${r.macs.join(' ')}</td>
               <td class="mono">${r.ip}</td>
-              <td class="wide">${r.firmware ?? '—'}</td>
+              <td class="wide">${r.macs.map((m) => live.firmware.get(m)).find((f) => f) ?? r.firmware ?? '—'}</td>
               <td><span class=${stageClass(s.stage)} data-testid="stage">${s.stage ?? 'never seen'}</span></td>
               <td class="wide" title=${s.at ?? ''}>${ago(s.at, now)}</td>
               <td>${r.changed ? html`<span class="tag warn" title="its files differ from what it was last served">changes</span>` : r.changed === false ? 'same' : '—'}</td>

@@ -22,11 +22,16 @@ const STAGES = [
 
 const FLUSH_MS = 150;
 
+// RFC 4578 §2.1 option 93 values, as the server names them (src/boot/facts.ts ARCH_FIRMWARE).
+const ARCH: Record<number, string> = { 0: 'bios', 6: 'uefi-ia32', 7: 'uefi-x64', 9: 'uefi-x64', 10: 'uefi-arm32', 11: 'uefi-arm64', 16: 'uefi-http-x64', 19: 'uefi-http-arm64' };
+
 export type LiveState = 'connecting' | 'live' | 'reconnecting';
 
 class Live {
   /** Latest event per MAC since the page loaded. */
   readonly latest = new Map<string, BootEvent>();
+  /** Firmware seen per MAC since the page loaded, from the PXE vendor class of DHCP DISCOVERs. */
+  readonly firmware = new Map<string, string>();
   state: LiveState = 'connecting';
   /** Events received in total (the test's burst check reads it). */
   received = 0;
@@ -57,7 +62,11 @@ class Live {
     const batch = this.pending;
     this.pending = [];
     this.received += batch.length;
-    for (const e of batch) this.latest.set(e.mac, e);
+    for (const e of batch) {
+      this.latest.set(e.mac, e);
+      const arch = e.stage === 'dhcp-discover' ? /Arch:(\d{5})/.exec(e.detail ?? '')?.[1] : undefined;
+      if (arch !== undefined) this.firmware.set(e.mac, ARCH[Number(arch)] ?? 'unknown');
+    }
     this.notify(batch);
   }
 

@@ -1,0 +1,185 @@
+/// <reference lib="dom" />
+/**
+ * The web UI in real Chromium against `rolecast serve` in a network namespace. Chromium runs inside
+ * the server's namespace (nothing leaves it); a client namespace boots as w101 with real clients —
+ * busybox udhcpc (PXE vendor class), tftp-hpa, curl — while the page shows each stage live, without a
+ * reload. Then: a role change in the page edits the YAML line, a wipe needs its confirmation, a
+ * refused profile edit shows its file:line:col banner, a wrong token and a read-only session are
+ * refused. Screenshots go to test-artifacts/ui.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { describeSystem, Lab, waitFor } from '../../helpers/netns.js';
+import { describeBrowser, launchBrowser, login, screenshot, type Browser } from '../../helpers/browser.js';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+const W101 = '52:54:00:00:02:01';
+const ADMIN = 'browser-admin-token-0123';
+const READ = 'browser-read-token-4567';
+const BASE = 'http://10.0.0.1:8080';
+
+describeBrowser('web UI in Chromium', () => describeSystem('web UI against rolecast serve, a live boot in a namespace', ['busybox', 'tftp', 'curl'], () => {
+  const lab = new Lab('ui');
+  const dir = mkdtempSync(join(tmpdir(), 'rolecast-ui-sys-'));
+  const profiles = join(dir, 'profiles');
+  let srv = '';
+  let cli = '';
+  let proc: ChildProcess;
+  let log = '';
+  let b: Browser;
+
+  const inClient = async (cmd: string, args: string[]) => {
+    const r = await lab.exec(cli, cmd, args, { timeoutMs: 30_000 });
+    expect(r.code, `${cmd} ${args.join(' ')}: ${r.stderr}\n${log.slice(-2000)}`).toBe(0);
+    return r;
+  };
+  const rowStage = () => b.page.locator('tr[data-host="w101"] [data-testid="stage"]').textContent();
+
+  beforeAll(async () => {
+    spawnSync(process.execPath, [join(ROOT, 'scripts/build-ui.mjs')], { stdio: 'inherit' });
+    cpSync(join(ROOT, 'profiles'), profiles, { recursive: true });
+    mkdirSync(join(dir, 'images/build/rootfs'), { recursive: true });
+    writeFileSync(join(dir, 'images/build/vmlinuz'), randomBytes(64 * 1024));
+    writeFileSync(join(dir, 'images/build/initrd.img'), randomBytes(32 * 1024));
+    mkdirSync(join(dir, 'base/etc'), { recursive: true });
+    writeFileSync(join(dir, 'base/etc/motd'), 'web\n');
+    spawnSync('tar', ['-C', join(dir, 'base'), '-cf', join(dir, 'images/build/rootfs/web.tar'), '.']);
+    writeFileSync(join(dir, 'rolecast.yaml'), [
+      `profilesDir: ${profiles}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`, 'address: 10.0.0.1',
+      'http:', '  port: 8080', '  tokens:', `    admin: [${ADMIN}]`, `    read: [${READ}]`, '',
+    ].join('\n'));
+    // udhcpc hands the lease to this script: it puts the address on the interface, as a booting box would.
+    writeFileSync(join(dir, 'udhcpc.sh'), '#!/bin/sh\n[ "$1" = bound ] && busybox ifconfig "$interface" "$ip" netmask "$subnet" up\nexit 0\n');
+    chmodSync(join(dir, 'udhcpc.sh'), 0o755);
+    srv = lab.ns('s');
+    cli = lab.ns('c');
+    lab.veth(srv, 'rs0', cli, 'rc0');
+    lab.addr(srv, 'rs0', '10.0.0.1/24');
+    spawnSync('ip', ['-n', cli, 'link', 'set', 'rc0', 'address', W101]);
+    proc = lab.spawn(srv, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', join(dir, 'rolecast.yaml')], { cwd: ROOT });
+    proc.stdout?.on('data', (d: Buffer) => { log += d.toString(); });
+    proc.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
+    await waitFor(() => log.includes('rolecast serving'), 30_000);
+    b = await launchBrowser({ netns: srv });
+  }, 120_000);
+
+  afterAll(async () => {
+    await b?.close();
+    await lab.cleanup();
+  });
+
+  it('refuses a wrong token: no session cookie, the form says so', async () => {
+    await login(b.page, BASE, 'not-the-token');
+    await expect.poll(() => b.page.getByRole('alert').textContent()).toContain('That token was refused.');
+    expect(await b.context.cookies()).toEqual([]);
+    const api = await b.page.evaluate(() => fetch('/api/fleet').then((r) => r.status));
+    expect(api).toBe(401);
+    await screenshot(b.page, 'login-refused');
+  });
+
+  it('logs in and shows the fleet', async () => {
+    await login(b.page, BASE, ADMIN);
+    await b.page.waitForSelector('[data-testid="fleet-count"]');
+    expect(await b.page.getByTestId('fleet-count').textContent()).toBe('10 of 10 machines');
+    const cookie = (await b.context.cookies()).find((c) => c.name === 'rolecast_session');
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+    await expect.poll(() => b.page.getByTestId('live').textContent()).toBe('● live');
+  });
+
+  it('shows every stage of a real DHCP/TFTP/HTTP boot live, without a reload', async () => {
+    await b.page.evaluate(() => { (window as unknown as { sameDocument: boolean }).sameDocument = true; });
+    const see = async (stage: string) => {
+      await expect.poll(rowStage, { timeout: 10_000 }).toBe(stage);
+    };
+    // PXE ROM: DHCP with the PXE vendor class and option 93 (BIOS), then the loader over TFTP.
+    await inClient('busybox', ['udhcpc', '-i', 'rc0', '-f', '-q', '-n', '-t', '5', '-T', '1', '-s', join(dir, 'udhcpc.sh'), '-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '93:0000']);
+    await see('dhcp-ack');
+    await inClient('tftp', ['-m', 'binary', '10.0.0.1', '-c', 'get', 'undionly.kpxe', join(dir, 'undionly.kpxe')]);
+    await see('tftp-loader');
+    // iPXE: the script, kernel and initrd over HTTP.
+    await inClient('curl', ['-sSf', '-o', '/dev/null', `${BASE}/boot/${W101}.ipxe?arch=0`]);
+    await see('http-script');
+    await inClient('curl', ['-sSf', '-o', '/dev/null', `${BASE}/images/kernel`]);
+    await see('http-kernel');
+    await inClient('curl', ['-sSf', '-o', '/dev/null', `${BASE}/images/initrd`]);
+    await see('http-initrd');
+    // The initramfs phones home, fetches the rootfs, and the booted system reports.
+    const phone = (stage: string, detail: string) => inClient('curl', ['-sSf', '-o', '/dev/null', '-H', 'content-type: application/json', '-d', JSON.stringify({ stage, detail }), `${BASE}/api/machines/${W101}/events`]);
+    await phone('initramfs', 'fetching rootfs');
+    await see('initramfs');
+    await inClient('curl', ['-sSf', '-o', join(dir, 'w101.tar'), `${BASE}/rootfs/${W101}.tar`]);
+    await see('http-rootfs');
+    await phone('booted', 'switch_root done');
+    await see('booted');
+    expect(await b.page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
+    expect(await b.page.locator('tr[data-host="w101"] td').nth(4).textContent()).toBe('bios');
+    await screenshot(b.page, 'fleet-live');
+    // The machine page draws this boot as the whole chain.
+    await b.page.getByRole('link', { name: 'w101', exact: true }).click();
+    await b.page.waitForSelector('[data-testid="timeline"]');
+    const done = await b.page.locator('.boot').first().locator('.chain li.done').allTextContents();
+    expect(done).toEqual(['DHCP', 'loader', 'script', 'kernel', 'initrd', 'initramfs', 'rootfs', 'booted']);
+    await screenshot(b.page, 'machine-w101', true);
+    await screenshot(b.page, 'machine-w101-top');
+  }, 120_000);
+
+  it('changes a role from the page: the YAML line changes', async () => {
+    const line = () => readFileSync(join(profiles, 'machines.yaml'), 'utf8').split('\n').find((l) => l.includes('host: w106'));
+    expect(line()).toContain('role: web');
+    await b.page.goto(`${BASE}/ui/#/m/w106`);
+    await b.page.getByLabel('Role', { exact: true }).selectOption('lb');
+    await b.page.getByRole('button', { name: 'Change role' }).click();
+    await expect.poll(() => b.page.getByRole('status').filter({ hasText: 'is now lb' }).count()).toBe(1);
+    expect(line()).toContain('role: lb');
+    await expect.poll(() => b.page.getByTestId('yaml-line').textContent()).toContain('role: lb');
+    await screenshot(b.page, 'machine-w106-role');
+  });
+
+  it('a wipe needs the host name typed, and is refused without confirm_wipe', async () => {
+    await b.page.goto(`${BASE}/ui/#/m/w101`);
+    await b.page.getByLabel('Target').selectOption('wipe');
+    const go = b.page.getByRole('button', { name: 'Boot once' });
+    expect(await go.isDisabled()).toBe(true);
+    await b.page.getByLabel('Type the host name to confirm').fill('w101');
+    await go.click();
+    await expect.poll(() => b.page.getByRole('alert').first().textContent()).toContain('set confirm_wipe: true');
+    expect(readFileSync(join(profiles, 'machines.yaml'), 'utf8')).not.toContain('boot_once');
+  });
+
+  it('shows a banner with file:line:col when a profile edit is refused', async () => {
+    const file = join(profiles, 'machines.yaml');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, good.replace('role: db', 'role: dbb'));
+    await b.page.goto(`${BASE}/ui/#/`);
+    await expect.poll(() => b.page.getByTestId('refused-banner').textContent().catch(() => ''), { timeout: 15_000 })
+      .toMatch(/machines\.yaml:\d+:\d+: machines\[\d+\]\.role: unknown role "dbb"/);
+    await screenshot(b.page, 'refused-banner');
+    writeFileSync(file, good);
+    await expect.poll(() => b.page.getByTestId('refused-banner').count(), { timeout: 15_000 }).toBe(0);
+  });
+
+  it('sections whose API this server lacks say so instead of breaking', async () => {
+    for (const [hash, text] of [['#/inbox', 'no discovery API'], ['#/images', 'no image API']] as const) {
+      await b.page.goto(`${BASE}/ui/${hash}`);
+      const routes = await b.page.evaluate(() => fetch('/api/openapi.json').then((r) => r.json()).then((d: { paths: Record<string, unknown> }) => Object.keys(d.paths)));
+      const has = hash === '#/inbox' ? routes.includes('/api/discovered') : routes.includes('/api/images');
+      if (!has) await expect.poll(() => b.page.getByTestId('not-available').textContent()).toContain(text);
+    }
+  });
+
+  it('a read-only session sees the machine but cannot act', async () => {
+    await b.page.getByRole('button', { name: 'Log out' }).click();
+    await b.page.waitForURL('**/ui/login');
+    await login(b.page, BASE, READ);
+    await b.page.goto(`${BASE}/ui/#/m/w106`);
+    await b.page.waitForSelector('[data-testid="yaml-line"]');
+    expect(await b.page.getByRole('button', { name: 'Change role' }).isDisabled()).toBe(true);
+    const put = await b.page.evaluate((csrf) => fetch('/api/machines/w106/role', { method: 'PUT', headers: { 'content-type': 'application/json', 'x-rolecast-csrf': csrf }, body: '{"role":"web"}' }).then((r) => r.status),
+      (await b.page.locator('meta[name="rolecast-csrf"]').getAttribute('content')) ?? '');
+    expect(put).toBe(403);
+  });
+}));
