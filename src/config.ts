@@ -75,6 +75,11 @@ export interface ServerConfig {
   /** URL machines use for HTTP; defaults to http://<address>:<http.port>. */
   baseUrl?: string;
   logLevel: string;
+  /**
+   * Started as root: the user to become once the ports are bound ("root" stays root). Unset: the `rolecast`
+   * system user when it exists.
+   */
+  user?: string;
   dhcp: DhcpConfig;
   tftp: TftpConfig;
   http: HttpConfig;

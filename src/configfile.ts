@@ -10,7 +10,7 @@ import { ProfileError, type ProfileIssue } from './errors.js';
 interface Shape { [key: string]: 'string' | 'number' | 'boolean' | 'string[]' | Shape }
 
 const SHAPE: Shape = {
-  profilesDir: 'string', dataDir: 'string', imagesDir: 'string', address: 'string', baseUrl: 'string', logLevel: 'string',
+  profilesDir: 'string', dataDir: 'string', imagesDir: 'string', address: 'string', baseUrl: 'string', logLevel: 'string', user: 'string',
   dhcp: {
     mode: 'string', port: 'number', proxyPort: 'number', bind: 'string', leaseTime: 'number', serveNonPxe: 'boolean',
     ipxeNoProxyWait: 'boolean', replyDelayMs: 'number', poolNetwork: 'string',

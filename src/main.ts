@@ -14,6 +14,9 @@ import { EventStore } from './events/store.js';
 import { assignRole, setBootOnce } from './inventory/edit.js';
 import { LeaseStore } from './dhcp/leases.js';
 import { startDhcpServer } from './dhcp/server.js';
+import { listening } from './startup.js';
+import { IMAGE_FIX, missingImages } from './imagecheck.js';
+import type { Inventory } from './inventory/types.js';
 
 export interface Running {
   close(): Promise<void>;
@@ -27,6 +30,13 @@ export interface Running {
 export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Running> {
   const store = await InventoryStore.open(cfg.profilesDir, logger);
   store.watch();
+  // Images the inventory names but this server lacks: said at start and after every reload (and on /healthz).
+  const reportImages = (inv: Inventory) => {
+    const missing = missingImages(inv, cfg.imagesDir);
+    if (missing.length) logger.warn({ missing, imagesDir: cfg.imagesDir, fix: IMAGE_FIX }, `${missing.length} image(s) missing: machines that need them cannot boot (${missing.map((m) => m.name).join(', ')})`);
+  };
+  reportImages(store.current());
+  store.onSwap(reportImages);
   const baseUrl = baseUrlOf(cfg);
   const timeline = await EventStore.open(cfg.dataDir, logger.child({ component: 'events' }));
   // One sink for DHCP, TFTP, HTTP and phone-home: every boot event lands in the per-machine timeline
@@ -50,19 +60,19 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   try {
     if (cfg.http.enabled) {
       const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, events: timeline, leases, assignRole: (h, r) => assignRole(cfg.profilesDir, h, r).then(async () => { await store.reload(); }), setBootOnce: (h, t) => setBootOnce(cfg.profilesDir, h, t).then(async () => { await store.reload(); }), lastReload: () => store.lastReload(), bootOnceServed });
-      await app.listen({ host: cfg.http.host, port: cfg.http.port });
+      await listening('HTTP', 'tcp', cfg.http.host, cfg.http.port, () => app.listen({ host: cfg.http.host, port: cfg.http.port }));
       const addr = app.server.address();
       running.httpPort = typeof addr === 'object' && addr ? addr.port : cfg.http.port;
       closers.push(() => app.close());
     }
     if (cfg.tftp.enabled) {
       const resolver = createResolver({ roots: cfg.tftp.roots, imagesDir: cfg.imagesDir, getInventory: () => store.current(), ctx: { baseUrl, server: cfg.address }, bootOnceServed });
-      const tftp = await startTftpServer({ config: cfg.tftp, resolver, events, logger: logger.child({ component: 'tftp' }) });
+      const tftp = await listening('TFTP', 'udp', cfg.tftp.bind, cfg.tftp.port, () => startTftpServer({ config: cfg.tftp, resolver, events, logger: logger.child({ component: 'tftp' }) }));
       running.tftpPort = tftp.port;
       closers.push(() => tftp.close());
     }
     if (cfg.dhcp.mode !== 'off') {
-      const dhcp = await startDhcpServer({ config: cfg.dhcp, address: cfg.address, baseUrl, getInventory: () => store.current(), leases, events, logger: logger.child({ component: 'dhcp' }) });
+      const dhcp = await listening('DHCP', 'udp', cfg.dhcp.bind, cfg.dhcp.port, () => startDhcpServer({ config: cfg.dhcp, address: cfg.address, baseUrl, getInventory: () => store.current(), leases, events, logger: logger.child({ component: 'dhcp' }) }));
       running.dhcpPort = dhcp.port;
       closers.push(() => dhcp.close());
     }

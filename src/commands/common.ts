@@ -1,5 +1,5 @@
 /** Shared by the subcommands: where things are, the server config, and the render context. */
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { baseUrlOf, defaultConfig, type ServerConfig } from '../config.js';
@@ -47,8 +47,11 @@ export function configFileOf(flags: Flags): string | undefined {
 
 async function readConfig(file: string | undefined): Promise<ParsedConfig> {
   if (!file) return { cfg: defaultConfig(), raw: {} };
-  if (!existsSync(file)) {
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (err) {
     const how = process.env.ROLECAST_CONFIG && !file.endsWith(DEFAULT_CONFIG_FILE) ? ' (named by $ROLECAST_CONFIG)' : '';
+    if ((err as { code?: string }).code !== 'ENOENT') throw new RolecastError('E_CONFIG_UNREADABLE', `config file ${file}${how} is not readable by uid ${process.getuid?.() ?? '?'}: fix its permissions (and its directory's)`, { cause: err });
     throw new RolecastError('E_CONFIG_MISSING', `config file ${file}${how} does not exist: fix the path, or start from the example: cp ${resolve(PACKAGE_ROOT, 'packaging/rolecast.yaml')} ${file}`);
   }
   return loadConfig(file);

@@ -1,16 +1,28 @@
 /** rolecast serve: run every listener until SIGINT/SIGTERM; SIGHUP reloads the profiles. */
 import { createLogger } from '../log.js';
-import { FLAGS, type CommandSpec, type Flags } from './spec.js';
+import { dropPrivileges, targetUser, warnIfReadOnly } from '../privdrop.js';
+import { FLAGS, str, type CommandSpec, type Flags } from './spec.js';
 import { applySite, loadProfiles, serverConfig } from './common.js';
 
 export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
   const loaded = await serverConfig(flags);
   // Load once up front: a broken profile set stops the start with every error listed.
   const cfg = applySite(loaded, await loadProfiles(loaded));
+  const u = str(flags, 'user');
+  if (u) cfg.user = u;
   const logger = createLogger(cfg.logLevel);
+  // Checked before anything binds: a user that does not exist stops the start with nothing half-running.
+  const account = process.getuid?.() === 0 ? targetUser(cfg.user) : undefined;
   // Loaded on demand: the other subcommands need no HTTP stack.
   const { startServer } = await import('../main.js');
   const running = await startServer(cfg, logger);
+  try {
+    dropPrivileges(account, [cfg.dataDir], logger);
+  } catch (err) {
+    await running.close();
+    throw err;
+  }
+  if (account) warnIfReadOnly(cfg.profilesDir, 'API role changes and boot-once clearing edit machines.yaml there', logger);
   const onHup = () => { void running.store.reload(); };
   process.on('SIGHUP', onHup);
   await new Promise<void>((resolve) => {
@@ -34,6 +46,7 @@ export const serveCommand: CommandSpec = {
     'http-port': { value: 'N', help: 'HTTP port (default: the config\'s http.port, else the site profile\'s http_port)' },
     'dhcp-mode': { value: 'authoritative|proxy|off', help: 'DHCP: hand out addresses, proxyDHCP beside another server, or none' },
     'base-url': FLAGS['base-url'],
+    user: { value: 'NAME', help: 'started as root: become this user once the ports are bound (default: the config\'s user, else "rolecast" if it exists; "root" stays root)' },
   },
   description: 'Answer DHCP (port 67, proxy 4011), TFTP (69) and HTTP for PXE until SIGINT or SIGTERM. SIGHUP, or any edit of the profiles, reloads them; a broken edit keeps the last good snapshot serving. Ports below 1024 need root or CAP_NET_BIND_SERVICE; started as root with a service user configured, rolecast drops to it after binding.',
   examples: [

@@ -30,6 +30,8 @@ import { sendfileEngine, sendfileUnavailableReason } from '../native/sendfile.js
 import swagger from '@fastify/swagger';
 import type { EventStore } from '../events/store.js';
 import type { LeaseView } from '../leases.js';
+import { IMAGE_FIX, ImageStatus, planImages } from '../imagecheck.js';
+import { renderIpxeUnbootable } from '../render/ipxe.js';
 
 export interface AppDeps {
   getInventory: () => Inventory;
@@ -88,11 +90,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return plan;
   }
 
+  const images = new ImageStatus(config.imagesDir);
   const archQuery = { type: 'object', properties: { arch: { type: 'integer', minimum: 0, maximum: 65535 } }, additionalProperties: false } as const;
 
+  // "degraded" while images the inventory names are missing: the server runs, but some machines cannot boot.
   app.get('/healthz', async () => {
     const inv = deps.getInventory();
-    return { ok: true, version: inv.version.slice(0, 12), machines: inv.machines.length, sendfile: config.http.sendfile && sendfileEngine() !== undefined };
+    const missing = images.missing(inv);
+    return { ok: true, status: missing.length ? 'degraded' : 'ok', version: inv.version.slice(0, 12), machines: inv.machines.length, missingImages: missing, sendfile: config.http.sendfile && sendfileEngine() !== undefined };
   });
 
   app.get('/boot.ipxe', async (_req, reply) => reply.type('text/plain').send(renderIpxeChain(ctx)));
@@ -103,7 +108,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const plan = planFor(m[1]!, req.query.arch, reply);
     if (!plan) return reply;
     req.log.info({ mac: plan.mac, host: plan.host, role: plan.role.name }, 'boot script');
-    deps.events.emit({ mac: plan.mac, stage: 'http-script', ...(plan.host ? { host: plan.host } : {}), detail: plan.role.name, address: sourceAddress(req) });
+    const who = { mac: plan.mac, ...(plan.host ? { host: plan.host } : {}), address: sourceAddress(req) };
+    deps.events.emit({ ...who, stage: 'http-script', detail: plan.role.name });
+    const problems = images.problemsOf(deps.getInventory(), planImages(plan));
+    if (problems.length) {
+      // Its images are not on this server: a clear failure (event + console text), not a kernel 404 loop.
+      deps.events.emit({ ...who, stage: 'failed', detail: `cannot boot ${plan.role.name}: missing ${problems.join('; ')}` });
+      return reply.type('text/plain').send(renderIpxeUnbootable(plan, problems, IMAGE_FIX));
+    }
     const script = renderBootConfig('ipxe', plan, deps.getInventory(), ctx);
     if (plan.bootOnce && plan.host) deps.bootOnceServed?.(plan.host);
     return reply.type('text/plain').send(script);

@@ -28,3 +28,15 @@ export function renderIpxeChain(ctx: RenderContext): string {
   return ['#!ipxe', '# rolecast: chain to this machine\'s own script', `chain ${ctx.baseUrl}/boot/\${net0/mac}.ipxe || goto failed`,
     ':failed', 'echo rolecast: no boot script for ${net0/mac} (${errno}); retrying in 10 s', 'sleep 10', `chain ${ctx.baseUrl}/boot.ipxe`, ''].join('\n');
 }
+
+/**
+ * A machine that cannot boot because images it needs are missing on the server: print which and how to fix
+ * it on the console, and ask again in a minute (the images may be built meanwhile) — instead of fetching a
+ * kernel that 404s every ten seconds.
+ */
+export function renderIpxeUnbootable(plan: BootTargetPlan, problems: readonly string[], fix: string): string {
+  const say = (s: string) => `echo ${s.replace(/[$\n]/g, ' ')}`;
+  return ['#!ipxe', `# rolecast: ${title(plan)} cannot boot`, say(`rolecast: cannot boot ${title(plan)}: missing on the server:`),
+    ...problems.map((p) => say(`  ${p}`)), say(`rolecast: fix: ${fix}`), 'echo rolecast: asking again in 60 s', 'sleep 60',
+    `chain --replace ${plan.scriptUrl}`, ''].join('\n');
+}

@@ -14,7 +14,8 @@ import { InventoryStore } from '../../../src/inventory/watch.js';
 import { assignRole } from '../../../src/inventory/edit.js';
 import { defaultConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
-import type { Inventory } from '../../../src/inventory/types.js';
+import type { Inventory } from '../../../src/inventory/types.js';import { placeholderImages } from '../../helpers/images.js';
+
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const dir = mkdtempSync(join(tmpdir(), 'rolecast-http-'));
@@ -50,6 +51,7 @@ function makeBase(path: string): void {
 beforeAll(async () => {
   cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
   makeBase(join(dir, 'images/build/rootfs/lb.tar'));
+  await placeholderImages(join(dir, 'profiles'), join(dir, 'images'));
   const cfg = { ...defaultConfig(), profilesDir: join(dir, 'profiles'), dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '10.0.0.1' };
   cfg.http = { ...cfg.http, token: 's3cret-token', tokens: { read: [READ_TOKEN] } };
   inv = await InventoryStore.open(cfg.profilesDir, silentLogger());
@@ -204,6 +206,7 @@ describe('rootfs', () => {
 
   it('images: HEAD, Range, If-Range, 304 by ETag and by date, 404 for a missing file', async () => {
     const kernel = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i % 251));
+    rmSync(join(dir, 'images/build/vmlinuz')); // the placeholder: this test writes its own kernel
     expect((await app.inject('/images/kernel')).statusCode).toBe(404);
     writeFileSync(join(dir, 'images/build/vmlinuz'), kernel);
     const full = await app.inject('/images/kernel');

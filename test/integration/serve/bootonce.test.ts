@@ -7,7 +7,8 @@ import { startServer, type Running } from '../../../src/main.js';
 import { defaultConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
 import { setBootOnce } from '../../../src/inventory/edit.js';
-import { waitFor } from '../../helpers/netns.js';
+import { waitFor } from '../../helpers/netns.js';import { placeholderImages } from '../../helpers/images.js';
+
 
 const dir = mkdtempSync(join(tmpdir(), 'rolecast-bootonce-'));
 let running: Running | undefined;
@@ -21,6 +22,7 @@ it('serves the boot-once target once, clears boot_once in the YAML, then serves 
   cfg.http = { ...cfg.http, host: '127.0.0.1', port: 0 };
   cfg.tftp = { ...cfg.tftp, enabled: false };
   cfg.dhcp = { ...cfg.dhcp, mode: 'off' };
+  await placeholderImages(profiles, cfg.imagesDir);
   running = await startServer(cfg, silentLogger());
   const url = `http://127.0.0.1:${running.httpPort}/boot/52:54:00:00:02:06.ipxe?arch=0`;
   expect(await (await fetch(url)).text()).toMatch(/w106 as memtest \(boot once\)/);
