@@ -47,14 +47,14 @@ function Adopt({ d, roles, done }: { d: Discovered; roles: string[]; done: () =>
   const id = d.mac.replace(/:/g, '');
   const submit = (e: Event) => {
     e.preventDefault();
-    post(`/api/discovered/${enc(d.mac)}/adopt`, { host, role, ...(ip ? { ip } : {}) })
-      .then(() => { setR({ ok: `${d.mac} adopted as ${host} (${role}).` }); done(); }, (err: Error) => setR({ err }));
+    post<{ host: string; role: string; ip: string; line?: string }>(`/api/discovered/${enc(d.mac)}/adopt`, { host, role, ...(ip ? { ip } : {}) })
+      .then((a) => { setR({ ok: `${d.mac} adopted as ${a.host} (${a.role}, ${a.ip})${a.line ? `: ${a.line.trim()}` : ''}` }); done(); }, (err: Error) => setR({ err }));
   };
   return html`<form class="adopt" onSubmit=${submit} aria-label=${`Adopt ${d.mac}`}>
     ${s.rule ? html`<p class="muted">Suggested by rule ${s.rule}</p>` : null}
     <label for=${`h-${id}`}>Host</label><input id=${`h-${id}`} required value=${host} onInput=${(e: Event) => setHost((e.target as HTMLInputElement).value)} />
     <label for=${`r-${id}`}>Role</label><select id=${`r-${id}`} value=${role} onChange=${(e: Event) => setRole((e.target as HTMLSelectElement).value)}>${roles.map((n) => html`<option value=${n}>${n}</option>`)}</select>
-    <label for=${`i-${id}`}>Address</label><input id=${`i-${id}`} value=${ip} placeholder="next free" onInput=${(e: Event) => setIp((e.target as HTMLInputElement).value)} />
+    <label for=${`i-${id}`}>Address</label><input id=${`i-${id}`} value=${ip} placeholder="next free address" onInput=${(e: Event) => setIp((e.target as HTMLInputElement).value)} />
     <button type="submit" disabled=${!isAdmin || !host || !role}>Adopt</button>
     <${Result} r=${r} />
   </form>`;

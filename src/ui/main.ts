@@ -73,6 +73,14 @@ function App() {
     <main id="main">${route(hash)}</main>`;
 }
 
+// "/" jumps to the page's search box (as on GitHub and most consoles), unless typing in a field.
+window.addEventListener('keydown', (e) => {
+  const t = e.target as HTMLElement | null;
+  if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey || (t && /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName))) return;
+  const box = document.querySelector<HTMLInputElement>('main input[type="search"]');
+  if (box) { e.preventDefault(); box.focus(); }
+});
+
 live.start();
 const root = document.getElementById('app')!;
 root.textContent = ''; // the shell's "Loading…": render() adds to what is there

@@ -1,6 +1,6 @@
 /** BMC power on the machine page: state, cycle, PXE once — only where the server has a BMC route. */
 import { useEffect, useState } from 'preact/hooks';
-import { enc, get, isAdmin, post } from './api.js';
+import { ApiError, enc, get, isAdmin, post } from './api.js';
 import { html } from './util.js';
 import { Result } from './result.js';
 
@@ -11,9 +11,14 @@ export function PowerPanel({ host, routes }: { host: string; routes: Set<string>
   const [p, setP] = useState<Power>();
   const [r, setR] = useState<{ ok?: string; err?: Error }>();
   const [busy, setBusy] = useState(false);
-  const status = () => get<Power>(`/api/machines/${enc(host)}/power`).then(setP, (err: Error) => setR({ err }));
+  const [noBmc, setNoBmc] = useState(false);
+  const status = () => get<Power>(`/api/machines/${enc(host)}/power`).then(setP, (err: Error) => {
+    if (err instanceof ApiError && err.code === 'E_NO_BMC') setNoBmc(true);
+    else setR({ err });
+  });
   useEffect(() => { if (has) void status(); }, [has, host]);
   if (!has) return html`<div class="action"><h4>Power</h4><p class="muted">Not available: no BMC support on this server.</p></div>`;
+  if (noBmc) return html`<div class="action"><h4>Power</h4><p class="muted">No BMC configured for ${host} (a <code>bmc:</code> entry on its line in machines.yaml).</p></div>`;
   const act = (op: string, label: string) => {
     setBusy(true);
     post<Power>(`/api/machines/${enc(host)}/power`, { op })

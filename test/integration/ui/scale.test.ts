@@ -119,6 +119,23 @@ describeBrowser('web UI at 10,000 machines', () => {
     await expect.poll(() => b.page.locator('tr[data-host="n00001"] [data-testid="stage"]').textContent()).toBe('booted');
   }, 60_000);
 
+  it('is keyboard usable: "/" focuses the search, Tab reaches a machine, Enter opens it', async () => {
+    await b.page.getByLabel('Search').fill('');
+    await b.page.locator('h2').first().click();
+    await b.page.keyboard.press('/');
+    expect(await b.page.evaluate(() => document.activeElement?.id)).toBe('fleet-search');
+    await b.page.keyboard.type('n00042');
+    await b.page.waitForFunction(() => document.querySelector('[data-testid="fleet-count"]')?.textContent?.startsWith('1 of '));
+    // search → role → stage → "next boot changes" → the table → its first link
+    for (let i = 0; i < 5; i++) await b.page.keyboard.press('Tab');
+    expect(await b.page.evaluate(() => document.activeElement?.textContent)).toBe('n00042');
+    await b.page.keyboard.press('Enter');
+    await b.page.waitForSelector('[data-testid="yaml-line"]');
+    expect(await b.page.getByTestId('yaml-line').textContent()).toContain('host: n00042');
+    await b.page.goBack();
+    await b.page.waitForSelector('[data-testid="fleet-count"]');
+  });
+
   it('is readable at phone width', async () => {
     await b.page.setViewportSize({ width: 390, height: 844 });
     await b.page.getByLabel('Search').fill('');
