@@ -66,6 +66,16 @@ export interface HttpConfig {
   sendfile: boolean;
 }
 
+/**
+ * Where the state lives: `file` (the data directory; the default, needs nothing) or `postgres` (several
+ * servers share leases, events, served records, discovered machines, power actions and the profiles).
+ */
+export interface StateConfig {
+  backend: 'file' | 'postgres';
+  /** postgres://user:password@host:port/db (or a unix socket: postgres://user@%2Fvar%2Frun%2Fpostgresql/db). */
+  url?: string;
+}
+
 export interface ServerConfig {
   profilesDir: string;
   dataDir: string;
@@ -83,6 +93,7 @@ export interface ServerConfig {
   dhcp: DhcpConfig;
   tftp: TftpConfig;
   http: HttpConfig;
+  state: StateConfig;
 }
 
 /** Debian packages' install paths for loaders, after the project's own images/loaders. */
@@ -112,6 +123,7 @@ export function defaultConfig(): ServerConfig {
       busyPollUs: 50,
     },
     http: { enabled: true, host: '0.0.0.0', port: 8080, sendfile: true },
+    state: { backend: 'file' },
   };
 }
 

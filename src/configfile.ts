@@ -20,10 +20,12 @@ const SHAPE: Shape = {
     timeoutMs: 'number', retries: 'number', maxTimeoutS: 'number', maxStallMs: 'number', maxTransfers: 'number', maxTransfersPerClient: 'number', busyPollUs: 'number',
   },
   http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string', tokens: { admin: 'string[]', read: 'string[]' }, sendfile: 'boolean' },
+  state: { backend: 'string', url: 'string' },
 };
 
 const ENUMS: Record<string, readonly string[]> = {
   'dhcp.mode': ['authoritative', 'proxy', 'off'],
+  'state.backend': ['file', 'postgres'],
   logLevel: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
 };
 
@@ -77,6 +79,13 @@ export function parseConfig(text: string, file: string): ParsedConfig {
   };
   const issues: ProfileIssue[] = doc.errors.map((e) => ({ file, line: e.linePos?.[0]?.line ?? 1, col: e.linePos?.[0]?.col ?? 1, path: '(yaml)', message: e.message.split('\n')[0] ?? e.message }));
   if (issues.length === 0 && doc.contents !== null) check(doc.contents as Node, SHAPE, '', issues, at, file);
+  if (issues.length === 0 && isMap(doc.contents)) {
+    // postgres needs its URL; said here, with the position, rather than at the first query.
+    const state = doc.contents.get('state', true);
+    if (isMap(state) && state.get('backend') === 'postgres' && typeof state.get('url') !== 'string') {
+      issues.push({ file, ...at(state as Node), path: 'state.url', message: 'backend postgres needs url: postgres://user:password@host:port/database' });
+    }
+  }
   if (issues.length) throw new ProfileError(issues);
   const raw = (doc.toJSON() ?? {}) as ParsedConfig['raw'];
   return { cfg: merge(defaultConfig(), raw), raw };

@@ -7,6 +7,7 @@ import { assignCommand, diffCommand, machinesCommand, renderCommand, validateCom
 import { serveCommand } from './serve.js';
 import { eventsCommand } from './events.js';
 import { imagesCommand } from './images.js';
+import { profilesCommand } from './profiles.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   serveCommand,
@@ -17,4 +18,5 @@ export const COMMANDS: readonly CommandSpec[] = [
   diffCommand,
   eventsCommand,
   imagesCommand,
+  profilesCommand,
 ];

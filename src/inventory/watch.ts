@@ -25,13 +25,18 @@ export class InventoryStore {
   private again = false;
   private last: { at: string; ok: boolean; issues?: string[] } | undefined;
 
-  private constructor(readonly dir: string, private readonly logger: Logger, inv: Inventory, readonly debounceMs: number) {
+  private constructor(readonly dir: string, private readonly logger: Logger, inv: Inventory, readonly debounceMs: number,
+    private readonly load: () => Promise<Inventory>) {
     this.inv = inv;
   }
 
-  /** Loads the first snapshot; a broken profile set at start-up is an error (nothing to fall back to). */
-  static async open(dir: string, logger: Logger, debounceMs = 200): Promise<InventoryStore> {
-    return new InventoryStore(dir, logger, await loadInventory(dir), debounceMs);
+  /**
+   * Loads the first snapshot; a broken profile set at start-up is an error (nothing to fall back to).
+   * `load` builds a snapshot from elsewhere than the directory (the postgres state backend's profiles);
+   * such a store is not watched: its source calls reload() when it changes.
+   */
+  static async open(dir: string, logger: Logger, debounceMs = 200, load: () => Promise<Inventory> = () => loadInventory(dir)): Promise<InventoryStore> {
+    return new InventoryStore(dir, logger, await load(), debounceMs, load);
   }
 
   current(): Inventory {
@@ -66,7 +71,7 @@ export class InventoryStore {
   private async doReload(): Promise<ReloadResult> {
     let next: Inventory;
     try {
-      next = await loadInventory(this.dir);
+      next = await this.load();
     } catch (err) {
       if (!(err instanceof ProfileError)) {
         this.logger.error({ err }, 'profile reload failed; keeping the last good snapshot');

@@ -12,6 +12,7 @@
 import type { Logger } from '../../log.js';
 import type { LeaseRecord, LeaseStore } from '../types.js';
 import type { PgLink } from './link.js';
+import { ipToInt } from '../../inventory/ip.js';
 
 interface Change { rec: LeaseRecord; network: string; reserved: boolean }
 interface Waiter { change: Change; resolve(ok: boolean): void }
@@ -24,6 +25,8 @@ export class PgLeaseStore implements LeaseStore {
   private readonly byMac = new Map<string, LeaseRecord>();
   private readonly byIp = new Map<string, LeaseRecord>();
   private readonly hints = new Map<string, number>();
+  /** The network of each MAC's current row: a change given without one (a release) belongs there. */
+  private readonly netOf = new Map<string, string>();
   private pending: Waiter[] = [];
   /** Written while the database was unreachable; sent first once it is back. */
   private queued: Change[] = [];
@@ -34,7 +37,7 @@ export class PgLeaseStore implements LeaseStore {
   static async open(link: PgLink, logger: Logger, now: () => number = Date.now): Promise<PgLeaseStore> {
     const s = new PgLeaseStore(link, logger, now);
     await s.reload();
-    link.on('rolecast_leases', (p) => s.apply(fromPayload(p)));
+    link.on('rolecast_leases', (p) => s.apply(fromPayload(p), typeof p.network === 'string' ? p.network : undefined));
     link.onReconnect(() => s.reload());
     link.onUp(() => s.kick());
     return s;
@@ -42,17 +45,18 @@ export class PgLeaseStore implements LeaseStore {
 
   /** The whole table into the cache (start, and after a reconnect: notifications may have been missed). */
   private async reload(): Promise<void> {
-    const r = await this.link.pool.query<{ mac: string; ip: string; state: LeaseRecord['state']; expires_at: Date; host: string | null }>(
-      'SELECT mac, ip, state, expires_at, host FROM leases ORDER BY updated_at');
+    const r = await this.link.pool.query<{ network: string; mac: string; ip: string; state: LeaseRecord['state']; expires_at: Date; host: string | null }>(
+      'SELECT network, mac, ip, state, expires_at, host FROM leases ORDER BY updated_at');
     this.byMac.clear();
     this.byIp.clear();
-    for (const row of r.rows) this.apply({ mac: row.mac, ip: row.ip, state: row.state, expiresAt: row.expires_at.toISOString(), ...(row.host ? { host: row.host } : {}) });
-    for (const q of this.queued) this.apply(q.rec);
+    for (const row of r.rows) this.apply({ mac: row.mac, ip: row.ip, state: row.state, expiresAt: row.expires_at.toISOString(), ...(row.host ? { host: row.host } : {}) }, row.network);
+    for (const q of this.queued) this.apply(q.rec, q.network);
   }
 
   /** Same bookkeeping as the file store: a MAC has one current lease, an address one holder. */
-  private apply(r: LeaseRecord | undefined): void {
+  private apply(r: LeaseRecord | undefined, network?: string): void {
     if (!r) return;
+    if (network !== undefined) this.netOf.set(r.mac, network);
     const old = this.byMac.get(r.mac);
     if (old && this.byIp.get(old.ip) === old) this.byIp.delete(old.ip);
     const holder = this.byIp.get(r.ip);
@@ -92,16 +96,12 @@ export class PgLeaseStore implements LeaseStore {
     return this.hints.get(network);
   }
 
-  setPoolHint(network: string, next: number): void {
-    this.hints.set(network, next);
-  }
-
   canAllocate(): boolean {
     return this.link.up;
   }
 
   commit(rec: LeaseRecord, opts: { network?: string; reserved?: boolean } = {}): Promise<boolean> {
-    const change: Change = { rec, network: opts.network ?? '', reserved: opts.reserved ?? false };
+    const change: Change = { rec, network: opts.network ?? this.netOf.get(rec.mac) ?? '', reserved: opts.reserved ?? false };
     if (!this.link.up) return Promise.resolve(this.queueWhileDown(change));
     return new Promise((resolve) => {
       this.pending.push({ change, resolve });
@@ -112,7 +112,7 @@ export class PgLeaseStore implements LeaseStore {
   /** Down: a reserved grant or a release/decline is kept and written later; a pool grant is refused. */
   private queueWhileDown(c: Change): boolean {
     if (isGrant(c.rec) && !c.reserved) return false;
-    this.apply(c.rec);
+    this.apply(c.rec, c.network);
     this.queued.push(c);
     return true;
   }
@@ -143,10 +143,20 @@ export class PgLeaseStore implements LeaseStore {
         for (const w of batch) w.resolve(gone ? this.queueWhileDown(w.change) : false);
         return;
       }
-      changes.forEach((c, i) => { if (results[i]) this.apply(c.rec); });
+      changes.forEach((c, i) => { if (results[i]) this.stored(c); });
       const lost = queued.filter((_, i) => !results[i]).length;
       if (lost) this.logger.warn({ changes: lost }, 'lease changes queued during the outage were refused by the database (another server changed those leases meanwhile)');
-      batch.forEach((w, i) => w.resolve(results[queued.length + i] === true));
+      // Only a grant can be refused; a release or decline that found nothing of ours to change is done.
+      batch.forEach((w, i) => w.resolve(results[queued.length + i] === true || !isGrant(w.change.rec)));
+    }
+  }
+
+  /** A change the database took: into the cache; a pool grant moves the network's scan hint past it. */
+  private stored(c: Change): void {
+    this.apply(c.rec, c.network);
+    if (isGrant(c.rec) && !c.reserved && c.network) {
+      const n = ipToInt(c.rec.ip);
+      if (n !== undefined) this.hints.set(c.network, n + 1);
     }
   }
 

@@ -100,7 +100,9 @@ CREATE TABLE profile_head (
 -- * a grant (offered/bound) of an address another MAC holds live is refused;
 -- * one MAC, one offer site-wide: a grant at another address while another server's offer or lease
 --   of this MAC is live is refused (that server answered first), unless the address is reserved;
--- * a release drops a bound lease, or an offer only when this server made it;
+-- * a server releases only a lease or offer it wrote last: a client's RELEASE goes to the server that
+--   ACKed (RFC 2131 §4.4.6), and "the client chose another server's offer" must not drop that
+--   server's ACK, which may have landed first;
 -- * rows of other MACs that no longer hold the address (expired, released) give way.
 CREATE FUNCTION rolecast_lease_one(x jsonb, origin text) RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
@@ -114,7 +116,7 @@ DECLARE
 BEGIN
   IF v_state = 'released' THEN
     UPDATE leases SET state = 'released', expires_at = v_exp, server = origin, updated_at = now()
-      WHERE network = v_net AND mac = v_mac AND ip = v_ip AND (state = 'bound' OR server = origin);
+      WHERE network = v_net AND mac = v_mac AND ip = v_ip AND server = origin;
     GET DIAGNOSTICS n = ROW_COUNT;
   ELSE
     PERFORM 1 FROM leases WHERE network = v_net AND ip = v_ip AND mac <> v_mac

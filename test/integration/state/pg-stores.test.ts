@@ -5,10 +5,13 @@
  * database being stopped and started again.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import pg from 'pg';
 import { describePg, PgCluster } from '../../helpers/pg.js';
 import { waitFor } from '../../helpers/netns.js';
+import { rolecastHere as cli } from '../cli/helpers.js';
 import { openPgState, type PgState } from '../../../src/state/pg/index.js';
 import { migrate } from '../../../src/state/pg/migrations.js';
 import { readSources, MACHINES_FILE, parseSources } from '../../../src/inventory/load.js';
@@ -68,15 +71,20 @@ describePg('PostgreSQL state backend', () => {
     for (const s of [a, b]) await waitFor(() => won.every((w) => s.leases.holder(w.ip)?.mac === w.mac), 3000);
   });
 
-  it('one MAC, one offer site-wide; a server releases only its own offers', async () => {
+  it('one MAC, one offer site-wide; a server releases only what it wrote last', async () => {
     const mac = '52:54:00:bb:00:01';
+    const stateOf = async () => (await sql.query('SELECT state, ip FROM leases WHERE mac = $1', [mac])).rows[0] as { state: string; ip: string };
     expect(await a.leases.commit(lease(mac, '10.9.1.10'), { network: 'lab' })).toBe(true);
     expect(await b.leases.commit(lease(mac, '10.9.1.11'), { network: 'lab' })).toBe(false); // A answered first
-    expect(await b.leases.commit(lease(mac, '10.9.1.10'), { network: 'lab' })).toBe(true); // same offer: fine
-    // B sees the client choose A: B may not release an offer it no longer owns... it owns it now (last writer).
-    expect(await a.leases.commit({ ...lease(mac, '10.9.1.10'), state: 'released' }, { network: 'lab' })).toBe(false);
+    expect(await b.leases.commit(lease(mac, '10.9.1.10'), { network: 'lab' })).toBe(true); // the same offer: fine
+    // The client takes A's offer: A's ACK lands, then B lets "its" offer go — A's lease must stay.
     expect(await a.leases.commit(lease(mac, '10.9.1.10', 'bound'), { network: 'lab' })).toBe(true);
-    expect(await b.leases.commit({ ...lease(mac, '10.9.1.10'), state: 'released' }, { network: 'lab' })).toBe(true); // a bound lease may be released
+    expect(await b.leases.commit({ ...lease(mac, '10.9.1.10'), state: 'released' })).toBe(true);
+    expect(await stateOf()).toEqual({ state: 'bound', ip: '10.9.1.10' });
+    await waitFor(() => b.leases.addressOf(mac) === '10.9.1.10', 3000);
+    // The client's RELEASE to A (the server that ACKed, RFC 2131 §4.4.6) releases it.
+    expect(await a.leases.commit({ ...lease(mac, '10.9.1.10'), state: 'released' })).toBe(true);
+    expect((await stateOf()).state).toBe('released');
     // A reserved address goes through whatever another server offered this MAC.
     expect(await a.leases.commit(lease(mac, '10.9.1.12'), { network: 'lab' })).toBe(true);
     expect(await b.leases.commit(lease(mac, '10.9.1.99', 'bound'), { network: 'lab', reserved: true })).toBe(true);
@@ -139,6 +147,42 @@ describePg('PostgreSQL state backend', () => {
     expect(await a.profiles.rollback(1, 'carol')).toEqual({ version: 4, created: true });
     expect((await a.profiles.read(MACHINES_FILE)).hash).toBe(hash);
     await waitFor(() => versions.includes(4), 2000);
+  });
+
+  it('rolecast profiles push, log, pull, rollback (the CLI, on the same database)', async () => {
+    const url = ['--state-url', db.url()];
+    const tmp = mkdtempSync(join(tmpdir(), 'rolecast-pgcli-'));
+    try {
+      const edited = join(tmp, 'edited');
+      cpSync(PROFILES, edited, { recursive: true });
+      const f = join(edited, MACHINES_FILE);
+      writeFileSync(f, readFileSync(f, 'utf8').replace(/(host: w103,[^}]*role: )\w+/, '$1db'));
+      const push = await cli(['profiles', 'push', edited, ...url, '-m', 'w103 becomes a db']);
+      expect(push.stdout).toMatch(/pushed as version (\d+)/);
+      const v = Number(/version (\d+)/.exec(push.stdout)![1]);
+      expect((await cli(['profiles', 'push', edited, ...url])).stdout).toMatch(`unchanged, still version ${v}`);
+      const log = await cli(['profiles', 'log', ...url, '--json']);
+      expect(JSON.parse(log.stdout)[0]).toMatchObject({ version: v, what: 'w103 becomes a db', changed: ['machines.yaml'] });
+      expect((await cli(['profiles', 'log', ...url])).stdout).toMatch(new RegExp(`^${v} +\\S+ +\\S+ +w103 becomes a db +machines.yaml$`, 'm'));
+      // An invalid set: the same messages as `rolecast validate`, nothing stored.
+      writeFileSync(f, readFileSync(f, 'utf8').replace(/(host: w103,[^}]*role: )\w+/, '$1files'));
+      const bad = await cli(['profiles', 'push', edited, ...url]);
+      const validate = await cli(['validate', '--profiles', edited]);
+      expect(bad.code).toBe(1);
+      const issues = validate.stderr.split('\n').filter((l) => /^machines\.yaml:/.test(l));
+      expect(issues.length).toBe(1);
+      expect(bad.stderr.split('\n')).toEqual(expect.arrayContaining(issues));
+      expect(bad.stderr).toMatch(/machines\.yaml:\d+:\d+: machines\[\d+\]\.role: unknown role "files"/);
+      const pulled = join(tmp, 'pulled');
+      expect((await cli(['profiles', 'pull', pulled, ...url])).code).toBe(0);
+      expect(readFileSync(join(pulled, MACHINES_FILE), 'utf8')).toMatch(/host: w103,[^}]*role: db/);
+      expect(readdirSync(join(pulled, 'roles')).sort()).toEqual(readdirSync(join(PROFILES, 'roles')).sort());
+      expect((await cli(['profiles', 'rollback', String(v - 1), ...url])).stdout).toMatch(`version ${v - 1} is current again, as version ${v + 1}`);
+      expect((await cli(['profiles', 'rollback', 'x', ...url])).code).toBe(2);
+      expect((await cli(['profiles', 'log'])).stderr).toMatch(/profiles are kept in PostgreSQL only/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('database stopped and started: reserved grants and events go on, pool grants are refused, it recovers by itself', async () => {
