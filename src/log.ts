@@ -1,10 +1,24 @@
-/** pino loggers: JSON lines; child loggers carry `mac` (and `xid`) so one machine's boot can be followed. */
+/**
+ * pino loggers: child loggers carry `mac` (and `xid`) so one machine's boot can be followed. JSON lines for
+ * journald and log shippers; on a terminal, pino-pretty's readable lines instead (ROLECAST_LOG_FORMAT=json or
+ * pretty forces one).
+ */
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { PinoPretty } from 'pino-pretty';
 
 export type { Logger };
 
+/** Pretty when stdout is a terminal, unless ROLECAST_LOG_FORMAT says otherwise. */
+export function wantPretty(env: NodeJS.ProcessEnv = process.env, isTTY = process.stdout.isTTY === true): boolean {
+  const f = env.ROLECAST_LOG_FORMAT;
+  return f === 'pretty' || (f !== 'json' && isTTY);
+}
+
 export function createLogger(level = 'info', dest?: DestinationStream): Logger {
-  return pino({ level, base: { name: 'rolecast' }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+  const opts = { level, base: { name: 'rolecast' }, timestamp: pino.stdTimeFunctions.isoTime };
+  // The synchronous stream form: no worker thread, and nothing lost when the process exits right after a fatal line.
+  if (!dest && wantPretty()) return pino(opts, PinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name', sync: true }));
+  return pino(opts, dest);
 }
 
 /** A logger that discards everything, for tests and library use. */
