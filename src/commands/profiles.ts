@@ -96,6 +96,7 @@ export const profilesCommand: CommandSpec = {
     {
       name: 'log', summary: 'versions: number, when, who, what, files changed', maxArgs: 0,
       flags: { ...common, json: FLAGS.json, limit: { value: 'N', help: 'how many versions (default 50)' } }, run: cmdLog,
+      examples: ['rolecast profiles log --limit 10'],
     },
     {
       name: 'rollback', summary: 'make an earlier version current (as a new version)', args: '<VERSION>', minArgs: 1, maxArgs: 1, flags: common, run: cmdRollback,
