@@ -4,31 +4,45 @@ import { availableRoutes, enc, get, isAdmin, post } from './api.js';
 import { clock, html } from './util.js';
 import { Result } from './result.js';
 
-interface ImageRow {
-  name: string; kind?: string; roles?: string[]; present?: boolean; size?: number | null;
-  current?: string | null; previous?: string | null; versions?: Array<string | { version?: string; id?: string; file?: string; at?: string }>;
+interface VersionRow {
+  file: string; version: string; current: boolean; previous: boolean; kind?: string; at?: string; by?: string;
+  box?: { host: string }; pinnedOn?: string[]; pruned?: boolean;
 }
+interface Versions { role: string; image?: string; current?: string; previous?: string; versions: VersionRow[] }
 
-const label = (v: string | { version?: string; id?: string; file?: string }): string => (typeof v === 'string' ? v : v.version ?? v.id ?? v.file ?? '?');
+/** One role image: its versions (built or captured, from which box), which is current, promote, rollback. */
+function RoleImage({ v, reload }: { v: Versions; reload: () => void }) {
+  const [r, setR] = useState<{ ok?: string; err?: Error }>();
+  const act = (path: string, body: unknown, ok: string) => post(path, body).then(() => { setR({ ok }); reload(); }, (err: Error) => setR({ err }));
+  return html`<article class="card" data-role=${v.role}>
+    <h3>${v.role} <small class="mono">${v.image ?? ''}</small></h3>
+    <table class="grid static"><thead><tr><th scope="col">Version</th><th scope="col">State</th><th scope="col" class="wide">Made</th><th scope="col"><span class="sr">Action</span></th></tr></thead>
+    <tbody>${v.versions.filter((x) => !x.pruned).map((x) => html`<tr>
+      <td class="mono">${x.version}</td>
+      <td>${x.current ? html`<span class="tag ok">current</span>` : x.previous ? html`<span class="tag">previous</span>` : ''}${x.pinnedOn?.length ? html` <span class="tag warn">tried on ${x.pinnedOn.join(', ')}</span>` : ''}</td>
+      <td class="wide">${x.kind ?? ''}${x.box ? ` from ${x.box.host}` : ''}${x.at ? `, ${clock(x.at)}` : ''}${x.by ? ` by ${x.by}` : ''}</td>
+      <td>${!x.current ? html`<button type="button" disabled=${!isAdmin} onClick=${() => act(`/api/images/${enc(v.role)}/promote`, { version: x.version }, `${v.role}: ${x.version} is current`)}>Make current</button>` : null}</td>
+    </tr>`)}</tbody></table>
+    ${v.previous ? html`<button type="button" disabled=${!isAdmin} onClick=${() => act(`/api/images/${enc(v.role)}/rollback`, {}, `${v.role}: rolled back`)}>Roll back to the previous version</button>` : null}
+    <${Result} r=${r} />
+  </article>`;
+}
 
 export function ImagesPage() {
   const [routes, setRoutes] = useState<Set<string>>();
-  const [list, setList] = useState<ImageRow[]>();
-  const [r, setR] = useState<{ ok?: string; err?: Error }>();
-  const load = () => get<ImageRow[] | { images: ImageRow[] }>('/api/images').then((x) => setList(Array.isArray(x) ? x : x.images), (err: Error) => setR({ err }));
-  useEffect(() => { void availableRoutes().then((rs) => { setRoutes(rs); if (rs.has('GET /api/images')) void load(); }); }, []);
+  const [list, setList] = useState<Versions[]>();
+  const [err, setErr] = useState<Error>();
+  // Every role that has a role image answers; maintenance roles (no rootfs image) are left out.
+  const load = () => get<{ roles: string[] }>('/api/fleet')
+    .then((f) => Promise.all(f.roles.map((r) => get<Versions>(`/api/images/${enc(r)}/versions`).catch(() => undefined))))
+    .then((all) => setList(all.filter((x): x is Versions => x !== undefined)), (e: Error) => setErr(e));
+  useEffect(() => { void availableRoutes().then((rs) => { setRoutes(rs); if (rs.has('GET /api/images/{}/versions')) void load(); }); }, []);
   if (!routes) return html`<p class="loading">Loading…</p>`;
-  if (!routes.has('GET /api/images')) return html`<section><h2>Images</h2><p class="muted" data-testid="not-available">Not available: this server has no image API (use rolecast images list).</p></section>`;
-  const canRollback = routes.has('POST /api/images/{}/rollback');
-  const rollback = (name: string) => post(`/api/images/${enc(name)}/rollback`, {}).then(() => { setR({ ok: `${name} rolled back.` }); return load(); }, (err: Error) => setR({ err }));
-  return html`<section aria-labelledby="img-h"><h2 id="img-h">Images</h2><${Result} r=${r} />
-    <table class="grid static"><thead><tr><th scope="col">Image</th><th scope="col">Kind</th><th scope="col">Current</th><th scope="col" class="wide">Versions</th><th scope="col">Roles</th><th scope="col"><span class="sr">Action</span></th></tr></thead>
-    <tbody>${(list ?? []).map((i) => html`<tr>
-      <td>${i.name}</td><td>${i.kind ?? ''}</td><td class="mono">${i.current ?? (i.present === false ? 'missing' : '—')}</td>
-      <td class="wide mono">${(i.versions ?? []).map((v) => html`<span class=${label(v) === i.current ? 'tag ok' : 'tag'}>${label(v)}</span> `)}</td>
-      <td>${(i.roles ?? []).join(', ')}</td>
-      <td>${canRollback && i.previous ? html`<button type="button" disabled=${!isAdmin} onClick=${() => rollback(i.name)}>Roll back to ${i.previous}</button>` : null}</td>
-    </tr>`)}</tbody></table></section>`;
+  if (!routes.has('GET /api/images/{}/versions')) return html`<section><h2>Images</h2><p class="muted" data-testid="not-available">Not available: this server has no image API (use rolecast images list).</p></section>`;
+  return html`<section aria-labelledby="img-h"><h2 id="img-h">Role images</h2><${Result} r=${err ? { err } : undefined} />
+    ${list === undefined ? html`<p class="loading">Loading…</p>` : list.length === 0 ? html`<p>No role image has versions yet (rolecast images build).</p>` : null}
+    ${(list ?? []).map((v) => html`<${RoleImage} v=${v} reload=${load} key=${v.role} />`)}
+  </section>`;
 }
 
 interface Lease { mac: string; ip: string; state: string; expiresAt: string; host?: string }
