@@ -6,6 +6,8 @@ import type { ServerConfig } from './config.js';
 import { baseUrlOf } from './config.js';
 import type { Logger } from './log.js';
 import { InventoryStore } from './inventory/watch.js';
+import type { Inventory } from './inventory/types.js';
+import { contentHashes } from './http/machines.js';
 import { buildApp } from './http/app.js';
 import { startTftpServer } from './tftp/server.js';
 import { createResolver } from './tftp/resolve.js';
@@ -27,8 +29,8 @@ export interface Running {
   leases: LeaseStore;
 }
 
-export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Running> {
-  const store = await InventoryStore.open(cfg.profilesDir, logger);
+export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: Inventory): Promise<Running> {
+  const store = await InventoryStore.open(cfg.profilesDir, logger, undefined, loaded);
   store.watch();
   // Images the inventory names but this server lacks: said at start and after every reload (and on /healthz).
   const reportImages = (inv: Inventory) => {
@@ -38,6 +40,10 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
   reportImages(store.current());
   store.onSwap(reportImages);
   const baseUrl = baseUrlOf(cfg);
+  // /api/machines needs every machine's content hash: work them out in the background (in slices) for
+  // each snapshot, so the first request after a start or reload does not wait for them.
+  const warm = (inv: Inventory) => { void contentHashes(inv, { baseUrl, server: cfg.address }).done; };
+  store.onSwap(warm);
   const timeline = await EventStore.open(cfg.dataDir, logger.child({ component: 'events' }));
   // One sink for DHCP, TFTP, HTTP and phone-home: every boot event lands in the per-machine timeline
   // and, once, in the log.
@@ -80,6 +86,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger): Promise<Ru
     await running.close();
     throw err;
   }
+  warm(store.current());
   logger.info({ address: cfg.address, baseUrl, http: running.httpPort, tftp: running.tftpPort, dhcp: running.dhcpPort, dhcpMode: cfg.dhcp.mode, profiles: cfg.profilesDir, version: store.current().version.slice(0, 12) }, 'rolecast serving');
   return running;
 }

@@ -7,7 +7,8 @@ import { applySite, loadProfiles, serverConfig } from './common.js';
 export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
   const loaded = await serverConfig(flags);
   // Load once up front: a broken profile set stops the start with every error listed.
-  const cfg = applySite(loaded, await loadProfiles(loaded));
+  const inv = await loadProfiles(loaded);
+  const cfg = applySite(loaded, inv);
   const u = str(flags, 'user');
   if (u) cfg.user = u;
   const logger = createLogger(cfg.logLevel);
@@ -15,7 +16,7 @@ export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
   const account = process.getuid?.() === 0 ? targetUser(cfg.user) : undefined;
   // Loaded on demand: the other subcommands need no HTTP stack.
   const { startServer } = await import('../main.js');
-  const running = await startServer(cfg, logger);
+  const running = await startServer(cfg, logger, inv);
   try {
     dropPrivileges(account, [cfg.dataDir], logger);
   } catch (err) {

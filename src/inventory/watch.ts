@@ -31,12 +31,14 @@ export class InventoryStore {
   }
 
   /**
-   * Loads the first snapshot; a broken profile set at start-up is an error (nothing to fall back to).
+   * Loads the first snapshot (or takes `first`, one the caller has just loaded from the same source:
+   * `serve` validates before it starts, and loading 10,000 machines twice doubled its start-up); a broken
+   * profile set at start-up is an error (nothing to fall back to).
    * `load` builds a snapshot from elsewhere than the directory (the postgres state backend's profiles);
    * such a store is not watched: its source calls reload() when it changes.
    */
-  static async open(dir: string, logger: Logger, debounceMs = 200, load: () => Promise<Inventory> = () => loadInventory(dir)): Promise<InventoryStore> {
-    return new InventoryStore(dir, logger, await load(), debounceMs, load);
+  static async open(dir: string, logger: Logger, debounceMs = 200, load: () => Promise<Inventory> = () => loadInventory(dir), first?: Inventory): Promise<InventoryStore> {
+    return new InventoryStore(dir, logger, first ?? await load(), debounceMs, load);
   }
 
   current(): Inventory {

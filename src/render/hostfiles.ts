@@ -9,12 +9,27 @@ export function renderHostname(rm: ResolvedMachine): RenderedFile {
   return file('/etc/hostname', `${rm.machine.host}\n`);
 }
 
-/** Every machine by name: DSAS boxes address each other by host name without DNS. */
-export function renderHosts(rm: ResolvedMachine, inv: Inventory): RenderedFile {
+// One /etc/hosts per snapshot. Rendering it per machine made every machine's files O(N) to build and
+// the whole inventory O(N^2) (70 s for /api/machines at 10,000 machines).
+const hostsOf = new WeakMap<Inventory, RenderedFile>();
+/** Host-name order as String#localeCompare, without its per-call locale lookup. */
+const collator = new Intl.Collator();
+export const byHost = (a: { host: string }, b: { host: string }): number => collator.compare(a.host, b.host);
+
+/**
+ * Every machine by name: DSAS boxes address each other by host name without DNS. The same file for every
+ * machine: a machine's own name is in the list with its permanent address, and Debian's `127.0.1.1
+ * <host>` line is only for hosts without one (Debian Reference, 5.1.1 "The hostname resolution").
+ */
+export function renderHosts(inv: Inventory): RenderedFile {
+  const done = hostsOf.get(inv);
+  if (done) return done;
   const d = inv.site.domain;
-  const lines = ['127.0.0.1\tlocalhost', `127.0.1.1\t${rm.machine.host}.${d} ${rm.machine.host}`, '::1\tlocalhost ip6-localhost ip6-loopback', ''];
-  for (const m of [...inv.machines].sort((a, b) => a.host.localeCompare(b.host))) lines.push(`${m.ip}\t${m.host}.${d} ${m.host}`);
-  return file('/etc/hosts', `${lines.join('\n')}\n`);
+  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', ''];
+  for (const m of [...inv.machines].sort(byHost)) lines.push(`${m.ip}\t${m.host}.${d} ${m.host}`);
+  const f = Object.freeze(file('/etc/hosts', `${lines.join('\n')}\n`));
+  hostsOf.set(inv, f);
+  return f;
 }
 
 /** Diskless boxes keep no logs of their own worth keeping: forward them (rsyslog and busybox syslogd forms). */

@@ -17,7 +17,7 @@ export type { RenderContext, RenderedFile } from './types.js';
 
 export function renderMachineFiles(rm: ResolvedMachine, inv: Inventory, ctx: RenderContext): RenderedFile[] {
   const files = [
-    renderHostname(rm), renderHosts(rm, inv), renderMachineJson(rm, inv, ctx), renderIfupdown(rm, inv),
+    renderHostname(rm), renderHosts(inv), renderMachineJson(rm, inv, ctx), renderIfupdown(rm, inv),
     ...renderNetworkd(rm, inv), ...renderSyslog(inv),
   ];
   const ka = renderKeepalived(rm, inv);
@@ -28,10 +28,25 @@ export function renderMachineFiles(rm: ResolvedMachine, inv: Inventory, ctx: Ren
   return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** sha256 over (path, mode, content) of every file in order: same files, same hash. */
+// Digest of each large rendered file, kept as long as the file object lives: /etc/hosts is one object
+// per snapshot (O(N) bytes), so it is hashed once per inventory version, not once per machine. Small
+// files go into the machine's hash directly (a digest object per file costs more than their bytes).
+const digests = new WeakMap<RenderedFile, string>();
+const INLINE = 4096;
+
+function digestOf(f: RenderedFile): string {
+  let d = digests.get(f);
+  if (d === undefined) { d = createHash('sha256').update(f.content).digest('hex'); digests.set(f, d); }
+  return d;
+}
+
+/** sha256 over (path, mode, secret flag, content or, past 4 KiB, its sha256) of every file in order. */
 export function machineContentHash(files: readonly RenderedFile[]): string {
   const h = createHash('sha256');
-  for (const f of files) h.update(`${f.path}\0${f.mode.toString(8)}\0${f.secret ? 1 : 0}\0${Buffer.byteLength(f.content)}\0`).update(f.content);
+  for (const f of files) {
+    const big = f.content.length > INLINE;
+    h.update(`${f.path}\0${f.mode.toString(8)}\0${f.secret ? 1 : 0}\0${big ? 'sha256' : f.content.length}\0`).update(big ? digestOf(f) : f.content);
+  }
   return h.digest('hex');
 }
 

@@ -7,15 +7,30 @@ import { RenderError } from '../errors.js';
 import type { Inventory, Machine, ResolvedMachine, VirtualSite, VrrpInstance } from '../inventory/types.js';
 import { resolveMachine } from '../inventory/resolve.js';
 import type { RenderedFile } from './types.js';
+import { byHost } from './hostfiles.js';
+
+// Real servers of every site, found in one pass per snapshot: per load balancer and site, a scan of
+// every machine made each LB's render O(N).
+const realServers = new WeakMap<Inventory, ReadonlyMap<string, readonly Machine[]>>();
 
 /** Web machines whose resolved role is web-like (has no keepalived) and whose sites include `site`. */
-export function realServersOf(inv: Inventory, site: string): Machine[] {
-  return inv.machines
-    .filter((m) => {
+export function realServersOf(inv: Inventory, site: string): readonly Machine[] {
+  let bySite = realServers.get(inv);
+  if (!bySite) {
+    const found = new Map<string, Machine[]>();
+    for (const m of inv.machines) {
       const rm = resolveMachine(inv, m);
-      return !rm.role.keepalived && rm.role.kind === 'service' && rm.sites.includes(site);
-    })
-    .sort((a, b) => a.host.localeCompare(b.host));
+      if (rm.role.keepalived || rm.role.kind !== 'service') continue;
+      for (const s of new Set(rm.sites)) {
+        const list = found.get(s);
+        if (list) list.push(m); else found.set(s, [m]);
+      }
+    }
+    for (const list of found.values()) list.sort(byHost);
+    bySite = found;
+    realServers.set(inv, bySite);
+  }
+  return bySite.get(site) ?? [];
 }
 
 function vrrpBlock(rm: ResolvedMachine, inv: Inventory, v: VrrpInstance): string[] {
