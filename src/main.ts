@@ -18,7 +18,6 @@ import { LeaseStore } from './dhcp/leases.js';
 import { startDhcpServer } from './dhcp/server.js';
 import { listening } from './startup.js';
 import { IMAGE_FIX, missingImages } from './imagecheck.js';
-import type { Inventory } from './inventory/types.js';
 
 export interface Running {
   close(): Promise<void>;
@@ -30,7 +29,7 @@ export interface Running {
 }
 
 export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: Inventory): Promise<Running> {
-  const store = await InventoryStore.open(cfg.profilesDir, logger, undefined, loaded);
+  const store = await InventoryStore.open(cfg.profilesDir, logger, undefined, undefined, loaded);
   store.watch();
   // Images the inventory names but this server lacks: said at start and after every reload (and on /healthz).
   const reportImages = (inv: Inventory) => {

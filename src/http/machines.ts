@@ -74,19 +74,22 @@ export function contentHashes(inv: Inventory, ctx: RenderContext): Hashes {
   return h;
 }
 
-export async function machineApiRows(inv: Inventory, ctx: RenderContext, dataDir: string, events: EventStore): Promise<unknown[]> {
+type EventsView = Pick<EventStore, 'last'>;
+
+function row(inv: Inventory, m: Machine, hash: string, served: Awaited<ReturnType<typeof readServed>>, pub: (x: string) => string, events: EventsView) {
+  const rm = resolveMachine(inv, m);
+  const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
+  const lastEvent = events.last(m.macs[0]!);
+  return {
+    host: m.host, macs: m.macs, role: rm.role.name, homeRole: m.role, ip: m.ip, addresses: m.addresses,
+    hash: pub(hash), lastServedHash: last ? pub(last.hash) : null, changed: last ? last.hash !== hash : null,
+    lastStage: lastEvent?.stage ?? null, lastStageAt: lastEvent?.at ?? null,
+  };
+}
+
+export async function machineApiRows(inv: Inventory, ctx: RenderContext, dataDir: string, events: EventsView): Promise<unknown[]> {
   const h = contentHashes(inv, ctx);
   const [served, key] = await Promise.all([readServed(dataDir), serverKey(dataDir), h.done]);
   const pub = (x: string) => publishedHash(key, x);
-  return inv.machines.map((m) => {
-    const rm = resolveMachine(inv, m);
-    const hash = hashOf(inv, ctx, m);
-    const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
-    const lastEvent = events.last(m.macs[0]!);
-    return {
-      host: m.host, macs: m.macs, role: rm.role.name, homeRole: m.role, ip: m.ip, addresses: m.addresses,
-      hash: pub(hash), lastServedHash: last ? pub(last.hash) : null, changed: last ? last.hash !== hash : null,
-      lastStage: lastEvent?.stage ?? null, lastStageAt: lastEvent?.at ?? null,
-    };
-  });
+  return inv.machines.map((m) => row(inv, m, hashOf(inv, ctx, m), served, pub, events));
 }

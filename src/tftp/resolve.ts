@@ -6,7 +6,7 @@
  */
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
-import type { Inventory, Machine } from '../inventory/types.js';
+import type { Inventory } from '../inventory/types.js';
 import { normaliseMac } from '../boot/facts.js';
 import { planBoot } from '../boot/plan.js';
 import { renderGrubConfig, renderPxelinuxConfig } from '../render/index.js';
@@ -78,20 +78,32 @@ function swapUuid(u: string): string {
   return `${r.slice(0, 8)}-${r.slice(8, 12)}-${r.slice(12, 16)}-${r.slice(16, 20)}-${r.slice(20)}`;
 }
 
+// UUID (both byte orders) and IP-in-hex names → MAC, per snapshot: pxelinux asks for up to ten names
+// per boot, and scanning every machine for each made a TFTP request O(N).
+const pxelinuxIndex = new WeakMap<Inventory, Map<string, string>>();
+
+function pxelinuxNames(inv: Inventory): Map<string, string> {
+  let idx = pxelinuxIndex.get(inv);
+  if (idx) return idx;
+  idx = new Map();
+  for (const m of [...inv.machines].reverse()) { // the first machine wins, as Array#find did
+    const mac = m.macs[0];
+    if (!mac) continue;
+    if (m.uuid) { idx.set(m.uuid, mac); idx.set(swapUuid(m.uuid), mac); }
+    const n = ipToInt(m.ip);
+    if (n !== undefined) idx.set(n.toString(16).toUpperCase().padStart(8, '0'), mac);
+  }
+  pxelinuxIndex.set(inv, idx);
+  return idx;
+}
+
 /** Which machine a pxelinux.cfg/ name is for: 01-<mac>, a UUID, or the IP in hex (or a prefix of it). */
 function pxelinuxTarget(inv: Inventory, name: string): string | undefined {
   const mac = /^01-(([0-9a-f]{2}-){5}[0-9a-f]{2})$/i.exec(name);
   if (mac) return normaliseMac(mac[1]!);
-  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(name)) {
-    const u = name.toLowerCase();
-    const m = inv.machines.find((x) => x.uuid === u || (x.uuid && swapUuid(x.uuid) === u));
-    return m?.macs[0];
-  }
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(name)) return pxelinuxNames(inv).get(name.toLowerCase());
   // Only the full 8-digit form names one machine; shorter prefixes would match a whole subnet.
-  if (/^[0-9A-F]{8}$/.test(name)) {
-    const m: Machine | undefined = inv.machines.find((x) => ipToInt(x.ip)?.toString(16).toUpperCase().padStart(8, '0') === name);
-    return m?.macs[0];
-  }
+  if (/^[0-9A-F]{8}$/.test(name)) return pxelinuxNames(inv).get(name);
   return undefined;
 }
 
