@@ -5,7 +5,7 @@
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { RolecastError } from './errors.js';
+import { ERRORS, RolecastError } from './errors.js';
 import { COMMANDS } from './commands/index.js';
 import { GLOBAL_FLAGS, parseLine, suggest, UsageError, type CommandSpec, type Flags } from './commands/spec.js';
 import { commandHelp, globalUsage, manPage } from './commands/help.js';
@@ -74,13 +74,10 @@ export async function main(argv: string[]): Promise<number> {
     return await run(argv);
   } catch (err) {
     const name = COMMANDS.some((c) => c.name === argv[0]) ? ` ${argv[0]}` : '';
-    if (err instanceof UsageError || (err instanceof RolecastError && err.code === 'E_USAGE')) {
-      process.stderr.write(`rolecast${name}: ${err.message}\n`);
-      return 2;
-    }
+    // The catalogue says the exit code: 2 a usage error, 1 anything else that failed.
     if (err instanceof RolecastError) {
       process.stderr.write(`rolecast${name}: ${err.message}\n`);
-      return 1;
+      return ERRORS[err.code].exit;
     }
     throw err;
   }

@@ -7,14 +7,13 @@ import { baseUrlOf } from './config.js';
 import type { Logger } from './log.js';
 import { InventoryStore } from './inventory/watch.js';
 import type { Inventory } from './inventory/types.js';
-import { contentHashes } from './http/machines.js';
+import { warmContentHashes } from './http/machines.js';
 import { buildApp } from './http/app.js';
 import { startTftpServer } from './tftp/server.js';
 import { createResolver } from './tftp/resolve.js';
-import type { EventSink } from './events/types.js';
-import { EventStore } from './events/store.js';
-import { assignRole, setBootOnce } from './inventory/edit.js';
-import { LeaseStore } from './dhcp/leases.js';
+import { setBootOnce } from './inventory/edit.js';
+import { openFileState } from './state/file/index.js';
+import type { State } from './state/types.js';
 import { startDhcpServer } from './dhcp/server.js';
 import { listening } from './startup.js';
 import { IMAGE_FIX, missingImages } from './imagecheck.js';
@@ -25,7 +24,7 @@ export interface Running {
   httpPort?: number;
   tftpPort?: number;
   dhcpPort?: number;
-  leases: LeaseStore;
+  state: State;
 }
 
 export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: Inventory): Promise<Running> {
@@ -41,43 +40,41 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
   const baseUrl = baseUrlOf(cfg);
   // /api/machines needs every machine's content hash: work them out in the background (in slices) for
   // each snapshot, so the first request after a start or reload does not wait for them.
-  const warm = (inv: Inventory) => { void contentHashes(inv, { baseUrl, server: cfg.address }).done; };
+  const warm = (inv: Inventory) => { void warmContentHashes(inv, { baseUrl, server: cfg.address }); };
   store.onSwap(warm);
-  const timeline = await EventStore.open(cfg.dataDir, logger.child({ component: 'events' }));
+  const state = await openFileState(cfg.dataDir, cfg.profilesDir, logger);
   // One sink for DHCP, TFTP, HTTP and phone-home: every boot event lands in the per-machine timeline
   // and, once, in the log.
-  timeline.subscribe((e) => logger.info({ event: e.stage, mac: e.mac, host: e.host, detail: e.detail, address: e.address }, 'boot event'));
-  const events: EventSink = timeline;
+  state.events.subscribe((e) => logger.info({ event: e.stage, mac: e.mac, host: e.host, detail: e.detail, address: e.address }, 'boot event'));
   // Boot-once (maintenance): once the target's boot config has gone out, the machine goes back to its
-  // role — the YAML loses its boot_once key and the snapshot reloads. One clear per host at a time.
-  const clearing = new Set<string>();
-  const bootOnceServed = (host: string) => {
-    if (clearing.has(host)) return;
-    clearing.add(host);
-    setBootOnce(cfg.profilesDir, host, null).then(() => store.reload())
-      .then(() => logger.info({ host }, 'boot-once target served; back to its role on the next boot'))
-      .catch((err: unknown) => logger.error({ err, host }, 'cannot clear boot_once'))
-      .finally(() => clearing.delete(host));
+  // role — the YAML loses its boot_once key and the snapshot reloads. Only the target that was served is
+  // cleared: one set again meanwhile stays (E_CONFLICT, logged at info).
+  const bootOnceServed = (host: string, target: string) => {
+    setBootOnce(state.profiles, host, null, { ifCurrent: target, who: 'rolecast (boot-once served)' }).then(() => store.reload())
+      .then(() => logger.info({ host, target }, 'boot-once target served; back to its role on the next boot'))
+      .catch((err: unknown) => {
+        if ((err as { code?: string }).code === 'E_CONFLICT') logger.info({ host, target }, 'boot_once changed since it was served: left as it is');
+        else logger.error({ err, host }, 'cannot clear boot_once');
+      });
   };
-  const leases = await LeaseStore.open(cfg.dataDir, logger.child({ component: 'leases' }));
-  const closers: Array<() => Promise<void>> = [async () => store.close(), () => leases.close(), () => timeline.close()];
-  const running: Running = { store, leases, close: async () => { for (const c of closers.splice(0).reverse()) await c(); } };
+  const closers: Array<() => Promise<void>> = [async () => store.close(), () => state.close()];
+  const running: Running = { store, state, close: async () => { for (const c of closers.splice(0).reverse()) await c(); } };
   try {
     if (cfg.http.enabled) {
-      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, events: timeline, leases, assignRole: (h, r) => assignRole(cfg.profilesDir, h, r).then(async () => { await store.reload(); }), setBootOnce: (h, t) => setBootOnce(cfg.profilesDir, h, t).then(async () => { await store.reload(); }), lastReload: () => store.lastReload(), bootOnceServed });
+      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, state, reload: () => store.reload(), lastReload: () => store.lastReload(), bootOnceServed });
       await listening('HTTP', 'tcp', cfg.http.host, cfg.http.port, () => app.listen({ host: cfg.http.host, port: cfg.http.port }));
       const addr = app.server.address();
       running.httpPort = typeof addr === 'object' && addr ? addr.port : cfg.http.port;
       closers.push(() => app.close());
     }
     if (cfg.tftp.enabled) {
-      const resolver = createResolver({ roots: cfg.tftp.roots, imagesDir: cfg.imagesDir, getInventory: () => store.current(), ctx: { baseUrl, server: cfg.address }, bootOnceServed });
-      const tftp = await listening('TFTP', 'udp', cfg.tftp.bind, cfg.tftp.port, () => startTftpServer({ config: cfg.tftp, resolver, events, logger: logger.child({ component: 'tftp' }) }));
+      const resolver = createResolver({ roots: cfg.tftp.roots, imagesDir: cfg.imagesDir, getInventory: () => store.current(), ctx: { baseUrl, server: cfg.address }, bootOnceServed, leaseHolder: (ip) => state.leases.holder(ip)?.mac });
+      const tftp = await listening('TFTP', 'udp', cfg.tftp.bind, cfg.tftp.port, () => startTftpServer({ config: cfg.tftp, resolver, events: state.events, logger: logger.child({ component: 'tftp' }) }));
       running.tftpPort = tftp.port;
       closers.push(() => tftp.close());
     }
     if (cfg.dhcp.mode !== 'off') {
-      const dhcp = await listening('DHCP', 'udp', cfg.dhcp.bind, cfg.dhcp.port, () => startDhcpServer({ config: cfg.dhcp, address: cfg.address, baseUrl, getInventory: () => store.current(), leases, events, logger: logger.child({ component: 'dhcp' }) }));
+      const dhcp = await listening('DHCP', 'udp', cfg.dhcp.bind, cfg.dhcp.port, () => startDhcpServer({ config: cfg.dhcp, address: cfg.address, baseUrl, getInventory: () => store.current(), leases: state.leases, events: state.events, logger: logger.child({ component: 'dhcp' }) }));
       running.dhcpPort = dhcp.port;
       closers.push(() => dhcp.close());
     }

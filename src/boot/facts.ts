@@ -38,6 +38,12 @@ export function isHttpBootFirmware(f: Firmware): boolean {
   return f === 'uefi-http-x64' || f === 'uefi-http-arm64';
 }
 
+/**
+ * What the request is for: the plan answers every one of them, and only the request that hands out
+ * the boot configuration (the iPXE script, or the PXELINUX/GRUB config) consumes a boot-once target.
+ */
+export type BootRequest = 'dhcp' | 'loader' | 'script' | 'config' | 'image' | 'rootfs' | 'files';
+
 export interface MachineFacts {
   /** Normalised MAC: lower-case, colon separated (see normaliseMac). */
   mac: string;
@@ -55,6 +61,8 @@ export interface MachineFacts {
   uuid?: string;
   /** The client's source or assigned IPv4 address, when known. */
   address?: string;
+  /** What this request fetches (DHCP when absent). */
+  request?: BootRequest;
 }
 
 const MAC_RE = /^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}$/i;

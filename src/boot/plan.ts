@@ -3,7 +3,8 @@
  * that DHCP, proxyDHCP, TFTP and HTTP all call, many times per boot, and that must give each of them the
  * same answer. "Ignore this client" is a value, never an exception.
  */
-import type { BootMethod, Inventory, Machine, Role } from '../inventory/types.js';
+import type { BootMethod, Inventory, Machine, ResolvedMachine, Role } from '../inventory/types.js';
+import { bootMethodOf, effectiveRoleName, mergedCmdline, resolveMachine } from '../inventory/resolve.js';
 import { firmwareOf, isHttpBootFirmware, type Firmware, type MachineFacts } from './facts.js';
 
 export interface PlanContext {
@@ -26,6 +27,8 @@ export interface BootTargetPlan {
   mac: string;
   /** The inventory machine, absent when an unknown MAC boots under the unknown-machine policy. */
   machine?: Machine;
+  /** The machine with role defaults merged (absent for an unknown MAC). */
+  resolved?: ResolvedMachine;
   host?: string;
   /** The role that boots now: the machine's role, its boot-once target, or the policy target. */
   role: Role;
@@ -39,6 +42,12 @@ export interface BootTargetPlan {
   bootfile: BootFile;
   /** The iPXE script for this MAC. */
   scriptUrl: string;
+  /** The role's command line, then the machine's (merged once, in resolveMachine). */
+  cmdline: string;
+  /** The base image of this machine's rootfs (image name), when its role has one. */
+  rootfs?: string;
+  /** True when this very request hands out the boot-once target's configuration: the target is used up. */
+  consumesBootOnce: boolean;
 }
 
 export type BootPlan = IgnorePlan | BootTargetPlan;
@@ -90,6 +99,7 @@ export function loaderUrlFor(ctx: PlanContext, file: string): string {
 
 interface Chosen {
   machine?: Machine;
+  resolved?: ResolvedMachine;
   role: Role;
   bootOnce: boolean;
 }
@@ -104,16 +114,23 @@ function chooseRole(facts: MachineFacts, inv: Inventory): Chosen | IgnorePlan {
     if (policy === 'ignore' || !target) return ignore(facts.mac, 'unknown MAC (unknown-machine policy: ignore)');
     const role = inv.roles[target];
     if (!role) return ignore(facts.mac, `unknown MAC and policy target "${target}" is not a role`);
+    if (role.destructive) return ignore(facts.mac, `unknown MAC: policy target "${target}" is destructive and an unknown machine cannot confirm it`);
     return { role, bootOnce: false };
   }
-  const name = machine.bootOnce ?? machine.role;
-  const role = inv.roles[name];
   // The validator rejects unknown roles; a snapshot cannot hold one. Stay total anyway.
-  if (!role) return ignore(facts.mac, `${machine.host}: role "${name}" is not defined`);
+  if (!inv.roles[effectiveRoleName(machine)]) return ignore(facts.mac, `${machine.host}: role "${effectiveRoleName(machine)}" is not defined`);
+  const resolved = resolveMachine(inv, machine);
+  const { role } = resolved;
   if (role.destructive && !machine.confirmWipe) {
-    return ignore(facts.mac, `${machine.host}: target "${name}" is destructive and the machine does not set confirm_wipe`);
+    return ignore(facts.mac, `${machine.host}: target "${role.name}" is destructive and the machine does not set confirm_wipe`);
   }
-  return { machine, role, bootOnce: machine.bootOnce !== undefined };
+  return { machine, resolved, role, bootOnce: machine.bootOnce !== undefined };
+}
+
+/** Only the request that hands out the boot configuration uses a boot-once target up. */
+function consumes(c: Chosen, method: BootMethod, facts: MachineFacts): boolean {
+  if (!c.bootOnce || !c.machine) return false;
+  return method === 'ipxe' ? facts.request === 'script' : facts.request === 'config';
 }
 
 function loaderFor(inv: Inventory, c: Chosen, method: BootMethod, fw: Firmware): string | undefined {
@@ -127,14 +144,18 @@ export function planBoot(facts: MachineFacts, inv: Inventory, ctx: PlanContext):
   if (facts.protocol === 'proxydhcp' && !facts.pxe && !facts.ipxe) return ignore(mac, 'not a PXE client');
   const chosen = chooseRole(facts, inv);
   if ('action' in chosen) return chosen;
-  const { machine, role, bootOnce } = chosen;
-  const method = machine?.boot ?? role.boot ?? inv.site.boot;
+  const { machine, resolved, role, bootOnce } = chosen;
+  const method = resolved?.boot ?? bootMethodOf(inv, role);
   // A client that sends no option 93 is treated as BIOS: RFC 4578 makes 93 mandatory for PXE, and the
   // legacy clients that omit it (old BIOS ROMs, udhcpc) are x86 BIOS.
   const fw = firmwareOf(facts.arch) === 'unknown' && facts.arch === undefined ? 'bios' : firmwareOf(facts.arch);
   const scriptUrl = scriptUrlFor(ctx, mac, facts.arch);
   const kernel = (fw !== 'unknown' ? role.kernels[fw] : undefined) ?? role.kernel;
-  const base = { action: 'boot' as const, mac, machine, host: machine?.host, role, bootOnce, firmware: fw, method, kernel, scriptUrl };
+  const base = {
+    action: 'boot' as const, mac, machine, resolved, host: machine?.host, role, bootOnce, firmware: fw, method, kernel, scriptUrl,
+    cmdline: resolved?.cmdline ?? mergedCmdline(role), ...(role.rootfs ? { rootfs: role.rootfs } : {}),
+    consumesBootOnce: consumes(chosen, method, facts),
+  };
 
   // iPXE already runs: hand it the script, never the iPXE loader again (that would loop, chainloading
   // forever). A PXELINUX or GRUB machine whose NIC ROM is iPXE (QEMU's, many cards') gets its loader:

@@ -1,5 +1,5 @@
 /** rolecast events <host|mac>: one machine's boot timeline, read from the data directory. */
-import { readTimeline } from '../events/store.js';
+import { readTimeline } from '../state/file/events.js';
 import { normaliseMac } from '../boot/facts.js';
 import { FLAGS, type CommandSpec, type Flags } from './spec.js';
 import { findMachine, loadProfiles, out, serverConfig, table, UsageError } from './common.js';

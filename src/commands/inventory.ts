@@ -8,7 +8,9 @@ import { renderMachineFiles, machineContentHash, renderBootConfig } from '../ren
 import type { RenderContext } from '../render/types.js';
 import { planBoot } from '../boot/plan.js';
 import type { Firmware } from '../boot/facts.js';
-import { readServed } from '../served.js';
+import { readServed } from '../state/file/served.js';
+import { FileProfileEditor } from '../state/file/profiles.js';
+import { fleet, type FleetRow } from '../boot/fleet.js';
 import { FLAGS, type CommandSpec, type Flags } from './spec.js';
 import { applySite, findMachine, loadProfiles, NotFoundError, out, renderContext, serverConfig, table, UsageError } from './common.js';
 
@@ -99,7 +101,7 @@ export async function cmdAssign(args: string[], flags: Flags): Promise<number> {
   const loaded = await serverConfig(flags);
   // A MAC names its machine; the YAML edit is by host.
   const host = findMachine(await loadProfiles(loaded), key).host;
-  await assignRole(loaded.cfg.profilesDir, host, role);
+  await assignRole(new FileProfileEditor(loaded.cfg.profilesDir), host, role, { who: 'rolecast assign' });
   out(`${host}: role ${role} (takes effect on its next boot)`);
   return 0;
 }
@@ -108,22 +110,18 @@ export interface DiffRow {
   host: string;
   mac: string;
   role: string;
-  status: 'changed' | 'unchanged' | 'never-served';
+  status: FleetRow['status'];
   servedRole?: string;
-  hash: string;
+  hash: string | null;
   servedHash?: string;
 }
 
 export async function machineDiff(inv: Inventory, ctx: RenderContext, dataDir: string): Promise<DiffRow[]> {
   const served = await readServed(dataDir);
-  return inv.machines.map((m) => {
-    const rm = resolveMachine(inv, m);
-    const hash = machineContentHash(renderMachineFiles(rm, inv, ctx));
-    const mac = m.macs[0]!;
-    const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
-    const status = !last ? 'never-served' : last.hash === hash ? 'unchanged' : 'changed';
-    return { host: m.host, mac, role: rm.role.name, status, servedRole: last?.role, hash, servedHash: last?.hash };
-  });
+  return fleet(inv, ctx, served).map((r) => ({
+    host: r.host, mac: r.mac, role: r.role, status: r.status, hash: r.hash,
+    ...(r.served ? { servedRole: r.served.role, servedHash: r.served.hash } : {}),
+  }));
 }
 
 export async function cmdDiff(_args: string[], flags: Flags): Promise<number> {

@@ -1,7 +1,7 @@
 /** Which address a MAC gets: its reservation, its previous pool lease, or a free pool address. */
 import type { Inventory, Network } from '../inventory/types.js';
 import { inCidr, intToIp, ipToInt } from '../inventory/ip.js';
-import type { LeaseStore } from './leases.js';
+import type { LeaseStore } from '../state/types.js';
 
 export interface Address {
   ip: string;
@@ -23,8 +23,11 @@ function poolNetwork(inv: Inventory, name: string | undefined): Network | undefi
   return name ? inv.networks.find((n) => n.name === name && n.pool) : inv.networks.find((n) => n.pool);
 }
 
-/** A pool address for an unknown MAC, never one held by another MAC, reserved, or declined. */
-export function fromPool(inv: Inventory, leases: LeaseStore, mac: string, poolName?: string): Address | undefined {
+/**
+ * A pool address for an unknown MAC, never one held by another MAC, reserved, or declined. Pure: it
+ * reads the store; the store moves its scan hint when the grant is committed.
+ */
+export function fromPool(inv: Inventory, leases: Pick<LeaseStore, 'holder' | 'lastOf' | 'poolHint'>, mac: string, poolName?: string): Address | undefined {
   const net = poolNetwork(inv, poolName);
   if (!net?.pool) return undefined;
   const start = ipToInt(net.pool.start);
@@ -42,14 +45,11 @@ export function fromPool(inv: Inventory, leases: LeaseStore, mac: string, poolNa
   // Scan on from where the last allocation ended (wrapping once), so a boot storm does not rescan the
   // leased front of the pool for every new client.
   const size = end - start + 1;
-  const from = Math.min(Math.max(leases.poolCursor.get(net.name) ?? start, start), end);
+  const from = Math.min(Math.max(leases.poolHint(net.name) ?? start, start), end);
   for (let i = 0; i < size; i++) {
     const n = start + ((from - start + i) % size);
     const ip = intToIp(n);
-    if (usable(ip)) {
-      leases.poolCursor.set(net.name, n + 1 > end ? start : n + 1);
-      return { ip, network: net, reserved: false };
-    }
+    if (usable(ip)) return { ip, network: net, reserved: false };
   }
   return undefined;
 }

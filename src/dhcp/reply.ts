@@ -4,6 +4,7 @@
  * header) and options 66/67 (clients that ask for 67 expect it there). PXE-NOTES.md has why.
  */
 import type { BootPlan } from '../boot/plan.js';
+import { isHttpBootFirmware, type MachineFacts } from '../boot/facts.js';
 import type { Network } from '../inventory/types.js';
 import { MSG, type DhcpPacket } from './packet.js';
 import { ipBytes, OPT, u32 } from './options.js';
@@ -18,6 +19,8 @@ export interface ReplyInput {
   hostname?: string;
   domain?: string;
   plan?: BootPlan;
+  /** What the request said about the client (factsOf): PXE, iPXE. The one detection, shared with planBoot. */
+  facts: MachineFacts;
   ipxeNoProxyWait?: boolean;
   message?: string; // NAK reason (option 56)
 }
@@ -59,13 +62,16 @@ export function buildReply(i: ReplyInput): { packet: DhcpPacket; order: number[]
   // RFC 3046 §2.2: the relay agent information option is echoed unchanged, and last.
   const relay = req.options.get(OPT.RELAY_AGENT);
   if (relay && req.giaddr !== '0.0.0.0') set(OPT.RELAY_AGENT, relay);
+  // RFC 2131 §4.1: a NAK through a relay carries the broadcast bit, so the relay broadcasts it to the client.
+  if (i.type === MSG.NAK && req.giaddr !== '0.0.0.0') packet.flags |= 0x8000;
   return { packet, order };
 }
 
 function addBoot(packet: DhcpPacket, i: ReplyInput, set: (c: number, v: Buffer) => void): void {
   const plan = i.plan;
   if (plan?.action !== 'boot') return;
-  const isPxe = i.req.options.get(OPT.VENDOR_CLASS)?.toString('latin1').startsWith('PXEClient') ?? false;
+  const pxeClient = i.facts.vendorClass?.startsWith('PXEClient') ?? false;
+  const httpBoot = isHttpBootFirmware(plan.firmware);
   if (plan.bootfile.kind === 'tftp') {
     packet.siaddr = i.serverId;
     packet.file = plan.bootfile.file;
@@ -75,17 +81,13 @@ function addBoot(packet: DhcpPacket, i: ReplyInput, set: (c: number, v: Buffer) 
     packet.file = plan.bootfile.url.length < 128 ? plan.bootfile.url : '';
     set(OPT.BOOTFILE, Buffer.from(plan.bootfile.url));
     // UEFI HTTP boot (RFC-less, UEFI spec 24.7): the reply must say HTTPClient or firmware ignores it.
-    if (plan.firmware === 'uefi-http-x64' || plan.firmware === 'uefi-http-arm64') set(OPT.VENDOR_CLASS, Buffer.from('HTTPClient'));
+    if (httpBoot) set(OPT.VENDOR_CLASS, Buffer.from('HTTPClient'));
   }
-  if (isPxe && !(plan.firmware.startsWith('uefi-http'))) {
+  if (pxeClient && !httpBoot) {
     set(OPT.VENDOR_CLASS, Buffer.from('PXEClient'));
     // PXE vendor option 6 (discovery control) = 8: use the boot file given, skip boot-server discovery.
     set(OPT.VENDOR, Buffer.from([6, 1, 8, 255]));
   }
   // iPXE 175.176 = 1: do not wait for proxyDHCP offers (saves iPXE's second DISCOVER round).
-  if (i.ipxeNoProxyWait && (i.req.options.has(OPT.IPXE) || isIpxe(i.req))) set(OPT.IPXE, Buffer.from([176, 1, 1]));
-}
-
-function isIpxe(req: DhcpPacket): boolean {
-  return req.options.get(OPT.USER_CLASS)?.toString('latin1').includes('iPXE') ?? false;
+  if (i.ipxeNoProxyWait && i.facts.ipxe) set(OPT.IPXE, Buffer.from([176, 1, 1]));
 }

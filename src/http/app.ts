@@ -4,7 +4,7 @@
  * the API reports machines and whether their next boot would change.
  * Unknown machine: 404. A renderer failing: 500 with its error code — never the other way round.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { isAbsolute, join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import type { ServerConfig } from '../config.js';
@@ -13,9 +13,12 @@ import type { Logger } from '../log.js';
 import type { Inventory } from '../inventory/types.js';
 import { normaliseMac } from '../boot/facts.js';
 import { planBoot, type BootTargetPlan } from '../boot/plan.js';
+import type { BootRequest } from '../boot/facts.js';
+import { machineAt } from '../boot/identify.js';
 import { RolecastError } from '../errors.js';
 import { renderBootConfig, renderIpxeChain } from '../render/index.js';
 import { machineApiRows } from './machines.js';
+import { registerErrorHandler } from './errors.js';
 import { registerRootfs } from './rootfs.js';
 import { registerApi } from './api.js';
 import { registerMetrics } from './metrics.js';
@@ -28,28 +31,23 @@ import { registerSessionHook, Sessions } from './ui/session.js';
 import { createResolver } from '../tftp/resolve.js';
 import { sendfileEngine, sendfileUnavailableReason } from '../native/sendfile.js';
 import swagger from '@fastify/swagger';
-import type { EventStore } from '../events/store.js';
-import type { LeaseView } from '../leases.js';
 import { IMAGE_FIX, ImageStatus, planImages } from '../imagecheck.js';
 import { renderIpxeUnbootable } from '../render/ipxe.js';
+import type { State } from '../state/types.js';
+import { setBootOnce } from '../inventory/edit.js';
+import { serverKey } from '../serverkey.js';
 
 export interface AppDeps {
   getInventory: () => Inventory;
   config: ServerConfig;
   logger: Logger;
-  events: EventStore;
-  leases?: LeaseView;
-  assignRole?: (host: string, role: string) => Promise<void>;
-  /** Set or clear a machine's boot-once target (POST /api/machines/:host/boot-once). */
-  setBootOnce?: (host: string, target: string | null) => Promise<void>;
+  state: State;
+  /** Re-read the profiles after an edit made through the API (the file watch would too, later). */
+  reload?: () => Promise<unknown>;
   /** The last profile reload's outcome, for the UI's "refused" banner. */
   lastReload?: () => ReloadStatus | undefined;
-  /** Called once a boot-once target's boot config went out: the machine returns to its role after. */
-  bootOnceServed?: (host: string) => void;
-}
-
-function fail(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
-  return reply.code(status).type('application/json').send({ code, message });
+  /** Called when a plan says its request used a boot-once target up: the machine returns to its role after. */
+  bootOnceServed?: (host: string, target: string) => void;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -64,33 +62,32 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // OpenAPI from the route schemas, served at /api/openapi.json.
   if (config.http.sendfile && !sendfileEngine()) deps.logger.warn({ reason: sendfileUnavailableReason() }, 'sendfile engine unavailable: images and rootfs stream through Node (slower)');
   await app.register(swagger, { openapi: { info: { title: 'rolecast', version: '0.1.0', description: 'Boot scripts, images, per-machine rootfs, boot events and inventory API' } } });
-  registerMetrics(app, deps.events);
+  registerMetrics(app, deps.state.events);
   // Before any route: a UI session cookie counts as a token of its level (src/http/ui/session.ts).
   const tokens = tokensFrom(config.http);
   const sessions = new Sessions();
   registerSessionHook(app, sessions);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.setErrorHandler((err: Error, req, reply) => {
-    if (err instanceof RolecastError) {
-      req.log.error({ err, code: err.code }, 'request failed');
-      return fail(reply, 500, err.code, err.message);
-    }
-    const status = (err as { statusCode?: number }).statusCode ?? 500;
-    if (status >= 500) req.log.error({ err }, 'request failed');
-    return fail(reply, status, status >= 500 ? 'E_INTERNAL' : 'E_BAD_REQUEST', err.message);
-  });
+  registerErrorHandler(app);
+  const { state } = deps;
+  const leaseHolder = (ip: string) => state.leases.holder(ip)?.mac;
 
-  /** The plan for a MAC as iPXE (or GRUB/pxelinux) fetching over HTTP; a 404 reply when it gets none. */
-  function planFor(macText: string, arch: number | undefined, reply: FastifyReply): BootTargetPlan | undefined {
+  /** The plan for a MAC as iPXE (or GRUB/pxelinux) fetching over HTTP; E_NO_BOOT (404) when it gets none. */
+  function planFor(macText: string, arch: number | undefined, request: BootRequest, address: string): BootTargetPlan {
     const mac = normaliseMac(macText);
-    if (!mac) { fail(reply, 400, 'E_BAD_MAC', `"${macText}" is not a MAC address`); return undefined; }
-    const plan = planBoot({ mac, protocol: 'http', arch, ipxe: true, pxe: true }, deps.getInventory(), ctx);
-    if (plan.action === 'ignore') { fail(reply, 404, 'E_NO_BOOT', `${mac}: ${plan.reason}`); return undefined; }
+    if (!mac) throw new RolecastError('E_BAD_MAC', `"${macText}" is not a MAC address`);
+    const plan = planBoot({ mac, protocol: 'http', arch, ipxe: true, pxe: true, request, address }, deps.getInventory(), ctx);
+    if (plan.action === 'ignore') throw new RolecastError('E_NO_BOOT', `${mac}: ${plan.reason}`);
     return plan;
   }
 
   const images = new ImageStatus(config.imagesDir);
+  /** The plan's word on boot-once: only the request that hands out the config uses the target up. */
+  const afterServe = (plan: BootTargetPlan) => {
+    if (plan.consumesBootOnce && plan.host) deps.bootOnceServed?.(plan.host, plan.role.name);
+  };
+
   const archQuery = { type: 'object', properties: { arch: { type: 'integer', minimum: 0, maximum: 65535 } }, additionalProperties: false } as const;
 
   // "degraded" while images the inventory names are missing: the server runs, but some machines cannot boot.
@@ -104,62 +101,70 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get<{ Params: { file: string }; Querystring: { arch?: number } }>('/boot/:file', { schema: { params: pathParams('file'), querystring: archQuery } }, async (req, reply) => {
     const m = /^(.+)\.ipxe$/.exec(req.params.file);
-    if (!m) return fail(reply, 404, 'E_NOT_FOUND', `no boot file ${req.params.file}`);
-    const plan = planFor(m[1]!, req.query.arch, reply);
-    if (!plan) return reply;
+    if (!m) throw new RolecastError('E_NOT_FOUND', `no boot file ${req.params.file}`);
+    const plan = planFor(m[1]!, req.query.arch, 'script', sourceAddress(req));
     req.log.info({ mac: plan.mac, host: plan.host, role: plan.role.name }, 'boot script');
     const who = { mac: plan.mac, ...(plan.host ? { host: plan.host } : {}), address: sourceAddress(req) };
-    deps.events.emit({ ...who, stage: 'http-script', detail: plan.role.name });
+    state.events.emit({ ...who, stage: 'http-script', detail: plan.role.name });
     const problems = images.problemsOf(deps.getInventory(), planImages(plan));
     if (problems.length) {
       // Its images are not on this server: a clear failure (event + console text), not a kernel 404 loop.
-      deps.events.emit({ ...who, stage: 'failed', detail: `cannot boot ${plan.role.name}: missing ${problems.join('; ')}` });
+      state.events.emit({ ...who, stage: 'failed', detail: `cannot boot ${plan.role.name}: missing ${problems.join('; ')}` });
       return reply.type('text/plain').send(renderIpxeUnbootable(plan, problems, IMAGE_FIX));
     }
     const script = renderBootConfig('ipxe', plan, deps.getInventory(), ctx);
-    if (plan.bootOnce && plan.host) deps.bootOnceServed?.(plan.host);
+    afterServe(plan);
     return reply.type('text/plain').send(script);
   });
 
   app.get<{ Params: { mac: string; cfg: string }; Querystring: { arch?: number } }>('/boot/:mac/:cfg', { schema: { params: pathParams('mac', 'cfg'), querystring: archQuery } }, async (req, reply) => {
     const kind = req.params.cfg === 'grub.cfg' ? 'grub' : req.params.cfg === 'pxelinux.cfg' ? 'pxelinux' : undefined;
-    if (!kind) return fail(reply, 404, 'E_NOT_FOUND', `no boot config ${req.params.cfg}`);
-    const plan = planFor(req.params.mac, req.query.arch ?? (kind === 'grub' ? 7 : 0), reply);
-    if (!plan) return reply;
+    if (!kind) throw new RolecastError('E_NOT_FOUND', `no boot config ${req.params.cfg}`);
+    const plan = planFor(req.params.mac, req.query.arch ?? (kind === 'grub' ? 7 : 0), 'config', sourceAddress(req));
     const text = renderBootConfig(kind, plan, deps.getInventory(), ctx);
-    deps.events.emit({ mac: plan.mac, stage: 'http-config', ...(plan.host ? { host: plan.host } : {}), detail: `${req.params.cfg} (${plan.role.name})`, address: sourceAddress(req) });
-    if (plan.bootOnce && plan.host) deps.bootOnceServed?.(plan.host);
+    state.events.emit({ mac: plan.mac, stage: 'http-config', ...(plan.host ? { host: plan.host } : {}), detail: `${req.params.cfg} (${plan.role.name})`, address: sourceAddress(req) });
+    afterServe(plan);
     return reply.type('text/plain').send(text);
   });
 
   app.get<{ Params: { name: string } }>('/images/:name', { schema: { params: pathParams('name') } }, async (req, reply) => {
-    const img = deps.getInventory().images[req.params.name];
-    if (!img) return fail(reply, 404, 'E_NOT_FOUND', `no image "${req.params.name}"`);
+    const inv = deps.getInventory();
+    const img = inv.images[req.params.name];
+    if (!img) throw new RolecastError('E_NOT_FOUND', `no image "${req.params.name}"`);
     const file = isAbsolute(img.path) ? img.path : join(config.imagesDir, img.path);
-    const who = deps.getInventory().byIp.get(sourceAddress(req));
-    if (who && req.method === 'GET') deps.events.emit({ mac: who.macs[0]!, host: who.host, stage: img.kind === 'kernel' ? 'http-kernel' : img.kind === 'initrd' ? 'http-initrd' : 'http-image', detail: img.name, address: sourceAddress(req) });
+    // Images hold no secrets (DESIGN.md): anyone may fetch them. The plan of whoever asks names the boot
+    // in the timeline.
+    const who = machineAt(inv, sourceAddress(req), leaseHolder);
+    if (who.mac && req.method === 'GET') {
+      const plan = planBoot({ mac: who.mac, protocol: 'http', ipxe: true, pxe: true, request: 'image', address: sourceAddress(req) }, inv, ctx);
+      const host = plan.action === 'boot' ? plan.host : who.host;
+      state.events.emit({ mac: who.mac, ...(host ? { host } : {}), stage: img.kind === 'kernel' ? 'http-kernel' : img.kind === 'initrd' ? 'http-initrd' : 'http-image', detail: img.name, address: sourceAddress(req) });
+    }
     const st = await stat(file).catch(() => undefined);
-    if (!st?.isFile()) return fail(reply, 404, 'E_NO_IMAGE', `image "${img.name}": ${file} is missing (rolecast images list)`);
+    // An image the inventory names but the disk lacks is our failure, not the client's: 500.
+    if (!st?.isFile()) throw new RolecastError('E_NO_IMAGE', `image "${img.name}": ${file} is missing (rolecast images list)`);
     return sendBody(req, reply, { ...fileBody(file, st), zeroCopy: config.http.sendfile });
   });
 
   // Loaders over HTTP (UEFI HTTP boot, arch 16/19, gets a URL for its loader from DHCP): the same files,
   // roots and confinement as TFTP, plus the rendered pxelinux/GRUB configs for loaders that fetch over HTTP.
-  const loaders = createResolver({ roots: config.tftp.roots, imagesDir: config.imagesDir, getInventory: deps.getInventory, ctx, bootOnceServed: deps.bootOnceServed });
+  const loaders = createResolver({ roots: config.tftp.roots, imagesDir: config.imagesDir, getInventory: deps.getInventory, ctx, bootOnceServed: deps.bootOnceServed, leaseHolder });
   app.get<{ Params: { '*': string } }>('/loaders/*', { schema: { params: pathParams('*') } }, async (req, reply) => {
     const from = sourceAddress(req);
     const r = await loaders.resolve(req.params['*'], { address: from });
-    if (r.kind === 'missing') return fail(reply, 404, 'E_NOT_FOUND', `no loader ${req.params['*']}: ${r.reason}`);
-    if (r.kind === 'denied') return fail(reply, 403, 'E_DENIED', `${req.params['*']}: ${r.reason}`);
-    if (r.mac && req.method === 'GET') deps.events.emit({ mac: r.mac, ...(r.host ? { host: r.host } : {}), stage: r.label === 'config' ? 'http-config' : 'http-loader', detail: req.params['*'], address: from });
+    if (r.kind === 'missing') throw new RolecastError('E_NOT_FOUND', `no loader ${req.params['*']}: ${r.reason}`);
+    if (r.kind === 'denied') throw new RolecastError('E_DENIED', `${req.params['*']}: ${r.reason}`);
+    if (r.mac && req.method === 'GET') state.events.emit({ mac: r.mac, ...(r.host ? { host: r.host } : {}), stage: r.label === 'config' ? 'http-config' : 'http-loader', detail: req.params['*'], address: from });
     if (r.kind === 'virtual') return reply.type('text/plain').send(r.content);
     return sendBody(req, reply, { ...fileBody(r.absPath, await stat(r.absPath)), zeroCopy: config.http.sendfile });
   });
 
-  app.get('/api/machines', { preHandler: requireToken(tokens, 'read') }, async () => machineApiRows(deps.getInventory(), ctx, config.dataDir, deps.events));
-  registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, zeroCopy: config.http.sendfile, dataDir: config.dataDir, leases: deps.leases, events: deps.events });
-  registerApi(app, { getInventory: deps.getInventory, events: deps.events, leases: deps.leases, tokens, assignRole: deps.assignRole });
-  registerFleet(app, { getInventory: deps.getInventory, events: deps.events, ctx, dataDir: config.dataDir, tokens, lastReload: deps.lastReload, setBootOnce: deps.setBootOnce });
+  const key = await serverKey(config.dataDir);
+  app.get('/api/machines', { preHandler: requireToken(tokens, 'read') }, async () => machineApiRows(deps.getInventory(), ctx, state, key));
+  registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, zeroCopy: config.http.sendfile, state, key });
+  registerApi(app, { getInventory: deps.getInventory, state, tokens, reload: deps.reload });
+  const setBootOnceAndReload = async (host: string, target: string | null) => { await setBootOnce(state.profiles, host, target, { who: 'api' }); await deps.reload?.(); };
+  registerFleet(app, { getInventory: deps.getInventory, state, ctx, dataDir: config.dataDir, tokens, lastReload: deps.lastReload, setBootOnce: setBootOnceAndReload });
   registerUi(app, { tokens, sessions });
 
   return app;

@@ -8,20 +8,20 @@
  *   GET  /api/profiles/status          snapshot version and the last reload, with its errors if refused
  */
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Inventory, Machine } from '../inventory/types.js';
-import type { EventStore } from '../events/store.js';
 import type { BootEvent } from '../events/types.js';
 import type { RenderContext } from '../render/types.js';
-import { renderMachineFiles } from '../render/index.js';
-import { resolveMachine } from '../inventory/resolve.js';
 import { readSources } from '../inventory/load.js';
 import { firmwareOf, normaliseMac } from '../boot/facts.js';
-import { ProfileError, formatIssue } from '../errors.js';
+import type { State } from '../state/types.js';
+import { planBoot } from '../boot/plan.js';
+import { machineContent } from '../boot/content.js';
+import { fleetRow } from '../boot/fleet.js';
+import { RolecastError } from '../errors.js';
+import { publishedHash } from './machines.js';
 import { requireToken, type TokenSet } from './auth.js';
-import { hashOf, publishedHash } from './machines.js';
 import { serverKey } from '../serverkey.js';
-import { readServed } from '../served.js';
 import { pathParams } from './common.js';
 
 /** The last reload of the profiles as the inventory store saw it (src/inventory/watch.ts). */
@@ -33,7 +33,7 @@ export interface ReloadStatus {
 
 export interface FleetDeps {
   getInventory: () => Inventory;
-  events: EventStore;
+  state: State;
   ctx: RenderContext;
   dataDir: string;
   tokens: TokenSet;
@@ -64,73 +64,71 @@ const bootOnceBody = {
 export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
   const read = requireToken(deps.tokens, 'read');
   const admin = requireToken(deps.tokens, 'admin');
-  const fail = (reply: FastifyReply, status: number, code: string, message: string, extra: object = {}) => reply.code(status).send({ code, message, ...extra });
+  const { events, served } = deps.state;
 
   // Only machines that were served once are hashed ("next boot changes" compares with that): a fleet
   // of never-booted machines costs no rendering at all.
   app.get('/api/fleet', { preHandler: read }, async () => {
     const inv = deps.getInventory();
-    const served = await readServed(deps.dataDir);
+    const all = served.all();
     return {
       version: inv.version.slice(0, 12),
       roles: Object.keys(inv.roles).sort(),
       machines: inv.machines.map((m) => {
-        const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
-        const e = deps.events.last(m.macs[0]!);
+        const wasServed = m.macs.some((x) => all[x] !== undefined);
+        const row = wasServed ? fleetRow(inv, deps.ctx, m, all) : undefined;
+        const e = events.last(m.macs[0]!);
         return {
           host: m.host, macs: m.macs, role: m.bootOnce ?? m.role, homeRole: m.role, bootOnce: m.bootOnce ?? null, ip: m.ip,
-          changed: last ? hashOf(inv, deps.ctx, m) !== last.hash : null, stage: e?.stage ?? null, stageAt: e?.at ?? null,
-          firmware: firmwareSeen(deps.events.timeline(m.macs[0]!)),
+          changed: row ? row.status === 'changed' : null, stage: e?.stage ?? null, stageAt: e?.at ?? null,
+          firmware: firmwareSeen(events.timeline(m.macs[0]!)),
         };
       }),
     };
   });
 
-  app.get<{ Params: { host: string } }>('/api/machines/:host/files', { schema: { params: pathParams('host') }, preHandler: read }, async (req, reply) => {
+  app.get<{ Params: { host: string } }>('/api/machines/:host/files', { schema: { params: pathParams('host') }, preHandler: read }, async (req) => {
     const inv = deps.getInventory();
     const m = findMachine(inv, req.params.host);
-    if (!m) return fail(reply, 404, 'E_UNKNOWN_MACHINE', `no machine ${req.params.host}`);
-    const files = renderMachineFiles(resolveMachine(inv, m), inv, deps.ctx).map((f) => ({
+    if (!m) throw new RolecastError('E_UNKNOWN_MACHINE', `no machine ${req.params.host}`);
+    // What its next rootfs fetch would get: the plan's answer, exactly as /rootfs and /files give it.
+    const plan = planBoot({ mac: m.macs[0]!, protocol: 'http', ipxe: true, pxe: true, request: 'files' }, inv, { baseUrl: deps.ctx.baseUrl });
+    const content = plan.action === 'boot' ? machineContent(plan, inv, deps.ctx) : undefined;
+    const files = (content?.files ?? []).map((f) => ({
       path: f.path, mode: f.mode.toString(8).padStart(4, '0'), size: Buffer.byteLength(f.content), secret: f.secret,
       ...(f.secret ? {} : { sha256: createHash('sha256').update(f.content).digest('hex') }),
     }));
     const src = (await readSources(inv.profilesDir)).find((s) => s.name === m.source.file);
     const line = src?.text.split('\n')[m.source.line - 1];
-    const served = await readServed(deps.dataDir);
-    const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
-    const hash = hashOf(inv, deps.ctx, m);
+    const row = fleetRow(inv, deps.ctx, m, served.all());
+    const last = row.served;
     const key = await serverKey(deps.dataDir);
     return {
       host: m.host, role: m.role, bootOnce: m.bootOnce ?? null, confirmWipe: m.confirmWipe,
       source: { file: m.source.file, line: m.source.line, text: line ?? null },
       // Keyed like /api/machines: a plain hash over files holding secrets would be an oracle for them.
-      files, changed: last ? last.hash !== hash : null, lastServedHash: last ? publishedHash(key, last.hash) : null, lastServedAt: last?.at ?? null,
-      lastServedRole: last?.role ?? null, hash: publishedHash(key, hash),
+      files, changed: last && row.hash ? last.hash !== row.hash : null, lastServedHash: last ? publishedHash(key, last.hash) : null, lastServedAt: last?.at ?? null,
+      lastServedRole: last?.role ?? null, hash: row.hash ? publishedHash(key, row.hash) : null,
       // Maintenance targets first: they are what boot-once is for.
       targets: Object.values(inv.roles).map((r) => ({ name: r.name, kind: r.kind, destructive: r.destructive }))
         .sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'maintenance' ? -1 : 1)),
     };
   });
 
-  app.post<{ Params: { host: string }; Body: { target: string | null; confirm?: string } }>('/api/machines/:host/boot-once', { schema: { params: pathParams('host'), body: bootOnceBody }, preHandler: admin }, async (req, reply) => {
-    if (!deps.setBootOnce) return fail(reply, 403, 'E_OFF', 'boot-once changes are off in this server');
+  app.post<{ Params: { host: string }; Body: { target: string | null; confirm?: string } }>('/api/machines/:host/boot-once', { schema: { params: pathParams('host'), body: bootOnceBody }, preHandler: admin }, async (req) => {
+    if (!deps.setBootOnce) throw new RolecastError('E_OFF', 'boot-once changes are off in this server');
     const inv = deps.getInventory();
     const m = inv.byHost.get(req.params.host);
-    if (!m) return fail(reply, 404, 'E_UNKNOWN_MACHINE', `no machine ${req.params.host}`);
+    if (!m) throw new RolecastError('E_UNKNOWN_MACHINE', `no machine ${req.params.host}`);
     const { target, confirm } = req.body;
     const role = target === null ? undefined : inv.roles[target];
-    if (target !== null && !role) return fail(reply, 422, 'E_UNKNOWN_ROLE', `no role "${target}" (roles: ${Object.keys(inv.roles).sort().join(', ')})`);
+    if (target !== null && !role) throw new RolecastError('E_NO_SUCH_ROLE', `no role "${target}" (roles: ${Object.keys(inv.roles).sort().join(', ')})`);
     if (role?.destructive) {
       // planBoot refuses a destructive target without confirm_wipe; refuse here too rather than set a dead end.
-      if (!m.confirmWipe) return fail(reply, 422, 'E_NO_CONFIRM_WIPE', `${m.host}: "${target}" destroys disks; set confirm_wipe: true on its line in machines.yaml first`);
-      if (confirm !== m.host) return fail(reply, 422, 'E_CONFIRM', `"${target}" destroys ${m.host}'s disks: send confirm: "${m.host}"`);
+      if (!m.confirmWipe) throw new RolecastError('E_NO_CONFIRM_WIPE', `${m.host}: "${target}" destroys disks; set confirm_wipe: true on its line in machines.yaml first`);
+      if (confirm !== m.host) throw new RolecastError('E_CONFIRM', `"${target}" destroys ${m.host}'s disks: send confirm: "${m.host}"`);
     }
-    try {
-      await deps.setBootOnce(m.host, target);
-    } catch (err) {
-      if (err instanceof ProfileError) return fail(reply, 422, err.code, 'the edit would make the profiles invalid', { issues: err.issues.map(formatIssue) });
-      throw err;
-    }
+    await deps.setBootOnce(m.host, target);
     req.log.info({ host: m.host, target }, 'boot-once set from the API');
     return { host: m.host, bootOnce: target };
   });

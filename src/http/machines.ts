@@ -5,13 +5,11 @@
  * password can be checked offline against it (issue 16: both lb1 VRRP passwords fell to 8 guesses).
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { Inventory, Machine } from '../inventory/types.js';
-import { resolveMachine } from '../inventory/resolve.js';
-import { machineContentHash, renderMachineFiles } from '../render/index.js';
+import type { Inventory } from '../inventory/types.js';
 import type { RenderContext } from '../render/types.js';
-import { readServed } from '../served.js';
-import type { EventStore } from '../events/store.js';
-import { derive, serverKey } from '../serverkey.js';
+import type { State } from '../state/types.js';
+import { derive } from '../serverkey.js';
+import { fleetRow } from '../boot/fleet.js';
 
 // Published forms per server key (an HMAC each): 10,000 of them per request cost more than the rest.
 const published = new WeakMap<Buffer, Map<string, string>>();
@@ -29,30 +27,16 @@ export function publishedHash(key: Buffer, contentHash: string): string {
   return p;
 }
 
-// Content hashes per inventory snapshot: a snapshot is immutable, so a machine's rendered files (and
-// their hash) cannot change under it. They are computed once per snapshot, in slices that give the
-// event loop back every few milliseconds: at 10,000 machines the whole pass takes about a second, and
-// DHCP and TFTP must not wait that long for a turn.
-interface Hashes { byHost: Map<string, string>; done: Promise<void> }
-const hashes = new WeakMap<Inventory, Map<string, Hashes>>();
+// Content hashes are computed once per snapshot (src/boot/content.ts keeps them), here in slices that
+// give the event loop back every few milliseconds: at 10,000 machines the whole pass takes about a
+// second, and DHCP and TFTP must not wait that long for a turn.
+const warmed = new WeakMap<Inventory, Map<string, Promise<void>>>();
 const SLICE_MS = 10;
 
-function hashOne(inv: Inventory, ctx: RenderContext, m: Machine): string {
-  return machineContentHash(renderMachineFiles(resolveMachine(inv, m), inv, ctx));
-}
-
-/** One machine's content hash in this snapshot (also for /api/fleet): from the per-snapshot table, or computed into it. */
-export function hashOf(inv: Inventory, ctx: RenderContext, m: Machine): string {
-  const { byHost } = contentHashes(inv, ctx);
-  let h = byHost.get(m.host);
-  if (h === undefined) { h = hashOne(inv, ctx, m); byHost.set(m.host, h); }
-  return h;
-}
-
-async function fill(inv: Inventory, ctx: RenderContext, byHost: Map<string, string>): Promise<void> {
+async function fill(inv: Inventory, ctx: RenderContext): Promise<void> {
   let sliceStart = performance.now();
   for (const m of inv.machines) {
-    if (!byHost.has(m.host)) byHost.set(m.host, hashOne(inv, ctx, m));
+    fleetRow(inv, ctx, m, {});
     if (performance.now() - sliceStart > SLICE_MS) {
       await yieldToLoop();
       sliceStart = performance.now();
@@ -60,36 +44,27 @@ async function fill(inv: Inventory, ctx: RenderContext, byHost: Map<string, stri
   }
 }
 
-/** Every machine's content hash for this snapshot (computed on first use, shared by concurrent callers). */
-export function contentHashes(inv: Inventory, ctx: RenderContext): Hashes {
-  let perCtx = hashes.get(inv);
-  if (!perCtx) { perCtx = new Map(); hashes.set(inv, perCtx); }
+/** Every machine's content hash for this snapshot, computed on first use in slices (shared by concurrent callers). */
+export function warmContentHashes(inv: Inventory, ctx: RenderContext): Promise<void> {
+  let perCtx = warmed.get(inv);
+  if (!perCtx) { perCtx = new Map(); warmed.set(inv, perCtx); }
   const key = `${ctx.baseUrl}\0${ctx.server}`;
-  let h = perCtx.get(key);
-  if (!h) {
-    const byHost = new Map<string, string>();
-    h = { byHost, done: fill(inv, ctx, byHost) };
-    perCtx.set(key, h);
-  }
-  return h;
+  let p = perCtx.get(key);
+  if (!p) { p = fill(inv, ctx); perCtx.set(key, p); }
+  return p;
 }
 
-type EventsView = Pick<EventStore, 'last'>;
-
-function row(inv: Inventory, m: Machine, hash: string, served: Awaited<ReturnType<typeof readServed>>, pub: (x: string) => string, events: EventsView) {
-  const rm = resolveMachine(inv, m);
-  const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
-  const lastEvent = events.last(m.macs[0]!);
-  return {
-    host: m.host, macs: m.macs, role: rm.role.name, homeRole: m.role, ip: m.ip, addresses: m.addresses,
-    hash: pub(hash), lastServedHash: last ? pub(last.hash) : null, changed: last ? last.hash !== hash : null,
-    lastStage: lastEvent?.stage ?? null, lastStageAt: lastEvent?.at ?? null,
-  };
-}
-
-export async function machineApiRows(inv: Inventory, ctx: RenderContext, dataDir: string, events: EventsView): Promise<unknown[]> {
-  const h = contentHashes(inv, ctx);
-  const [served, key] = await Promise.all([readServed(dataDir), serverKey(dataDir), h.done]);
-  const pub = (x: string) => publishedHash(key, x);
-  return inv.machines.map((m) => row(inv, m, hashOf(inv, ctx, m), served, pub, events));
+export async function machineApiRows(inv: Inventory, ctx: RenderContext, state: State, key: Buffer): Promise<unknown[]> {
+  await warmContentHashes(inv, ctx);
+  const served = state.served.all();
+  const pub = (h: string | null | undefined) => (h ? publishedHash(key, h) : null);
+  return inv.machines.map((m) => {
+    const row = fleetRow(inv, ctx, m, served);
+    const last = state.events.last(row.mac);
+    return {
+      host: m.host, macs: m.macs, role: row.role, homeRole: m.role, ip: m.ip, addresses: m.addresses,
+      hash: pub(row.hash), lastServedHash: pub(row.served?.hash), changed: row.served && row.hash !== null ? row.served.hash !== row.hash : null,
+      lastStage: last?.stage ?? null, lastStageAt: last?.at ?? null,
+    };
+  });
 }

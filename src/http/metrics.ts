@@ -3,7 +3,7 @@
  * route and status class, bytes sent over HTTP. Counters only; the registry is per app.
  */
 import type { FastifyInstance } from 'fastify';
-import type { EventStore } from '../events/store.js';
+import type { EventLog } from '../state/types.js';
 
 export class Metrics {
   private readonly counters = new Map<string, Map<string, number>>();
@@ -31,7 +31,7 @@ export class Metrics {
   }
 }
 
-export function registerMetrics(app: FastifyInstance, events: EventStore): Metrics {
+export function registerMetrics(app: FastifyInstance, events: EventLog): Metrics {
   const m = new Metrics();
   m.define('rolecast_boot_events_total', 'Boot events by stage (DHCP, TFTP, HTTP, phone-home)');
   m.define('rolecast_http_responses_total', 'HTTP responses by route and status class');

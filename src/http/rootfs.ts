@@ -1,39 +1,37 @@
 /**
- * GET /rootfs/<mac>.tar(.gz|.zst) and /files/<mac>/<path>: the machine's generated files (alone or
- * merged into its role's base image). Secret files go only to the address rolecast leased or reserved
- * for that MAC: anyone else on the provisioning network gets 403 (and the attempt is a boot event).
+ * GET /rootfs/<mac>.tar(.gz|.zst) and /files/<mac>/<path>: what the plan says this MAC gets — its
+ * role's base image with its generated files, or, for an unknown MAC under the unknown-machine policy,
+ * the policy target's. Secret files go only to the address rolecast reserved or leased for that MAC:
+ * anyone else on the provisioning network gets 403 (and the attempt is a boot event).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createGzip } from 'node:zlib';
 import { isAbsolute, join } from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Inventory } from '../inventory/types.js';
-import type { LeaseView } from '../leases.js';
-import type { EventSink } from '../events/types.js';
 import type { RenderContext } from '../render/types.js';
-import { normaliseMac } from '../boot/facts.js';
-import { resolveMachine } from '../inventory/resolve.js';
-import { machineContentHash, renderMachineFiles } from '../render/index.js';
+import type { State } from '../state/types.js';
+import { normaliseMac, type BootRequest } from '../boot/facts.js';
+import { planBoot } from '../boot/plan.js';
+import { machineContent, type MachineContent } from '../boot/content.js';
+import { RolecastError } from '../errors.js';
 import { planRootfs, segmentStream } from '../rootfs/compose.js';
 import { TarFormatError } from '../rootfs/tarindex.js';
 import { etagMatches, sendBody } from './send.js';
 import { pathParams, sourceAddress } from './common.js';
-import type { Readable } from 'node:stream';
 import { fileSha256, rootfsEtag } from '../rootfs/etag.js';
-import { readServed, writeServed, type ServedRecord } from '../served.js';
-import { serverKey } from '../serverkey.js';
 import { publishedHash } from './machines.js';
 
 export interface RootfsDeps {
   getInventory: () => Inventory;
   ctx: RenderContext;
   imagesDir: string;
-  dataDir: string;
   zeroCopy?: boolean;
-  leases?: LeaseView;
-  events: EventSink;
+  state: State;
+  /** The server key: hashes that reach the published event log are keyed (src/http/machines.ts). */
+  key: Buffer;
 }
-
 
 /**
  * Node 20's zlib has no zstd: the zstd tool compresses the stream. Started before the response, so a
@@ -47,83 +45,65 @@ function startZstd(): Promise<ChildProcessWithoutNullStreams | Error> {
 }
 
 export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
-  // What each machine was last served: read from the data directory once, then kept here and written
-  // through (one write at a time) after each rootfs response — this server is its only writer.
-  let served: ServedRecord | undefined;
-  let servedWrite: Promise<void> = Promise.resolve();
-  const fail = (reply: FastifyReply, status: number, code: string, message: string) => reply.code(status).send({ code, message });
+  const { state } = deps;
 
-  function machineFor(macText: string, reply: FastifyReply) {
+  /** The plan's answer for this MAC and request; E_BAD_MAC / E_UNKNOWN_MACHINE when there is none. */
+  function contentFor(req: FastifyRequest, macText: string, request: BootRequest): MachineContent {
     const mac = normaliseMac(macText);
+    if (!mac) throw new RolecastError('E_BAD_MAC', `"${macText}" is not a MAC address`);
     const inv = deps.getInventory();
-    const m = mac ? inv.byMac.get(mac) : undefined;
-    if (!mac || !m) { fail(reply, 404, 'E_UNKNOWN_MACHINE', `no machine with MAC ${macText}`); return undefined; }
-    const rm = resolveMachine(inv, m);
-    return { mac, inv, rm, files: renderMachineFiles(rm, inv, deps.ctx) };
+    const plan = planBoot({ mac, protocol: 'http', ipxe: true, pxe: true, request, address: sourceAddress(req) }, inv, { baseUrl: deps.ctx.baseUrl });
+    if (plan.action === 'ignore') throw new RolecastError('E_UNKNOWN_MACHINE', `no rootfs for ${mac}: ${plan.reason}`);
+    return machineContent(plan, inv, deps.ctx);
   }
 
-  /** May this request see this machine's secrets? Only from its own leased or reserved address. */
-  function allowed(req: FastifyRequest, mac: string, reserved: string): boolean {
+  /** Secrets only to the machine's own reserved or leased address; a refusal is a boot event. */
+  function guardSecret(req: FastifyRequest, c: MachineContent, what: string): void {
     const from = sourceAddress(req);
-    return from === reserved || from === deps.leases?.addressOf(mac);
+    if (from === c.ownerAddress || from === state.leases.addressOf(c.mac)) return;
+    req.log.warn({ mac: c.mac, host: c.host, from }, 'secret refused: not the machine\'s address');
+    state.events.emit({ mac: c.mac, ...(c.host ? { host: c.host } : {}), stage: 'http-secret-denied', address: from, detail: what });
+    throw new RolecastError('E_SECRET', `${what} holds secrets of ${c.host ?? c.mac} and goes only to its own address`);
   }
 
   app.get<{ Params: { file: string } }>('/rootfs/:file', { schema: { params: pathParams('file') } }, async (req, reply) => {
     const m = /^(.+?)\.(tar|tar\.gz|tar\.zst)$/.exec(req.params.file);
-    if (!m) return fail(reply, 404, 'E_NOT_FOUND', `no rootfs ${req.params.file}`);
-    const found = machineFor(m[1]!, reply);
-    if (!found) return reply;
-    const { mac, inv, rm, files } = found;
-    const host = rm.machine.host;
-    if (files.some((f) => f.secret) && !allowed(req, mac, rm.machine.ip)) {
-      req.log.warn({ mac, host, from: sourceAddress(req) }, 'rootfs with secrets refused: not the machine\'s address');
-      deps.events.emit({ mac, host, stage: 'http-secret-denied', address: sourceAddress(req), detail: req.url });
-      return fail(reply, 403, 'E_SECRET', `${host}'s rootfs holds secrets and goes only to ${host}'s own address`);
-    }
-    const image = rm.role.rootfs ? inv.images[rm.role.rootfs] : undefined;
-    const basePath = image ? (isAbsolute(image.path) ? image.path : join(deps.imagesDir, image.path)) : undefined;
+    if (!m) throw new RolecastError('E_NOT_FOUND', `no rootfs ${req.params.file}`);
+    const c = contentFor(req, m[1]!, 'rootfs');
+    if (c.secret) guardSecret(req, c, req.url);
+    const basePath = c.base ? (isAbsolute(c.base.path) ? c.base.path : join(deps.imagesDir, c.base.path)) : undefined;
     let baseSha: string | undefined;
     try {
       baseSha = basePath ? await fileSha256(basePath) : undefined;
-    } catch {
-      return fail(reply, 404, 'E_NO_IMAGE', `rootfs image ${basePath} for role ${rm.role.name} is missing (rolecast images list)`);
+    } catch (err) {
+      throw new RolecastError('E_NO_IMAGE', `rootfs image ${basePath} for role ${c.role} is missing (rolecast images list)`, { cause: err });
     }
-    const hash = machineContentHash(files);
-    const etag = rootfsEtag(baseSha, hash, m[2]!);
+    const etag = rootfsEtag(baseSha, c.hash, m[2]!);
     let plan;
     try {
-      plan = await planRootfs({ basePath, files });
+      plan = await planRootfs({ basePath, files: c.files });
     } catch (err) {
-      if (err instanceof TarFormatError) {
-        req.log.error({ err }, 'base image is not a valid tar');
-        return fail(reply, 500, 'E_BAD_IMAGE', `rootfs image for role ${rm.role.name}: ${err.message}`);
-      }
+      if (err instanceof TarFormatError) throw new RolecastError('E_BAD_IMAGE', `rootfs image for role ${c.role}: ${err.message}`, { cause: err });
       throw err;
     }
     const ranged = Boolean(req.headers.range);
-    const record = () => {
-      servedWrite = servedWrite.then(async () => {
-        served ??= await readServed(deps.dataDir);
-        served[mac] = { host, role: rm.role.name, hash, at: new Date().toISOString() };
-        await writeServed(deps.dataDir, served);
-      }).catch((err: unknown) => req.log.error({ err }, 'cannot record what was served'));
-    };
     const inm = req.headers['if-none-match'];
     const unchanged = inm !== undefined && etagMatches(inm, etag);
     let zstd: ChildProcessWithoutNullStreams | undefined;
     if (m[2] === 'tar.zst' && !unchanged) {
       const z = await startZstd();
-      if (z instanceof Error) {
-        req.log.error({ err: z }, 'cannot run zstd');
-        return fail(reply, 500, 'E_NO_ZSTD', `cannot run zstd (${z.message}): install the zstd package, or fetch ${m[1]}.tar.gz`);
-      }
+      if (z instanceof Error) throw new RolecastError('E_NO_ZSTD', `cannot run zstd (${z.message}): install the zstd package, or fetch ${m[1]}.tar.gz`, { cause: z });
       zstd = z.on('error', (err) => { req.log.error({ err }, 'zstd failed'); z.stdout.destroy(err); });
     }
     if (req.method === 'GET' && !unchanged) {
       // The event log is published (timelines, SSE): the hash in it is keyed, as in the API.
-      const shown = publishedHash(await serverKey(deps.dataDir), hash).slice(0, 12);
-      deps.events.emit({ mac, host, stage: 'http-rootfs', address: sourceAddress(req), detail: `${req.params.file} ${shown}${ranged ? ` ${req.headers.range}` : ''}` });
-      reply.raw.on('finish', record);
+      const shown = publishedHash(deps.key, c.hash).slice(0, 12);
+      state.events.emit({ mac: c.mac, ...(c.host ? { host: c.host } : {}), stage: 'http-rootfs', address: sourceAddress(req), detail: `${req.params.file} ${shown}${ranged ? ` ${req.headers.range}` : ''}` });
+      // What this machine was last served, once the response went out whole.
+      reply.raw.on('finish', () => {
+        state.served.record(c.mac, { ...(c.host ? { host: c.host } : {}), role: c.role, hash: c.hash, at: new Date().toISOString() })
+          .catch((err: unknown) => req.log.error({ err }, 'cannot record what was served'));
+      });
     }
     if (m[2] === 'tar') {
       // Known length: Content-Length, Range (resume) and HEAD, like any image.
@@ -141,15 +121,11 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
   });
 
   app.get<{ Params: { mac: string; '*': string } }>('/files/:mac/*', { schema: { params: pathParams('mac', '*') } }, async (req, reply) => {
-    const found = machineFor(req.params.mac, reply);
-    if (!found) return reply;
+    const c = contentFor(req, req.params.mac, 'files');
     const path = `/${req.params['*']}`;
-    const f = found.files.find((x) => x.path === path);
-    if (!f) return fail(reply, 404, 'E_NOT_FOUND', `${found.rm.machine.host} gets no file ${path}`);
-    if (f.secret && !allowed(req, found.mac, found.rm.machine.ip)) {
-      deps.events.emit({ mac: found.mac, host: found.rm.machine.host, stage: 'http-secret-denied', address: sourceAddress(req), detail: path });
-      return fail(reply, 403, 'E_SECRET', `${path} is a secret of ${found.rm.machine.host}`);
-    }
+    const f = c.files.find((x) => x.path === path);
+    if (!f) throw new RolecastError('E_NOT_FOUND', `${c.host ?? c.mac} gets no file ${path}`);
+    if (f.secret) guardSecret(req, c, path);
     return reply.type('application/octet-stream').send(f.content);
   });
 }

@@ -1,13 +1,12 @@
 /**
  * Edits an operator would make by hand, done to the YAML text itself: only the bytes of one value
- * change, so comments, flow style and layout stay as written. The edited profile set is validated in
- * memory before anything is written, and the write is atomic (temp file + rename).
+ * change, so comments, flow style and layout stay as written. Edits go through the state layer's
+ * ProfileEditor: serialised, compare-and-swap, validated as a whole profile set before they are stored.
  */
-import { join } from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { RolecastError } from '../errors.js';
-import { writeAtomic } from '../fsutil.js';
-import { MACHINES_FILE, parseSources, readSources } from './load.js';
+import { MACHINES_FILE } from './load.js';
+import type { ProfileEditor } from '../state/types.js';
 
 function machineNode(text: string, host: string): YAMLMap {
   const doc = parseDocument(text, { version: '1.2' });
@@ -41,23 +40,41 @@ function spliceValue(text: string, host: string, key: string, value: string | nu
 }
 
 
-async function editMachine(profilesDir: string, host: string, key: string, value: string | null): Promise<void> {
-  const sources = await readSources(profilesDir);
-  const src = sources.find((s) => s.name === MACHINES_FILE);
-  if (!src) throw new RolecastError('E_NOT_FOUND', `${profilesDir} has no ${MACHINES_FILE}`);
-  const edited = spliceValue(src.text, host, key, value);
-  // Validate the whole profile set as it would be after the edit; throws ProfileError, nothing written.
-  parseSources(sources.map((s) => (s === src ? { ...s, text: edited } : s)));
-  await writeAtomic(join(profilesDir, MACHINES_FILE), edited);
+/** The current scalar value of `key` in the machine's mapping (null when absent). */
+function currentValue(text: string, host: string, key: string): string | null {
+  const v = machineNode(text, host).get(key);
+  return v === undefined || v === null ? null : String(v);
 }
 
-export async function assignRole(profilesDir: string, host: string, role: string): Promise<void> {
+export interface MachineEditOptions {
+  /**
+   * The value the caller saw (null: the key was absent). When the file says otherwise now, another edit
+   * came first: the edit is refused with E_CONFLICT rather than silently overwriting it.
+   */
+  ifCurrent?: string | null;
+  expectHash?: string;
+  who?: string;
+}
+
+async function editMachine(editor: ProfileEditor, host: string, key: string, value: string | null, o: MachineEditOptions = {}): Promise<void> {
+  await editor.edit(MACHINES_FILE, (text) => {
+    if (o.ifCurrent !== undefined) {
+      const now = currentValue(text, host, key);
+      if (now !== o.ifCurrent) {
+        throw new RolecastError('E_CONFLICT', `${host}: ${key} is ${now ?? '(not set)'} now, not ${o.ifCurrent ?? '(not set)'} — another edit came first; look again and retry`);
+      }
+    }
+    return spliceValue(text, host, key, value);
+  }, { ...(o.expectHash ? { expectHash: o.expectHash } : {}), ...(o.who ? { who: o.who } : {}), what: `${host}: ${key} = ${value ?? '(removed)'}` });
+}
+
+export async function assignRole(editor: ProfileEditor, host: string, role: string, o?: MachineEditOptions): Promise<void> {
   if (!/^[A-Za-z0-9_-]+$/.test(role)) throw new RolecastError('E_USAGE', `"${role}" is not a role name`);
-  await editMachine(profilesDir, host, 'role', role);
+  await editMachine(editor, host, 'role', role, o);
 }
 
 /** Boot a maintenance target once (or clear it with null); the machine goes back to its role after. */
-export async function setBootOnce(profilesDir: string, host: string, target: string | null): Promise<void> {
+export async function setBootOnce(editor: ProfileEditor, host: string, target: string | null, o?: MachineEditOptions): Promise<void> {
   if (target !== null && !/^[A-Za-z0-9_-]+$/.test(target)) throw new RolecastError('E_USAGE', `"${target}" is not a role name`);
-  await editMachine(profilesDir, host, 'boot_once', target);
+  await editMachine(editor, host, 'boot_once', target, o);
 }

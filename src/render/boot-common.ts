@@ -32,7 +32,7 @@ export function bootImages(plan: BootTargetPlan, inv: Inventory): { kernel: Imag
  * stub only by name (PXE-NOTES.md), without it the kernel panics with no root.
  */
 export function kernelCmdline(plan: BootTargetPlan, ctx: RenderContext, initrds: Image[], efiInitrd: boolean): string {
-  const parts = [plan.role.cmdline, plan.machine?.cmdline].filter((s): s is string => !!s && s.trim() !== '');
+  const parts = plan.cmdline ? [plan.cmdline] : [];
   if (efiInitrd) for (const i of initrds) parts.push(`initrd=${i.name}`);
   parts.push(`rolecast.url=${ctx.baseUrl}`, `rolecast.mac=${plan.mac}`);
   if (plan.host) parts.push(`rolecast.host=${plan.host}`);
@@ -44,7 +44,7 @@ export function kernelCmdline(plan: BootTargetPlan, ctx: RenderContext, initrds:
 
 /** A standalone binary's command line (memtest86+ reads console=): the role's, then the machine's. */
 export function standaloneCmdline(plan: BootTargetPlan): string {
-  return [plan.role.cmdline, plan.machine?.cmdline].filter((s): s is string => !!s && s.trim() !== '').join(' ');
+  return plan.cmdline;
 }
 
 export function title(plan: BootTargetPlan): string {

@@ -1,5 +1,5 @@
 /** Identity and housekeeping files: hostname, hosts, syslog forwarding, the machine's own record. */
-import type { Inventory, ResolvedMachine } from '../inventory/types.js';
+import type { Inventory, ResolvedMachine, Role } from '../inventory/types.js';
 import { RenderError } from '../errors.js';
 import type { RenderContext, RenderedFile } from './types.js';
 
@@ -58,4 +58,14 @@ export function renderExtraFiles(rm: ResolvedMachine, inv: Inventory): RenderedF
     }
     return { path: f.path, mode: f.mode, content: f.content ?? '', secret: false };
   });
+}
+
+/**
+ * A machine not in the inventory (booting under the unknown-machine policy): its name from its MAC and
+ * a record saying what it boots, nothing about the rest of the fleet.
+ */
+export function renderUnknownFiles(mac: string, role: Role, inv: Inventory, ctx: RenderContext): RenderedFile[] {
+  const host = `unknown-${mac.replace(/:/g, '')}`;
+  const rec = { host: null, mac, domain: inv.site.domain, role: role.name, unknown: true, server: ctx.baseUrl };
+  return [file('/etc/hostname', `${host}\n`), file('/etc/rolecast/machine.json', `${JSON.stringify(rec, null, 2)}\n`)];
 }

@@ -4,6 +4,7 @@ import type { BootTargetPlan } from '../boot/plan.js';
 import type { Inventory, ResolvedMachine } from '../inventory/types.js';
 import type { RenderContext, RenderedFile } from './types.js';
 import { renderExtraFiles, renderHostname, renderHosts, renderMachineJson, renderSyslog } from './hostfiles.js';
+export { renderUnknownFiles } from './hostfiles.js';
 import { renderIfupdown, renderNetworkd } from './network.js';
 import { renderKeepalived } from './keepalived.js';
 import { renderIpxeScript } from './ipxe.js';

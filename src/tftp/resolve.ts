@@ -9,6 +9,7 @@ import { isAbsolute, join, sep } from 'node:path';
 import type { Inventory } from '../inventory/types.js';
 import { normaliseMac } from '../boot/facts.js';
 import { planBoot } from '../boot/plan.js';
+import { machineAt } from '../boot/identify.js';
 import { renderGrubConfig, renderPxelinuxConfig } from '../render/index.js';
 import type { RenderContext } from '../render/types.js';
 import { ipToInt } from '../inventory/ip.js';
@@ -28,8 +29,10 @@ export interface ResolverOptions {
   imagesDir: string;
   getInventory: () => Inventory;
   ctx: RenderContext;
-  /** Called once a boot-once target's config was rendered for a machine. */
-  bootOnceServed?: (host: string) => void;
+  /** Called when the plan says this config used a boot-once target up. */
+  bootOnceServed?: (host: string, target: string) => void;
+  /** The MAC holding a live lease on an address (state layer), to tell whose request names no machine. */
+  leaseHolder?: (ip: string) => string | undefined;
   /** GRUB's module directory (Debian: /usr/lib/grub), for `insmod` from a network GRUB's $prefix. */
   grubDir?: string;
 }
@@ -117,13 +120,13 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
     if (real) realRoots.set(root, real);
     return real;
   };
-  const render = (kind: 'pxelinux' | 'grub', mac: string | undefined): Resolved => {
+  const renderFor = (kind: 'pxelinux' | 'grub', mac: string | undefined, address: string): Resolved => {
     if (!mac) return { kind: 'missing', reason: 'no machine for this config name' };
     const inv = opts.getInventory();
-    const plan = planBoot({ mac, protocol: 'tftp', ipxe: false, pxe: true, arch: kind === 'grub' ? 7 : 0 }, inv, opts.ctx);
+    const plan = planBoot({ mac, protocol: 'tftp', ipxe: false, pxe: true, arch: kind === 'grub' ? 7 : 0, request: 'config', address }, inv, opts.ctx);
     if (plan.action === 'ignore') return { kind: 'missing', reason: plan.reason };
     const text = kind === 'pxelinux' ? renderPxelinuxConfig(plan, inv, opts.ctx) : renderGrubConfig(plan, inv, opts.ctx);
-    if (plan.bootOnce && plan.host) opts.bootOnceServed?.(plan.host);
+    if (plan.consumesBootOnce && plan.host) opts.bootOnceServed?.(plan.host, plan.role.name);
     return { kind: 'virtual', content: Buffer.from(text), label: 'config', mac, host: plan.host };
   };
   return {
@@ -134,8 +137,8 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
       const inv = opts.getInventory();
       // Requests that name no machine (loaders, images, modules, bare configs): the client's reserved
       // address still tells whose boot this is.
-      const who = inv.byIp.get(client.address);
-      const byAddress = { mac: who?.macs[0], host: who?.host };
+      const byAddress = machineAt(inv, client.address, opts.leaseHolder);
+      const render = (kind: 'pxelinux' | 'grub', mac: string | undefined) => renderFor(kind, mac, client.address);
       const pxe = /^pxelinux\.cfg\/(.+)$/.exec(rel);
       if (pxe?.[1] === 'default') {
         // pxelinux's last try names no machine; a reserved address still does. Otherwise boot the

@@ -9,9 +9,9 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../../src/http/app.js';
-import { EventStore } from '../../../src/events/store.js';
+import { openFileState } from '../../../src/state/file/index.js';
+import type { State } from '../../../src/state/types.js';
 import { InventoryStore } from '../../../src/inventory/watch.js';
-import { assignRole } from '../../../src/inventory/edit.js';
 import { defaultConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
 import type { Inventory } from '../../../src/inventory/types.js';import { placeholderImages } from '../../helpers/images.js';
@@ -27,6 +27,7 @@ let override: Inventory | undefined;
 const READ_TOKEN = 'read-only-token';
 /** A GET of an API route with the operator's read token (the inventory, leases and timelines need one). */
 const api = (url: string) => app.inject({ url, headers: { authorization: `Bearer ${READ_TOKEN}` } });
+let state: State;
 
 /** A base image with the awkward entries a real one has: symlink, hard link, device, setuid, long name. */
 function makeBase(path: string): void {
@@ -55,10 +56,10 @@ beforeAll(async () => {
   const cfg = { ...defaultConfig(), profilesDir: join(dir, 'profiles'), dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '10.0.0.1' };
   cfg.http = { ...cfg.http, token: 's3cret-token', tokens: { read: [READ_TOKEN] } };
   inv = await InventoryStore.open(cfg.profilesDir, silentLogger());
-  const events = await EventStore.open(cfg.dataDir, silentLogger());
-  app = await buildApp({ getInventory: () => override ?? inv.current(), config: cfg, logger: silentLogger(), events, assignRole: async (h, r) => { await assignRole(cfg.profilesDir, h, r); await inv.reload(); } });
+  state = await openFileState(cfg.dataDir, cfg.profilesDir, silentLogger());
+  app = await buildApp({ getInventory: () => override ?? inv.current(), config: cfg, logger: silentLogger(), state, reload: () => inv.reload() });
 });
-afterAll(async () => { await app.close(); inv.close(); rmSync(dir, { recursive: true, force: true }); });
+afterAll(async () => { await app.close(); await state.close(); inv.close(); rmSync(dir, { recursive: true, force: true }); });
 
 describe('boot routes', () => {
   it('serves the iPXE script, the chain script and boot configs', async () => {
@@ -204,10 +205,11 @@ describe('rootfs', () => {
     }
   });
 
-  it('images: HEAD, Range, If-Range, 304 by ETag and by date, 404 for a missing file', async () => {
+  it('images: HEAD, Range, If-Range, 304 by ETag and by date; a named image missing on disk is our failure (500), an unknown name 404', async () => {
     const kernel = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i % 251));
     rmSync(join(dir, 'images/build/vmlinuz')); // the placeholder: this test writes its own kernel
-    expect((await app.inject('/images/kernel')).statusCode).toBe(404);
+    expect((await app.inject('/images/kernel')).json()).toMatchObject({ code: 'E_NO_IMAGE' });
+    expect((await app.inject('/images/kernel')).statusCode).toBe(500);
     writeFileSync(join(dir, 'images/build/vmlinuz'), kernel);
     const full = await app.inject('/images/kernel');
     expect(full.statusCode).toBe(200);

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../../src/http/app.js';
 import { authFailure, tokenLevel, tokensFrom } from '../../../src/http/auth.js';
-import { EventStore } from '../../../src/events/store.js';
+import { openFileState } from '../../../src/state/file/index.js';
 import { InventoryStore } from '../../../src/inventory/watch.js';
 import { defaultConfig, type ServerConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
@@ -30,8 +30,8 @@ const apps: FastifyInstance[] = [];
 async function appWith(http: Partial<ServerConfig['http']>): Promise<FastifyInstance> {
   const base = defaultConfig();
   const cfg: ServerConfig = { ...base, profilesDir: join(dir, 'profiles'), dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '10.0.0.1', http: { ...base.http, ...http } };
-  const events = await EventStore.open(cfg.dataDir, silentLogger());
-  const app = await buildApp({ getInventory: () => inv.current(), config: cfg, logger: silentLogger(), events, assignRole: async () => undefined });
+  const state = await openFileState(cfg.dataDir, cfg.profilesDir, silentLogger());
+  const app = await buildApp({ getInventory: () => inv.current(), config: cfg, logger: silentLogger(), state });
   apps.push(app);
   return app;
 }
@@ -118,7 +118,7 @@ describe('routes', () => {
     for (const url of [`/boot/${W101}.ipxe`, '/boot.ipxe', `/boot/${W101}/grub.cfg`, '/healthz', `/files/${W101}/etc/hostname`]) {
       expect((await app.inject(url)).statusCode, url).toBe(200);
     }
-    expect((await app.inject('/images/kernel')).statusCode).toBe(404); // missing image, not an auth refusal
+    expect((await app.inject('/images/kernel')).statusCode).toBe(500); // named in the inventory but missing on disk: our failure (500), not an auth refusal
   });
 });
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../../src/http/app.js';
-import { EventStore } from '../../../src/events/store.js';
+import { openFileState } from '../../../src/state/file/index.js';
 import { InventoryStore } from '../../../src/inventory/watch.js';
 import { defaultConfig, baseUrlOf } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
@@ -37,8 +37,8 @@ beforeAll(async () => {
   cfg.http = { ...cfg.http, tokens: { read: ['secrets-read'] } };
   ctx = { baseUrl: baseUrlOf(cfg), server: cfg.address };
   inv = await InventoryStore.open(cfg.profilesDir, silentLogger());
-  const events = await EventStore.open(cfg.dataDir, silentLogger());
-  app = await buildApp({ getInventory: () => inv.current(), config: cfg, logger: silentLogger(), events });
+  const state = await openFileState(cfg.dataDir, cfg.profilesDir, silentLogger());
+  app = await buildApp({ getInventory: () => inv.current(), config: cfg, logger: silentLogger(), state });
 });
 afterAll(async () => { await app.close(); inv.close(); rmSync(dir, { recursive: true, force: true }); });
 

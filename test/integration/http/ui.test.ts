@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../../src/http/app.js';
-import { EventStore } from '../../../src/events/store.js';
+import { openFileState } from '../../../src/state/file/index.js';
+import type { EventLog } from '../../../src/state/types.js';
 import { InventoryStore } from '../../../src/inventory/watch.js';
-import { assignRole, setBootOnce } from '../../../src/inventory/edit.js';
 import { defaultConfig, type ServerConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
 import { Sessions } from '../../../src/http/ui/session.js';
@@ -25,7 +25,7 @@ const form = { 'content-type': 'application/x-www-form-urlencoded', host: 'rc.te
 
 let inv: InventoryStore;
 let app: FastifyInstance;
-let events: EventStore;
+let events: EventLog;
 
 async function login(token: string): Promise<{ cookie: string; csrf: string; status: number; setCookie: string }> {
   const r = await app.inject({ method: 'POST', url: '/ui/login', headers: form, payload: `token=${encodeURIComponent(token)}` });
@@ -43,11 +43,10 @@ beforeAll(async () => {
   inv = await InventoryStore.open(profiles, silentLogger());
   const base = defaultConfig();
   const cfg: ServerConfig = { ...base, profilesDir: profiles, dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '10.0.0.1', http: { ...base.http, tokens: { admin: [ADMIN], read: [READ] } } };
-  events = await EventStore.open(cfg.dataDir, silentLogger());
+  const state = await openFileState(cfg.dataDir, cfg.profilesDir, silentLogger());
+  events = state.events;
   app = await buildApp({
-    getInventory: () => inv.current(), config: cfg, logger: silentLogger(), events,
-    assignRole: async (h, r) => { await assignRole(profiles, h, r); await inv.reload(); },
-    setBootOnce: async (h, t) => { await setBootOnce(profiles, h, t); await inv.reload(); },
+    getInventory: () => inv.current(), config: cfg, logger: silentLogger(), state, reload: () => inv.reload(),
     lastReload: () => inv.lastReload(),
   });
 });

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import type { Logger } from '../../../src/log.js';
 import { InventoryStore } from '../../../src/inventory/watch.js';
 import { assignRole, setBootOnce } from '../../../src/inventory/edit.js';
+import { FileProfileEditor } from '../../../src/state/file/profiles.js';
 import { ProfileError } from '../../../src/errors.js';
 import { waitFor } from '../../helpers/netns.js';
 
@@ -77,7 +78,7 @@ describe('assignRole / setBootOnce edit the YAML in place', () => {
     const dir = copy();
     const file = join(dir, 'machines.yaml');
     const before = readFileSync(file, 'utf8');
-    await assignRole(dir, 'w106', 'lb');
+    await assignRole(new FileProfileEditor(dir), 'w106', 'lb');
     const after = readFileSync(file, 'utf8');
     expect(after).toBe(before.replace('52:54:00:00:12:06], role: web', '52:54:00:00:12:06], role: lb'));
   });
@@ -86,8 +87,8 @@ describe('assignRole / setBootOnce edit the YAML in place', () => {
     const dir = copy();
     const file = join(dir, 'machines.yaml');
     const before = readFileSync(file, 'utf8');
-    await expect(assignRole(dir, 'w106', 'nosuch')).rejects.toBeInstanceOf(ProfileError);
-    await expect(assignRole(dir, 'w999', 'lb')).rejects.toThrow('no machine "w999" in machines.yaml');
+    await expect(assignRole(new FileProfileEditor(dir), 'w106', 'nosuch')).rejects.toBeInstanceOf(ProfileError);
+    await expect(assignRole(new FileProfileEditor(dir), 'w999', 'lb')).rejects.toThrow('no machine "w999" in machines.yaml');
     expect(readFileSync(file, 'utf8')).toBe(before);
   });
 
@@ -95,10 +96,10 @@ describe('assignRole / setBootOnce edit the YAML in place', () => {
     const dir = copy();
     const file = join(dir, 'machines.yaml');
     const before = readFileSync(file, 'utf8');
-    await setBootOnce(dir, 'w106', 'memtest');
+    await setBootOnce(new FileProfileEditor(dir), 'w106', 'memtest');
     expect(readFileSync(file, 'utf8')).toBe(before.replace('role: web, ip: 10.0.0.106, sites: [], addresses: { wan: 203.0.113.6 } }', 'role: web, ip: 10.0.0.106, sites: [], addresses: { wan: 203.0.113.6 }, boot_once: memtest }'));
-    await setBootOnce(dir, 'w106', null);
+    await setBootOnce(new FileProfileEditor(dir), 'w106', null);
     expect(readFileSync(file, 'utf8')).toBe(before);
-    await expect(setBootOnce(dir, 'w106', 'wipe')).rejects.toThrow(/"wipe" is destructive: set confirm_wipe: true/);
+    await expect(setBootOnce(new FileProfileEditor(dir), 'w106', 'wipe')).rejects.toThrow(/"wipe" is destructive: set confirm_wipe: true/);
   });
 });

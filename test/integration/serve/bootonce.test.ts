@@ -7,8 +7,9 @@ import { startServer, type Running } from '../../../src/main.js';
 import { defaultConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
 import { setBootOnce } from '../../../src/inventory/edit.js';
-import { waitFor } from '../../helpers/netns.js';import { placeholderImages } from '../../helpers/images.js';
-
+import { FileProfileEditor } from '../../../src/state/file/profiles.js';
+import { waitFor } from '../../helpers/netns.js';
+import { placeholderImages } from '../../helpers/images.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rolecast-bootonce-'));
 let running: Running | undefined;
@@ -17,7 +18,7 @@ afterAll(async () => { await running?.close(); rmSync(dir, { recursive: true, fo
 it('serves the boot-once target once, clears boot_once in the YAML, then serves the role', async () => {
   cpSync(resolve(import.meta.dirname, '../../../profiles'), join(dir, 'profiles'), { recursive: true });
   const profiles = join(dir, 'profiles');
-  await setBootOnce(profiles, 'w106', 'memtest');
+  await setBootOnce(new FileProfileEditor(profiles), 'w106', 'memtest');
   const cfg = { ...defaultConfig(), profilesDir: profiles, dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '127.0.0.1' };
   cfg.http = { ...cfg.http, host: '127.0.0.1', port: 0 };
   cfg.tftp = { ...cfg.tftp, enabled: false };

@@ -12,7 +12,8 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../../src/http/app.js';
-import { EventStore } from '../../../src/events/store.js';
+import { openFileState } from '../../../src/state/file/index.js';
+import type { EventLog, State } from '../../../src/state/types.js';
 import { InventoryStore } from '../../../src/inventory/watch.js';
 import { defaultConfig, type ServerConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
@@ -41,7 +42,8 @@ const macOf = (i: number) => { const hex = i.toString(16).padStart(4, '0'); retu
 describeBrowser('web UI at 10,000 machines', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rolecast-ui-scale-'));
   let inv: InventoryStore;
-  let events: EventStore;
+  let events: EventLog;
+  let state: State | undefined;
   let app: FastifyInstance;
   let base = '';
   let b: Browser;
@@ -54,8 +56,9 @@ describeBrowser('web UI at 10,000 machines', () => {
     total = inv.current().machines.length;
     const d = defaultConfig();
     const cfg: ServerConfig = { ...d, profilesDir: join(dir, 'profiles'), dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '127.0.0.1', http: { ...d.http, tokens: { admin: [TOKEN] } } };
-    events = await EventStore.open(cfg.dataDir, silentLogger());
-    app = await buildApp({ getInventory: () => inv.current(), config: cfg, logger: silentLogger(), events });
+    state = await openFileState(cfg.dataDir, cfg.profilesDir, silentLogger());
+    events = state.events;
+    app = await buildApp({ getInventory: () => inv.current(), config: cfg, logger: silentLogger(), state });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     b = await launchBrowser();
   }, 120_000);
@@ -63,7 +66,7 @@ describeBrowser('web UI at 10,000 machines', () => {
   afterAll(async () => {
     await b?.close();
     await app?.close();
-    await events?.close();
+    await state?.close();
     inv?.close();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { describeSystem, Lab, waitFor } from '../../helpers/netns.js';
-import { LeaseStore } from '../../../src/dhcp/leases.js';
+import { FileLeaseStore as LeaseStore } from '../../../src/state/file/leases.js';
 import type { Logger } from '../../../src/log.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');

@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
-import { LeaseStore } from '../../../src/dhcp/leases.js';
+import { FileLeaseStore as LeaseStore } from '../../../src/state/file/leases.js';
 import { fromPool } from '../../../src/dhcp/allocate.js';
 import { loadInventory } from '../../../src/inventory/index.js';
 import type { Logger } from '../../../src/log.js';
@@ -21,7 +21,7 @@ describe('LeaseStore', () => {
   it('keeps every recorded lease across a reopen', async () => {
     const d = dir();
     const a = await LeaseStore.open(d, logger());
-    await Promise.all(Array.from({ length: 50 }, (_, i) => a.record({ mac: `52:54:00:00:aa:${i.toString(16).padStart(2, '0')}`, ip: `10.0.0.${200 + (i % 50)}`, state: 'bound', expiresAt: later(3600) })));
+    await Promise.all(Array.from({ length: 50 }, (_, i) => a.commit({ mac: `52:54:00:00:aa:${i.toString(16).padStart(2, '0')}`, ip: `10.0.0.${200 + (i % 50)}`, state: 'bound', expiresAt: later(3600) })));
     // No close(): as if killed right after the last record resolved.
     const b = await LeaseStore.open(d, logger());
     expect(b.list()).toHaveLength(50);
@@ -31,7 +31,7 @@ describe('LeaseStore', () => {
   it('drops a torn last line quietly and keeps the rest', async () => {
     const d = dir();
     const a = await LeaseStore.open(d, logger());
-    await a.record({ mac: '52:54:00:00:aa:01', ip: '10.0.0.201', state: 'bound', expiresAt: later(60) });
+    await a.commit({ mac: '52:54:00:00:aa:01', ip: '10.0.0.201', state: 'bound', expiresAt: later(60) });
     appendFileSync(join(d, 'leases.jsonl'), '{"mac":"52:54:00:00:aa:02","ip":"10.0.');
     const lines: string[] = [];
     const b = await LeaseStore.open(d, logger(lines));
@@ -59,9 +59,9 @@ describe('LeaseStore', () => {
     const s = await LeaseStore.open(dir(), logger());
     const first = fromPool(inv, s, '52:54:00:00:bb:01')!;
     expect(first.ip).toBe('10.0.0.200');
-    await s.record({ mac: '52:54:00:00:bb:01', ip: first.ip, state: 'bound', expiresAt: later(60) });
+    await s.commit({ mac: '52:54:00:00:bb:01', ip: first.ip, state: 'bound', expiresAt: later(60) });
     expect(fromPool(inv, s, '52:54:00:00:bb:02')!.ip).toBe('10.0.0.201');
-    await s.record({ mac: '52:54:00:00:bb:02', ip: '10.0.0.201', state: 'declined', expiresAt: later(600) });
+    await s.commit({ mac: '52:54:00:00:bb:02', ip: '10.0.0.201', state: 'declined', expiresAt: later(600) });
     expect(fromPool(inv, s, '52:54:00:00:bb:03')!.ip).toBe('10.0.0.202');
     expect(fromPool(inv, s, '52:54:00:00:bb:02')!.ip).not.toBe('10.0.0.201'); // its declined address stays held back
     // The same MAC gets its own address back.
@@ -71,8 +71,8 @@ describe('LeaseStore', () => {
   it('an exhausted pool offers nothing until a lease expires', async () => {
     let now = Date.now();
     const s = await LeaseStore.open(dir(), logger(), () => now);
-    await s.record({ mac: '52:54:00:00:cc:00', ip: '10.0.0.200', state: 'bound', expiresAt: new Date(now + 1000).toISOString() });
-    for (let i = 1; i < 50; i++) await s.record({ mac: `52:54:00:00:cc:${i.toString(16).padStart(2, '0')}`, ip: `10.0.0.${200 + i}`, state: 'bound', expiresAt: new Date(now + 3_600_000).toISOString() });
+    await s.commit({ mac: '52:54:00:00:cc:00', ip: '10.0.0.200', state: 'bound', expiresAt: new Date(now + 1000).toISOString() });
+    for (let i = 1; i < 50; i++) await s.commit({ mac: `52:54:00:00:cc:${i.toString(16).padStart(2, '0')}`, ip: `10.0.0.${200 + i}`, state: 'bound', expiresAt: new Date(now + 3_600_000).toISOString() });
     expect(fromPool(inv, s, '52:54:00:00:dd:01')).toBeUndefined();
     now += 2000;
     expect(fromPool(inv, s, '52:54:00:00:dd:01')!.ip).toBe('10.0.0.200');
@@ -81,7 +81,7 @@ describe('LeaseStore', () => {
   it('compacts the journal once it grows well past the live set', async () => {
     const d = dir();
     const s = await LeaseStore.open(d, logger());
-    for (let i = 0; i < 1100; i++) await s.record({ mac: '52:54:00:00:ee:01', ip: '10.0.0.230', state: 'bound', expiresAt: later(60 + i) });
+    for (let i = 0; i < 1100; i++) await s.commit({ mac: '52:54:00:00:ee:01', ip: '10.0.0.230', state: 'bound', expiresAt: later(60 + i) });
     const lines = readFileSync(join(d, 'leases.jsonl'), 'utf8').trim().split('\n');
     expect(lines.length).toBeLessThan(200);
     const again = await LeaseStore.open(d, logger());

@@ -110,8 +110,9 @@ describe('malformed input never throws', () => {
 describe('replies', () => {
   it('BIOS PXE: siaddr + file and options 66/67, PXEClient and discovery control 8', () => {
     const req = load('udhcpc-pxe-bios-discover.bin');
-    const plan = planBoot(factsOf(req, '52:54:00:00:02:01', 'dhcp'), inv, ctx);
-    const { packet, order } = buildReply({ req, type: 2, serverId: '10.0.0.1', yiaddr: '10.0.0.101', leaseTime: 3600, network: inv.networks[0], plan });
+    const facts = factsOf(req, '52:54:00:00:02:01', 'dhcp');
+    const plan = planBoot(facts, inv, ctx);
+    const { packet, order } = buildReply({ req, type: 2, serverId: '10.0.0.1', yiaddr: '10.0.0.101', leaseTime: 3600, network: inv.networks[0], plan, facts });
     const d = decodeDhcp(encodeDhcp(packet, order));
     expect(d.ok).toBe(true);
     const p = d.ok ? d.packet : packet;
@@ -126,16 +127,18 @@ describe('replies', () => {
 
   it('iPXE gets the script URL and 175.176 = 1', () => {
     const req = load('ipxe-rom-bios-discover.bin');
-    const plan = planBoot(factsOf(req, macOf(req), 'dhcp'), inv, ctx);
-    const { packet } = buildReply({ req, type: 2, serverId: '10.0.0.1', yiaddr: '10.0.0.101', plan, ipxeNoProxyWait: true });
+    const facts = factsOf(req, macOf(req), 'dhcp');
+    const plan = planBoot(facts, inv, ctx);
+    const { packet } = buildReply({ req, type: 2, serverId: '10.0.0.1', yiaddr: '10.0.0.101', plan, facts, ipxeNoProxyWait: true });
     expect(packet.options.get(67)?.toString()).toBe('http://10.0.0.1:8080/boot/52:54:00:00:02:01.ipxe?arch=0');
     expect(packet.options.get(175)).toEqual(Buffer.from([176, 1, 1]));
   });
 
   it('UEFI HTTP boot (arch 16) gets an http URL and vendor class HTTPClient', () => {
     const req = load('udhcpc-pxe-bios-discover.bin');
-    const plan = planBoot({ mac: '52:54:00:00:02:01', protocol: 'dhcp', arch: 16, ipxe: false, pxe: true }, inv, ctx);
-    const { packet } = buildReply({ req, type: 2, serverId: '10.0.0.1', yiaddr: '10.0.0.101', plan });
+    const facts = { mac: '52:54:00:00:02:01', protocol: 'dhcp', arch: 16, ipxe: false, pxe: true, vendorClass: 'HTTPClient:Arch:00016' } as const;
+    const plan = planBoot(facts, inv, ctx);
+    const { packet } = buildReply({ req, type: 2, serverId: '10.0.0.1', yiaddr: '10.0.0.101', plan, facts });
     expect(packet.options.get(67)?.toString()).toBe('http://10.0.0.1:8080/loaders/ipxe.efi');
     expect(packet.options.get(60)?.toString()).toBe('HTTPClient');
   });
@@ -143,7 +146,7 @@ describe('replies', () => {
   it('relayed requests: giaddr kept and option 82 echoed last (RFC 3046)', () => {
     const req = { ...load('dhclient-discover.bin'), giaddr: '10.0.1.1' };
     req.options = new Map(req.options).set(82, Buffer.from('0104deadbeef', 'hex'));
-    const { packet, order } = buildReply({ req, type: 2, serverId: '10.0.0.1', yiaddr: '10.0.1.50' });
+    const { packet, order } = buildReply({ req, type: 2, serverId: '10.0.0.1', yiaddr: '10.0.1.50', facts: factsOf(req, macOf(req), 'dhcp') });
     expect(packet.giaddr).toBe('10.0.1.1');
     expect(order.at(-1)).toBe(82);
     expect(packet.options.get(82)).toEqual(Buffer.from('0104deadbeef', 'hex'));

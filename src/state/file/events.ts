@@ -6,12 +6,13 @@
  */
 import { open, readFile, mkdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../log.js';
-import type { BootEvent, EventSink } from './types.js';
+import type { Logger } from '../../log.js';
+import type { BootEvent } from '../../events/types.js';
+import type { EventLog } from '../types.js';
 
 const PER_MAC = 200;
 
-export class EventStore implements EventSink {
+export class FileEventLog implements EventLog {
   private readonly byMac = new Map<string, BootEvent[]>();
   private readonly subscribers = new Set<(e: BootEvent) => void>();
   private pending: string[] = [];
@@ -19,10 +20,10 @@ export class EventStore implements EventSink {
 
   private constructor(private readonly fh: FileHandle, private readonly logger: Logger, private readonly now: () => Date) {}
 
-  static async open(dataDir: string, logger: Logger, now: () => Date = () => new Date()): Promise<EventStore> {
+  static async open(dataDir: string, logger: Logger, now: () => Date = () => new Date()): Promise<FileEventLog> {
     await mkdir(dataDir, { recursive: true });
     const file = join(dataDir, 'events.jsonl');
-    const store = new EventStore(await open(file, 'a'), logger, now);
+    const store = new FileEventLog(await open(file, 'a'), logger, now);
     const text = await readFile(file, 'utf8').catch(() => '');
     for (const line of text.split('\n')) {
       if (!line) continue;

@@ -7,8 +7,10 @@
  */
 import { open, readFile, rename, mkdir, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../log.js';
-import type { LeaseRecord, LeaseState, LeaseView } from '../leases.js';
+import type { Logger } from '../../log.js';
+import type { LeaseRecord, LeaseState } from '../../leases.js';
+import type { LeaseStore } from '../types.js';
+import { ipToInt } from '../../inventory/ip.js';
 
 export type { LeaseRecord, LeaseState };
 
@@ -18,10 +20,10 @@ function valid(r: unknown): r is LeaseRecord {
     typeof x.expiresAt === 'string' && ['offered', 'bound', 'declined', 'released', 'expired'].includes(x.state);
 }
 
-export class LeaseStore implements LeaseView {
+export class FileLeaseStore implements LeaseStore {
   private readonly byMac = new Map<string, LeaseRecord>();
   /** Where the next pool scan starts, per network (allocation hint; not persisted). */
-  readonly poolCursor = new Map<string, number>();
+  private readonly hints = new Map<string, number>();
   private readonly byIp = new Map<string, LeaseRecord>();
   private fh!: FileHandle;
   private lines = 0;
@@ -31,8 +33,8 @@ export class LeaseStore implements LeaseView {
 
   private constructor(private readonly dir: string, private readonly logger: Logger, private readonly now: () => number) {}
 
-  static async open(dataDir: string, logger: Logger, now: () => number = Date.now): Promise<LeaseStore> {
-    const s = new LeaseStore(dataDir, logger, now);
+  static async open(dataDir: string, logger: Logger, now: () => number = Date.now): Promise<FileLeaseStore> {
+    const s = new FileLeaseStore(dataDir, logger, now);
     await mkdir(dataDir, { recursive: true });
     await s.load();
     return s;
@@ -87,8 +89,32 @@ export class LeaseStore implements LeaseView {
     return !!r && Date.parse(r.expiresAt) > this.now();
   }
 
+  poolHint(network: string): number | undefined {
+    return this.hints.get(network);
+  }
+
+  canAllocate(): boolean {
+    return true; // one process owns this file: nothing can be unreachable
+  }
+
+  /**
+   * Store one change once it is on disk. A grant of an address another MAC holds live is refused: in
+   * this process the handler looked a moment ago, but the check is the store's, as it must be for a
+   * shared store. A pool grant moves the network's scan hint past the address.
+   */
+  async commit(r: LeaseRecord, opts: { network?: string } = {}): Promise<boolean> {
+    if (r.state === 'offered' || r.state === 'bound') {
+      const h = this.holder(r.ip);
+      if (h && h.mac !== r.mac) return false;
+      const n = opts.network !== undefined ? ipToInt(r.ip) : undefined;
+      if (n !== undefined) this.hints.set(opts.network!, n + 1);
+    }
+    await this.record(r);
+    return true;
+  }
+
   /** Record a change; resolves once it is on disk (fdatasync). */
-  async record(r: LeaseRecord): Promise<void> {
+  private async record(r: LeaseRecord): Promise<void> {
     this.apply(r);
     this.pending.push(`${JSON.stringify(r)}\n`);
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));

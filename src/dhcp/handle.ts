@@ -1,0 +1,191 @@
+/**
+ * handleDhcp: one DHCP request in, the whole answer out as values — the reply packet, the lease change
+ * to store before it leaves, the boot events and a log line. Pure: the lease store is only read (the
+ * transport commits the change and sends the reply only when the store took it), the clock is passed
+ * in, and every boot decision comes from planBoot. RFC 2131 §4.3 state rules; PXE spec §2.2.5 proxyDHCP.
+ */
+import type { DhcpConfig } from '../config.js';
+import type { BootStage } from '../events/types.js';
+import type { Inventory } from '../inventory/types.js';
+import type { LeaseRecord, LeaseStore } from '../state/types.js';
+import { planBoot, type BootPlan } from '../boot/plan.js';
+import type { MachineFacts } from '../boot/facts.js';
+import { macOf, MSG, MSG_NAME, type DhcpPacket } from './packet.js';
+import { factsOf, OPT, readIp } from './options.js';
+import { buildReply, type ReplyInput } from './reply.js';
+import { fromPool, networkOf, reservation, type Address } from './allocate.js';
+
+export const OFFER_HOLD_MS = 60_000;
+export const DECLINE_HOLD_MS = 10 * 60_000;
+
+/** What the handler may read of the lease store. */
+export type LeaseReader = Pick<LeaseStore, 'byMacLive' | 'holder' | 'lastOf' | 'poolHint' | 'canAllocate'>;
+
+export interface DhcpContext {
+  inv: Inventory;
+  leases: LeaseReader;
+  config: Pick<DhcpConfig, 'mode' | 'leaseTime' | 'serveNonPxe' | 'ipxeNoProxyWait' | 'poolNetwork'>;
+  /** Our address: option 54 and siaddr. */
+  serverId: string;
+  baseUrl: string;
+  now: number;
+  /** The request came in on the proxyDHCP port (4011). */
+  viaProxyPort: boolean;
+}
+
+export interface AnswerEvent {
+  stage: BootStage;
+  address?: string;
+  detail?: string;
+}
+
+export interface DhcpAnswer {
+  mac: string;
+  host?: string;
+  /** The message type asked, for logs. */
+  type?: string;
+  reply?: { packet: DhcpPacket; order: number[] };
+  /** Store this before the reply leaves; when the store refuses a grant, nothing is sent. */
+  lease?: { record: LeaseRecord; network?: string };
+  events: AnswerEvent[];
+  log: { level: 'debug' | 'info' | 'warn'; msg: string; fields?: Record<string, unknown> };
+}
+
+const iso = (now: number, ms: number) => new Date(now + ms).toISOString();
+
+function drop(mac: string, msg: string, fields?: Record<string, unknown>): DhcpAnswer {
+  return { mac, events: [], log: { level: 'debug', msg, ...(fields ? { fields } : {}) } };
+}
+
+export function handleDhcp(req: DhcpPacket, ctx: DhcpContext): DhcpAnswer {
+  const type = req.options.get(OPT.MSG_TYPE)?.[0];
+  if (req.op !== 1 || type === undefined) return drop('', 'dhcp: not a client request');
+  // RFC 2131 §2: Ethernet chaddr is 6 bytes. hlen 0 or 1 would make an empty or one-byte "MAC" hold a lease.
+  if (req.htype !== 1 || req.hlen !== 6) return drop('', 'dhcp: not an Ethernet client (htype/hlen)', { htype: req.htype, hlen: req.hlen });
+  const mac = macOf(req);
+  // A relay's giaddr is its address on the client's segment: one of our networks, or the request is not ours.
+  if (req.giaddr !== '0.0.0.0' && !networkOf(ctx.inv, req.giaddr)) return drop(mac, 'dhcp: relayed from a network we do not serve', { giaddr: req.giaddr });
+  const facts = factsOf(req, mac, ctx.config.mode === 'proxy' ? 'proxydhcp' : 'dhcp');
+  const plan = planBoot(facts, ctx.inv, { baseUrl: ctx.baseUrl });
+  const host = ctx.inv.byMac.get(mac)?.host;
+  const base = { mac, ...(host ? { host } : {}), type: MSG_NAME[type] ?? String(type) };
+  const answer = ctx.config.mode === 'proxy' ? proxied(req, type, facts, plan, ctx) : authoritative(req, type, facts, plan, ctx, host);
+  return { ...base, ...answer };
+}
+
+type Partial = Omit<DhcpAnswer, 'mac' | 'host' | 'type'>;
+
+/** The address this client may have: its reservation, or (unknown MAC the policy boots) the pool. */
+function addressFor(ctx: DhcpContext, mac: string, plan: BootPlan, wantsBoot: boolean): Address | undefined {
+  const r = reservation(ctx.inv, mac);
+  const allowed = wantsBoot || ctx.config.serveNonPxe;
+  if (r) return allowed ? r : undefined;
+  // Unknown MAC: an address only when the unknown-machine policy boots it — for its PXE ROM, iPXE and
+  // the initramfs's own (non-PXE) request alike, so all three get the same pool address.
+  if (plan.action !== 'boot' || !allowed || !ctx.leases.canAllocate()) return undefined;
+  return fromPool(ctx.inv, ctx.leases, mac, ctx.config.poolNetwork);
+}
+
+function replyOf(req: DhcpPacket, type: number, ctx: DhcpContext, facts: MachineFacts, plan: BootPlan, addr: Address | undefined, message?: string) {
+  const wantsBoot = facts.pxe || facts.ipxe;
+  const input: ReplyInput = {
+    req, type, serverId: ctx.serverId, facts, ipxeNoProxyWait: ctx.config.ipxeNoProxyWait,
+    ...(addr ? { yiaddr: addr.ip, network: addr.network, leaseTime: ctx.config.leaseTime } : {}),
+    ...(addr?.host ? { hostname: addr.host, domain: ctx.inv.site.domain } : {}),
+    ...(wantsBoot ? { plan } : {}), ...(message ? { message } : {}),
+  };
+  return buildReply(input);
+}
+
+function authoritative(req: DhcpPacket, type: number, facts: MachineFacts, plan: BootPlan, ctx: DhcpContext, host: string | undefined): Partial {
+  const mac = facts.mac;
+  const wantsBoot = facts.pxe || facts.ipxe;
+  if (type === MSG.DISCOVER) {
+    const addr = addressFor(ctx, mac, plan, wantsBoot);
+    const discover: AnswerEvent = { stage: 'dhcp-discover', ...(facts.vendorClass ? { detail: facts.vendorClass } : {}) };
+    if (!addr) {
+      const reason = plan.action === 'ignore' ? plan.reason : !ctx.leases.canAllocate() ? 'shared lease store unreachable: no pool allocation' : 'no address for this client';
+      return { events: [discover, { stage: 'dhcp-ignore', detail: reason }], log: { level: 'debug', msg: 'dhcp ignore', fields: { reason } } };
+    }
+    return {
+      reply: replyOf(req, MSG.OFFER, ctx, facts, plan, addr),
+      ...(addr.reserved ? {} : { lease: { record: { mac, ip: addr.ip, state: 'offered', expiresAt: iso(ctx.now, OFFER_HOLD_MS) }, ...(addr.network ? { network: addr.network.name } : {}) } }),
+      events: [discover, { stage: 'dhcp-offer', address: addr.ip }],
+      log: { level: 'info', msg: 'dhcp offer', fields: { ip: addr.ip, boot: plan.action === 'boot' && wantsBoot ? plan.bootfile : undefined } },
+    };
+  }
+  if (type === MSG.REQUEST) return request(req, facts, plan, ctx);
+  if (type === MSG.DECLINE) return decline(req, mac, ctx, host);
+  if (type === MSG.RELEASE) {
+    // RFC 2131 §4.4.6: the client gives up its own address; only the holder can release it.
+    const cur = ctx.leases.byMacLive(mac);
+    const ev: AnswerEvent = { stage: 'dhcp-release', address: req.ciaddr };
+    if (!cur || cur.ip !== req.ciaddr) return { events: [ev], log: { level: 'debug', msg: 'dhcp release of an address this MAC does not hold: ignored', fields: { ip: req.ciaddr } } };
+    return { lease: { record: { ...cur, state: 'released', expiresAt: iso(ctx.now, 0) } }, events: [ev], log: { level: 'info', msg: 'dhcp release', fields: { ip: req.ciaddr } } };
+  }
+  if (type === MSG.INFORM) {
+    const reply = buildReply({ req, type: MSG.ACK, serverId: ctx.serverId, network: networkOf(ctx.inv, req.ciaddr), facts, ...(wantsBoot ? { plan } : {}) });
+    return { reply, events: [{ stage: 'dhcp-inform', address: req.ciaddr }], log: { level: 'debug', msg: 'dhcp inform' } };
+  }
+  return { events: [], log: { level: 'debug', msg: 'dhcp: message type not for a server', fields: { type } } };
+}
+
+/**
+ * RFC 2131 §4.3.3: the client found the address in use. Honoured only from the MAC that holds that
+ * address (its live lease or its reservation): anyone else's DECLINE would evict a stranger's lease.
+ */
+function decline(req: DhcpPacket, mac: string, ctx: DhcpContext, host: string | undefined): Partial {
+  const ip = readIp(req.options.get(OPT.REQUESTED_IP));
+  const ev: AnswerEvent = { stage: 'dhcp-decline', ...(ip ? { address: ip } : {}) };
+  if (!ip) return { events: [ev], log: { level: 'debug', msg: 'dhcp decline without an address: ignored' } };
+  const holds = ctx.leases.byMacLive(mac)?.ip === ip || reservation(ctx.inv, mac)?.ip === ip;
+  if (!holds) return { events: [ev], log: { level: 'warn', msg: 'dhcp decline for an address this MAC does not hold: ignored', fields: { ip } } };
+  // A reserved address stays its machine's; the decline is logged for the operator (an address conflict).
+  if (host) return { events: [ev], log: { level: 'warn', msg: 'dhcp decline of a reserved address: another host uses it — find the conflict', fields: { ip } } };
+  return {
+    lease: { record: { mac, ip, state: 'declined', expiresAt: iso(ctx.now, DECLINE_HOLD_MS) } },
+    events: [ev], log: { level: 'warn', msg: 'dhcp decline: address in use elsewhere, held back', fields: { ip } },
+  };
+}
+
+function request(req: DhcpPacket, facts: MachineFacts, plan: BootPlan, ctx: DhcpContext): Partial {
+  const mac = facts.mac;
+  const serverId = readIp(req.options.get(OPT.SERVER_ID));
+  const requested = readIp(req.options.get(OPT.REQUESTED_IP)) ?? (req.ciaddr !== '0.0.0.0' ? req.ciaddr : undefined);
+  const ev: AnswerEvent = { stage: 'dhcp-request', ...(requested ? { address: requested } : {}) };
+  if (serverId && serverId !== ctx.serverId) {
+    // SELECTING another server's offer (RFC 2131 §4.3.2): let our offer go.
+    const cur = ctx.leases.byMacLive(mac);
+    const lease = cur?.state === 'offered' ? { lease: { record: { ...cur, state: 'released' as const, expiresAt: iso(ctx.now, 0) } } } : {};
+    return { ...lease, events: [ev], log: { level: 'debug', msg: 'dhcp request for another server' } };
+  }
+  const addr = addressFor(ctx, mac, plan, facts.pxe || facts.ipxe);
+  const nak = (message: string): Partial => {
+    // Only NAK addresses on our networks: a client from elsewhere belongs to another server.
+    if (!requested || !networkOf(ctx.inv, requested)) return { events: [ev], log: { level: 'debug', msg: 'dhcp request not ours', fields: { requested, message } } };
+    const reply = replyOf(req, MSG.NAK, ctx, facts, plan, undefined, message);
+    return { reply, events: [ev, { stage: 'dhcp-nak', address: requested, detail: message }], log: { level: 'info', msg: 'dhcp nak', fields: { requested, message } } };
+  };
+  if (!addr) return nak('no address for this client');
+  if (requested !== addr.ip) return nak(`${requested ?? 'no address'} is not this client's address`);
+  const holder = ctx.leases.holder(addr.ip);
+  if (holder && holder.mac !== mac) return nak(`${addr.ip} is in use`);
+  return {
+    reply: replyOf(req, MSG.ACK, ctx, facts, plan, addr),
+    // Durable before the ACK leaves: a crash after the commit cannot lose the grant.
+    lease: { record: { mac, ip: addr.ip, state: 'bound', expiresAt: iso(ctx.now, ctx.config.leaseTime * 1000), ...(addr.host ? { host: addr.host } : {}) }, ...(addr.network ? { network: addr.network.name } : {}) },
+    events: [ev, { stage: 'dhcp-ack', address: addr.ip }],
+    log: { level: 'info', msg: 'dhcp ack', fields: { ip: addr.ip } },
+  };
+}
+
+/** proxyDHCP (PXE spec §2.2.5): boot information only, never an address, never a lease. */
+function proxied(req: DhcpPacket, type: number, facts: MachineFacts, plan: BootPlan, ctx: DhcpContext): Partial {
+  if (plan.action === 'ignore') return { events: [], log: { level: 'debug', msg: 'proxydhcp ignore', fields: { reason: plan.reason } } };
+  const reply = (t: number) => buildReply({ req, type: t, serverId: ctx.serverId, plan, facts, ipxeNoProxyWait: false });
+  if (type === MSG.DISCOVER && !ctx.viaProxyPort) {
+    return { reply: reply(MSG.OFFER), events: [{ stage: 'dhcp-discover', detail: 'proxy' }, { stage: 'dhcp-offer', detail: 'proxy: boot file only' }], log: { level: 'debug', msg: 'proxydhcp offer' } };
+  }
+  if (type === MSG.REQUEST) return { reply: reply(MSG.ACK), events: [{ stage: 'dhcp-ack', detail: 'proxy: boot file only' }], log: { level: 'debug', msg: 'proxydhcp ack' } };
+  return { events: [], log: { level: 'debug', msg: 'proxydhcp: nothing to answer' } };
+}
