@@ -61,6 +61,7 @@ export function FleetPage() {
     get<Fleet>('/api/fleet').then(setFleet, (e: Error) => setError(e.message));
     // Re-render on each batch of live events (not per event) and every 10 s for the "ago" times.
     const off = live.subscribe(() => setTick((t) => t + 1));
+    setTick((t) => t + 1); // events applied between the first render and this subscription
     const iv = window.setInterval(() => setTick((t) => t + 1), 10_000);
     return () => { off(); clearInterval(iv); };
   }, []);

@@ -14,26 +14,34 @@ interface Discovered {
 }
 
 function short(v: unknown): string {
-  if (v === undefined || v === null) return '—';
+  if (v === undefined || v === null || v === '') return '—';
   if (typeof v !== 'object') return String(v);
   return JSON.stringify(v);
 }
 
-/** The facts an operator decides on, in a line each; everything else one click away. */
-function Facts({ f }: { f: Record<string, unknown> }) {
-  const g = (k: string) => f[k];
-  const smbios = (g('smbios') ?? g('system') ?? {}) as Record<string, unknown>;
-  const cpu = (g('cpu') ?? {}) as Record<string, unknown>;
-  const disks = (g('disks') ?? []) as Array<Record<string, unknown>>;
-  const nics = (g('nics') ?? []) as Array<Record<string, unknown>>;
+const size = (b: unknown): string => (typeof b === 'number' ? (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${Math.round(b / 2 ** 20)} MiB`) : '');
+
+type Obj = Record<string, unknown>;
+
+/** The facts an operator decides on, a line each (the commissioning report's shape); everything else one click away. */
+function Facts({ f }: { f: Obj }) {
+  const sys = (f.system ?? {}) as Obj;
+  const cpu = (f.cpu ?? {}) as Obj;
+  const disks = Array.isArray(f.disks) ? (f.disks as Obj[]) : [];
+  const nics = Array.isArray(f.nics) ? (f.nics as Obj[]) : [];
+  const bmc = f.bmc as Obj | undefined;
   return html`<dl class="facts">
-    <dt>Serial</dt><dd>${short(smbios.serial ?? g('serial'))}</dd>
-    <dt>UUID</dt><dd class="mono">${short(smbios.uuid ?? g('uuid'))}</dd>
-    <dt>Vendor / product</dt><dd>${short(smbios.vendor)} ${short(smbios.product)}</dd>
-    <dt>CPU</dt><dd>${short(cpu.model)} ${cpu.cores !== undefined ? `(${short(cpu.cores)} cores)` : ''}</dd>
-    <dt>Memory</dt><dd>${short(g('memory') ?? g('memoryBytes'))}</dd>
-    <dt>Disks</dt><dd>${Array.isArray(disks) ? disks.map((d) => `${short(d.name)} ${short(d.size)} ${short(d.serial ?? '')}`).join('; ') : short(disks)}</dd>
-    <dt>NICs</dt><dd class="mono">${Array.isArray(nics) ? nics.map((n) => `${short(n.name)} ${short(n.mac)}${n.lldp ? ` → ${short((n.lldp as Record<string, unknown>).systemName ?? '')} ${short((n.lldp as Record<string, unknown>).port ?? '')}` : ''}`).join('; ') : short(nics)}</dd>
+    <dt>Serial</dt><dd data-testid="fact-serial">${short(sys.serial)}</dd>
+    <dt>UUID</dt><dd class="mono">${short(sys.uuid)}</dd>
+    <dt>System</dt><dd>${[sys.vendor, sys.product].filter(Boolean).join(' ') || '—'}</dd>
+    <dt>CPU</dt><dd>${short(cpu.model)}${cpu.cores !== undefined ? ` (${short(cpu.sockets ?? 1)}×${short(cpu.cores)} cores, ${short(cpu.threads ?? '?')} threads)` : ''}</dd>
+    <dt>Memory</dt><dd>${typeof f.memoryMiB === 'number' ? `${f.memoryMiB} MiB` : '—'}</dd>
+    <dt>Disks</dt><dd>${disks.length ? disks.map((d) => `${short(d.name)} ${size(d.bytes)}${d.serial ? ` ${short(d.serial)}` : ''}${d.rotational === false ? ' ssd' : ''}`).join('; ') : '—'}</dd>
+    <dt>NICs</dt><dd class="mono">${nics.length ? nics.map((n) => {
+      const l = n.lldp as Obj | undefined;
+      return `${short(n.name)} ${short(n.mac)}${n.speedMbps ? ` ${short(n.speedMbps)} Mb/s` : ''}${n.link === false ? ' no link' : ''}${l ? ` → ${[l.system, l.port].filter(Boolean).join(' ')}${l.vlan ? ` vlan ${short(l.vlan)}` : ''}` : ''}`;
+    }).join('; ') : '—'}</dd>
+    ${bmc ? html`<dt>BMC</dt><dd class="mono">${short(bmc.address)} ${bmc.mac ? short(bmc.mac) : ''}</dd>` : null}
   </dl>
   <details><summary>All facts</summary><pre>${JSON.stringify(f, null, 2)}</pre></details>`;
 }

@@ -2,7 +2,7 @@
  * One machine: its inventory line, the files it gets (never their contents), its boots, and the
  * actions an operator takes on it. Actions need an admin session; a read-only one sees them disabled.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { availableRoutes, enc, get, isAdmin, post, put } from './api.js';
 import { live, type BootEvent } from './live.js';
 import { Timeline } from './timeline.js';
@@ -96,15 +96,29 @@ export function MachinePage({ host }: { host: string }) {
     get<Detail>(`/api/machines/${enc(host)}/files`).then(setD, (e: Error) => setError(e.message));
     get<Summary>(`/api/machines/${enc(host)}`).then(setS, () => undefined);
   };
+  const macs = useRef<string[]>([]);
+  macs.current = s?.macs ?? [];
   useEffect(() => {
     load();
     void availableRoutes().then(setRoutes);
-    get<BootEvent[]>(`/api/machines/${enc(host)}/events`).then(setEvents, () => undefined);
+    // Subscribe before fetching the timeline, so no event falls between the two; the ones that arrive
+    // first are merged into the fetched list without duplicates.
+    let fetched = false;
+    const early: BootEvent[] = [];
+    const key = (e: BootEvent) => `${e.at}|${e.mac}|${e.stage}|${e.detail ?? ''}`;
+    const off = live.subscribe((batch) => {
+      const mine = batch.filter((e) => e.host === host || macs.current.includes(e.mac));
+      if (!mine.length) return;
+      if (!fetched) early.push(...mine);
+      else setEvents((old) => [...old, ...mine]);
+    });
+    get<BootEvent[]>(`/api/machines/${enc(host)}/events`).then((list) => {
+      fetched = true;
+      const seen = new Set(list.map(key));
+      setEvents([...list, ...early.filter((e) => !seen.has(key(e)))]);
+    }, () => { fetched = true; });
+    return off;
   }, [host]);
-  useEffect(() => live.subscribe((batch) => {
-    const mine = batch.filter((e) => e.host === host || (s?.macs.includes(e.mac) ?? false));
-    if (mine.length) setEvents((old) => [...old, ...mine]);
-  }), [host, s]);
 
   if (error) return html`<p class="error" role="alert">${error}</p>`;
   if (!d || !s) return html`<p class="loading">Loading ${host}…</p>`;

@@ -43,7 +43,11 @@ function Banner() {
 
 function LiveBadge() {
   const [state, setState] = useState<LiveState>(live.state);
-  useEffect(() => live.subscribe(() => setState(live.state)), []);
+  useEffect(() => {
+    const off = live.subscribe(() => setState(live.state));
+    setState(live.state); // it may have opened between the first render and this effect
+    return off;
+  }, []);
   return html`<span class=${`live ${state}`} role="status" data-testid="live">${state === 'live' ? '● live' : state}</span>`;
 }
 

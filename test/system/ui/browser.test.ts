@@ -171,6 +171,40 @@ describeBrowser('web UI in Chromium', () => describeSystem('web UI against rolec
     }
   });
 
+  it('adopts a discovered machine from the inbox', async (ctx) => {
+    const paths = await b.page.evaluate(() => fetch('/api/openapi.json').then((r) => r.json()).then((d: { paths: Record<string, unknown> }) => Object.keys(d.paths)));
+    if (!paths.includes('/api/discovered')) {
+      console.warn('*** SKIPPED adopt in the UI: this server has no discovery API (issue 10 not landed) ***');
+      ctx.skip();
+    }
+    // A blank box: unknown MAC, a pool address from DHCP, then its commissioning report from that address.
+    const BLANK = '52:54:00:aa:07:01';
+    spawnSync('ip', ['-n', cli, 'addr', 'flush', 'dev', 'rc0']);
+    spawnSync('ip', ['-n', cli, 'link', 'set', 'rc0', 'address', BLANK]);
+    await inClient('busybox', ['udhcpc', '-i', 'rc0', '-f', '-q', '-n', '-t', '5', '-T', '1', '-s', join(dir, 'udhcpc.sh'), '-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '93:0000']);
+    const report = {
+      version: 1, system: { vendor: 'QEMU', product: 'Standard PC', serial: 'UI-SERIAL-0701', uuid: '4c4c4544-0701-4a10-8000-b2c04f000701' },
+      cpu: { model: 'QEMU Virtual CPU', sockets: 1, cores: 2, threads: 2 }, memory_mib: 2048,
+      disks: [{ name: 'vda', bytes: 8 * 2 ** 30, serial: 'DISK-0701', rotational: false }],
+      nics: [{ name: 'eth0', mac: BLANK, driver: 'virtio_net', speed_mbps: 1000, link: true }, { name: 'eth1', mac: '52:54:00:aa:17:01', driver: 'virtio_net', link: false }],
+    };
+    await inClient('curl', ['-sSf', '-o', '/dev/null', '-H', 'content-type: application/json', '-d', JSON.stringify(report), `${BASE}/api/discovered/${BLANK}`]);
+    await b.page.goto(`${BASE}/ui/#/inbox`);
+    const card = b.page.locator(`article[data-mac="${BLANK}"]`);
+    await expect.poll(() => card.getByTestId('fact-serial').textContent().catch(() => '')).toBe('UI-SERIAL-0701');
+    await card.getByLabel('Host').fill('w107');
+    await card.getByLabel('Role').selectOption('web');
+    await screenshot(b.page, 'inbox');
+    await card.getByRole('button', { name: 'Adopt' }).click();
+    await expect.poll(() => card.getByRole('status').textContent().catch(() => ''), { timeout: 10_000 }).toContain('adopted as w107');
+    const line = readFileSync(join(profiles, 'machines.yaml'), 'utf8').split('\n').find((l) => l.includes('host: w107'));
+    expect(line).toContain(BLANK);
+    expect(line).toContain('52:54:00:aa:17:01');
+    expect(line).toContain('role: web');
+    await b.page.goto(`${BASE}/ui/#/`);
+    await expect.poll(() => b.page.getByTestId('fleet-count').textContent()).toBe('11 of 11 machines');
+  }, 60_000);
+
   it('a read-only session sees the machine but cannot act', async () => {
     await b.page.getByRole('button', { name: 'Log out' }).click();
     await b.page.waitForURL('**/ui/login');
