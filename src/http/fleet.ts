@@ -14,7 +14,7 @@ import type { BootEvent } from '../events/types.js';
 import type { RenderContext } from '../render/types.js';
 import { readSources } from '../inventory/load.js';
 import { firmwareOf, normaliseMac } from '../boot/facts.js';
-import type { State } from '../state/types.js';
+import type { PowerAction, State } from '../state/types.js';
 import { planBoot } from '../boot/plan.js';
 import { machineContent } from '../boot/content.js';
 import { fleetRow } from '../boot/fleet.js';
@@ -52,6 +52,15 @@ export function firmwareSeen(timeline: readonly BootEvent[]): string | null {
   return null;
 }
 
+/** The last power state a BMC reported for a host (never guessed: null when none was read), and when. */
+export function lastPower(actions: readonly PowerAction[]): { state: 'on' | 'off'; at: string } | null {
+  for (let i = actions.length - 1; i >= 0; i--) {
+    const a = actions[i]!;
+    if (a.ok && a.state) return { state: a.state, at: a.at };
+  }
+  return null;
+}
+
 function findMachine(inv: Inventory, key: string): Machine | undefined {
   return inv.byHost.get(key) ?? inv.byMac.get(normaliseMac(key) ?? '');
 }
@@ -82,6 +91,7 @@ export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
           host: m.host, macs: m.macs, role: m.bootOnce ?? m.role, homeRole: m.role, bootOnce: m.bootOnce ?? null, ip: m.ip,
           changed: row ? row.status === 'changed' : null, stage: e?.stage ?? null, stageAt: e?.at ?? null,
           firmware: firmwareSeen(events.timeline(m.macs[0]!)),
+          power: lastPower(deps.state.power.list(m.host)),
         };
       }),
     };

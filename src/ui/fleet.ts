@@ -3,7 +3,7 @@
  * machines scroll like 10), filtered by a search box and selects, live stages from the SSE stream.
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { get } from './api.js';
+import { availableRoutes, get } from './api.js';
 import { live } from './live.js';
 import { ago, html, stageClass } from './util.js';
 
@@ -18,7 +18,7 @@ export interface FleetRow {
   stage: string | null;
   stageAt: string | null;
   firmware: string | null;
-  power?: string | null;
+  power?: { state: string; at: string } | null;
 }
 
 interface Fleet { version: string; roles: string[]; machines: FleetRow[] }
@@ -55,10 +55,13 @@ export function FleetPage() {
   const [top, setTop] = useState(0);
   const [height, setHeight] = useState(600);
   const [, setTick] = useState(0);
+  const [showPower, setShowPower] = useState(false);
   const scroller = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
     get<Fleet>('/api/fleet').then(setFleet, (e: Error) => setError(e.message));
+    // The power column only where the server has BMC support.
+    void availableRoutes().then((r) => setShowPower(r.has('GET /api/machines/{}/power')));
     // Re-render on each batch of live events (not per event) and every 10 s for the "ago" times.
     const off = live.subscribe(() => setTick((t) => t + 1));
     setTick((t) => t + 1); // events applied between the first render and this subscription
@@ -82,7 +85,6 @@ export function FleetPage() {
   if (error) return html`<p class="error" role="alert">Cannot load the fleet: ${error}</p>`;
   if (!fleet) return html`<p class="loading">Loading the fleet…</p>`;
 
-  const showPower = fleet.machines.some((m) => m.power !== undefined);
   const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
   const last = Math.min(rows.length, Math.ceil((top + height) / ROW_H) + OVERSCAN);
   const visible = rows.slice(first, last);
@@ -127,7 +129,7 @@ export function FleetPage() {
               <td><span class=${stageClass(s.stage)} data-testid="stage">${s.stage ?? 'never seen'}</span></td>
               <td class="wide" title=${s.at ?? ''}>${ago(s.at, now)}</td>
               <td>${r.changed ? html`<span class="tag warn" title="its files differ from what it was last served">changes</span>` : r.changed === false ? 'same' : '—'}</td>
-              ${showPower ? html`<td class="wide">${r.power ?? '—'}</td>` : null}
+              ${showPower ? html`<td class="wide" title=${r.power ? `read from the BMC ${r.power.at}` : 'no reading yet'}>${r.power ? `${r.power.state} (${ago(r.power.at, now)})` : '—'}</td>` : null}
             </tr>`;
           })}
           <tr class="pad" style=${`height:${(rows.length - last) * ROW_H}px`} aria-hidden="true"></tr>

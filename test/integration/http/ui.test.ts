@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../../src/http/app.js';
 import { openFileState } from '../../../src/state/file/index.js';
-import type { EventLog } from '../../../src/state/types.js';
+import type { EventLog, State } from '../../../src/state/types.js';
 import { InventoryStore } from '../../../src/inventory/watch.js';
 import { defaultConfig, type ServerConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
@@ -26,6 +26,7 @@ const form = { 'content-type': 'application/x-www-form-urlencoded', host: 'rc.te
 let inv: InventoryStore;
 let app: FastifyInstance;
 let events: EventLog;
+let power: State['power'];
 
 async function login(token: string): Promise<{ cookie: string; csrf: string; status: number; setCookie: string }> {
   const r = await app.inject({ method: 'POST', url: '/ui/login', headers: form, payload: `token=${encodeURIComponent(token)}` });
@@ -45,6 +46,7 @@ beforeAll(async () => {
   const cfg: ServerConfig = { ...base, profilesDir: profiles, dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '10.0.0.1', http: { ...base.http, tokens: { admin: [ADMIN], read: [READ] } } };
   const state = await openFileState(cfg.dataDir, cfg.profilesDir, silentLogger());
   events = state.events;
+  power = state.power;
   app = await buildApp({
     getInventory: () => inv.current(), config: cfg, logger: silentLogger(), state, reload: () => inv.reload(),
     lastReload: () => inv.lastReload(),
@@ -142,6 +144,14 @@ describe('UI routes', () => {
     const w101 = body.machines.find((m) => m.host === 'w101')!;
     expect(w101).toMatchObject({ firmware: 'uefi-x64', stage: 'dhcp-discover' });
     expect(body.roles).toContain('wipe');
+  });
+
+  it('GET /api/fleet gives the last power state a BMC reported, never a failed or guessed one', async () => {
+    const row = async () => (JSON.parse((await app.inject({ url: '/api/fleet', headers: admin })).body) as { machines: Array<{ host: string; power: unknown }> }).machines.find((m) => m.host === 'db1')!.power;
+    expect(await row()).toBeNull();
+    await power.record({ host: 'db1', op: 'status', at: '2026-01-01T00:00:00.000Z', ok: true, state: 'on' });
+    await power.record({ host: 'db1', op: 'status', at: '2026-01-01T00:01:00.000Z', ok: false, error: 'E_BMC_TIMEOUT' });
+    expect(await row()).toEqual({ state: 'on', at: '2026-01-01T00:00:00.000Z' });
   });
 
   it('GET /api/machines/:host/files lists files, never secret contents or their hashes, with the YAML line', async () => {
