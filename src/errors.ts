@@ -45,6 +45,7 @@ export const ERRORS = {
   E_UI_NOT_BUILT: spec(503, 1, 'the web UI was not built', 'run npm run build'),
   E_STATE_UNAVAILABLE: spec(503, 1, 'the shared state database cannot be reached', 'check the database; rolecast retries by itself'),
   E_STATE_SCHEMA: spec(500, 1, 'the state database schema is not one this rolecast knows', 'upgrade rolecast, or use a database of this version'),
+  E_NO_BMC: spec(422, 1, 'the machine has no BMC in the inventory', 'add bmc: { type, address, user, password } to its line'),
   E_PROFILE: spec(422, 1, 'the profiles are invalid', 'fix each error listed as file:line:col'),
   E_EDIT: spec(422, 1, 'this edit cannot be made to the YAML', 'edit the file by hand as the message says'),
   E_CONFIG_MISSING: spec(404, 1, 'the server config file does not exist', 'fix the path or copy the example the message names'),
