@@ -41,6 +41,7 @@ PKGS=(
   linux-image-amd64 kmod cpio zstd mmdebstrap tcpdump
   g++ make python3
   openipmi ipmitool redfishtool postgresql chromium lldpd dmidecode radvd
+  prometheus man-db groff-base
 )
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done

@@ -16,6 +16,7 @@ import { openFileState } from './state/file/index.js';
 import type { State } from './state/types.js';
 import { startDhcpServer } from './dhcp/server.js';
 import { listening } from './startup.js';
+import { addTftpSource } from './metrics.js';
 import { IMAGE_FIX, missingImages } from './imagecheck.js';
 
 export interface Running {
@@ -71,7 +72,8 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
       const resolver = createResolver({ roots: cfg.tftp.roots, imagesDir: cfg.imagesDir, getInventory: () => store.current(), ctx: { baseUrl, server: cfg.address }, bootOnceServed, leaseHolder: (ip) => state.leases.holder(ip)?.mac });
       const tftp = await listening('TFTP', 'udp', cfg.tftp.bind, cfg.tftp.port, () => startTftpServer({ config: cfg.tftp, resolver, events: state.events, logger: logger.child({ component: 'tftp' }) }));
       running.tftpPort = tftp.port;
-      closers.push(() => tftp.close());
+      const unregister = addTftpSource(() => tftp.stats());
+      closers.push(async () => { unregister(); await tftp.close(); });
     }
     if (cfg.dhcp.mode !== 'off') {
       const dhcp = await listening('DHCP', 'udp', cfg.dhcp.bind, cfg.dhcp.port, () => startDhcpServer({ config: cfg.dhcp, address: cfg.address, baseUrl, getInventory: () => store.current(), leases: state.leases, events: state.events, logger: logger.child({ component: 'dhcp' }) }));

@@ -20,6 +20,7 @@ import { handleDhcp, type DhcpAnswer } from './handle.js';
 import { replyDestination } from './destination.js';
 import { networkOf } from './allocate.js';
 import { intToIp, ipToInt } from '../inventory/ip.js';
+import { dhcpMetrics } from '../metrics.js';
 
 export interface DhcpServerOptions {
   config: DhcpConfig;
@@ -68,9 +69,13 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
   }
 
   async function handle(msg: Buffer, rinfo: RemoteInfo, sock: Socket, viaProxyPort: boolean): Promise<void> {
+    const since = process.hrtime.bigint();
     const d = decodeDhcp(msg);
-    if (!d.ok) { logger.debug({ from: rinfo.address, reason: d.reason }, 'dhcp packet dropped'); return; }
+    if (!d.ok) { dhcpMetrics.dropped('malformed'); logger.debug({ from: rinfo.address, reason: d.reason }, 'dhcp packet dropped'); return; }
     const req = d.packet;
+    const type = req.options.get(OPT.MSG_TYPE)?.[0];
+    if (req.op !== 1 || type === undefined) dhcpMetrics.dropped('not_request');
+    else dhcpMetrics.request(type);
     const answer = handleDhcp(req, {
       inv: o.getInventory(), leases: o.leases, config, serverId: o.address, baseUrl: o.baseUrl, now: Date.now(), viaProxyPort,
     });
@@ -87,11 +92,12 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     const { level, msg: text, fields } = answer.log;
     if (logger.isLevelEnabled(level)) logger[level]({ mac: answer.mac, xid: req.xid.toString(16), type: answer.type, ...fields }, text);
     for (const e of answer.events) o.events.emit({ mac: answer.mac, ...(answer.host ? { host: answer.host } : {}), ...e });
+    if (type !== undefined && req.op === 1) dhcpMetrics.handled(since);
   }
 
   function onMessage(sock: Socket, viaProxyPort: boolean) {
     return (msg: Buffer, rinfo: RemoteInfo) => {
-      handle(msg, rinfo, sock, viaProxyPort).catch((err: unknown) => logger.error({ err, from: rinfo.address }, 'dhcp handling failed'));
+      handle(msg, rinfo, sock, viaProxyPort).catch((err: unknown) => { dhcpMetrics.dropped('error'); logger.error({ err, from: rinfo.address }, 'dhcp handling failed'); });
     };
   }
 

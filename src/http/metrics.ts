@@ -1,47 +1,25 @@
 /**
- * Prometheus text metrics: boots by stage (every boot event, whichever transport), HTTP responses by
- * route and status class, bytes sent over HTTP. Counters only; the registry is per app.
+ * GET /metrics (Prometheus text format, from prom-client's registry in src/metrics.ts) and the HTTP side of
+ * the metrics: responses by route template and status, latency, bytes; boot events by stage.
  */
 import type { FastifyInstance } from 'fastify';
 import type { EventLog } from '../state/types.js';
+import type { Inventory } from '../inventory/types.js';
+import type { LeaseView } from '../leases.js';
+import { bootEvent, httpMetrics, registry, setServingState } from '../metrics.js';
 
-export class Metrics {
-  private readonly counters = new Map<string, Map<string, number>>();
-  private readonly help = new Map<string, string>();
-
-  define(name: string, help: string): void {
-    this.help.set(name, help);
-    if (!this.counters.has(name)) this.counters.set(name, new Map());
-  }
-
-  add(name: string, labels: Record<string, string>, n = 1): void {
-    const key = Object.entries(labels).sort().map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`).join(',');
-    const m = this.counters.get(name) ?? new Map<string, number>();
-    m.set(key, (m.get(key) ?? 0) + n);
-    this.counters.set(name, m);
-  }
-
-  render(): string {
-    const out: string[] = [];
-    for (const [name, m] of [...this.counters].sort(([a], [b]) => a.localeCompare(b))) {
-      out.push(`# HELP ${name} ${this.help.get(name) ?? name}`, `# TYPE ${name} counter`);
-      for (const [k, v] of [...m].sort(([a], [b]) => a.localeCompare(b))) out.push(`${name}${k ? `{${k}}` : ''} ${v}`);
-    }
-    return `${out.join('\n')}\n`;
-  }
+export interface MetricsDeps {
+  events: EventLog;
+  getInventory: () => Inventory;
+  leases?: LeaseView;
+  sendfile: () => boolean;
 }
 
-export function registerMetrics(app: FastifyInstance, events: EventLog): Metrics {
-  const m = new Metrics();
-  m.define('rolecast_boot_events_total', 'Boot events by stage (DHCP, TFTP, HTTP, phone-home)');
-  m.define('rolecast_http_responses_total', 'HTTP responses by route and status class');
-  m.define('rolecast_http_bytes_total', 'Bytes sent over HTTP');
-  events.subscribe((e) => m.add('rolecast_boot_events_total', { stage: e.stage }));
+export function registerMetrics(app: FastifyInstance, deps: MetricsDeps): void {
+  setServingState({ inventory: deps.getInventory, leases: () => deps.leases, sendfile: deps.sendfile });
+  deps.events.subscribe((e) => bootEvent(e.stage));
   app.addHook('onResponse', async (req, reply) => {
-    m.add('rolecast_http_responses_total', { route: req.routeOptions.url ?? 'unmatched', status: `${Math.floor(reply.statusCode / 100)}xx` });
-    const len = Number(reply.getHeader('content-length') ?? 0);
-    if (len > 0) m.add('rolecast_http_bytes_total', {}, len);
+    httpMetrics.response(req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000, Number(reply.getHeader('content-length') ?? 0));
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type('text/plain; version=0.0.4').send(m.render()));
-  return m;
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
 }

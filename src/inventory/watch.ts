@@ -9,6 +9,7 @@ import { ProfileError, formatIssue, type ProfileIssue } from '../errors.js';
 import { loadInventory } from './index.js';
 import { ROLES_DIR } from './load.js';
 import type { Inventory } from './types.js';
+import { reloadFailed } from '../metrics.js';
 
 export interface ReloadResult {
   ok: boolean;
@@ -62,6 +63,7 @@ export class InventoryStore {
     }
     this.reloading = this.doReload().then((r) => {
       this.last = { at: new Date().toISOString(), ok: r.ok, ...(r.issues ? { issues: r.issues.map(formatIssue) } : {}) };
+      if (!r.ok) reloadFailed();
       return r;
     }).finally(() => {
       this.reloading = undefined;

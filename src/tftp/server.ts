@@ -16,7 +16,8 @@ import { negotiate } from './options.js';
 import { ReadSession, type BlockSource, type SessionResult } from './session.js';
 import type { Resolved, TftpResolver } from './resolve.js';
 import { createHotPoll } from './hotpoll.js';
-import { SlotTable, type Slot } from './limits.js';
+import { SlotTable, type Slot } from './limits.js';import { tftpMetrics } from '../metrics.js';
+
 
 export interface TftpServerOptions {
   config: TftpConfig;
@@ -229,12 +230,14 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     }
     const { slot } = admitted;
     stats.active++;
+    const since = process.hrtime.bigint();
     transfer(rinfo, p.filename, p.options, slot).catch((err: unknown) => {
       stats.failed++;
       logger.error({ err, file: p.filename }, 'tftp transfer crashed');
       refuse(rinfo, ERR.NOT_DEFINED, 'Internal error');
     }).finally(() => {
       stats.active--;
+      tftpMetrics.finished(since);
       slots.release(slot);
     });
   });
