@@ -1,71 +1,113 @@
 #!/usr/bin/env node
 // npm run bench:dhcp — perfdhcp (kea) against rolecast and against dnsmasq, same namespace pair, same run.
-// perfdhcp runs as a relay (giaddr = its address) so both servers unicast replies; clients send vendor
-// class PXEClient so rolecast's unknown-machine policy hands them pool addresses (the bundled profiles,
-// widened to a /16 pool). Cases: 1000 exchanges/s for 10 s (drops), then as fast as each server goes.
+// Known machines, as in production: both servers get the same reservations (rolecast from generated
+// profiles, dnsmasq from a dhcp-hostsfile with the same MAC,IP pairs), and perfdhcp draws its clients'
+// MACs from that list (-M). perfdhcp runs as a relay (giaddr = its address) so both servers unicast.
+// dnsmasq runs with production flags (-k --quiet-dhcp, its lease file on disk, no --log-dhcp), rolecast
+// with its defaults (lease journal fdatasync'd before each ACK, logging at info).
+// Per inventory size (BENCH_DHCP_SIZES, default 10,1000,10000) and server, BENCH_RUNS runs (default 3) of:
+// 1000 exchanges/s for BENCH_SECONDS (drops, OFFER latency p50/p99 from perfdhcp's timestamps), then flat
+// out (exchanges/s). Medians are printed with rolecast/dnsmasq ratios.
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeProfiles } from './bench-profiles.mjs';
 
 const ROOT = join(fileURLToPath(import.meta.url), '../..');
 if (process.getuid?.() !== 0) { console.error('bench:dhcp needs root (network namespaces)'); process.exit(1); }
+const SIZES = (process.env.BENCH_DHCP_SIZES ?? '10,1000,10000').split(',').map(Number);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const id = process.pid;
 const S = `rcbs${id}`;
 const C = `rcbc${id}`;
 const ip = (...a) => { const r = spawnSync('ip', a, { encoding: 'utf8' }); if (r.status !== 0) throw new Error(`ip ${a.join(' ')}: ${r.stderr}`); };
 const dir = mkdtempSync(join(tmpdir(), 'rolecast-bench-dhcp-'));
+chmodSync(dir, 0o755); // dnsmasq reads its hostsfile after dropping to nobody
 const procs = [];
+const median = (a) => { const s = a.filter((x) => Number.isFinite(x)).sort((x, y) => x - y); return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN; };
+const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN; };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function perfdhcp(rate, seconds) {
-  const r = spawnSync('ip', ['netns', 'exec', C, 'perfdhcp', '-4', '-r', String(rate), '-p', String(seconds), '-R', '200000',
-    '-o', `60,${Buffer.from('PXEClient:Arch:00000:UNDI:002001').toString('hex')}`, '10.0.0.1'], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
-  const out = r.stdout + r.stderr;
-  const rate4 = Number(/Rate: ([0-9.]+) 4-way/.exec(out)?.[1] ?? 0);
-  const drops = [...out.matchAll(/^drops: ([0-9]+)/gm)].map((m) => Number(m[1]));
-  const sent = Number(/sent packets: ([0-9]+)/.exec(out)?.[1] ?? 0);
-  return { rate: rate4, drops: drops.reduce((a, b) => a + b, 0), sent };
+/** OFFER latencies (ms) from perfdhcp -x t: "sent / received: 000001.300141 / 000001.305521" lines. */
+function offerDelays(out) {
+  const part = out.split('***Timestamps for packets: DISCOVER-OFFER***')[1]?.split('***')[0] ?? '';
+  return [...part.matchAll(/sent \/ received: ([0-9.]+) \/ ([0-9.]+)/g)].map((m) => (Number(m[2]) - Number(m[1])) * 1000);
 }
 
-async function waitLog(p, text) {
+function perfdhcp(macFile, rate, seconds, timestamps) {
+  const r = spawnSync('ip', ['netns', 'exec', C, 'perfdhcp', '-4', '-r', String(rate), '-p', String(seconds), '-M', macFile,
+    ...(timestamps ? ['-x', 't'] : []), '-o', `60,${Buffer.from('PXEClient:Arch:00000:UNDI:002001').toString('hex')}`, '10.0.0.1'],
+  { encoding: 'utf8', timeout: (seconds + 30) * 1000, maxBuffer: 256 * 2 ** 20 });
+  const out = r.stdout + r.stderr;
+  const drops = [...out.matchAll(/^drops: ([0-9]+)/gm)].map((m) => Number(m[1]));
+  const delays = timestamps ? offerDelays(out) : [];
+  return {
+    rate: Number(/Rate: ([0-9.]+) 4-way/.exec(out)?.[1] ?? 0), drops: drops.reduce((a, b) => a + b, 0),
+    sent: Number(/sent packets: ([0-9]+)/.exec(out)?.[1] ?? 0), p50: pct(delays, 50), p99: pct(delays, 99),
+  };
+}
+
+async function waitReady(p, server) {
+  if (server !== 'rolecast') { await sleep(1000); return; }
   let log = '';
   p.stdout?.on('data', (d) => { log += d; });
-  for (let i = 0; i < 300 && !log.includes(text); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 600 && !log.includes('rolecast serving'); i++) await sleep(100);
 }
 
 function stop(p) { try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ } }
 
+function startServer(server, n, run) {
+  const data = join(dir, `data-${server}-${n}-${run}`);
+  mkdirSync(data, { recursive: true });
+  if (server === 'rolecast') {
+    return spawn('ip', ['netns', 'exec', S, process.execPath, join(ROOT, 'bin/rolecast.js'), 'serve', '--address', '10.0.0.1', '--profiles', join(dir, `profiles-${n}`), '--data', data],
+      { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env } });
+  }
+  return spawn('ip', ['netns', 'exec', S, 'dnsmasq', '-k', '--quiet-dhcp', '--no-ping', '--port=0', '--conf-file=/dev/null', '--pid-file=',
+    '--dhcp-range=10.0.0.0,static,255.252.0.0,1h', `--dhcp-hostsfile=${join(dir, `hosts-${n}`)}`, `--dhcp-leasefile=${join(data, 'dnsmasq.leases')}`,
+    '--interface=v1', '--bind-interfaces', '--dhcp-lease-max=200000', `--log-facility=${join(data, 'dnsmasq.log')}`], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
 try {
   for (const n of [S, C]) { ip('netns', 'add', n); ip('-n', n, 'link', 'set', 'lo', 'up'); }
   ip('-n', S, 'link', 'add', 'v1', 'type', 'veth', 'peer', 'name', 'v2', 'netns', C);
-  ip('-n', S, 'addr', 'add', '10.0.0.1/16', 'dev', 'v1'); ip('-n', S, 'link', 'set', 'v1', 'up');
-  ip('-n', C, 'addr', 'add', '10.0.0.99/16', 'dev', 'v2'); ip('-n', C, 'link', 'set', 'v2', 'up');
-  const profiles = join(dir, 'profiles');
-  cpSync(join(ROOT, 'profiles'), profiles, { recursive: true });
-  const site = readFileSync(join(profiles, 'rolecast.yaml'), 'utf8').replace('cidr: 10.0.0.0/24', 'cidr: 10.0.0.0/16').replace('pool: { start: 10.0.0.200, end: 10.0.0.249 }', 'pool: { start: 10.0.10.0, end: 10.0.200.255 }');
-  writeFileSync(join(profiles, 'rolecast.yaml'), site);
-  const results = {};
-  // dnsmasq rewrites its whole lease file on every change (slower as leases pile up); it is also run
-  // with --leasefile-ro (no lease file at all: nothing survives a restart) to show where its ceiling is.
-  for (const server of ['rolecast', 'dnsmasq', 'dnsmasq-no-leasefile']) {
-    const leaseArg = server === 'dnsmasq' ? `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}` : '--leasefile-ro';
-    const p = server === 'rolecast'
-      ? spawn('ip', ['netns', 'exec', S, process.execPath, join(ROOT, 'bin/rolecast.js'), 'serve', '--address', '10.0.0.1', '--profiles', profiles, '--data', join(dir, `data-${server}`)], { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env } })
-      : spawn('ip', ['netns', 'exec', S, 'dnsmasq', '--no-daemon', '--no-ping', '--port=0', '--conf-file=/dev/null', '--pid-file=', '--dhcp-range=10.0.10.0,10.0.200.255,1h', leaseArg, '--interface=v1', '--bind-interfaces', '--dhcp-lease-max=200000', '--log-facility=/dev/null'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
-    procs.push(p);
-    if (server === 'rolecast') await waitLog(p, 'rolecast serving'); else await new Promise((r) => setTimeout(r, 1000));
-    const at1000 = perfdhcp(1000, 10);
-    const max = perfdhcp(20000, 10);
-    results[server] = { at1000, max };
-    stop(p);
-    await new Promise((r) => setTimeout(r, 500));
-    console.log(`${server}: at 1000/s: ${at1000.rate.toFixed(0)} exchanges/s, ${at1000.drops} drops of ${at1000.sent}; flat out: ${max.rate.toFixed(0)} exchanges/s, ${max.drops} drops`);
+  ip('-n', S, 'addr', 'add', '10.0.0.1/14', 'dev', 'v1'); ip('-n', S, 'link', 'set', 'v1', 'up');
+  ip('-n', C, 'addr', 'add', '10.3.250.1/14', 'dev', 'v2'); ip('-n', C, 'link', 'set', 'v2', 'up');
+  const lines = [];
+  for (const n of SIZES) {
+    const prof = join(dir, `profiles-${n}`);
+    mkdirSync(prof);
+    const machines = writeProfiles(prof, Math.max(2, n));
+    writeFileSync(join(dir, `macs-${n}`), `${machines.map((m) => m.mac).join('\n')}\n`);
+    writeFileSync(join(dir, `hosts-${n}`), `${machines.map((m) => `${m.mac},${m.ip}`).join('\n')}\n`);
+    const res = { rolecast: [], dnsmasq: [] };
+    for (let run = 0; run < RUNS; run++) {
+      // Alternate which server goes first, so drift in the machine's load hits both alike.
+      for (const server of run % 2 ? ['dnsmasq', 'rolecast'] : ['rolecast', 'dnsmasq']) {
+        const p = startServer(server, n, run);
+        procs.push(p);
+        await waitReady(p, server);
+        const at1000 = perfdhcp(join(dir, `macs-${n}`), 1000, SECONDS, true);
+        const max = perfdhcp(join(dir, `macs-${n}`), 50000, SECONDS, false);
+        stop(p);
+        await new Promise((r) => (p.exitCode !== null ? r() : p.once('close', r)));
+        res[server].push({ at1000, max });
+        console.log(`  ${n} machines, run ${run + 1}, ${server}: at 1000/s ${at1000.drops} drops of ${at1000.sent}, OFFER p50 ${at1000.p50.toFixed(2)} ms p99 ${at1000.p99.toFixed(2)} ms; flat out ${max.rate.toFixed(0)}/s`);
+      }
+    }
+    const m = (s, f) => median(res[s].map(f));
+    const line = `${n} machines (median of ${RUNS}): flat out rolecast ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s vs dnsmasq ${m('dnsmasq', (r) => r.max.rate).toFixed(0)}/s = ${(m('rolecast', (r) => r.max.rate) / m('dnsmasq', (r) => r.max.rate)).toFixed(2)}x; `
+      + `at 1000/s drops rolecast ${m('rolecast', (r) => r.at1000.drops)} / dnsmasq ${m('dnsmasq', (r) => r.at1000.drops)} of ~${m('rolecast', (r) => r.at1000.sent)}, `
+      + `OFFER p99 rolecast ${m('rolecast', (r) => r.at1000.p99).toFixed(2)} ms / dnsmasq ${m('dnsmasq', (r) => r.at1000.p99).toFixed(2)} ms`;
+    lines.push(line);
+    console.log(line);
   }
-  console.log(`ratio rolecast/dnsmasq (flat out, both keep leases on disk): ${(results.rolecast.max.rate / results.dnsmasq.max.rate).toFixed(2)}`);
-  console.log(`ratio rolecast/dnsmasq --leasefile-ro (flat out; rolecast still fsyncs every lease): ${(results.rolecast.max.rate / results['dnsmasq-no-leasefile'].max.rate).toFixed(2)}`);
+  console.log(`\nbench:dhcp summary (${(await import('node:os')).loadavg()[0].toFixed(1)} load average at the end)\n${lines.join('\n')}`);
 } finally {
   for (const p of procs) stop(p);
   for (const n of [S, C]) spawnSync('ip', ['netns', 'delete', n]);
-  rmSync(dir, { recursive: true, force: true });
+  if (!process.env.BENCH_KEEP) rmSync(dir, { recursive: true, force: true }); else console.log(`kept ${dir}`);
 }
