@@ -2,6 +2,8 @@
  * Server configuration: where the profiles, data and images live, and what each listener does.
  * Read from a YAML file (`rolecast serve --config FILE`), then command-line flags override it.
  */
+import type { RaConfig } from './ra.js';
+
 export type DhcpMode = 'authoritative' | 'proxy' | 'off';
 
 export interface DhcpConfig {
@@ -94,6 +96,8 @@ export interface ServerConfig {
   tftp: TftpConfig;
   http: HttpConfig;
   state: StateConfig;
+  /** Router advertisements ("no IPv6 router here") on the provisioning link while DHCP is on: src/ra.ts. */
+  ra: RaConfig;
 }
 
 /** Debian packages' install paths for loaders, after the project's own images/loaders. */
@@ -124,6 +128,7 @@ export function defaultConfig(): ServerConfig {
     },
     http: { enabled: true, host: '0.0.0.0', port: 8080, sendfile: true },
     state: { backend: 'file' },
+    ra: { enabled: true, radvd: '/usr/sbin/radvd' },
   };
 }
 

@@ -21,6 +21,7 @@ const SHAPE: Shape = {
   },
   http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string', tokens: { admin: 'string[]', read: 'string[]' }, sendfile: 'boolean' },
   state: { backend: 'string', url: 'string' },
+  ra: { enabled: 'boolean', interface: 'string', radvd: 'string' },
 };
 
 const ENUMS: Record<string, readonly string[]> = {

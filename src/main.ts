@@ -15,6 +15,8 @@ import { setBootOnce } from './inventory/edit.js';
 import { openFileState } from './state/file/index.js';
 import type { State } from './state/types.js';
 import { startDhcpServer } from './dhcp/server.js';
+import { startRouterAdvertiser } from './ra.js';
+import { targetUser } from './privdrop.js';
 import { listening } from './startup.js';
 import { addTftpSource } from './metrics.js';
 import { IMAGE_FIX, missingImages } from './imagecheck.js';
@@ -79,6 +81,9 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
       const dhcp = await listening('DHCP', 'udp', cfg.dhcp.bind, cfg.dhcp.port, () => startDhcpServer({ config: cfg.dhcp, address: cfg.address, baseUrl, getInventory: () => store.current(), leases: state.leases, events: state.events, logger: logger.child({ component: 'dhcp' }) }));
       running.dhcpPort = dhcp.port;
       closers.push(() => dhcp.close());
+      // iPXE waits ~13 s for IPv6 after its DHCP unless an RA says there is no router (src/ra.ts).
+      const ra = await startRouterAdvertiser({ config: cfg.ra, address: cfg.address, dataDir: cfg.dataDir, user: process.getuid?.() === 0 ? targetUser(cfg.user)?.name : undefined, logger: logger.child({ component: 'ra' }) });
+      if (ra) closers.push(() => ra.close());
     }
   } catch (err) {
     await running.close();
