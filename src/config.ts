@@ -66,6 +66,8 @@ export interface HttpConfig {
    * (native/sendfile) when it is built; otherwise, or when false, they stream through Node.
    */
   sendfile: boolean;
+  /** Largest rolecast-capture upload accepted (bytes; default 64 MiB). */
+  captureMaxBytes?: number;
 }
 
 /**

@@ -19,7 +19,7 @@ const SHAPE: Shape = {
     enabled: 'boolean', port: 'number', bind: 'string', roots: 'string[]', maxBlksize: 'number', maxWindowsize: 'number',
     timeoutMs: 'number', retries: 'number', maxTimeoutS: 'number', maxStallMs: 'number', maxTransfers: 'number', maxTransfersPerClient: 'number', busyPollUs: 'number',
   },
-  http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string', tokens: { admin: 'string[]', read: 'string[]' }, sendfile: 'boolean' },
+  http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string', tokens: { admin: 'string[]', read: 'string[]' }, sendfile: 'boolean', captureMaxBytes: 'number' },
   state: { backend: 'string', url: 'string' },
   ra: { enabled: 'boolean', interface: 'string', radvd: 'string' },
 };

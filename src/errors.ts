@@ -74,6 +74,18 @@ export const ERRORS = {
   E_NO_MEMTEST: spec(500, 1, 'memtest86+ is missing', 'apt-get install memtest86+'),
   E_NO_MMDEBSTRAP: spec(500, 1, 'mmdebstrap is missing', 'apt-get install mmdebstrap'),
   E_MMDEBSTRAP: spec(500, 1, 'mmdebstrap failed', 'read its output in the message'),
+  E_NO_ROOTFS: spec(409, 1, 'the role has no rootfs image to version', 'give the role a rootfs image whose path ends in .tar'),
+  E_IMAGE_HISTORY: spec(500, 1, 'an image version history cannot be read', 'fix or move aside the <name>.history.json the message names'),
+  E_IMAGE_BUSY: spec(503, 1, 'another image operation holds the version lock', 'retry; remove the lock file only if no rolecast runs'),
+  E_NO_DIFF: spec(500, 1, 'diff cannot run', 'apt-get install diffutils'),
+  E_CAPTURE_MALFORMED: spec(400, 1, 'the capture upload is malformed', 'fix the field the message names (rolecast-capture makes a valid one)'),
+  E_CAPTURE_TYPE: spec(415, 1, 'the capture upload is not a tar', 'send Content-Type: application/x-tar'),
+  E_CAPTURE_TOO_LARGE: spec(413, 1, 'the capture upload is too large', 'capture fewer paths at once, or raise http.captureMaxBytes'),
+  E_CAPTURE_CREDENTIAL: spec(401, 1, 'no or a wrong capture credential', 'send Authorization: Bearer <the box\'s /etc/rolecast/capture.key>'),
+  E_CAPTURE_ADDRESS: spec(403, 1, 'a capture comes only from the machine\'s own address', 'run rolecast-capture on the machine itself'),
+  E_CAPTURE_OFF: spec(403, 1, 'this server takes no captures', 'run rolecast serve (it has the server key)'),
+  E_CAPTURE_REFUSED: spec(422, 1, 'paths that are never captured', 'leave out the paths listed in refused (rendered per machine, secrets); change those in the profiles'),
+  E_CAPTURE_BASE_GONE: spec(409, 1, 'the version the box booted is gone', 'reboot the box onto a current version and capture again'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -20,6 +20,7 @@ import { targetUser } from './privdrop.js';
 import { listening } from './startup.js';
 import { addTftpSource } from './metrics.js';
 import { IMAGE_FIX, missingImages } from './imagecheck.js';
+import { serverKey } from './serverkey.js';
 
 export interface Running {
   close(): Promise<void>;
@@ -64,7 +65,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
   const running: Running = { store, state, close: async () => { for (const c of closers.splice(0).reverse()) await c(); } };
   try {
     if (cfg.http.enabled) {
-      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, state, reload: () => store.reload(), lastReload: () => store.lastReload(), bootOnceServed });
+      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, state, serverKey: await serverKey(cfg.dataDir), reload: () => store.reload(), lastReload: () => store.lastReload(), bootOnceServed });
       await listening('HTTP', 'tcp', cfg.http.host, cfg.http.port, () => app.listen({ host: cfg.http.host, port: cfg.http.port }));
       const addr = app.server.address();
       running.httpPort = typeof addr === 'object' && addr ? addr.port : cfg.http.port;

@@ -24,6 +24,8 @@ export type BootStage =
   | 'http-image'
   | 'http-rootfs'
   | 'http-secret-denied'
+  | 'capture' // rolecast-capture from the booted box made a new image version (issue 18)
+  | 'capture-refused'
   | 'initramfs' // phone-home from the common initramfs (detail: which step)
   | 'booted'
   | 'failed'

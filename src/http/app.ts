@@ -21,6 +21,7 @@ import { machineApiRows } from './machines.js';
 import { registerErrorHandler } from './errors.js';
 import { registerRootfs } from './rootfs.js';
 import { registerApi } from './api.js';
+import { registerImages } from './images.js';
 import { registerMetrics } from './metrics.js';
 import { fileBody, sendBody } from './send.js';
 import { pathParams, sourceAddress } from './common.js';
@@ -48,12 +49,14 @@ export interface AppDeps {
   lastReload?: () => ReloadStatus | undefined;
   /** Called when a plan says its request used a boot-once target up: the machine returns to its role after. */
   bootOnceServed?: (host: string, target: string) => void;
+  /** The server key (src/serverkey.ts): with it, machines get capture credentials and may send captures. */
+  serverKey?: Buffer;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // pino's Logger and fastify's base logger type differ only in generics: widen once here.
   const { config } = deps;
-  const ctx = { baseUrl: baseUrlOf(config), server: config.address };
+  const ctx = { baseUrl: baseUrlOf(config), server: config.address, ...(deps.serverKey ? { serverKey: deps.serverKey } : {}) };
   const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }) as unknown as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), trustProxy: false,
     // Long path parameters reach the route schemas (400 with our error shape) instead of the router's bare 414.
     routerOptions: { maxParamLength: 2048 },
@@ -166,6 +169,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const setBootOnceAndReload = async (host: string, target: string | null) => { await setBootOnce(state.profiles, host, target, { who: 'api' }); await deps.reload?.(); };
   registerFleet(app, { getInventory: deps.getInventory, state, ctx, dataDir: config.dataDir, tokens, lastReload: deps.lastReload, setBootOnce: setBootOnceAndReload });
   registerUi(app, { tokens, sessions });
+  registerImages(app, { getInventory: deps.getInventory, imagesDir: config.imagesDir, ctx, leases: state.leases, events: state.events, tokens, ...(config.http.captureMaxBytes ? { captureMaxBytes: config.http.captureMaxBytes } : {}) });
 
   return app;
 }

@@ -6,7 +6,8 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createGzip } from 'node:zlib';
-import { isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
+import { realpath } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Inventory } from '../inventory/types.js';
@@ -17,6 +18,7 @@ import { planBoot } from '../boot/plan.js';
 import { machineContent, type MachineContent } from '../boot/content.js';
 import { RolecastError } from '../errors.js';
 import { planRootfs, segmentStream } from '../rootfs/compose.js';
+import { withCaptureFiles } from '../rootfs/capture-files.js';
 import { TarFormatError } from '../rootfs/tarindex.js';
 import { etagMatches, sendBody } from './send.js';
 import { pathParams, sourceAddress } from './common.js';
@@ -81,7 +83,11 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     const etag = rootfsEtag(baseSha, c.hash, m[2]!);
     let plan;
     try {
-      plan = await planRootfs({ basePath, files: c.files });
+      // Every rootfs with a base carries rolecast-capture and the manifest of what this box boots.
+      const files = basePath
+        ? await withCaptureFiles(basePath, c.files, { server: deps.ctx.baseUrl, mac: c.mac, image: c.base!.name, version: basename(await realpath(basePath)), sha256: baseSha! })
+        : c.files;
+      plan = await planRootfs({ basePath, files });
     } catch (err) {
       if (err instanceof TarFormatError) throw new RolecastError('E_BAD_IMAGE', `rootfs image for role ${c.role}: ${err.message}`, { cause: err });
       throw err;

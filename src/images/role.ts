@@ -18,9 +18,10 @@ import { defaultKernelVersion } from './initramfs.js';
 
 /**
  * What every role gets: an init, udev (without it systemd waits 90 s for dev-ttyS0.device and the
- * serial getty never starts — measured), and the tools that bring up the pre-seeded bond and VLAN.
+ * serial getty never starts — measured), the tools that bring up the pre-seeded bond and VLAN, and
+ * wget for rolecast-capture (minbase has sh, find, stat, sha256sum, awk and tar already).
  */
-export const COMMON_PACKAGES = ['systemd-sysv', 'udev', 'ifupdown', 'iproute2', 'ifenslave', 'vlan', 'kmod', 'netbase'];
+export const COMMON_PACKAGES = ['systemd-sysv', 'udev', 'ifupdown', 'iproute2', 'ifenslave', 'vlan', 'kmod', 'netbase', 'wget'];
 
 export const ROLE_PACKAGES: Record<string, string[]> = {
   lb: ['keepalived', 'ipvsadm'],
@@ -106,7 +107,7 @@ export async function buildRoleImage(role: string, opts: RoleBuildOptions): Prom
     const sha256 = await sha256File(tmp);
     const file = `${role}-${sha256.slice(0, 12)}.tar`;
     await rename(tmp, join(dir, file));
-    const versions = await publishVersion(dir, role, file);
+    const versions = await publishVersion(dir, role, file, { kind: 'built', sha256, what: `rolecast images build ${role} (${[...COMMON_PACKAGES, ...(ROLE_PACKAGES[role] ?? []), ...(opts.packages ?? [])].length} packages)` });
     opts.logger?.info({ role, file, versions }, 'role image built');
     return { path: join(dir, `${role}.tar`), sha256, versions };
   } finally {

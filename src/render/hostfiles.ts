@@ -1,6 +1,7 @@
 /** Identity and housekeeping files: hostname, hosts, syslog forwarding, the machine's own record. */
 import type { Inventory, ResolvedMachine, Role } from '../inventory/types.js';
 import { RenderError } from '../errors.js';
+import { derive } from '../serverkey.js';
 import type { RenderContext, RenderedFile } from './types.js';
 
 const file = (path: string, content: string, mode = 0o644): RenderedFile => ({ path, mode, content, secret: false });
@@ -68,4 +69,16 @@ export function renderUnknownFiles(mac: string, role: Role, inv: Inventory, ctx:
   const host = `unknown-${mac.replace(/:/g, '')}`;
   const rec = { host: null, mac, domain: inv.site.domain, role: role.name, unknown: true, server: ctx.baseUrl };
   return [file('/etc/hostname', `${host}\n`), file('/etc/rolecast/machine.json', `${JSON.stringify(rec, null, 2)}\n`)];
+}
+
+export const CAPTURE_KEY_PATH = '/etc/rolecast/capture.key';
+
+/** The machine's credential for `rolecast-capture` uploads: derived per provisioning MAC, secret. */
+export function captureCredential(key: Buffer, mac: string): string {
+  return derive(key, 'capture', mac);
+}
+
+export function renderCaptureKey(rm: ResolvedMachine, ctx: RenderContext): RenderedFile[] {
+  if (!ctx.serverKey || !rm.role.rootfs) return [];
+  return [{ path: CAPTURE_KEY_PATH, mode: 0o600, content: `${captureCredential(ctx.serverKey, rm.machine.macs[0]!)}\n`, secret: true }];
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { BootTargetPlan } from '../boot/plan.js';
 import type { Inventory, ResolvedMachine } from '../inventory/types.js';
 import type { RenderContext, RenderedFile } from './types.js';
-import { renderExtraFiles, renderHostname, renderHosts, renderMachineJson, renderSyslog } from './hostfiles.js';
+import { renderCaptureKey, renderExtraFiles, renderHostname, renderHosts, renderMachineJson, renderSyslog } from './hostfiles.js';
 export { renderUnknownFiles } from './hostfiles.js';
 import { renderIfupdown, renderNetworkd } from './network.js';
 import { renderKeepalived } from './keepalived.js';
@@ -19,7 +19,7 @@ export type { RenderContext, RenderedFile } from './types.js';
 export function renderMachineFiles(rm: ResolvedMachine, inv: Inventory, ctx: RenderContext): RenderedFile[] {
   const files = [
     renderHostname(rm), renderHosts(inv), renderMachineJson(rm, inv, ctx), renderIfupdown(rm, inv),
-    ...renderNetworkd(rm, inv), ...renderSyslog(inv),
+    ...renderNetworkd(rm, inv), ...renderSyslog(inv), ...renderCaptureKey(rm, ctx),
   ];
   const ka = renderKeepalived(rm, inv);
   if (ka) files.push(ka);

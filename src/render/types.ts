@@ -15,4 +15,9 @@ export interface RenderContext {
   baseUrl: string;
   /** Provisioning server address (next-server). */
   server: string;
+  /**
+   * The server key (src/serverkey.ts). When set, every machine whose role has a rootfs gets its capture
+   * credential (/etc/rolecast/capture.key, secret); renderers only derive from it, they never read it.
+   */
+  serverKey?: Buffer;
 }

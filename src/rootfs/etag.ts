@@ -21,8 +21,11 @@ export async function fileSha256(path: string): Promise<string> {
   return sha;
 }
 
-/** Bumped when the byte layout of a composed rootfs changes (v2: base members spliced verbatim). */
-const LAYOUT = 'v2';
+/**
+ * Bumped when the byte layout of a composed rootfs changes (v2: base members spliced verbatim; v3:
+ * rolecast-capture and the manifest added).
+ */
+const LAYOUT = 'v3';
 
 export function rootfsEtag(baseSha: string | undefined, contentHash: string, format: string): string {
   return `"${createHash('sha256').update(`${LAYOUT}\0${baseSha ?? 'none'}\0${contentHash}\0${format}`).digest('hex').slice(0, 32)}"`;

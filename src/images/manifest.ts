@@ -1,0 +1,168 @@
+/**
+ * The manifest of an image: one line per path with its type, mode, owner and content hash, so a running
+ * box can tell what it changed since it booted (`rolecast-capture --changed`) and two versions can be
+ * compared (`rolecast images diff`). Read from the tar itself, once per file version.
+ *
+ * Text form (what /etc/rolecast/manifest holds on the box; busybox sh + awk read it):
+ *   # rolecast manifest 1
+ *   # key value                      header: server, mac, image, version
+ *   <type> <mode> <uid>:<gid> <sum> /<path>
+ * type: f file, d directory, l symlink (sum = its target, with %, space and newline as %25 %20 %0A), o other (devices, fifos: never
+ * compared), r a file rolecast renders per machine, s a secret it renders (sum "-"), x an excluded
+ * prefix (/proc, /run...). mode is octal without leading zeros, as `stat -c %a` prints it. The path is
+ * last, so it may hold spaces; a path with a newline is left out (no shell tool could name it).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar-stream';
+import { normName } from '../rootfs/tarindex.js';
+
+export type EntryType = 'f' | 'd' | 'l' | 'o';
+
+export interface ManifestEntry {
+  /** Normalised: no leading "/" or "./", no trailing "/". */
+  path: string;
+  type: EntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** sha256 of a file's content or of a symlink's target; undefined for directories and others. */
+  sha256?: string;
+  size?: number;
+  /** A symlink's target. */
+  target?: string;
+}
+
+export type Manifest = Map<string, ManifestEntry>;
+
+/** Paths a capture never looks at: kernel and runtime filesystems, scratch space. */
+export const EXCLUDED = ['proc', 'sys', 'dev', 'run', 'tmp', 'var/tmp', 'var/run', 'var/lock', 'mnt', 'media', 'lost+found'];
+
+export function isExcluded(path: string): boolean {
+  const p = normName(path);
+  return EXCLUDED.some((x) => p === x || p.startsWith(`${x}/`));
+}
+
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+function typeOf(t: string | null | undefined): EntryType | 'link' | 'skip' {
+  if (t === 'file' || t === 'contiguous-file') return 'f';
+  if (t === 'directory') return 'd';
+  if (t === 'symlink') return 'l';
+  if (t === 'link') return 'link';
+  if (t === 'character-device' || t === 'block-device' || t === 'fifo') return 'o';
+  return 'skip'; // pax headers and the like: tar-stream folds them into the next entry
+}
+
+/** Read a whole tar (a stream) into a manifest; hard links take their target's content. */
+export async function manifestOfStream(input: NodeJS.ReadableStream): Promise<Manifest> {
+  const out: Manifest = new Map();
+  const ex = tar.extract();
+  ex.on('entry', (h, body, next) => {
+    const h2 = createHash('sha256');
+    let size = 0;
+    body.on('data', (c: unknown) => { h2.update(c as Buffer); size += (c as Buffer).length; });
+    body.on('end', () => {
+      const path = normName(h.name);
+      const t = typeOf(h.type);
+      const base = { path, mode: (h.mode ?? 0) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0 };
+      if (path && !path.includes('\n')) {
+        if (t === 'f') out.set(path, { ...base, type: 'f', sha256: h2.digest('hex'), size });
+        else if (t === 'd' || t === 'o') out.set(path, { ...base, type: t });
+        else if (t === 'l') out.set(path, { ...base, type: 'l', mode: 0o777, target: h.linkname ?? '', sha256: sha(h.linkname ?? '') });
+        else if (t === 'link') {
+          const target = out.get(normName(h.linkname ?? ''));
+          if (target?.type === 'f') out.set(path, { ...target, path });
+        }
+      }
+      next();
+    });
+    body.resume();
+  });
+  await pipeline(input, ex);
+  return out;
+}
+
+const cache = new Map<string, { key: string; manifest: Promise<Manifest> }>();
+
+/** The manifest of a tar file, computed once per file version (size, mtime, inode). */
+export async function manifestOf(file: string): Promise<Manifest> {
+  const st = await stat(file);
+  const key = `${st.size}:${st.mtimeMs}:${st.ino}`;
+  const hit = cache.get(file);
+  if (hit?.key === key) return hit.manifest;
+  const manifest = manifestOfStream(createReadStream(file, { highWaterMark: 1024 * 1024 }));
+  cache.set(file, { key, manifest });
+  manifest.catch(() => { if (cache.get(file)?.manifest === manifest) cache.delete(file); });
+  return manifest;
+}
+
+export interface GeneratedPath {
+  path: string;
+  mode: number;
+  secret: boolean;
+  content?: string | Buffer;
+}
+
+export interface ManifestHeader {
+  server?: string;
+  mac?: string;
+  image?: string;
+  version?: string;
+  sha256?: string;
+}
+
+/** A symlink target as one field (awk on the box encodes `stat -c %N`'s output the same way). */
+export const encodeTarget = (t: string) => t.replace(/%/g, '%25').replace(/ /g, '%20').replace(/\n/g, '%0A') || '%';
+const decodeTarget = (s: string) => (s === '%' ? '' : s.replace(/%0A/g, '\n').replace(/%20/g, ' ').replace(/%25/g, '%'));
+
+function line(e: ManifestEntry): string {
+  const sum = e.type === 'l' ? encodeTarget(e.target ?? '') : e.sha256 ?? '-';
+  return `${e.type} ${e.mode.toString(8)} ${e.uid}:${e.gid} ${sum} /${e.path}`;
+}
+
+/**
+ * The manifest text a booted box gets: the base's entries, with the paths rolecast generates for this
+ * machine marked r (or s, secret: no hash) instead, and the excluded prefixes.
+ */
+export function formatManifest(base: Manifest, header: ManifestHeader, generated: readonly GeneratedPath[] = [], dirs: readonly string[] = []): string {
+  const gen = new Map(generated.map((g) => [normName(g.path), g]));
+  const lines = ['# rolecast manifest 1'];
+  for (const [k, v] of Object.entries(header)) if (v !== undefined) lines.push(`# ${k} ${v}`);
+  for (const x of EXCLUDED) lines.push(`x 0 0:0 - /${x}`);
+  const all = new Map(base);
+  for (const d of dirs) if (!all.has(d)) all.set(d, { path: d, type: 'd', mode: 0o755, uid: 0, gid: 0 });
+  for (const p of [...new Set([...all.keys(), ...gen.keys()])].sort()) {
+    const g = gen.get(p);
+    if (g) {
+      const sum = g.secret || g.content === undefined ? '-' : sha(g.content);
+      lines.push(`${g.secret ? 's' : 'r'} ${g.mode.toString(8)} 0:0 ${sum} /${p}`);
+    } else if (!isExcluded(p)) {
+      lines.push(line(all.get(p)!));
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Parse the text form back (tests, and `images diff` of manifests sent by a box). */
+export function parseManifest(text: string): { header: ManifestHeader; entries: Manifest; marked: Map<string, 'r' | 's' | 'x'> } {
+  const header: Record<string, string> = {};
+  const entries: Manifest = new Map();
+  const marked = new Map<string, 'r' | 's' | 'x'>();
+  for (const l of text.split('\n')) {
+    if (!l) continue;
+    const h = /^# (\w+) (.*)$/.exec(l);
+    if (h) { header[h[1]!] = h[2]!; continue; }
+    const m = /^([fdlorsx]) ([0-7]+) (\d+):(\d+) (\S+) \/(.*)$/.exec(l);
+    if (!m) continue;
+    const [, t, mode, uid, gid, sum, path] = m as unknown as [string, string, string, string, string, string, string];
+    if (t === 'r' || t === 's' || t === 'x') { marked.set(path, t); continue; }
+    const e: ManifestEntry = { path, type: t as EntryType, mode: parseInt(mode, 8), uid: Number(uid), gid: Number(gid) };
+    if (t === 'l') e.target = decodeTarget(sum);
+    else if (sum !== '-') e.sha256 = sum;
+    entries.set(path, e);
+  }
+  return { header, entries, marked };
+}
