@@ -40,6 +40,8 @@ describeSystem('HTTP with curl from two namespaces', ['curl', 'tar'], () => {
       spawnSync('ip', ['-n', br, 'link', 'set', port, 'master', 'br0']);
       lab.addr(ns, 'e0', ip);
     }
+    // w101's own address too: every rootfs holds the machine's capture credential, a secret for it alone.
+    lab.addr(a, 'e0', '10.0.0.101/24');
     let log = '';
     const p = lab.spawn(s, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', join(dir, 'rolecast.conf.yaml')], { cwd: ROOT });
     p.stdout?.on('data', (d: Buffer) => { log += d.toString(); });
@@ -65,7 +67,7 @@ describeSystem('HTTP with curl from two namespaces', ['curl', 'tar'], () => {
     const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${serverPid}/status`, 'utf8'))?.[1]) / 1024;
     const before = hwm();
     const out = join(dir, 'w101.tar');
-    const r = await lab.exec(a, 'curl', ['-sS', '-f', '-o', out, '-w', '%{size_download}', 'http://10.0.0.1:8080/rootfs/52:54:00:00:02:01.tar'], { timeoutMs: 120_000 });
+    const r = await lab.exec(a, 'curl', ['-sS', '-f', '-o', out, '-w', '%{size_download}', '--interface', '10.0.0.101', 'http://10.0.0.1:8080/rootfs/52:54:00:00:02:01.tar'], { timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
     expect(Number(r.stdout)).toBeGreaterThan(300 * 1024 * 1024);
     expect(hwm() - before, `peak RSS grew from ${before} MB`).toBeLessThan(100);
@@ -86,7 +88,7 @@ describeSystem('HTTP with curl from two namespaces', ['curl', 'tar'], () => {
     if (process.env.CI === 'true') expect(built, 'the sendfile engine must be built in CI (npm run build:native)').toBe(true);
     expect((JSON.parse(health.stdout) as { sendfile: boolean }).sendfile).toBe(built);
     // A slow reader that gives up after a second: the server sees EAGAIN, then the connection reset.
-    const quit = await lab.exec(a, 'curl', ['-sS', '-o', '/dev/null', '--limit-rate', '2M', '--max-time', '1', 'http://10.0.0.1:8080/rootfs/52:54:00:00:02:01.tar'], { timeoutMs: 20_000 });
+    const quit = await lab.exec(a, 'curl', ['-sS', '-o', '/dev/null', '--limit-rate', '2M', '--max-time', '1', '--interface', '10.0.0.101', 'http://10.0.0.1:8080/rootfs/52:54:00:00:02:01.tar'], { timeoutMs: 20_000 });
     expect(quit.code).toBe(28); // curl: operation timed out
     const r = await lab.exec(a, 'curl', ['-sS', '-f', '-o', join(dir, 'k2'), 'http://10.0.0.1:8080/images/kernel']);
     expect(r.code, r.stderr).toBe(0);
