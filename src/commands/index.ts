@@ -8,6 +8,7 @@ import { serveCommand } from './serve.js';
 import { eventsCommand } from './events.js';
 import { imagesCommand } from './images.js';
 import { profilesCommand } from './profiles.js';
+import { adoptCommand, commissionCommand, discoveredCommand, factsCommand, forgetCommand } from './discovery.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   serveCommand,
@@ -19,4 +20,9 @@ export const COMMANDS: readonly CommandSpec[] = [
   eventsCommand,
   imagesCommand,
   profilesCommand,
+  discoveredCommand,
+  adoptCommand,
+  forgetCommand,
+  commissionCommand,
+  factsCommand,
 ];

@@ -22,6 +22,8 @@ import { registerErrorHandler } from './errors.js';
 import { registerRootfs } from './rootfs.js';
 import { registerApi } from './api.js';
 import { registerImages } from './images.js';
+import { registerDiscovered } from './discovered.js';
+import { Discovery } from '../discovery/service.js';
 import { registerMetrics } from './metrics.js';
 import { fileBody, sendBody } from './send.js';
 import { pathParams, sourceAddress } from './common.js';
@@ -51,6 +53,8 @@ export interface AppDeps {
   bootOnceServed?: (host: string, target: string) => void;
   /** The server key (src/serverkey.ts): with it, machines get capture credentials and may send captures. */
   serverKey?: Buffer;
+  /** Bound on the discovery inbox (default 4096 entries). */
+  discoveryMaxEntries?: number;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -168,6 +172,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerApi(app, { getInventory: deps.getInventory, state, tokens, reload: deps.reload });
   const setBootOnceAndReload = async (host: string, target: string | null) => { await setBootOnce(state.profiles, host, target, { who: 'api' }); await deps.reload?.(); };
   registerFleet(app, { getInventory: deps.getInventory, state, ctx, dataDir: config.dataDir, tokens, lastReload: deps.lastReload, setBootOnce: setBootOnceAndReload });
+  const discovery = new Discovery({
+    store: state.discovered, getInventory: deps.getInventory, reload: async () => { await deps.reload?.(); }, profiles: state.profiles, leases: state.leases,
+    events: state.events, logger: deps.logger.child({ component: 'discovery' }),
+    // machines.yaml has no `bmc:` key yet: a BMC address found stays in the inbox entry's facts.
+    bmcField: false,
+    ...(deps.discoveryMaxEntries ? { maxEntries: deps.discoveryMaxEntries } : {}),
+  });
+  registerDiscovered(app, { discovery, tokens, commission: (h) => setBootOnceAndReload(h, 'discover') });
   registerUi(app, { tokens, sessions });
   registerImages(app, { getInventory: deps.getInventory, imagesDir: config.imagesDir, ctx, leases: state.leases, events: state.events, tokens, ...(config.http.captureMaxBytes ? { captureMaxBytes: config.http.captureMaxBytes } : {}) });
 
