@@ -141,16 +141,19 @@ export const adoptCommand: CommandSpec = {
 export const forgetCommand: CommandSpec = {
   name: 'forget', summary: 'drop a discovery inbox entry', args: '<mac|serial|uuid>', minArgs: 1, maxArgs: 1, run: cmdForget, flags: SERVER,
   description: VIA_API,
+  examples: ['rolecast forget 52:54:00:aa:00:01', 'rolecast forget RC-0001'],
 };
 
 export const commissionCommand: CommandSpec = {
   name: 'commission', summary: 'boot the commissioning image once: fresh hardware facts', args: '<host>', minArgs: 1, maxArgs: 1, run: cmdCommission,
   flags: { config: FLAGS.config, profiles: FLAGS.profiles },
   description: 'Sets boot_once: discover on the machine; its next boot reports its hardware (rolecast facts <host>) and boots its role again.',
+  examples: ['rolecast commission w106'],
 };
 
 export const factsCommand: CommandSpec = {
   name: 'facts', summary: 'a box\'s hardware facts and what changed since last time', args: '<host|mac|serial>', minArgs: 1, maxArgs: 1, run: cmdFacts,
   flags: { ...SERVER, json: FLAGS.json },
   description: `Changes: a disk gone or new, a NIC at another speed or link, another switch port, memory, CPU. ${VIA_API}`,
+  examples: ['rolecast facts w106', 'rolecast facts 52:54:00:00:02:06 --json'],
 };
