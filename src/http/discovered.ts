@@ -10,7 +10,7 @@
  *   DELETE /api/discovered/<key>      forget an entry (admin token)
  * <key> is a MAC (any of the box's), its SMBIOS serial or its UUID.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { normaliseMac } from '../boot/facts.js';
 import { RolecastError } from '../errors.js';
 import type { DiscoveredRecord } from '../state/types.js';
