@@ -15,14 +15,21 @@ export const IPMI_MODULES = ['ipmi_devintf', 'ipmi_si'];
 
 export interface DiscoverParts { entries: CpioEntry[]; warnings: string[] }
 
-/** gcc -static the helper; undefined (and why) when no compiler or static libc is installed. */
+const built = new Map<string, Buffer>();
+
+/** gcc -static the helper (once per source text in a process); undefined (and why) when no compiler or static libc is installed. */
 export function compileHelper(srcDir: string): { binary?: Buffer; warning?: string } {
+  const source = readFileSync(join(srcDir, 'rolecast-hw.c'), 'utf8');
+  const cached = built.get(source);
+  if (cached) return { binary: cached };
   const dir = mkdtempSync(join(tmpdir(), 'rolecast-hw-'));
   try {
     const out = join(dir, 'rolecast-hw');
     const r = spawnSync('gcc', ['-static', '-Os', '-s', '-o', out, join(srcDir, 'rolecast-hw.c')], { encoding: 'utf8' });
     if (r.status !== 0) return { warning: `rolecast-hw not built (gcc -static: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}): discovery reports carry no LLDP neighbour or BMC address` };
-    return { binary: readFileSync(out) };
+    const binary = readFileSync(out);
+    built.set(source, binary);
+    return { binary };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
