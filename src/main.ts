@@ -22,6 +22,8 @@ import { addTftpSource } from './metrics.js';
 import { IMAGE_FIX, missingImages } from './imagecheck.js';
 import { serverKey } from './serverkey.js';
 
+const PER_PACKET_STAGES: ReadonlySet<string> = new Set(['dhcp-discover', 'dhcp-offer', 'dhcp-request', 'dhcp-inform']);
+
 export interface Running {
   close(): Promise<void>;
   store: InventoryStore;
@@ -49,7 +51,13 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
   const state = await openFileState(cfg.dataDir, cfg.profilesDir, logger);
   // One sink for DHCP, TFTP, HTTP and phone-home: every boot event lands in the per-machine timeline
   // and, once, in the log.
-  state.events.subscribe((e) => logger.info({ event: e.stage, mac: e.mac, host: e.host, detail: e.detail, address: e.address }, 'boot event'));
+  // and, once, in the log: at info one line per boot stage (an ACK, a loader, a script, a kernel...);
+  // the per-packet DHCP steps before an ACK at debug, where a boot storm's thousands of packets a
+  // second would otherwise spend a sixth of the DHCP path writing log lines.
+  state.events.subscribe((e) => {
+    const level = PER_PACKET_STAGES.has(e.stage) ? 'debug' : 'info';
+    if (logger.isLevelEnabled(level)) logger[level]({ event: e.stage, mac: e.mac, host: e.host, detail: e.detail, address: e.address }, 'boot event');
+  });
   // Boot-once (maintenance): once the target's boot config has gone out, the machine goes back to its
   // role — the YAML loses its boot_once key and the snapshot reloads. Only the target that was served is
   // cleared: one set again meanwhile stays (E_CONFLICT, logged at info).

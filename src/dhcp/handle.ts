@@ -48,6 +48,7 @@ export interface DhcpAnswer {
   /** Store this before the reply leaves; when the store refuses a grant, nothing is sent. */
   lease?: { record: LeaseRecord; network?: string };
   events: AnswerEvent[];
+  /** The handler's own line: debug for what its events already say (the boot-event line is the info one). */
   log: { level: 'debug' | 'info' | 'warn'; msg: string; fields?: Record<string, unknown> };
 }
 
@@ -111,7 +112,7 @@ function authoritative(req: DhcpPacket, type: number, facts: MachineFacts, plan:
       reply: replyOf(req, MSG.OFFER, ctx, facts, plan, addr),
       ...(addr.reserved ? {} : { lease: { record: { mac, ip: addr.ip, state: 'offered', expiresAt: iso(ctx.now, OFFER_HOLD_MS) }, ...(addr.network ? { network: addr.network.name } : {}) } }),
       events: [discover, { stage: 'dhcp-offer', address: addr.ip }],
-      log: { level: 'info', msg: 'dhcp offer', fields: { ip: addr.ip, boot: plan.action === 'boot' && wantsBoot ? plan.bootfile : undefined } },
+      log: { level: 'debug', msg: 'dhcp offer', fields: { ip: addr.ip, boot: plan.action === 'boot' && wantsBoot ? plan.bootfile : undefined } },
     };
   }
   if (type === MSG.REQUEST) return request(req, facts, plan, ctx);
@@ -121,7 +122,7 @@ function authoritative(req: DhcpPacket, type: number, facts: MachineFacts, plan:
     const cur = ctx.leases.byMacLive(mac);
     const ev: AnswerEvent = { stage: 'dhcp-release', address: req.ciaddr };
     if (!cur || cur.ip !== req.ciaddr) return { events: [ev], log: { level: 'debug', msg: 'dhcp release of an address this MAC does not hold: ignored', fields: { ip: req.ciaddr } } };
-    return { lease: { record: { ...cur, state: 'released', expiresAt: iso(ctx.now, 0) } }, events: [ev], log: { level: 'info', msg: 'dhcp release', fields: { ip: req.ciaddr } } };
+    return { lease: { record: { ...cur, state: 'released', expiresAt: iso(ctx.now, 0) } }, events: [ev], log: { level: 'debug', msg: 'dhcp release', fields: { ip: req.ciaddr } } };
   }
   if (type === MSG.INFORM) {
     const reply = buildReply({ req, type: MSG.ACK, serverId: ctx.serverId, network: networkOf(ctx.inv, req.ciaddr), facts, ...(wantsBoot ? { plan } : {}) });
@@ -164,7 +165,7 @@ function request(req: DhcpPacket, facts: MachineFacts, plan: BootPlan, ctx: Dhcp
     // Only NAK addresses on our networks: a client from elsewhere belongs to another server.
     if (!requested || !networkOf(ctx.inv, requested)) return { events: [ev], log: { level: 'debug', msg: 'dhcp request not ours', fields: { requested, message } } };
     const reply = replyOf(req, MSG.NAK, ctx, facts, plan, undefined, message);
-    return { reply, events: [ev, { stage: 'dhcp-nak', address: requested, detail: message }], log: { level: 'info', msg: 'dhcp nak', fields: { requested, message } } };
+    return { reply, events: [ev, { stage: 'dhcp-nak', address: requested, detail: message }], log: { level: 'debug', msg: 'dhcp nak', fields: { requested, message } } };
   };
   if (!addr) return nak('no address for this client');
   if (requested !== addr.ip) return nak(`${requested ?? 'no address'} is not this client's address`);
@@ -175,7 +176,7 @@ function request(req: DhcpPacket, facts: MachineFacts, plan: BootPlan, ctx: Dhcp
     // Durable before the ACK leaves: a crash after the commit cannot lose the grant.
     lease: { record: { mac, ip: addr.ip, state: 'bound', expiresAt: iso(ctx.now, ctx.config.leaseTime * 1000), ...(addr.host ? { host: addr.host } : {}) }, ...(addr.network ? { network: addr.network.name } : {}) },
     events: [ev, { stage: 'dhcp-ack', address: addr.ip }],
-    log: { level: 'info', msg: 'dhcp ack', fields: { ip: addr.ip } },
+    log: { level: 'debug', msg: 'dhcp ack', fields: { ip: addr.ip } },
   };
 }
 

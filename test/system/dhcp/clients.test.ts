@@ -58,7 +58,9 @@ describeSystem('DHCP with real clients (udhcpc, dhclient)', ['busybox', 'dhclien
     expect(env).toContain('subnet=255.255.255.0');
     expect(env).toContain('router=10.0.0.254');
     expect(env).toContain('hostname=w101');
-    expect(log).toMatch(/"msg":"dhcp ack".*"ip":"10\.0\.0\.101"|"ip":"10\.0\.0\.101".*"msg":"dhcp ack"/);
+    // One info line per boot stage: the ACK's boot event (offers and requests are debug).
+    expect(log).toMatch(/"event":"dhcp-ack".*"address":"10\.0\.0\.101".*"msg":"boot event"/);
+    expect(log).not.toMatch(/"event":"dhcp-(discover|offer|request)"/);
   });
 
   it('udhcpc as UEFI x64 (arch 7) gets ipxe.efi; as iPXE it gets the HTTP script, never the loader', async () => {

@@ -59,7 +59,7 @@ describeSystem('DHCP through a relay and beside dnsmasq', ['dhcrelay', 'dnsmasq'
     expect(env).toContain('ip=10.0.1.50');
     expect(env).toContain('router=10.0.1.1');
     expect(env).toContain('boot_file=undionly.kpxe');
-    expect(log).toMatch(/"msg":"dhcp ack"/);
+    expect(log).toMatch(/"event":"dhcp-ack".*"msg":"boot event"/);
   }, 90_000);
 
   it('proxy mode beside dnsmasq: address from dnsmasq, boot file from rolecast', async () => {
