@@ -42,6 +42,16 @@ describeBrowser('web UI in Chromium', () => describeSystem('web UI against rolec
   beforeAll(async () => {
     spawnSync(process.execPath, [join(ROOT, 'scripts/build-ui.mjs')], { stdio: 'inherit' });
     cpSync(join(ROOT, 'profiles'), profiles, { recursive: true });
+    // A discovery rule for the inbox test: boxes whose serial starts "UI-" become web-<n> (web), addresses from .150.
+    writeFileSync(join(profiles, 'rolecast.yaml'), `${readFileSync(join(profiles, 'rolecast.yaml'), 'utf8')}
+discovery:
+  addresses: { start: 10.0.0.150, end: 10.0.0.159 }
+  rules:
+    - name: ui-rack
+      match: { serial_prefix: UI- }
+      host: "web-{n}"
+      role: web
+`);
     mkdirSync(join(dir, 'images/build/rootfs'), { recursive: true });
     writeFileSync(join(dir, 'images/build/vmlinuz'), randomBytes(64 * 1024));
     writeFileSync(join(dir, 'images/build/initrd.img'), randomBytes(32 * 1024));
@@ -192,13 +202,15 @@ describeBrowser('web UI in Chromium', () => describeSystem('web UI against rolec
     await b.page.goto(`${BASE}/ui/#/inbox`);
     const card = b.page.locator(`article[data-mac="${BLANK}"]`);
     await expect.poll(() => card.getByTestId('fact-serial').textContent().catch(() => '')).toBe('UI-SERIAL-0701');
-    await card.getByLabel('Host').fill('w107');
-    await card.getByLabel('Role').selectOption('web');
+    // Filled from the matching rule: host from its template, its role; the address is the range's next free one.
+    expect(await card.getByLabel('Host').inputValue()).toBe('web-1');
+    expect(await card.getByLabel('Role').inputValue()).toBe('web');
     await screenshot(b.page, 'inbox');
     await card.getByRole('button', { name: 'Adopt' }).click();
-    await expect.poll(() => card.getByRole('status').textContent().catch(() => ''), { timeout: 10_000 }).toContain('adopted as w107');
-    const line = readFileSync(join(profiles, 'machines.yaml'), 'utf8').split('\n').find((l) => l.includes('host: w107'));
+    await expect.poll(() => card.getByRole('status').textContent().catch(() => ''), { timeout: 10_000 }).toContain('adopted as web-1');
+    const line = readFileSync(join(profiles, 'machines.yaml'), 'utf8').split('\n').find((l) => l.includes('host: web-1'));
     expect(line).toContain(BLANK);
+    expect(line).toContain('10.0.0.150');
     expect(line).toContain('52:54:00:aa:17:01');
     expect(line).toContain('role: web');
     await b.page.goto(`${BASE}/ui/#/`);
