@@ -46,7 +46,7 @@ function Facts({ f }: { f: Obj }) {
   <details><summary>All facts</summary><pre>${JSON.stringify(f, null, 2)}</pre></details>`;
 }
 
-function Adopt({ d, roles, done }: { d: Discovered; roles: string[]; done: () => void }) {
+function Adopt({ d, roles, done }: { d: Discovered; roles: string[]; done: (message: string) => void }) {
   const s = d.suggestion ?? {};
   const [host, setHost] = useState(s.host ?? '');
   const [role, setRole] = useState(s.role ?? roles[0] ?? '');
@@ -56,7 +56,8 @@ function Adopt({ d, roles, done }: { d: Discovered; roles: string[]; done: () =>
   const submit = (e: Event) => {
     e.preventDefault();
     post<{ host: string; role: string; ip: string; line?: string }>(`/api/discovered/${enc(d.mac)}/adopt`, { host, role, ...(ip ? { ip } : {}) })
-      .then((a) => { setR({ ok: `${d.mac} adopted as ${a.host} (${a.role}, ${a.ip})${a.line ? `: ${a.line.trim()}` : ''}` }); done(); }, (err: Error) => setR({ err }));
+      // The entry leaves the waiting list (and this form with it): the page shows the outcome.
+      .then((a) => done(`${d.mac} adopted as ${a.host} (${a.role}, ${a.ip})${a.line ? `: ${a.line.trim()}` : ''}`), (err: Error) => setR({ err }));
   };
   return html`<form class="adopt" onSubmit=${submit} aria-label=${`Adopt ${d.mac}`}>
     ${s.rule ? html`<p class="muted">Suggested by rule ${s.rule}</p>` : null}
@@ -73,6 +74,7 @@ export function InboxPage() {
   const [list, setList] = useState<Discovered[]>();
   const [roles, setRoles] = useState<string[]>([]);
   const [error, setError] = useState('');
+  const [notice, setNotice] = useState('');
   const load = () => get<Discovered[] | { machines: Discovered[] }>('/api/discovered').then((x) => setList(Array.isArray(x) ? x : x.machines), (e: Error) => setError(e.message));
   useEffect(() => {
     void availableRoutes().then((r) => {
@@ -86,12 +88,13 @@ export function InboxPage() {
   if (!list) return html`<p class="loading">Loading the inbox…</p>`;
   const waiting = list.filter((d) => d.state === 'waiting' || d.state === 'known-machine-new-nic');
   return html`<section aria-labelledby="inbox-h"><h2 id="inbox-h">Discovery inbox <small>(${waiting.length} waiting, ${list.length} in all)</small></h2>
+    ${notice ? html`<p class="ok" role="status" data-testid="inbox-notice">${notice}</p>` : null}
     ${list.length === 0 ? html`<p>No machine has reported yet.</p>` : null}
     ${list.map((d) => html`<article class="card" data-mac=${d.mac}>
       <h3 class="mono">${d.mac} <span class="tag">${d.state === 'known-machine-new-nic' ? `${d.host ?? '?'}, new MAC` : d.state}${d.state === 'adopted' && d.host ? ` as ${d.host}` : ''}</span></h3>
       <p class="muted">first seen ${new Date(d.firstSeen).toLocaleString()}, last ${new Date(d.lastSeen).toLocaleString()}</p>
       <${Facts} f=${d.facts} />
-      ${d.state === 'waiting' ? html`<${Adopt} d=${d} roles=${roles} done=${load} />` : null}
+      ${d.state === 'waiting' ? html`<${Adopt} d=${d} roles=${roles} done=${(m: string) => { setNotice(m); void load(); }} />` : null}
     </article>`)}
   </section>`;
 }

@@ -207,7 +207,8 @@ discovery:
     expect(await card.getByLabel('Role').inputValue()).toBe('web');
     await screenshot(b.page, 'inbox');
     await card.getByRole('button', { name: 'Adopt' }).click();
-    await expect.poll(() => card.getByRole('status').textContent().catch(() => ''), { timeout: 10_000 }).toContain('adopted as web-1');
+    await expect.poll(() => b.page.getByTestId('inbox-notice').textContent().catch(() => ''), { timeout: 10_000 }).toContain('adopted as web-1');
+    await expect.poll(() => card.locator('h3 .tag').textContent()).toBe('adopted as web-1');
     const line = readFileSync(join(profiles, 'machines.yaml'), 'utf8').split('\n').find((l) => l.includes('host: web-1'));
     expect(line).toContain(BLANK);
     expect(line).toContain('10.0.0.150');
