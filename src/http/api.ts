@@ -10,6 +10,8 @@ import { RolecastError } from '../errors.js';
 import { assignRole } from '../inventory/edit.js';
 import { pathParams, sourceAddress } from './common.js';
 import { requireToken, type TokenSet } from './auth.js';
+import { EventStream, type SseOptions } from './sse.js';
+
 
 export interface ApiDeps {
   getInventory: () => Inventory;
@@ -17,6 +19,8 @@ export interface ApiDeps {
   tokens: TokenSet;
   /** Re-read the profiles after an edit (the watcher would too, a moment later). */
   reload?: () => Promise<unknown>;
+  /** Event stream resumption buffer and heartbeat (tests shorten it). */
+  sse?: SseOptions;
 }
 
 const macParam = { type: 'object', properties: { mac: { type: 'string', maxLength: 32 } }, required: ['mac'] } as const;
@@ -48,13 +52,9 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
     return reply.code(202).send({ ok: true });
   });
 
-  app.get('/api/events', { preHandler: read }, (req, reply) => {
-    reply.hijack();
-    reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    reply.raw.write(': rolecast boot events\n\n');
-    const off = events.subscribe((e) => reply.raw.write(`event: ${e.stage}\ndata: ${JSON.stringify(e)}\n\n`));
-    req.raw.on('close', off);
-  });
+  // Resumable (Last-Event-ID) with heartbeats: src/http/sse.ts.
+  const stream = new EventStream(events, deps.sse);
+  app.get('/api/events', { preHandler: read }, (req, reply) => stream.serve(req, reply));
 
   app.get<{ Params: { host: string } }>('/api/machines/:host', { schema: { params: pathParams('host') }, preHandler: read }, async (req) => {
     const inv = deps.getInventory();

@@ -24,6 +24,7 @@ import { registerApi } from './api.js';
 import { registerImages } from './images.js';
 import { registerDiscovered } from './discovered.js';
 import { Discovery } from '../discovery/service.js';
+import type { SseOptions } from './sse.js';
 import { registerMetrics } from './metrics.js';
 import { fileBody, sendBody } from './send.js';
 import { pathParams, sourceAddress } from './common.js';
@@ -55,6 +56,8 @@ export interface AppDeps {
   serverKey?: Buffer;
   /** Bound on the discovery inbox (default 4096 entries). */
   discoveryMaxEntries?: number;
+  /** Event stream options (src/http/sse.ts). */
+  sse?: SseOptions;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -169,7 +172,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const key = await serverKey(config.dataDir);
   app.get('/api/machines', { preHandler: requireToken(tokens, 'read') }, async () => machineApiRows(deps.getInventory(), ctx, state, key));
   registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, zeroCopy: config.http.sendfile, state, key });
-  registerApi(app, { getInventory: deps.getInventory, state, tokens, reload: deps.reload });
+  registerApi(app, { getInventory: deps.getInventory, state, tokens, reload: deps.reload, ...(deps.sse ? { sse: deps.sse } : {}) });
   const setBootOnceAndReload = async (host: string, target: string | null) => { await setBootOnce(state.profiles, host, target, { who: 'api' }); await deps.reload?.(); };
   registerFleet(app, { getInventory: deps.getInventory, state, ctx, dataDir: config.dataDir, tokens, lastReload: deps.lastReload, setBootOnce: setBootOnceAndReload });
   const discovery = new Discovery({

@@ -16,7 +16,8 @@ import { negotiate } from './options.js';
 import { ReadSession, type BlockSource, type SessionResult } from './session.js';
 import type { Resolved, TftpResolver } from './resolve.js';
 import { createHotPoll } from './hotpoll.js';
-import { SlotTable, type Slot } from './limits.js';import { tftpMetrics } from '../metrics.js';
+import { SlotTable, type Slot } from './limits.js';
+import { tftpMetrics } from '../metrics.js';
 
 
 export interface TftpServerOptions {

@@ -14,7 +14,8 @@ import type { State } from '../../../src/state/types.js';
 import { InventoryStore } from '../../../src/inventory/watch.js';
 import { defaultConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
-import type { Inventory } from '../../../src/inventory/types.js';import { placeholderImages } from '../../helpers/images.js';
+import type { Inventory } from '../../../src/inventory/types.js';
+import { placeholderImages } from '../../helpers/images.js';
 
 
 const ROOT = resolve(import.meta.dirname, '../../..');
