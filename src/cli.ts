@@ -1,7 +1,8 @@
 /**
  * The rolecast command. Each subcommand lives in src/commands/ (listed in src/commands/index.ts); this file
  * picks the command, reads its command line against its spec, and maps errors to exit codes:
- * 0 ok, 1 failed (invalid profiles, unknown machine, server error), 2 usage error.
+ * 0 ok, 1 failed (invalid profiles, unknown machine, server error), 2 usage error, 3 a BMC failed or did
+ * not answer (rolecast power, assign/boot-once --reboot).
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';

@@ -80,6 +80,16 @@ export interface StateConfig {
   url?: string;
 }
 
+/** BMC power calls (src/bmc/): every call's deadline, its attempts, and the global cap on calls in flight. */
+export interface BmcConfig {
+  /** Deadline for one BMC call, all attempts included (ms). */
+  timeoutMs: number;
+  /** Attempts per call (1 = no retry); only failures that reached no BMC, or a busy answer, are retried. */
+  attempts: number;
+  /** BMC calls in flight at once, across all BMCs (each BMC also gets one call at a time). */
+  maxConcurrent: number;
+}
+
 export interface ServerConfig {
   profilesDir: string;
   dataDir: string;
@@ -100,6 +110,7 @@ export interface ServerConfig {
   state: StateConfig;
   /** Router advertisements ("no IPv6 router here") on the provisioning link while DHCP is on: src/ra.ts. */
   ra: RaConfig;
+  bmc: BmcConfig;
 }
 
 /** Debian packages' install paths for loaders, after the project's own images/loaders. */
@@ -131,6 +142,7 @@ export function defaultConfig(): ServerConfig {
     http: { enabled: true, host: '0.0.0.0', port: 8080, sendfile: true },
     state: { backend: 'file' },
     ra: { enabled: true, radvd: '/usr/sbin/radvd' },
+    bmc: { timeoutMs: 10_000, attempts: 2, maxConcurrent: 16 },
   };
 }
 

@@ -22,6 +22,7 @@ const SHAPE: Shape = {
   http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string', tokens: { admin: 'string[]', read: 'string[]' }, sendfile: 'boolean', captureMaxBytes: 'number' },
   state: { backend: 'string', url: 'string' },
   ra: { enabled: 'boolean', interface: 'string', radvd: 'string' },
+  bmc: { timeoutMs: 'number', attempts: 'number', maxConcurrent: 'number' },
 };
 
 const ENUMS: Record<string, readonly string[]> = {

@@ -2,7 +2,7 @@
  * The one error catalogue: every code rolecast uses, with its HTTP status, what it means, what to do
  * and the CLI exit code. Handlers throw RolecastError with a code from here; one fastify error handler
  * (src/http/errors.ts) and the CLI serialise it. docs/errors.md lists the same table (a test checks).
- * Exit codes: 2 a usage error (the command line is wrong), 1 anything else that failed. HTTP: 4xx the request or the inventory says no; 500 we broke (never a 404 for that).
+ * Exit codes: 2 a usage error (the command line is wrong), 3 a BMC failed or did not answer, 1 anything else that failed. HTTP: 4xx the request or the inventory says no; 500 we broke (never a 404 for that).
  */
 export interface ErrorSpec {
   status: number;
@@ -10,10 +10,10 @@ export interface ErrorSpec {
   meaning: string;
   /** What to do about it. */
   fix: string;
-  exit: 1 | 2;
+  exit: 1 | 2 | 3;
 }
 
-const spec = (status: number, exit: 1 | 2, meaning: string, fix: string): ErrorSpec => ({ status, exit, meaning, fix });
+const spec = (status: number, exit: 1 | 2 | 3, meaning: string, fix: string): ErrorSpec => ({ status, exit, meaning, fix });
 
 export const ERRORS = {
   E_USAGE: spec(400, 2, 'the command or request is malformed', 'see `rolecast help <command>` or the API schema at /api/openapi.json'),
@@ -66,6 +66,13 @@ export const ERRORS = {
   E_STATE_CORRUPT: spec(500, 1, 'a state file cannot be read', 'fix or move the named file aside'),
   E_SERVER_KEY: spec(500, 1, 'the server key is unusable', 'remove <data>/server.key to make a new one'),
   E_NO_ZSTD: spec(500, 1, 'zstd cannot run', 'apt-get install zstd, or fetch the .tar.gz form'),
+  E_NO_BMC: spec(409, 1, 'the machine has no usable bmc in machines.yaml', 'add bmc: { type, address, user, password: secret:NAME } to its line'),
+  E_BMC_TIMEOUT: spec(504, 3, 'the BMC did not answer within the call\'s deadline', 'check that the BMC is up and reachable; bmc.timeoutMs (or --timeout) for slow BMCs'),
+  E_BMC_UNREACHABLE: spec(502, 3, 'the BMC cannot be reached, or no session could be opened', 'check its address, port and the network path to it'),
+  E_BMC_AUTH: spec(502, 3, 'the BMC refused the credentials', 'check bmc.user and the secret in secrets.yaml'),
+  E_BMC_BUSY: spec(503, 3, 'the BMC, or rolecast\'s cap on BMC calls, was busy until the deadline', 'retry later; bmc.maxConcurrent sets the cap'),
+  E_BMC_REFUSED: spec(409, 3, 'the BMC refused the command', 'read the BMC\'s words in the message (e.g. a cycle of a switched-off machine)'),
+  E_BMC_PROTOCOL: spec(502, 3, 'the BMC answered something rolecast cannot read', 'the message quotes the answer; report it with the BMC model'),
   E_INTERNAL: spec(500, 1, 'rolecast failed', 'a bug: report it with the log'),
   E_UNKNOWN_ROLE_IMAGE: spec(400, 1, 'no image recipe for that role', 'see `rolecast images build --help`'),
   E_UNKNOWN_IMAGE_TARGET: spec(400, 1, 'no such image target', 'one of those the message lists'),

@@ -21,6 +21,7 @@ import { listening } from './startup.js';
 import { addTftpSource } from './metrics.js';
 import { IMAGE_FIX, missingImages } from './imagecheck.js';
 import { serverKey } from './serverkey.js';
+import { PowerService } from './bmc/service.js';
 
 const PER_PACKET_STAGES: ReadonlySet<string> = new Set(['dhcp-discover', 'dhcp-offer', 'dhcp-request', 'dhcp-inform']);
 
@@ -73,7 +74,8 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
   const running: Running = { store, state, close: async () => { for (const c of closers.splice(0).reverse()) await c(); } };
   try {
     if (cfg.http.enabled) {
-      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, state, serverKey: await serverKey(cfg.dataDir), reload: () => store.reload(), lastReload: () => store.lastReload(), bootOnceServed });
+      const power = new PowerService({ policy: { timeoutMs: cfg.bmc.timeoutMs, attempts: cfg.bmc.attempts }, maxConcurrent: cfg.bmc.maxConcurrent, events: state.events, log: state.power });
+      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, state, serverKey: await serverKey(cfg.dataDir), reload: () => store.reload(), lastReload: () => store.lastReload(), bootOnceServed, power });
       await listening('HTTP', 'tcp', cfg.http.host, cfg.http.port, () => app.listen({ host: cfg.http.host, port: cfg.http.port }));
       const addr = app.server.address();
       running.httpPort = typeof addr === 'object' && addr ? addr.port : cfg.http.port;

@@ -9,6 +9,7 @@ import { eventsCommand } from './events.js';
 import { imagesCommand } from './images.js';
 import { profilesCommand } from './profiles.js';
 import { adoptCommand, commissionCommand, discoveredCommand, factsCommand, forgetCommand } from './discovery.js';
+import { bootOnceCommand, consoleCommand, powerCommand } from './power.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   serveCommand,
@@ -16,6 +17,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   machinesCommand,
   renderCommand,
   assignCommand,
+  bootOnceCommand,
   diffCommand,
   eventsCommand,
   imagesCommand,
@@ -25,4 +27,6 @@ export const COMMANDS: readonly CommandSpec[] = [
   forgetCommand,
   commissionCommand,
   factsCommand,
+  powerCommand,
+  consoleCommand,
 ];

@@ -12,6 +12,7 @@ import { readServed } from '../state/file/served.js';
 import { FileProfileEditor } from '../state/file/profiles.js';
 import { fleet, type FleetRow } from '../boot/fleet.js';
 import { FLAGS, type CommandSpec, type Flags } from './spec.js';
+import { rebootAfterEdit, REBOOT_FLAGS } from './power.js';
 import { applySite, findMachine, loadProfiles, NotFoundError, out, renderContext, serverConfig, table, UsageError } from './common.js';
 
 async function load(flags: Flags): Promise<{ inv: Inventory; ctx: RenderContext; dataDir: string }> {
@@ -100,8 +101,10 @@ export async function cmdAssign(args: string[], flags: Flags): Promise<number> {
   if (!key || !role) throw new UsageError('assign needs <host|mac> <role>');
   const loaded = await serverConfig(flags);
   // A MAC names its machine; the YAML edit is by host.
-  const host = findMachine(await loadProfiles(loaded), key).host;
+  const m = findMachine(await loadProfiles(loaded), key);
+  const host = m.host;
   await assignRole(new FileProfileEditor(loaded.cfg.profilesDir), host, role, { who: 'rolecast assign' });
+  if (flags.reboot) return rebootAfterEdit(loaded.cfg, flags, host, `role ${m.role} → ${role}`);
   out(`${host}: role ${role} (takes effect on its next boot)`);
   return 0;
 }
@@ -159,9 +162,9 @@ export const renderCommand: CommandSpec = {
 };
 
 export const assignCommand: CommandSpec = {
-  name: 'assign', summary: 'change a machine\'s role in machines.yaml (comments and layout kept)', args: '<host|mac> <role>', minArgs: 2, maxArgs: 2, flags: P, run: cmdAssign,
+  name: 'assign', summary: 'change a machine\'s role in machines.yaml (comments and layout kept)', args: '<host|mac> <role>', minArgs: 2, maxArgs: 2, flags: { ...P, ...REBOOT_FLAGS }, run: cmdAssign,
   description: 'Edit the machine\'s role line in machines.yaml in place. The edit is validated first: a role that does not exist, or an edit that would make the profiles invalid, changes nothing. A running server picks the change up for the machine\'s next boot.',
-  examples: ['rolecast assign w106 lb', 'rolecast assign 52:54:00:00:02:06 web --profiles /etc/rolecast/profiles'],
+  examples: ['rolecast assign w106 lb', 'rolecast assign 52:54:00:00:02:06 web --profiles /etc/rolecast/profiles', 'rolecast assign w106 lb --reboot   # then PXE once + power cycle through its BMC'],
 };
 
 export const diffCommand: CommandSpec = {

@@ -30,7 +30,12 @@ export type BootStage =
   | 'booted'
   | 'failed'
   | 'discovered' // a commissioning report was accepted (detail: inbox state)
-  | 'adopted'; // the box became a machine in machines.yaml (detail: host and role)
+  | 'adopted' // the box became a machine in machines.yaml (detail: host and role)
+  | 'assign' // role changed by an operator (detail: old → new), when it leads to a power action
+  | 'power-request' // a BMC power action asked for (detail: op and who)
+  | 'power-done' // the BMC did it (detail: op and the state it reports)
+  | 'power-failed' // the BMC call failed (detail: the error; never a guessed state)
+  | 'console'; // the last screen of a boot's console (Serial over LAN), kept when the boot failed
 
 export interface BootEvent {
   mac: string;

@@ -40,6 +40,8 @@ import { renderIpxeUnbootable } from '../render/ipxe.js';
 import type { State } from '../state/types.js';
 import { setBootOnce } from '../inventory/edit.js';
 import { serverKey } from '../serverkey.js';
+import type { PowerService } from '../bmc/service.js';
+import { registerPowerApi } from './power.js';
 
 export interface AppDeps {
   getInventory: () => Inventory;
@@ -58,6 +60,8 @@ export interface AppDeps {
   discoveryMaxEntries?: number;
   /** Event stream options (src/http/sse.ts). */
   sse?: SseOptions;
+  /** BMC power (POST/GET /api/machines/<host>/power); routes absent without it. Its log is state.power. */
+  power?: PowerService;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -185,6 +189,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerDiscovered(app, { discovery, tokens, commission: (h) => setBootOnceAndReload(h, 'discover') });
   registerUi(app, { tokens, sessions });
   registerImages(app, { getInventory: deps.getInventory, imagesDir: config.imagesDir, ctx, leases: state.leases, events: state.events, tokens, ...(config.http.captureMaxBytes ? { captureMaxBytes: config.http.captureMaxBytes } : {}) });
+  if (deps.power) registerPowerApi(app, { getInventory: deps.getInventory, tokens, power: deps.power, log: state.power });
 
   return app;
 }

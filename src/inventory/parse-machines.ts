@@ -1,6 +1,7 @@
 /** machines.yaml: one flow mapping per line, the DSAS habit (moving a role is one edit). */
 import { isMap, isScalar, type YAMLMap } from 'yaml';
 import type { Machine } from './types.js';
+import { parseBmc } from './parse-bmc.js';
 import { has, type Reader, val } from './read.js';
 import { BOOT, ipv4, loaders, parseFiles, type Locs } from './parse.js';
 import { normaliseMac } from '../boot/facts.js';
@@ -9,7 +10,7 @@ import { normaliseMac } from '../boot/facts.js';
  * count NICs (bond slaves) stay silent rather than report a follow-on error. */
 export const incompleteMacs = new WeakSet<object>();
 
-const MACHINE_KEYS = ['host', 'mac', 'role', 'ip', 'addresses', 'vrrp', 'sites', 'cmdline', 'boot', 'loaders', 'boot_once', 'confirm_wipe', 'uuid', 'files'];
+const MACHINE_KEYS = ['host', 'mac', 'role', 'ip', 'addresses', 'vrrp', 'sites', 'cmdline', 'boot', 'loaders', 'boot_once', 'confirm_wipe', 'uuid', 'files', 'bmc'];
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function macs(r: Reader, node: unknown, p: string, locs: Locs): string[] {
@@ -78,6 +79,10 @@ function machine(r: Reader, node: unknown, p: string, locs: Locs): Machine | und
   if (has(m, 'cmdline')) out.cmdline = r.str(val(m, 'cmdline'), `${p}.cmdline`);
   if (has(m, 'boot')) out.boot = r.oneOf(val(m, 'boot'), `${p}.boot`, BOOT);
   if (has(m, 'boot_once')) out.bootOnce = r.str(val(m, 'boot_once'), `${p}.boot_once`);
+  if (has(m, 'bmc')) {
+    const b = parseBmc(r, val(m, 'bmc'), `${p}.bmc`, locs);
+    if (b) out.bmc = b;
+  }
   if (has(m, 'uuid')) {
     const u = r.str(val(m, 'uuid'), `${p}.uuid`);
     if (u !== undefined && !UUID_RE.test(u)) r.err(val(m, 'uuid'), `${p}.uuid`, `"${u}" is not a UUID`);

@@ -145,6 +145,23 @@ export interface Role {
   source: SourceRef;
 }
 
+/**
+ * A machine's BMC (power control). The password is the name of a secret in secrets.yaml, resolved only
+ * when a call is made: it never sits in the inventory's machine objects, API answers or rendered files.
+ */
+export interface MachineBmc {
+  type: 'ipmi' | 'redfish';
+  host: string;
+  port?: number;
+  user: string;
+  /** Name of the secret holding the password (`password: secret:NAME`). */
+  passwordSecret: string;
+  /** Redfish: https (default) or http. */
+  scheme: 'https' | 'http';
+  /** Redfish over https: check the certificate (default true; false for self-signed BMC certificates). */
+  tlsVerify: boolean;
+}
+
 export interface Machine {
   host: string;
   /** Every NIC's MAC, normalised; the first is the provisioning NIC (eth0). */
@@ -169,6 +186,8 @@ export interface Machine {
   confirmWipe: boolean;
   /** Machine-specific extra files (merged over the role's by path). */
   files: ExtraFile[];
+  /** Power control through this BMC, when the machine has one. */
+  bmc?: MachineBmc;
   source: SourceRef;
 }
 

@@ -146,6 +146,7 @@ function machineRefs(p: Parsed, is: Issues): void {
     m.files.forEach((file, i) => {
       if (file.secret !== undefined && p.secrets[file.secret] === undefined) is.at(f, `${path}.files[${i}].secret`, `secret "${file.secret}" is not defined in secrets.yaml`, fb);
     });
+    if (m.bmc && p.secrets[m.bmc.passwordSecret] === undefined) is.at(f, `${path}.bmc.password`, `secret "${m.bmc.passwordSecret}" is not defined in secrets.yaml`, fb);
   }
 }
 

@@ -57,7 +57,7 @@ describe('rolecast help, version and usage errors', () => {
   it('a flag of another command is an error naming what this one takes, exit 2', async () => {
     const r = await rolecastHere(['assign', 'w106', 'lb', '--json', ...BUNDLED]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--json does not apply to assign \(assign takes: --profiles --config --help\)/);
+    expect(r.stderr).toMatch(/--json does not apply to assign \(assign takes: --profiles --config --reboot --data --timeout --help\)/);
   });
 
   it('wrong argument counts, unknown commands and targets exit 2', async () => {

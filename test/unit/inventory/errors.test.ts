@@ -52,7 +52,7 @@ describe('profile validation: exact messages', () => {
       ['machines.yaml:15:69: machines[8].role: unknown role "files" (roles: db, discover, file, lb, memtest, rescue, test, web, wipe)']],
     ['unknown key (typo)', { [M]: (t) => t.replace('host: fs1', 'hots: fs1') },
       ['machines.yaml:15:5: machines[8]: missing required key "host"',
-        'machines.yaml:15:7: machines[8].hots: unknown key "hots" (allowed: host, mac, role, ip, addresses, vrrp, sites, cmdline, boot, loaders, boot_once, confirm_wipe, uuid, files)']],
+        'machines.yaml:15:7: machines[8].hots: unknown key "hots" (allowed: host, mac, role, ip, addresses, vrrp, sites, cmdline, boot, loaders, boot_once, confirm_wipe, uuid, files, bmc)']],
     ['unknown image', { 'roles/db.yaml': (t) => t.replace('rootfs: db-root', 'rootfs: db-rot') },
       ['roles/db.yaml:6:9: rootfs: unknown image "db-rot" (images in rolecast.yaml: kernel, initrd, lb-root, web-root, db-root, file-root, test-root, memtest-bios, memtest-efi)']],
     ['per-firmware kernel of the wrong kind', { 'roles/memtest.yaml': (t) => t.replace('uefi-x64: memtest-efi', 'uefi-x64: lb-root') },

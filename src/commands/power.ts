@@ -1,0 +1,147 @@
+/**
+ * rolecast power | boot-once | console, and `assign --reboot`: BMC power from the command line. Power
+ * requests and results go into the machine's boot timeline (<data>/events.jsonl), so `rolecast events`
+ * reads assign → power → DHCP → ... → booted. Exit codes: 0 done, 1 failed before any BMC call (unknown
+ * machine, no bmc, profiles), 2 usage, 3 the BMC failed or did not answer (the message says which).
+ */
+import { spawn } from 'node:child_process';
+import type { BmcConfig, ServerConfig } from '../config.js';
+import { FileEventLog } from '../state/file/events.js';
+import { FilePowerLog } from '../state/file/power.js';
+import { setBootOnce } from '../inventory/edit.js';
+import { FileProfileEditor } from '../state/file/profiles.js';
+import type { Inventory, Machine } from '../inventory/types.js';
+import { createLogger } from '../log.js';
+import { RolecastError } from '../errors.js';
+import { BmcError, type PowerOp } from '../bmc/types.js';
+import { bmcTarget, PowerService, type PowerResult } from '../bmc/service.js';
+import { IPMITOOL, solArgs } from '../bmc/ipmi.js';
+import { sessionsClosing } from '../bmc/redfish.js';
+import { FLAGS, type CommandSpec, type FlagSpec, type Flags } from './spec.js';
+import { findMachine, loadProfiles, out, serverConfig, table, UsageError } from './common.js';
+
+const OPS: readonly PowerOp[] = ['status', 'on', 'off', 'cycle', 'reset', 'pxe'];
+export const EXIT_BMC = 3;
+
+/** The service with the config's caps (a --timeout flag overrides the deadline), writing into the data dir. */
+export async function openPower(cfg: ServerConfig, flags: Flags): Promise<{ power: PowerService; close: () => Promise<void>; events: FileEventLog }> {
+  const bmc = bmcConfig(cfg.bmc, flags);
+  const events = await FileEventLog.open(cfg.dataDir, createLogger('error'));
+  const log = await FilePowerLog.open(cfg.dataDir);
+  const power = new PowerService({ policy: { timeoutMs: bmc.timeoutMs, attempts: bmc.attempts }, maxConcurrent: bmc.maxConcurrent, events, log });
+  return { power, events, close: async () => { await sessionsClosing(); await log.close(); await events.close(); } };
+}
+
+export function bmcConfig(c: BmcConfig, flags: Flags): BmcConfig {
+  const out = { ...c };
+  if (typeof flags.timeout === 'string') {
+    const s = Number(flags.timeout);
+    if (!Number.isFinite(s) || s <= 0 || s > 600) throw new UsageError(`--timeout: "${flags.timeout}" is not a number of seconds (0-600)`);
+    out.timeoutMs = Math.round(s * 1000);
+  }
+  if (!Number.isInteger(out.maxConcurrent) || out.maxConcurrent < 1) throw new UsageError(`bmc.maxConcurrent must be a positive integer (got ${out.maxConcurrent})`);
+  if (!Number.isInteger(out.attempts) || out.attempts < 1 || out.attempts > 5) throw new UsageError(`bmc.attempts must be 1-5 (got ${out.attempts})`);
+  if (!(out.timeoutMs >= 100)) throw new UsageError(`bmc.timeoutMs must be at least 100 (got ${out.timeoutMs})`);
+  return out;
+}
+
+function row(r: PowerResult): string[] {
+  return [r.host, r.op, r.ok ? 'ok' : 'FAILED', r.state ?? '-', `${(r.ms / 1000).toFixed(1)}s`, r.ok ? r.detail ?? '' : `${r.code}: ${r.error}`];
+}
+
+function report(results: PowerResult[], flags: Flags): number {
+  if (flags.json) out(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+  else out(table([['HOST', 'OP', 'RESULT', 'STATE', 'TIME', 'DETAIL'], ...results.map(row)]));
+  const failed = results.filter((r) => !r.ok);
+  for (const f of failed) if (!flags.json) process.stderr.write(`rolecast power: ${f.host}: ${f.error}\n`);
+  if (failed.some((f) => f.code === 'E_NO_BMC') && failed.every((f) => f.code === 'E_NO_BMC')) return 1;
+  return failed.length ? EXIT_BMC : 0;
+}
+
+export async function cmdPower(args: string[], flags: Flags): Promise<number> {
+  const loaded = await serverConfig(flags);
+  const { cfg } = loaded;
+  const inv = await loadProfiles(loaded);
+  if (flags.all) {
+    const [op = 'status', ...extra] = args;
+    if (op !== 'status' || extra.length) throw new UsageError('power --all takes only status (switching every machine at once is not offered)');
+    const machines = inv.machines.filter((m) => m.bmc);
+    if (machines.length === 0) throw new UsageError(`no machine in ${cfg.profilesDir} has a bmc`);
+    const p = await openPower(cfg, flags);
+    try { return report(await p.power.statusAll(inv, machines, 'cli'), flags); } finally { await p.close(); }
+  }
+  const [host, op] = args;
+  if (!host || !op || args.length > 2) throw new UsageError(`power needs <host> ${OPS.join('|')}, or --all status`);
+  if (!(OPS as readonly string[]).includes(op)) throw new UsageError(`power: "${op}" is not one of ${OPS.join(', ')}`);
+  const m = findMachine(inv, host);
+  const p = await openPower(cfg, flags);
+  try { return report([await p.power.run(inv, m, op as PowerOp, 'cli')], flags); } finally { await p.close(); }
+}
+
+/** After a profile edit: next boot from the network, then on or cycle (PowerService.rebootToNetwork). */
+export async function rebootAfterEdit(cfg: ServerConfig, flags: Flags, host: string, what: string): Promise<number> {
+  const inv = await loadProfiles(cfg);
+  const m = findMachine(inv, host);
+  if (!m.bmc) throw new BmcError('no-bmc', `${host}: ${what} saved, but it has no bmc to reboot it with (${m.source.file}:${m.source.line})`);
+  const p = await openPower(cfg, flags);
+  try {
+    p.events.emit({ mac: m.macs[0]!, host: m.host, stage: 'assign', detail: what });
+    return report(await p.power.rebootToNetwork(inv, m, 'cli'), flags);
+  } finally { await p.close(); }
+}
+
+export async function cmdBootOnce(args: string[], flags: Flags): Promise<number> {
+  const [host, target] = args;
+  if (!host || !target || args.length > 2) throw new UsageError('boot-once needs <host> <target>');
+  const loaded = await serverConfig(flags);
+  const { cfg } = loaded;
+  const m = findMachine(await loadProfiles(loaded), host);
+  await setBootOnce(new FileProfileEditor(cfg.profilesDir), m.host, target, { who: 'rolecast boot-once' });
+  if (!flags.reboot) {
+    out(`${m.host}: boots ${target} once on its next boot, then its role again`);
+    return 0;
+  }
+  return rebootAfterEdit(cfg, flags, m.host, `boot_once ${target}`);
+}
+
+/** rolecast console <host>: Serial over LAN through ipmitool, attached to this terminal (~. ends it). */
+export async function cmdConsole(args: string[], flags: Flags): Promise<number> {
+  const [host] = args;
+  if (!host || args.length > 1) throw new UsageError('console needs <host>');
+  const inv: Inventory = await loadProfiles(await serverConfig(flags));
+  const m: Machine = findMachine(inv, host);
+  const t = bmcTarget(inv, m);
+  if (t.type !== 'ipmi') throw new RolecastError('E_USAGE', `${host}: console needs an IPMI BMC (Serial over LAN); this one is ${t.type}`);
+  const child = spawn(IPMITOOL, solArgs(t), { stdio: 'inherit', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', IPMI_PASSWORD: t.password } });
+  return new Promise((resolve) => {
+    child.on('error', (err) => { process.stderr.write(`rolecast console: cannot run ${IPMITOOL}: ${err.message}\n`); resolve(EXIT_BMC); });
+    child.on('close', (code) => resolve(code === 0 ? 0 : EXIT_BMC));
+  });
+}
+
+const P = { profiles: FLAGS.profiles, config: FLAGS.config, data: FLAGS.data };
+const TIMEOUT: FlagSpec = { value: 'SECONDS', help: 'deadline for each BMC call, retries included (default: the config\'s bmc.timeoutMs, 10 s)' };
+/** `--reboot` for commands that edit the profiles and may then reboot the machine. */
+export const REBOOT_FLAGS: Record<string, FlagSpec> = {
+  reboot: { help: 'then reboot it from the network through its BMC: next boot PXE once, then power cycle (or on, if it is off)' },
+  data: FLAGS.data, timeout: TIMEOUT,
+};
+
+export const powerCommand: CommandSpec = {
+  name: 'power', summary: 'BMC power: status, on, off, cycle, reset, pxe (IPMI or Redfish)', args: '<host|mac> status|on|off|cycle|reset|pxe', minArgs: 1, maxArgs: 2, run: cmdPower,
+  flags: { ...P, json: FLAGS.json, timeout: TIMEOUT, all: { help: 'every machine with a bmc (status only), concurrently within the caps' } },
+  description: 'Talk to the machine\'s BMC (bmc: in machines.yaml; the password is a secret in secrets.yaml). Every call has a deadline and at most one retry, at most bmc.maxConcurrent calls run at once and one at a time per BMC. A failure says what happened and exits 3; a state is printed only when the BMC reported it. Requests and results join the machine\'s boot timeline (rolecast events).',
+  examples: ['rolecast power w106 status', 'rolecast power w106 cycle --json', 'rolecast power --all status', 'rolecast power w106 pxe && rolecast power w106 cycle'],
+};
+
+export const bootOnceCommand: CommandSpec = {
+  name: 'boot-once', summary: 'boot a maintenance target once, then the machine\'s role again', args: '<host|mac> <target>', minArgs: 2, maxArgs: 2, run: cmdBootOnce,
+  flags: { ...P, ...REBOOT_FLAGS, json: FLAGS.json },
+  examples: ['rolecast boot-once w104 memtest', 'rolecast boot-once w104 wipe --reboot'],
+};
+
+export const consoleCommand: CommandSpec = {
+  name: 'console', summary: 'Serial over LAN through the machine\'s IPMI BMC (ipmitool sol activate; ~. ends it)', args: '<host|mac>', minArgs: 1, maxArgs: 1, run: cmdConsole,
+  flags: { profiles: FLAGS.profiles, config: FLAGS.config },
+  examples: ['rolecast console w106'],
+};
