@@ -30,13 +30,13 @@ describe('error catalogue', () => {
     expect([...used].filter((c) => !(c in ERRORS))).toEqual([]);
   });
 
-  it('statuses say who failed: 4xx the request or the inventory, 5xx rolecast; usage errors exit 2', () => {
+  it('statuses say who failed: 4xx the request or the inventory, 5xx rolecast; usage errors exit 2, BMC failures 3', () => {
     expect(ERRORS.E_NO_IMAGE.status).toBe(500); // an image the inventory names is missing: we broke
     expect(ERRORS.E_UNKNOWN_MACHINE.status).toBe(404);
     expect(ERRORS.E_USAGE.exit).toBe(2);
     for (const [code, s] of Object.entries(ERRORS)) {
       expect(s.fix.length, code).toBeGreaterThan(5);
-      if (code !== 'E_USAGE') expect(s.exit, code).toBe(1);
+      if (code !== 'E_USAGE') expect(s.exit, code).toBe(code.startsWith('E_BMC_') ? 3 : 1);
     }
   });
 });
