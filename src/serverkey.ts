@@ -53,3 +53,9 @@ export function serverKey(dataDir: string): Promise<Buffer> {
 export function derive(key: Buffer, purpose: string, subject: string): string {
   return createHmac('sha256', key).update(`${purpose}\0${subject}`).digest('hex');
 }
+
+/** The key if this data directory has one already (read-only tools: `rolecast diff`, `render`); never makes one. */
+export async function existingServerKey(dataDir: string): Promise<Buffer | undefined> {
+  const exists = await readFile(join(dataDir, 'server.key')).then(() => true, () => false);
+  return exists ? serverKey(dataDir) : undefined;
+}

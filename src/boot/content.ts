@@ -8,6 +8,11 @@ import type { Image, Inventory } from '../inventory/types.js';
 import type { RenderContext, RenderedFile } from '../render/types.js';
 import { machineContentHash, renderMachineFiles, renderUnknownFiles } from '../render/index.js';
 import type { BootTargetPlan } from './plan.js';
+import { createHash } from 'node:crypto';
+import { versionPath } from '../images/view.js';
+
+/** The image at the version the plan chose (the file beside the image's own path). */
+const baseOf = (img: Image, version: string | undefined): Image => (version ? { ...img, path: versionPath(img.path, version) } : img);
 
 export interface MachineContent {
   mac: string;
@@ -27,7 +32,15 @@ export interface MachineContent {
 const cache = new WeakMap<Inventory, Map<string, MachineContent>>();
 const hashes = new WeakMap<Inventory, Map<string, string>>();
 
-const keyOf = (plan: BootTargetPlan, ctx: RenderContext) => `${ctx.baseUrl}\0${ctx.server}\0${plan.mac}\0${plan.role.name}\0${plan.rootfs ?? ''}`;
+const keyOf = (plan: BootTargetPlan, ctx: RenderContext) => `${ctx.baseUrl}\0${ctx.server}\0${plan.mac}\0${plan.role.name}\0${plan.rootfs ?? ''}\0${plan.rootfsVersion ?? ''}`;
+
+/**
+ * What identifies the content: the files' hash, and the base version when the plan names one, so a
+ * promote, rollback or try shows up as "changes on the next boot" like an edit of the profiles does.
+ */
+function identity(plan: BootTargetPlan, filesHash: string): string {
+  return plan.rootfsVersion ? createHash('sha256').update(`${filesHash}\0${plan.rootfsVersion}`).digest('hex') : filesHash;
+}
 
 /**
  * Just the content hash (fleet views over every machine): kept per snapshot without the files
@@ -41,7 +54,7 @@ export function machineContentHashOf(plan: BootTargetPlan, inv: Inventory, ctx: 
   if (!perInv) { perInv = new Map(); hashes.set(inv, perInv); }
   let h = perInv.get(key);
   if (h === undefined) {
-    h = machineContentHash(plan.resolved ? renderMachineFiles(plan.resolved, inv, ctx) : renderUnknownFiles(plan.mac, plan.role, inv, ctx));
+    h = identity(plan, machineContentHash(plan.resolved ? renderMachineFiles(plan.resolved, inv, ctx) : renderUnknownFiles(plan.mac, plan.role, inv, ctx)));
     perInv.set(key, h);
   }
   return h;
@@ -55,9 +68,9 @@ export function machineContent(plan: BootTargetPlan, inv: Inventory, ctx: Render
   if (hit) return hit;
   const files = plan.resolved ? renderMachineFiles(plan.resolved, inv, ctx) : renderUnknownFiles(plan.mac, plan.role, inv, ctx);
   const c: MachineContent = {
-    mac: plan.mac, role: plan.role.name, files, hash: machineContentHash(files), secret: files.some((f) => f.secret),
+    mac: plan.mac, role: plan.role.name, files, hash: identity(plan, machineContentHash(files)), secret: files.some((f) => f.secret),
     ...(plan.host ? { host: plan.host } : {}),
-    ...(plan.rootfs && inv.images[plan.rootfs] ? { base: inv.images[plan.rootfs] } : {}),
+    ...(plan.rootfs && inv.images[plan.rootfs] ? { base: baseOf(inv.images[plan.rootfs]!, plan.rootfsVersion) } : {}),
     ...(plan.machine ? { ownerAddress: plan.machine.ip } : {}),
   };
   perInv.set(key, c);

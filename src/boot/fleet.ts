@@ -22,7 +22,7 @@ export interface FleetRow {
 
 export function fleetRow(inv: Inventory, ctx: RenderContext, m: Machine, served: Readonly<ServedRecord>): FleetRow {
   const mac = m.macs[0]!;
-  const plan = planBoot({ mac, protocol: 'http', request: 'rootfs', ipxe: true, pxe: true }, inv, { baseUrl: ctx.baseUrl });
+  const plan = planBoot({ mac, protocol: 'http', request: 'rootfs', ipxe: true, pxe: true }, inv, { baseUrl: ctx.baseUrl, ...(ctx.images ? { images: ctx.images } : {}) });
   const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
   if (plan.action === 'ignore') return { host: m.host, mac, role: m.bootOnce ?? m.role, homeRole: m.role, hash: null, ...(last ? { served: last } : {}), status: 'no-boot' };
   const hash = machineContentHashOf(plan, inv, ctx);

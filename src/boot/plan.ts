@@ -6,10 +6,13 @@
 import type { BootMethod, Inventory, Machine, ResolvedMachine, Role } from '../inventory/types.js';
 import { bootMethodOf, effectiveRoleName, mergedCmdline, resolveMachine } from '../inventory/resolve.js';
 import { firmwareOf, isHttpBootFirmware, type Firmware, type MachineFacts } from './facts.js';
+import type { ImageView } from '../images/view.js';
 
 export interface PlanContext {
   /** Base URL machines use to reach rolecast's HTTP server, e.g. http://10.0.0.1:8080 */
   baseUrl: string;
+  /** Current and staged versions of role images (src/images/view.ts), for the rootfs decision. */
+  images?: ImageView;
 }
 
 export type BootFile =
@@ -46,6 +49,11 @@ export interface BootTargetPlan {
   cmdline: string;
   /** The base image of this machine's rootfs (image name), when its role has one. */
   rootfs?: string;
+  /**
+   * Which version of it (<name>-<sha12>.tar): the one staged on this machine (`images try`), else the
+   * image's current one; absent when no image view was given or the image is not versioned.
+   */
+  rootfsVersion?: string;
   /** True when this very request hands out the boot-once target's configuration: the target is used up. */
   consumesBootOnce: boolean;
 }
@@ -138,6 +146,13 @@ function loaderFor(inv: Inventory, c: Chosen, method: BootMethod, fw: Firmware):
     (method === 'ipxe' ? inv.site.loaders[fw] : undefined) ?? DEFAULT_LOADERS[method][fw];
 }
 
+/** A version staged on this very machine wins over the image's current one. */
+function rootfsVersionOf(role: Role, machine: Machine | undefined, ctx: PlanContext): { rootfsVersion?: string } {
+  if (!role.rootfs || !ctx.images) return {};
+  const v = (machine ? ctx.images.pins[role.rootfs]?.[machine.host] : undefined) ?? ctx.images.current[role.rootfs];
+  return v ? { rootfsVersion: v } : {};
+}
+
 export function planBoot(facts: MachineFacts, inv: Inventory, ctx: PlanContext): BootPlan {
   const mac = facts.mac;
   // proxyDHCP answers only PXE clients (PXE spec 2.1 §2.2.5): anything else belongs to the real DHCP server.
@@ -154,6 +169,7 @@ export function planBoot(facts: MachineFacts, inv: Inventory, ctx: PlanContext):
   const base = {
     action: 'boot' as const, mac, machine, resolved, host: machine?.host, role, bootOnce, firmware: fw, method, kernel, scriptUrl,
     cmdline: resolved?.cmdline ?? mergedCmdline(role), ...(role.rootfs ? { rootfs: role.rootfs } : {}),
+    ...rootfsVersionOf(role, machine, ctx),
     consumesBootOnce: consumes(chosen, method, facts),
   };
 

@@ -11,6 +11,8 @@ import type { Firmware } from '../boot/facts.js';
 import { readServed } from '../state/file/served.js';
 import { FileProfileEditor } from '../state/file/profiles.js';
 import { fleet, type FleetRow } from '../boot/fleet.js';
+import { loadImageView } from '../images/view.js';
+import { existingServerKey } from '../serverkey.js';
 import { FLAGS, type CommandSpec, type Flags } from './spec.js';
 import { rebootAfterEdit, REBOOT_FLAGS } from './power.js';
 import { applySite, findMachine, loadProfiles, NotFoundError, out, renderContext, serverConfig, table, UsageError } from './common.js';
@@ -19,7 +21,10 @@ async function load(flags: Flags): Promise<{ inv: Inventory; ctx: RenderContext;
   const loaded = await serverConfig(flags);
   const inv = await loadProfiles(loaded);
   const cfg = applySite(loaded, inv);
-  return { inv, ctx: renderContext(cfg), dataDir: cfg.dataDir };
+  // As the server renders and plans: with its key (capture credentials) and the image store's view.
+  const serverKey = await existingServerKey(cfg.dataDir);
+  const ctx = { ...renderContext(cfg), ...(serverKey ? { serverKey } : {}), images: await loadImageView(inv, cfg.imagesDir) };
+  return { inv, ctx, dataDir: cfg.dataDir };
 }
 
 export async function cmdValidate(_args: string[], flags: Flags): Promise<number> {

@@ -25,6 +25,7 @@ import { registerImages } from './images.js';
 import { registerDiscovered } from './discovered.js';
 import { Discovery } from '../discovery/service.js';
 import type { SseOptions } from './sse.js';
+import { loadImageView } from '../images/view.js';
 import { registerMetrics } from './metrics.js';
 import { fileBody, sendBody } from './send.js';
 import { pathParams, sourceAddress } from './common.js';
@@ -174,7 +175,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const key = await serverKey(config.dataDir);
-  app.get('/api/machines', { preHandler: requireToken(tokens, 'read') }, async () => machineApiRows(deps.getInventory(), ctx, state, key));
+  app.get('/api/machines', { preHandler: requireToken(tokens, 'read') }, async () => {
+    const inv = deps.getInventory();
+    return machineApiRows(inv, { ...ctx, images: await loadImageView(inv, config.imagesDir) }, state, key);
+  });
   registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, zeroCopy: config.http.sendfile, state, key });
   registerApi(app, { getInventory: deps.getInventory, state, tokens, reload: deps.reload, ...(deps.sse ? { sse: deps.sse } : {}) });
   const setBootOnceAndReload = async (host: string, target: string | null) => { await setBootOnce(state.profiles, host, target, { who: 'api' }); await deps.reload?.(); };
@@ -187,6 +191,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.discoveryMaxEntries ? { maxEntries: deps.discoveryMaxEntries } : {}),
   });
   registerDiscovered(app, { discovery, tokens, commission: (h) => setBootOnceAndReload(h, 'discover') });
+  registerFleet(app, { getInventory: deps.getInventory, state, ctx, dataDir: config.dataDir, tokens, images: (inv) => loadImageView(inv, config.imagesDir), lastReload: deps.lastReload, setBootOnce: setBootOnceAndReload });
   registerUi(app, { tokens, sessions });
   registerImages(app, { getInventory: deps.getInventory, imagesDir: config.imagesDir, ctx, leases: state.leases, events: state.events, tokens, ...(config.http.captureMaxBytes ? { captureMaxBytes: config.http.captureMaxBytes } : {}) });
   if (deps.power) registerPowerApi(app, { getInventory: deps.getInventory, tokens, power: deps.power, log: state.power });

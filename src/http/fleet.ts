@@ -18,6 +18,7 @@ import type { PowerAction, State } from '../state/types.js';
 import { planBoot } from '../boot/plan.js';
 import { machineContent } from '../boot/content.js';
 import { fleetRow } from '../boot/fleet.js';
+import type { ImageView } from '../images/view.js';
 import { RolecastError } from '../errors.js';
 import { publishedHash } from './machines.js';
 import { requireToken, type TokenSet } from './auth.js';
@@ -39,6 +40,8 @@ export interface FleetDeps {
   tokens: TokenSet;
   lastReload?: () => ReloadStatus | undefined;
   setBootOnce?: (host: string, target: string | null) => Promise<void>;
+  /** The image store's view now (current and staged role image versions): part of "next boot changes". */
+  images?: (inv: Inventory) => Promise<ImageView>;
 }
 
 /** Firmware from the last PXE DISCOVER's vendor class ("PXEClient:Arch:00007:..."; RFC 4578 §2.1). */
@@ -80,12 +83,13 @@ export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
   app.get('/api/fleet', { preHandler: read }, async () => {
     const inv = deps.getInventory();
     const all = served.all();
+    const ctx = deps.images ? { ...deps.ctx, images: await deps.images(inv) } : deps.ctx;
     return {
       version: inv.version.slice(0, 12),
       roles: Object.keys(inv.roles).sort(),
       machines: inv.machines.map((m) => {
         const wasServed = m.macs.some((x) => all[x] !== undefined);
-        const row = wasServed ? fleetRow(inv, deps.ctx, m, all) : undefined;
+        const row = wasServed ? fleetRow(inv, ctx, m, all) : undefined;
         const e = events.last(m.macs[0]!);
         return {
           host: m.host, macs: m.macs, role: m.bootOnce ?? m.role, homeRole: m.role, bootOnce: m.bootOnce ?? null, ip: m.ip,
@@ -110,7 +114,7 @@ export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
     }));
     const src = (await readSources(inv.profilesDir)).find((s) => s.name === m.source.file);
     const line = src?.text.split('\n')[m.source.line - 1];
-    const row = fleetRow(inv, deps.ctx, m, served.all());
+    const row = fleetRow(inv, deps.images ? { ...deps.ctx, images: await deps.images(inv) } : deps.ctx, m, served.all());
     const last = row.served;
     const key = await serverKey(deps.dataDir);
     return {

@@ -19,6 +19,7 @@ import { machineContent, type MachineContent } from '../boot/content.js';
 import { RolecastError } from '../errors.js';
 import { planRootfs, segmentStream } from '../rootfs/compose.js';
 import { withCaptureFiles } from '../rootfs/capture-files.js';
+import { loadImageView } from '../images/view.js';
 import { TarFormatError } from '../rootfs/tarindex.js';
 import { etagMatches, sendBody } from './send.js';
 import { pathParams, sourceAddress } from './common.js';
@@ -50,11 +51,13 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
   const { state } = deps;
 
   /** The plan's answer for this MAC and request; E_BAD_MAC / E_UNKNOWN_MACHINE when there is none. */
-  function contentFor(req: FastifyRequest, macText: string, request: BootRequest): MachineContent {
+  async function contentFor(req: FastifyRequest, macText: string, request: BootRequest): Promise<MachineContent> {
     const mac = normaliseMac(macText);
     if (!mac) throw new RolecastError('E_BAD_MAC', `"${macText}" is not a MAC address`);
     const inv = deps.getInventory();
-    const plan = planBoot({ mac, protocol: 'http', ipxe: true, pxe: true, request, address: sourceAddress(req) }, inv, { baseUrl: deps.ctx.baseUrl });
+    // Which version of the base (current, or staged on this machine) is the plan's to decide.
+    const images = await loadImageView(inv, deps.imagesDir);
+    const plan = planBoot({ mac, protocol: 'http', ipxe: true, pxe: true, request, address: sourceAddress(req) }, inv, { baseUrl: deps.ctx.baseUrl, images });
     if (plan.action === 'ignore') throw new RolecastError('E_UNKNOWN_MACHINE', `no rootfs for ${mac}: ${plan.reason}`);
     return machineContent(plan, inv, deps.ctx);
   }
@@ -71,7 +74,7 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
   app.get<{ Params: { file: string } }>('/rootfs/:file', { schema: { params: pathParams('file') } }, async (req, reply) => {
     const m = /^(.+?)\.(tar|tar\.gz|tar\.zst)$/.exec(req.params.file);
     if (!m) throw new RolecastError('E_NOT_FOUND', `no rootfs ${req.params.file}`);
-    const c = contentFor(req, m[1]!, 'rootfs');
+    const c = await contentFor(req, m[1]!, 'rootfs');
     if (c.secret) guardSecret(req, c, req.url);
     const basePath = c.base ? (isAbsolute(c.base.path) ? c.base.path : join(deps.imagesDir, c.base.path)) : undefined;
     let baseSha: string | undefined;
@@ -127,7 +130,7 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
   });
 
   app.get<{ Params: { mac: string; '*': string } }>('/files/:mac/*', { schema: { params: pathParams('mac', '*') } }, async (req, reply) => {
-    const c = contentFor(req, req.params.mac, 'files');
+    const c = await contentFor(req, req.params.mac, 'files');
     const path = `/${req.params['*']}`;
     const f = c.files.find((x) => x.path === path);
     if (!f) throw new RolecastError('E_NOT_FOUND', `${c.host ?? c.mac} gets no file ${path}`);

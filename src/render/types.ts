@@ -20,4 +20,9 @@ export interface RenderContext {
    * credential (/etc/rolecast/capture.key, secret); renderers only derive from it, they never read it.
    */
   serverKey?: Buffer;
+  /**
+   * The image store's view now (current and staged versions of role images), loaded by the edge before
+   * it asks the plan: fleet views and `rolecast diff` pass it to planBoot, as the rootfs route does.
+   */
+  images?: import('../images/view.js').ImageView;
 }

@@ -158,6 +158,43 @@ describe('capture → a new version that is not current yet', () => {
   });
 });
 
+describe('try on one machine, promote, roll back: the plan picks the version', () => {
+  const has = async (mac: string, ip: string) => {
+    const r = await app.inject({ url: `/rootfs/${mac}.tar`, remoteAddress: ip });
+    expect(r.statusCode).toBe(200);
+    return spawnSync('tar', ['-tf', '-'], { input: r.rawPayload, encoding: 'utf8' }).stdout.includes('etc/app.conf');
+  };
+  const auth = { authorization: `Bearer ${ADMIN}` };
+  const changed = async () => (await app.inject({ url: '/api/machines', headers: auth })).json<{ host: string; changed: boolean | null }[]>()
+    .filter((m) => m.changed).map((m) => m.host).sort();
+
+  it('try stages the capture on w101 only; promote gives it to w102; rollback takes it back', async () => {
+    const v = await listVersions(rootfsDir, 'test');
+    const captured = v.all.find((f) => f !== v.current)!;
+    const sha12 = captured.slice(5, 17);
+    expect(await has(W101.mac, W101.ip)).toBe(false);
+    expect(await has(W102.mac, W102.ip)).toBe(false);
+    expect(await changed()).toEqual([]);
+    const t = await app.inject({ method: 'PUT', url: '/api/images/test/try/w101', headers: auth, payload: { version: sha12 } });
+    expect(t.statusCode, t.body).toBe(200);
+    expect(await changed()).toEqual(['w101']); // the next boot of w101 changes, nobody else's
+    expect(await has(W101.mac, W101.ip)).toBe(true);
+    expect(await has(W102.mac, W102.ip)).toBe(false);
+    expect((await app.inject({ method: 'PUT', url: '/api/images/test/try/lb1', headers: auth, payload: { version: sha12 } })).statusCode).toBe(400);
+    const p = await app.inject({ method: 'POST', url: '/api/images/test/promote', headers: auth, payload: { version: sha12 } });
+    expect(p.json()).toMatchObject({ current: captured });
+    expect(await changed()).toEqual(['w102']);
+    expect(await has(W102.mac, W102.ip)).toBe(true);
+    expect((await readHistory(rootfsDir, 'test')).pins).toEqual({});
+    const r = await app.inject({ method: 'POST', url: '/api/images/test/rollback', headers: auth });
+    expect(r.json()).toMatchObject({ previous: captured });
+    expect(await changed()).toEqual(['w101', 'w102']);
+    expect(await has(W101.mac, W101.ip)).toBe(false);
+    expect(await has(W102.mac, W102.ip)).toBe(false);
+    expect((await app.inject({ method: 'POST', url: '/api/images/test/rollback', headers: { authorization: 'Bearer nope' } })).statusCode).toBe(401);
+  });
+});
+
 describe('refused captures leave no version', () => {
   it('from another machine\'s address, without the credential, or with another machine\'s', async () => {
     const n = await versionCount();
