@@ -182,7 +182,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, zeroCopy: config.http.sendfile, state, key });
   registerApi(app, { getInventory: deps.getInventory, state, tokens, reload: deps.reload, ...(deps.sse ? { sse: deps.sse } : {}) });
   const setBootOnceAndReload = async (host: string, target: string | null) => { await setBootOnce(state.profiles, host, target, { who: 'api' }); await deps.reload?.(); };
-  registerFleet(app, { getInventory: deps.getInventory, state, ctx, dataDir: config.dataDir, tokens, lastReload: deps.lastReload, setBootOnce: setBootOnceAndReload });
+  registerFleet(app, { getInventory: deps.getInventory, state, ctx, dataDir: config.dataDir, tokens, images: (inv) => loadImageView(inv, config.imagesDir), lastReload: deps.lastReload, setBootOnce: setBootOnceAndReload });
   const discovery = new Discovery({
     store: state.discovered, getInventory: deps.getInventory, reload: async () => { await deps.reload?.(); }, profiles: state.profiles, leases: state.leases,
     events: state.events, logger: deps.logger.child({ component: 'discovery' }),
@@ -191,7 +191,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.discoveryMaxEntries ? { maxEntries: deps.discoveryMaxEntries } : {}),
   });
   registerDiscovered(app, { discovery, tokens, commission: (h) => setBootOnceAndReload(h, 'discover') });
-  registerFleet(app, { getInventory: deps.getInventory, state, ctx, dataDir: config.dataDir, tokens, images: (inv) => loadImageView(inv, config.imagesDir), lastReload: deps.lastReload, setBootOnce: setBootOnceAndReload });
   registerUi(app, { tokens, sessions });
   registerImages(app, { getInventory: deps.getInventory, imagesDir: config.imagesDir, ctx, leases: state.leases, events: state.events, tokens, ...(config.http.captureMaxBytes ? { captureMaxBytes: config.http.captureMaxBytes } : {}) });
   if (deps.power) registerPowerApi(app, { getInventory: deps.getInventory, tokens, power: deps.power, log: state.power });
