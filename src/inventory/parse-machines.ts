@@ -1,6 +1,6 @@
 /** machines.yaml: one flow mapping per line, the DSAS habit (moving a role is one edit). */
 import { isMap, isScalar, type YAMLMap } from 'yaml';
-import type { Machine } from './types.js';
+import type { Machine, VrrpSetting } from './types.js';
 import { parseBmc } from './parse-bmc.js';
 import { has, type Reader, val } from './read.js';
 import { BOOT, ipv4, loaders, parseFiles, type Locs } from './parse.js';
@@ -49,6 +49,35 @@ function addresses(r: Reader, node: unknown, p: string, locs: Locs): Record<stri
   return out;
 }
 
+/** priority (1-254, RFC 5798 §5.2.4; 255 is the address owner) and state, each defaulting to `base`. */
+function vrrpSetting(r: Reader, m: ReturnType<Reader['map']>, p: string, base: VrrpSetting): VrrpSetting {
+  return {
+    priority: has(m, 'priority') ? r.int(val(m, 'priority'), `${p}.priority`, 1, 254) ?? base.priority : base.priority,
+    state: has(m, 'state') ? r.oneOf(val(m, 'state'), `${p}.state`, ['MASTER', 'BACKUP'] as const) ?? base.state : base.state,
+  };
+}
+
+/**
+ * `vrrp: { priority: 150, state: MASTER }` for every instance, and/or per instance by name:
+ * `vrrp: { VI_WAN: { priority: 150, state: MASTER }, VI_PROV: { priority: 100 } }` (instance keys default to
+ * the machine-wide values, then 100/BACKUP). Instance names are checked against the role in validate.ts.
+ */
+function vrrp(r: Reader, node: unknown, p: string, out: Machine, locs: Locs): void {
+  if (!isMap(node)) { r.err(node, p, 'must be a mapping: { priority, state } and/or { <instance>: { priority, state } }'); return; }
+  const pairs = (node as YAMLMap).items.map((pair) => ({ key: isScalar(pair.key) ? String(pair.key.value) : '', pair }));
+  const wide = pairs.filter((x) => x.key === 'priority' || x.key === 'state');
+  const fallback: VrrpSetting = { priority: 100, state: 'BACKUP' };
+  if (wide.length) out.vrrp = vrrpSetting(r, new Map(wide.map((x) => [x.key, x.pair])), p, fallback);
+  for (const { key, pair } of pairs) {
+    if (key === 'priority' || key === 'state') continue;
+    const ip = `${p}.${key}`;
+    locs.set(`${r.file}#${ip}`, r.loc(pair.key));
+    const im = r.map(pair.value, ip, ['priority', 'state']);
+    if (!im) continue;
+    out.vrrpInstances = { ...out.vrrpInstances, [key]: vrrpSetting(r, im, ip, out.vrrp ?? fallback) };
+  }
+}
+
 function machine(r: Reader, node: unknown, p: string, locs: Locs): Machine | undefined {
   const m = r.map(node, p, MACHINE_KEYS);
   if (!m) return undefined;
@@ -66,13 +95,7 @@ function machine(r: Reader, node: unknown, p: string, locs: Locs): Machine | und
     source: { file: r.file, line: r.loc(node).line },
   };
   if (out.host && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(out.host)) r.err(val(m, 'host'), `${p}.host`, `"${out.host}" is not a valid host name (letters, digits, hyphens)`);
-  if (has(m, 'vrrp')) {
-    const v = r.map(val(m, 'vrrp'), `${p}.vrrp`, ['priority', 'state']);
-    out.vrrp = {
-      priority: r.int(val(v, 'priority'), `${p}.vrrp.priority`, 1, 254) ?? 100,
-      state: has(v, 'state') ? r.oneOf(val(v, 'state'), `${p}.vrrp.state`, ['MASTER', 'BACKUP'] as const) ?? 'BACKUP' : 'BACKUP',
-    };
-  }
+  if (has(m, 'vrrp')) vrrp(r, val(m, 'vrrp'), `${p}.vrrp`, out, locs);
   if (has(m, 'sites')) out.sites = r.strList(val(m, 'sites'), `${p}.sites`);
   const sitesNode = val(m, 'sites') as { items?: unknown[] } | undefined;
   sitesNode?.items?.forEach((n, i) => locs.set(`${r.file}#${p}.sites[${i}]`, r.loc(n)));

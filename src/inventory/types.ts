@@ -85,6 +85,8 @@ export interface NetworkLayout {
   vlans: Vlan[];
 }
 
+export interface VrrpSetting { priority: number; state: 'MASTER' | 'BACKUP' }
+
 export interface VrrpInstance {
   name: string;
   /** Interface the instance runs on, e.g. bond0.100 or eth0. */
@@ -173,7 +175,10 @@ export interface Machine {
   uuid?: string;
   /** Addresses on other networks, by network name (e.g. wan: 203.0.113.2). */
   addresses: Record<string, string>;
-  vrrp?: { priority: number; state: 'MASTER' | 'BACKUP' };
+  /** Machine-wide VRRP priority/state: every instance of its role unless `vrrpInstances` names it. */
+  vrrp?: VrrpSetting;
+  /** Per VRRP instance (by the role's instance name): a box can be MASTER of one and BACKUP of another. */
+  vrrpInstances?: Record<string, VrrpSetting>;
   /** Sites this machine serves (web); overrides the role's default. */
   sites?: string[];
   /** Appended to the role's cmdline. */

@@ -150,6 +150,35 @@ function machineRefs(p: Parsed, is: Issues): void {
   }
 }
 
+/**
+ * Machine keys that only mean something for some roles are errors on the others, with the reason, instead of
+ * being silently ignored: `vrrp` needs a role running keepalived VRRP (and names only its instances); `sites`
+ * makes a machine a real server, which a keepalived (load-balancer) role never is.
+ */
+function machineRoleKeys(p: Parsed, is: Issues): void {
+  for (const m of p.machines) {
+    const role = p.roles[m.role];
+    if (!role) continue;
+    const path = mIdx(p, m);
+    const f = m.source.file;
+    const fb = machineLoc(m);
+    const instances = role.keepalived?.vrrp.map((v) => v.name) ?? [];
+    // A maintenance role is a detour: the box keeps its keys for the role it returns to.
+    if (role.kind !== 'service') continue;
+    if ((m.vrrp || m.vrrpInstances) && instances.length === 0) {
+      is.at(f, `${path}.vrrp`, `role "${role.name}" runs no keepalived VRRP instance, so vrrp means nothing for ${m.host} (only roles with keepalived.vrrp use it)`, fb);
+    } else {
+      for (const name of Object.keys(m.vrrpInstances ?? {})) {
+        if (!instances.includes(name)) is.at(f, `${path}.vrrp.${name}`, `role "${role.name}" has no VRRP instance "${name}" (it has: ${instances.join(', ')})`, fb);
+      }
+    }
+    // An empty list claims nothing (the spare's `sites: []` can stay when it becomes a load balancer).
+    if (m.sites?.length && role.keepalived) {
+      is.at(f, `${path}.sites`, `sites means nothing for role "${role.name}": it runs keepalived and balances sites (keepalived.virtual_servers); only machines of a role without keepalived are real servers of a site`, fb);
+    }
+  }
+}
+
 function siteRefs(p: Parsed, is: Issues): void {
   for (const s of Object.values(p.sites)) {
     if (s.vip && !networkOf(p, s.vip)) is.at(p.siteFile, `sites.${s.name}.vip`, `VIP ${s.vip} is outside every declared network`);
@@ -170,6 +199,7 @@ export function validate(p: Parsed, out: ProfileIssue[]): void {
   roleRefs(p, is);
   vrrpIds(p, is);
   machineRefs(p, is);
+  machineRoleKeys(p, is);
   siteRefs(p, is);
   discoveryRefs(p, is);
 }

@@ -35,7 +35,8 @@ export function realServersOf(inv: Inventory, site: string): readonly Machine[] 
 
 function vrrpBlock(rm: ResolvedMachine, inv: Inventory, v: VrrpInstance): string[] {
   const m = rm.machine;
-  const vrrp = m.vrrp ?? { priority: 100, state: 'BACKUP' as const };
+  // Per instance (a box MASTER of one, BACKUP of another), else machine-wide, else BACKUP at 100.
+  const vrrp = m.vrrpInstances?.[v.name] ?? m.vrrp ?? { priority: 100, state: 'BACKUP' as const };
   const out = [`vrrp_instance ${v.name} {`, `    state ${vrrp.state}`, `    interface ${v.interface}`,
     `    virtual_router_id ${v.virtualRouterId}`, `    priority ${vrrp.priority}`, `    advert_int ${v.advertInt}`,
     `    garp_master_delay ${v.garpMasterDelay}`];
