@@ -12,7 +12,7 @@ import { RolecastError } from '../errors.js';
 import { MACHINES_FILE } from '../inventory/load.js';
 import { ingest, findRecord, reconcile } from './inbox.js';
 import { appendMachine, AdoptError, machineLine, planAdoption, type Adoption, type AdoptRequest } from './adopt.js';
-import { firstMatch, hostFromTemplate, hostTaken } from './rules.js';
+import { firstMatch, freeAddress, hostFromTemplate, hostTaken } from './rules.js';
 import type { HardwareFacts } from './report.js';
 
 export interface DiscoveryDeps {
@@ -133,6 +133,18 @@ export class Discovery {
       const range = input.ip ? undefined : s?.range;
       return this.adoptNow(rec, { host, role, ...(input.ip ? { ip: input.ip } : {}), ...(range ? { range } : {}) }, input.by ?? 'operator', inv);
     });
+  }
+
+  /**
+   * The address adopting this entry would get without --ip: the first free one of the rule's range (or
+   * discovery.addresses), as adopt picks it now. Shown by the UI's inbox; adopt re-checks at its time.
+   */
+  nextAddress(rec: DiscoveredRecord, range?: AdoptRequest['range']): string | undefined {
+    const inv = this.d.getInventory();
+    const r = range ?? inv.discovery.addresses;
+    if (!r) return undefined;
+    const busy = this.inUseBy(rec);
+    return freeAddress(r, (a) => inv.byIp.has(a) || busy(a));
   }
 
   private inUseBy(rec: DiscoveredRecord): (ip: string) => boolean {

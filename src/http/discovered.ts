@@ -22,8 +22,12 @@ import type { Discovery } from '../discovery/service.js';
 export const REPORT_LIMIT = 64 * 1024;
 
 export function view(d: Discovery, r: DiscoveredRecord): Record<string, unknown> {
-  const s = r.state === 'waiting' ? d.suggestion(r) : undefined;
-  return { ...r, ...(s ? { suggestion: { rule: s.rule, host: s.host, role: s.role } } : {}) };
+  if (r.state !== 'waiting') return { ...r };
+  const s = d.suggestion(r);
+  // The next free address is suggested even without a rule (discovery.addresses), so the inbox can fill it in.
+  const ip = d.nextAddress(r, s?.range);
+  const suggestion = { ...(s ? { rule: s.rule, host: s.host, role: s.role } : {}), ...(ip ? { ip } : {}) };
+  return { ...r, ...(Object.keys(suggestion).length ? { suggestion } : {}) };
 }
 
 export interface DiscoveredRoutes {

@@ -69,5 +69,10 @@ export async function screenshot(page: Page, name: string, fullPage = false): Pr
 export async function login(page: Page, base: string, token: string): Promise<void> {
   await page.goto(`${base}/ui/login`);
   await page.getByLabel('API token').fill(token);
+  // Wait for the form post's answer and the page it leads to, so the next navigation cannot race it.
+  const answer = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/ui/login');
   await page.getByRole('button', { name: 'Log in' }).click();
+  const r = await answer;
+  if (r.status() === 303) await page.waitForURL((u) => u.pathname === '/ui/');
+  await page.waitForLoadState('domcontentloaded');
 }

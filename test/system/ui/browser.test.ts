@@ -205,6 +205,7 @@ discovery:
     // Filled from the matching rule: host from its template, its role; the address is the range's next free one.
     expect(await card.getByLabel('Host').inputValue()).toBe('web-1');
     expect(await card.getByLabel('Role').inputValue()).toBe('web');
+    expect(await card.getByLabel('Address').inputValue()).toBe('10.0.0.150');
     await screenshot(b.page, 'inbox');
     await card.getByRole('button', { name: 'Adopt' }).click();
     await expect.poll(() => b.page.getByTestId('inbox-notice').textContent().catch(() => ''), { timeout: 10_000 }).toContain('adopted as web-1');
