@@ -90,6 +90,14 @@ export interface BmcConfig {
   maxConcurrent: number;
 }
 
+/** How watched profile edits go live (src/inventory/settle.ts). */
+export interface ReloadConfig {
+  /** An edit applies once the profile files have been unchanged this long (ms), and parse. */
+  settleMs: number;
+  /** A reload that would drop more than this share (0..1) of the machines waits for confirmation. */
+  maxDropShare: number;
+}
+
 export interface ServerConfig {
   profilesDir: string;
   dataDir: string;
@@ -111,6 +119,7 @@ export interface ServerConfig {
   /** Router advertisements ("no IPv6 router here") on the provisioning link while DHCP is on: src/ra.ts. */
   ra: RaConfig;
   bmc: BmcConfig;
+  reload: ReloadConfig;
 }
 
 /** Debian packages' install paths for loaders, after the project's own images/loaders. */
@@ -143,6 +152,7 @@ export function defaultConfig(): ServerConfig {
     state: { backend: 'file' },
     ra: { enabled: true, radvd: '/usr/sbin/radvd' },
     bmc: { timeoutMs: 10_000, attempts: 2, maxConcurrent: 16 },
+    reload: { settleMs: 2000, maxDropShare: 0.25 },
   };
 }
 

@@ -23,6 +23,7 @@ const SHAPE: Shape = {
   state: { backend: 'string', url: 'string' },
   ra: { enabled: 'boolean', interface: 'string', radvd: 'string' },
   bmc: { timeoutMs: 'number', attempts: 'number', maxConcurrent: 'number' },
+  reload: { settleMs: 'number', maxDropShare: 'number' },
 };
 
 const ENUMS: Record<string, readonly string[]> = {

@@ -35,7 +35,7 @@ export interface Running {
 }
 
 export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: Inventory): Promise<Running> {
-  const store = await InventoryStore.open(cfg.profilesDir, logger, undefined, undefined, loaded);
+  const store = await InventoryStore.open(cfg.profilesDir, logger, cfg.reload, undefined, loaded);
   store.watch();
   // Images the inventory names but this server lacks: said at start and after every reload (and on /healthz).
   const reportImages = (inv: Inventory) => {
@@ -75,7 +75,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
   try {
     if (cfg.http.enabled) {
       const power = new PowerService({ policy: { timeoutMs: cfg.bmc.timeoutMs, attempts: cfg.bmc.attempts }, maxConcurrent: cfg.bmc.maxConcurrent, events: state.events, log: state.power });
-      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, state, serverKey: await serverKey(cfg.dataDir), reload: () => store.reload(), lastReload: () => store.lastReload(), bootOnceServed, power });
+      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, state, serverKey: await serverKey(cfg.dataDir), reload: () => store.reload(), reloadNow: (force) => store.reload({ force }), lastReload: () => store.lastReload(), bootOnceServed, power });
       await listening('HTTP', 'tcp', cfg.http.host, cfg.http.port, () => app.listen({ host: cfg.http.host, port: cfg.http.port }));
       const addr = app.server.address();
       running.httpPort = typeof addr === 'object' && addr ? addr.port : cfg.http.port;

@@ -10,9 +10,11 @@ import { imagesCommand } from './images.js';
 import { profilesCommand } from './profiles.js';
 import { adoptCommand, commissionCommand, discoveredCommand, factsCommand, forgetCommand } from './discovery.js';
 import { bootOnceCommand, consoleCommand, powerCommand } from './power.js';
+import { reloadCommand } from './reload.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   serveCommand,
+  reloadCommand,
   validateCommand,
   machinesCommand,
   renderCommand,

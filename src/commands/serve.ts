@@ -24,7 +24,8 @@ export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
     throw err;
   }
   if (account) warnIfReadOnly(cfg.profilesDir, 'API role changes and boot-once clearing edit machines.yaml there', logger);
-  const onHup = () => { void running.store.reload(); };
+  // SIGHUP is the operator asking: it also confirms a reload the drop guard held back.
+  const onHup = () => { void running.store.reload({ force: true }); };
   process.on('SIGHUP', onHup);
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
@@ -49,7 +50,7 @@ export const serveCommand: CommandSpec = {
     'base-url': FLAGS['base-url'],
     user: { value: 'NAME', help: 'started as root: become this user once the ports are bound (default: the config\'s user, else "rolecast" if it exists; "root" stays root)' },
   },
-  description: 'Answer DHCP (port 67, proxy 4011), TFTP (69) and HTTP for PXE until SIGINT or SIGTERM. SIGHUP, or any edit of the profiles, reloads them; a broken edit keeps the last good snapshot serving. Ports below 1024 need root or CAP_NET_BIND_SERVICE; started as root with a service user configured, rolecast drops to it after binding.',
+  description: 'Answer DHCP (port 67, proxy 4011), TFTP (69) and HTTP for PXE until SIGINT or SIGTERM. Any edit of the profiles reloads them once the files have settled (reload.settleMs); a broken edit keeps the last good snapshot serving, and one that would drop more than reload.maxDropShare of the machines waits for SIGHUP or `rolecast reload --force`. Ports below 1024 need root or CAP_NET_BIND_SERVICE; started as root with a service user configured, rolecast drops to it after binding.',
   examples: [
     'rolecast serve                                   # /etc/rolecast/rolecast.yaml',
     'rolecast serve --config ./rolecast.yaml',

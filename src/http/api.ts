@@ -6,12 +6,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Inventory } from '../inventory/types.js';
 import type { State } from '../state/types.js';
 import { normaliseMac } from '../boot/facts.js';
-import { RolecastError } from '../errors.js';
+import { RolecastError, formatIssue } from '../errors.js';
 import { assignRole } from '../inventory/edit.js';
 import { pathParams, sourceAddress } from './common.js';
 import { requireToken, type TokenSet } from './auth.js';
 import { EventStream, type SseOptions } from './sse.js';
 
+import type { ReloadResult } from '../inventory/watch.js';
 
 export interface ApiDeps {
   getInventory: () => Inventory;
@@ -21,6 +22,8 @@ export interface ApiDeps {
   reload?: () => Promise<unknown>;
   /** Event stream resumption buffer and heartbeat (tests shorten it). */
   sse?: SseOptions;
+  /** POST /api/reload (`rolecast reload [--force]`): reload now; force applies one the drop guard held back. */
+  reloadNow?: (force: boolean) => Promise<ReloadResult>;
 }
 
 const macParam = { type: 'object', properties: { mac: { type: 'string', maxLength: 32 } }, required: ['mac'] } as const;
@@ -81,6 +84,20 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
     }
     await deps.reload?.();
     return { host: req.params.host, role: req.body.role };
+  });
+
+  // Reload the profiles now (`rolecast reload [--force]`); force confirms one the drop guard held back.
+  app.post<{ Body: { force?: boolean } | undefined }>('/api/reload', {
+    preHandler: admin,
+    schema: { body: { type: 'object', additionalProperties: false, properties: { force: { type: 'boolean' } } } },
+  }, async (req, reply) => {
+    if (!deps.reloadNow) throw new RolecastError('E_OFF', 'reloads are off in this server');
+    const r = await deps.reloadNow(req.body?.force === true);
+    const inv = deps.getInventory();
+    const summary = { version: inv.version.slice(0, 12), machines: inv.machines.length };
+    if (r.held) throw new RolecastError('E_RELOAD_HELD', `the new profiles would drop ${r.held.dropped.length} of ${r.held.machines} machines (${r.held.dropped.join(', ')})`, { details: { held: r.held, ...summary } });
+    if (r.issues) throw new RolecastError('E_PROFILE', `profiles are invalid (${r.issues.length} errors); the last good snapshot keeps serving`, { details: { issues: r.issues.map(formatIssue), ...summary } });
+    return reply.code(r.ok ? 200 : 500).send({ ok: r.ok, changed: r.changed ?? false, ...summary });
   });
 
   app.get('/api/leases', { preHandler: read }, async () => leases.list());

@@ -26,6 +26,7 @@ import { registerDiscovered } from './discovered.js';
 import { Discovery } from '../discovery/service.js';
 import type { SseOptions } from './sse.js';
 import { loadImageView } from '../images/view.js';
+import type { ReloadResult } from '../inventory/watch.js';
 import { registerMetrics } from './metrics.js';
 import { fileBody, sendBody } from './send.js';
 import { pathParams, sourceAddress } from './common.js';
@@ -51,6 +52,8 @@ export interface AppDeps {
   state: State;
   /** Re-read the profiles after an edit made through the API (the file watch would too, later). */
   reload?: () => Promise<unknown>;
+  /** Reload the profiles now (POST /api/reload); `force` applies one the drop guard held back. */
+  reloadNow?: (force: boolean) => Promise<ReloadResult>;
   /** The last profile reload's outcome, for the UI's "refused" banner. */
   lastReload?: () => ReloadStatus | undefined;
   /** Called when a plan says its request used a boot-once target up: the machine returns to its role after. */
@@ -180,7 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return machineApiRows(inv, { ...ctx, images: await loadImageView(inv, config.imagesDir) }, state, key);
   });
   registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, zeroCopy: config.http.sendfile, state, key });
-  registerApi(app, { getInventory: deps.getInventory, state, tokens, reload: deps.reload, ...(deps.sse ? { sse: deps.sse } : {}) });
+  registerApi(app, { getInventory: deps.getInventory, state, tokens, reload: deps.reload, reloadNow: deps.reloadNow, ...(deps.sse ? { sse: deps.sse } : {}) });
   const setBootOnceAndReload = async (host: string, target: string | null) => { await setBootOnce(state.profiles, host, target, { who: 'api' }); await deps.reload?.(); };
   registerFleet(app, { getInventory: deps.getInventory, state, ctx, dataDir: config.dataDir, tokens, images: (inv) => loadImageView(inv, config.imagesDir), lastReload: deps.lastReload, setBootOnce: setBootOnceAndReload });
   const discovery = new Discovery({

@@ -1,6 +1,8 @@
 /**
  * InventoryStore: the snapshot everyone reads. reload() builds a new snapshot and swaps it only when
- * valid; a broken edit keeps the old one serving and logs exactly what is wrong.
+ * valid; a broken edit keeps the old one serving and logs exactly what is wrong. A watched edit is read
+ * only once the files have settled, and one that would drop more than `maxDropShare` of the machines is
+ * held back until confirmed with reload({ force: true }) (SIGHUP, `rolecast reload --force`): settle.ts.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
@@ -10,11 +12,30 @@ import { loadInventory } from './index.js';
 import { ROLES_DIR } from './load.js';
 import type { Inventory } from './types.js';
 import { reloadFailed } from '../metrics.js';
+import { droppedMachines, profileStamp } from './settle.js';
 
 export interface ReloadResult {
   ok: boolean;
   changed?: boolean;
   issues?: ProfileIssue[];
+  /** Not applied: it would drop these machines (more than maxDropShare); confirm with force. */
+  held?: { dropped: string[]; machines: number };
+  /** Not applied: the files changed while they were being read; the watcher tries again. */
+  unsettled?: boolean;
+}
+
+export interface ReloadOptions {
+  /** Watched edits apply once the files have been unchanged this long (ms). */
+  settleMs?: number;
+  /** Largest share (0..1) of the machines a reload may drop without confirmation. */
+  maxDropShare?: number;
+}
+
+export interface ReloadStatusRecord {
+  at: string;
+  ok: boolean;
+  issues?: string[];
+  held?: { dropped: string[]; machines: number; confirm: string };
 }
 
 export class InventoryStore {
@@ -24,11 +45,17 @@ export class InventoryStore {
   private readonly listeners: Array<(inv: Inventory) => void> = [];
   private reloading: Promise<ReloadResult> | undefined;
   private again = false;
-  private last: { at: string; ok: boolean; issues?: string[] } | undefined;
+  private last: ReloadStatusRecord | undefined;
+  private forceNext = false;
+  private closed = false;
+  readonly settleMs: number;
+  readonly maxDropShare: number;
 
-  private constructor(readonly dir: string, private readonly logger: Logger, inv: Inventory, readonly debounceMs: number,
+  private constructor(readonly dir: string, private readonly logger: Logger, inv: Inventory, opts: ReloadOptions,
     private readonly load: () => Promise<Inventory>) {
     this.inv = inv;
+    this.settleMs = opts.settleMs ?? 2000;
+    this.maxDropShare = opts.maxDropShare ?? 0.25;
   }
 
   /**
@@ -36,10 +63,11 @@ export class InventoryStore {
    * `serve` validates before it starts, and loading 10,000 machines twice doubled its start-up); a broken
    * profile set at start-up is an error (nothing to fall back to).
    * `load` builds a snapshot from elsewhere than the directory (the postgres state backend's profiles);
-   * such a store is not watched: its source calls reload() when it changes.
+   * such a store is not watched: its source calls reload() when it changes. A number as the third
+   * argument is the settle time (ms).
    */
-  static async open(dir: string, logger: Logger, debounceMs = 200, load: () => Promise<Inventory> = () => loadInventory(dir), first?: Inventory): Promise<InventoryStore> {
-    return new InventoryStore(dir, logger, first ?? await load(), debounceMs, load);
+  static async open(dir: string, logger: Logger, opts: number | ReloadOptions = {}, load: () => Promise<Inventory> = () => loadInventory(dir), first?: Inventory): Promise<InventoryStore> {
+    return new InventoryStore(dir, logger, first ?? await load(), typeof opts === 'number' ? { settleMs: opts } : opts, load);
   }
 
   current(): Inventory {
@@ -47,7 +75,7 @@ export class InventoryStore {
   }
 
   /** The last reload's outcome (the UI's "profiles refused" banner); undefined before the first reload. */
-  lastReload(): { at: string; ok: boolean; issues?: string[] } | undefined {
+  lastReload(): ReloadStatusRecord | undefined {
     return this.last;
   }
 
@@ -55,15 +83,21 @@ export class InventoryStore {
     this.listeners.push(fn);
   }
 
-  /** Re-load; concurrent calls coalesce so the last edit always gets a load of its own. */
-  reload(): Promise<ReloadResult> {
+  /**
+   * Re-load now (an operator's SIGHUP, the API, our own edits); `force` also applies a reload that the
+   * drop guard would hold back. Concurrent calls coalesce so the last edit always gets a load of its own.
+   */
+  reload(opts: { force?: boolean; stamp?: string } = {}): Promise<ReloadResult> {
+    if (opts.force) this.forceNext = true;
     if (this.reloading) {
       this.again = true;
       return this.reloading;
     }
-    this.reloading = this.doReload().then((r) => {
-      this.last = { at: new Date().toISOString(), ok: r.ok, ...(r.issues ? { issues: r.issues.map(formatIssue) } : {}) };
-      if (!r.ok) reloadFailed();
+    const force = this.forceNext;
+    this.forceNext = false;
+    this.reloading = this.doReload(force, opts.stamp).then((r) => {
+      if (!r.unsettled) this.record(r);
+      if (!r.ok && !r.unsettled) reloadFailed();
       return r;
     }).finally(() => {
       this.reloading = undefined;
@@ -72,11 +106,22 @@ export class InventoryStore {
     return this.reloading;
   }
 
-  private async doReload(): Promise<ReloadResult> {
+  private record(r: ReloadResult): void {
+    this.last = {
+      at: new Date().toISOString(), ok: r.ok && !r.held,
+      ...(r.issues ? { issues: r.issues.map(formatIssue) } : {}),
+      ...(r.held ? { held: { ...r.held, confirm: 'send SIGHUP or run `rolecast reload --force` to apply it' } } : {}),
+    };
+  }
+
+  private async doReload(force: boolean, stamp: string | undefined): Promise<ReloadResult> {
     let next: Inventory;
     try {
       next = await this.load();
+      // A watched reload: the files must not have changed between the settled look and the end of the load.
+      if (stamp !== undefined && await profileStamp(this.dir) !== stamp) return { ok: false, unsettled: true };
     } catch (err) {
+      if (stamp !== undefined && await profileStamp(this.dir) !== stamp) return { ok: false, unsettled: true };
       if (!(err instanceof ProfileError)) {
         this.logger.error({ err }, 'profile reload failed; keeping the last good snapshot');
         return { ok: false };
@@ -85,6 +130,12 @@ export class InventoryStore {
       return { ok: false, issues: [...err.issues] };
     }
     if (next.version === this.inv.version) return { ok: true, changed: false };
+    const drop = droppedMachines(this.inv, next);
+    if (!force && drop.share > this.maxDropShare) {
+      this.logger.warn({ dropped: drop.dropped, machines: this.inv.machines.length, version: next.version.slice(0, 12) },
+        `profile reload held back: it would drop ${drop.dropped.length} of ${this.inv.machines.length} machines (more than ${Math.round(this.maxDropShare * 100)}%); send SIGHUP or run \`rolecast reload --force\` to apply it`);
+      return { ok: true, changed: false, held: { dropped: drop.dropped, machines: this.inv.machines.length } };
+    }
     const prev = this.inv;
     this.inv = next; // one assignment: readers see the old snapshot or the new one, never a mix
     this.logger.info({ from: prev.version.slice(0, 12), to: next.version.slice(0, 12), machines: next.machines.length }, 'profiles reloaded');
@@ -92,12 +143,25 @@ export class InventoryStore {
     return { ok: true, changed: true };
   }
 
-  /** Watch the profiles directory and roles/; editors write temp files and rename, so debounce. */
+  /**
+   * Watch the profiles directory and roles/. After an event, the files must look the same (profileStamp)
+   * at two looks settleMs apart, and stay so while they are read, before the reload counts.
+   */
   watch(): void {
     if (this.watchers.length) return;
+    let seen: string | undefined;
+    const check = async () => {
+      const now = await profileStamp(this.dir);
+      if (this.closed) return;
+      if (now !== seen) { seen = now; this.timer = setTimeout(() => { void check(); }, this.settleMs); return; }
+      seen = undefined;
+      const r = await this.reload({ stamp: now });
+      if (r.unsettled && !this.closed) kick();
+    };
     const kick = () => {
       clearTimeout(this.timer);
-      this.timer = setTimeout(() => { void this.reload(); }, this.debounceMs);
+      seen = undefined;
+      this.timer = setTimeout(() => { void check(); }, Math.min(this.settleMs, 200));
     };
     for (const d of [this.dir, join(this.dir, ROLES_DIR)]) {
       try {
@@ -111,6 +175,7 @@ export class InventoryStore {
   }
 
   close(): void {
+    this.closed = true;
     clearTimeout(this.timer);
     for (const w of this.watchers.splice(0)) w.close();
   }
