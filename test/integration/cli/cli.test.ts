@@ -45,7 +45,7 @@ describe('rolecast CLI on the bundled profiles', () => {
   it('render lb1 keepalived.conf draws real servers from the web machines of each site', async () => {
     const r = rolecast(['render', 'lb1', '--file', '/etc/keepalived/keepalived.conf', ...BUNDLED]);
     expect(r.code).toBe(0);
-    const inv = await loadInventory(join(import.meta.dirname, '../../../profiles'));
+    const inv = await loadInventory(join(import.meta.dirname, '../../fixtures/profiles'));
     for (const [name, site] of Object.entries(inv.sites)) {
       const block = r.stdout.split(/^virtual_server /m).find((b) => b.startsWith(`${site.vip} ${site.port}`));
       expect(block, `virtual_server for ${name}`).toBeDefined();

@@ -20,12 +20,12 @@ export function rolecast(args: string[], cwd = ROOT, env: NodeJS.ProcessEnv = {}
 export function copyProfiles(): { dir: string; profiles: string; data: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'rolecast-cli-'));
   const profiles = join(dir, 'profiles');
-  cpSync(join(ROOT, 'profiles'), profiles, { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures/profiles'), profiles, { recursive: true });
   return { dir, profiles, data: join(dir, 'data'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** The bundled example profiles, named explicitly (rolecast's defaults are /etc/rolecast and /var/lib/rolecast). */
-export const BUNDLED = ['--profiles', join(ROOT, 'profiles')];
+export const BUNDLED = ['--profiles', join(ROOT, 'test/fixtures/profiles')];
 
 /**
  * The same command in this process (help and usage errors: no need to pay for a Node start each time).

@@ -117,7 +117,7 @@ describe('defaults and where things are', () => {
 
   it('images list counts roles that use an image through kernels:', async () => {
     const { loadInventory } = await import('../../../src/inventory/index.js');
-    const inv = await loadInventory(join(ROOT, 'profiles'));
+    const inv = await loadInventory(join(ROOT, 'test/fixtures/profiles'));
     const viaKernels = Object.values(inv.roles).flatMap((role) => Object.values(role.kernels).map((img) => ({ role: role.name, img })));
     expect(viaKernels.length).toBeGreaterThan(0);
     const rows = JSON.parse(rolecast(['images', '--json', ...BUNDLED]).stdout) as Array<{ name: string; roles: string[] }>;

@@ -51,7 +51,7 @@ function makeBase(path: string): void {
 }
 
 beforeAll(async () => {
-  cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
   makeBase(join(dir, 'images/build/rootfs/lb.tar'));
   await placeholderImages(join(dir, 'profiles'), join(dir, 'images'));
   const cfg = { ...defaultConfig(), profilesDir: join(dir, 'profiles'), dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '10.0.0.1' };

@@ -52,7 +52,7 @@ async function get(app: FastifyInstance, url: string, headers: Record<string, st
 }
 
 beforeAll(async () => {
-  cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
   inv = await InventoryStore.open(join(dir, 'profiles'), silentLogger());
 });
 afterAll(async () => {

@@ -54,7 +54,7 @@ const upload = (args: string[]) => {
 const versionCount = async () => (await listVersions(rootfsDir, 'test')).all.length;
 
 beforeAll(async () => {
-  cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
   const machines = join(dir, 'profiles/machines.yaml');
   writeFileSync(machines, readFileSync(machines, 'utf8').replace(/(host: w10[12],.*?)role: web/g, '$1role: test'));
   await buildTestImage(join(dir, 'images/build'));

@@ -75,7 +75,7 @@ async function runCli(args: string[]): Promise<{ code: number; out: string; err:
 }
 
 beforeAll(async () => {
-  cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
   appendFileSync(join(dir, 'profiles/rolecast.yaml'), RULES);
   const cfg = { ...defaultConfig(), profilesDir: join(dir, 'profiles'), dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '10.0.0.1' };
   cfg.http = { ...cfg.http, host: '127.0.0.1', port: 0, tokens: { admin: [ADMIN], read: [READ] } };

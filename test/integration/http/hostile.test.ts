@@ -57,7 +57,7 @@ const TRAVERSALS = [
 const PREFIXES = ['/loaders/', '/images/', `/files/${LB1}/`, '/rootfs/', '/boot/', `/boot/${LB1}/`, '/api/machines/', '/', '//'];
 
 beforeAll(async () => {
-  cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
   mkdirSync(join(dir, 'root/sub'), { recursive: true });
   writeFileSync(join(dir, 'root/ok.efi'), 'MZ loader');
   writeFileSync(join(dir, `${CANARY}.txt`), CANARY_CONTENT);

@@ -28,7 +28,7 @@ let inv: InventoryStore;
 let ctx: { baseUrl: string; server: string };
 
 beforeAll(async () => {
-  cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
   mkdirSync(join(dir, 'base/etc'), { recursive: true });
   writeFileSync(join(dir, 'base/etc/motd'), 'base\n');
   mkdirSync(join(dir, 'images/build/rootfs'), { recursive: true });

@@ -25,7 +25,7 @@ let state: State;
 let base: string;
 
 beforeAll(async () => {
-  cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
   const cfg = { ...defaultConfig(), profilesDir: join(dir, 'profiles'), dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '10.0.0.1' };
   cfg.http = { ...cfg.http, tokens: { read: [READ] } };
   inv = await InventoryStore.open(cfg.profilesDir, silentLogger());

@@ -39,7 +39,7 @@ async function login(token: string): Promise<{ cookie: string; csrf: string; sta
 }
 
 beforeAll(async () => {
-  cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
   const profiles = join(dir, 'profiles');
   inv = await InventoryStore.open(profiles, silentLogger());
   const base = defaultConfig();

@@ -10,7 +10,7 @@ import { FileProfileEditor } from '../../../src/state/file/profiles.js';
 import { ProfileError } from '../../../src/errors.js';
 import { waitFor } from '../../helpers/netns.js';
 
-const PROFILES = resolve(import.meta.dirname, '../../../profiles');
+const PROFILES = resolve(import.meta.dirname, '../../fixtures/profiles');
 let dirs: string[] = [];
 let stores: InventoryStore[] = [];
 afterEach(() => {

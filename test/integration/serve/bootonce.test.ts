@@ -16,7 +16,7 @@ let running: Running | undefined;
 afterAll(async () => { await running?.close(); rmSync(dir, { recursive: true, force: true }); });
 
 it('serves the boot-once target once, clears boot_once in the YAML, then serves the role', async () => {
-  cpSync(resolve(import.meta.dirname, '../../../profiles'), join(dir, 'profiles'), { recursive: true });
+  cpSync(resolve(import.meta.dirname, '../../fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
   const profiles = join(dir, 'profiles');
   await setBootOnce(new FileProfileEditor(profiles), 'w106', 'memtest');
   const cfg = { ...defaultConfig(), profilesDir: profiles, dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '127.0.0.1' };

@@ -13,7 +13,7 @@ const ROOT = resolve(import.meta.dirname, '../../..');
 const dir = mkdtempSync(join(tmpdir(), 'rolecast-log-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const cfg = join(dir, 'rc.yaml');
-writeFileSync(cfg, `profilesDir: ${join(ROOT, 'profiles')}\ndataDir: ${join(dir, 'data')}\nimagesDir: ${join(dir, 'images')}\naddress: 127.0.0.1\ndhcp:\n  mode: 'off'\ntftp:\n  enabled: false\nhttp:\n  host: 127.0.0.1\n  port: 0\n`);
+writeFileSync(cfg, `profilesDir: ${join(ROOT, 'test/fixtures/profiles')}\ndataDir: ${join(dir, 'data')}\nimagesDir: ${join(dir, 'images')}\naddress: 127.0.0.1\ndhcp:\n  mode: 'off'\ntftp:\n  enabled: false\nhttp:\n  host: 127.0.0.1\n  port: 0\n`);
 const cmd = [process.execPath, '--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(ROOT, 'src/cli.ts'), 'serve', '--config', cfg];
 
 /** Run serve until it logs that it serves, then SIGTERM it; the output so far. */

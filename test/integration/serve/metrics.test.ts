@@ -23,7 +23,7 @@ const READ = 'm'.repeat(32);
 let running: Running;
 
 beforeAll(async () => {
-  cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
   await placeholderImages(join(dir, 'profiles'), join(dir, 'images'));
   const base = defaultConfig();
   const cfg: ServerConfig = {

@@ -19,7 +19,7 @@ import { placeholderImages } from '../../helpers/images.js';
 const ROOT = resolve(import.meta.dirname, '../../..');
 const dir = mkdtempSync(join(tmpdir(), 'rolecast-startup-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
 
 function config(over: Partial<ServerConfig> = {}): ServerConfig {
   const base = defaultConfig();

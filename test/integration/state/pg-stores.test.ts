@@ -20,7 +20,7 @@ import type { BootEvent } from '../../../src/events/types.js';
 import type { LeaseRecord } from '../../../src/state/types.js';
 import { ProfileError } from '../../../src/errors.js';
 
-const PROFILES = resolve(import.meta.dirname, '../../../profiles');
+const PROFILES = resolve(import.meta.dirname, '../../fixtures/profiles');
 const inAnHour = () => new Date(Date.now() + 3600_000).toISOString();
 const lease = (mac: string, ip: string, state: LeaseRecord['state'] = 'offered'): LeaseRecord => ({ mac, ip, state, expiresAt: inAnHour() });
 

@@ -32,7 +32,7 @@ export async function startFixture(cfg: Partial<TftpConfig> = {}, big = 0): Prom
   writeFileSync(join(dir, 'secret.txt'), 'outside the root');
   symlinkSync(join(dir, 'secret.txt'), join(root, 'escape.txt'));
   const events: Fixture['events'] = [];
-  const inv = await loadInventory(resolve(import.meta.dirname, '../../../profiles'));
+  const inv = await loadInventory(resolve(import.meta.dirname, '../../fixtures/profiles'));
   const ctx = { baseUrl: 'http://10.0.0.1:8080', server: '10.0.0.1' };
   const resolver = createResolver({ roots: [root], imagesDir: join(dir, 'images'), getInventory: () => inv, ctx });
   const config: TftpConfig = { ...defaultConfig().tftp, port: 0, bind: '127.0.0.1', timeoutMs: 200, ...cfg };

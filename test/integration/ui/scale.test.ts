@@ -25,7 +25,7 @@ const TOKEN = 'scale-admin-token';
 
 /** The bundled profiles plus N one-line machines on a /16 (role test). */
 function bigProfiles(dir: string): void {
-  cpSync(join(ROOT, 'profiles'), dir, { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures/profiles'), dir, { recursive: true });
   const site = join(dir, 'rolecast.yaml');
   writeFileSync(site, readFileSync(site, 'utf8').replace('cidr: 10.0.0.0/24', 'cidr: 10.0.0.0/16'));
   const lines: string[] = [];

@@ -31,7 +31,7 @@ describeSystem('DHCP with real clients (udhcpc, dhclient)', ['busybox', 'dhclien
     cli = lab.ns('c');
     lab.veth(srv, 'rs0', cli, 'rc0');
     lab.addr(srv, 'rs0', '10.0.0.1/24');
-    proc = lab.spawn(srv, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--profiles', join(ROOT, 'profiles'), '--images', join(ROOT, 'images'), '--address', '10.0.0.1', '--data', join(dir, 'data'), '--http-port', '8080'], { cwd: ROOT });
+    proc = lab.spawn(srv, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--profiles', join(ROOT, 'test/fixtures/profiles'), '--images', join(ROOT, 'images'), '--address', '10.0.0.1', '--data', join(dir, 'data'), '--http-port', '8080'], { cwd: ROOT });
     proc.stdout?.on('data', (d: Buffer) => { log += d.toString(); });
     proc.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
     await waitFor(() => log.includes('rolecast serving'), 30_000);

@@ -24,7 +24,7 @@ describeSystem('DHCP leases survive kill -9', [], () => {
     lab.veth(srv, 'rs0', cli, 'rc0');
     lab.addr(srv, 'rs0', '10.0.0.1/24');
     lab.addr(cli, 'rc0', '10.0.0.99/24');
-    const args = ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--profiles', join(ROOT, 'profiles'), '--images', join(ROOT, 'images'), '--address', '10.0.0.1', '--data', join(dir, 'data')];
+    const args = ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--profiles', join(ROOT, 'test/fixtures/profiles'), '--images', join(ROOT, 'images'), '--address', '10.0.0.1', '--data', join(dir, 'data')];
     let log = '';
     const server = lab.spawn(srv, process.execPath, args, { cwd: ROOT });
     server.stdout?.on('data', (d: Buffer) => { log += d.toString(); });

@@ -26,7 +26,7 @@ describeSystem('DHCP through a relay and beside dnsmasq', ['dhcrelay', 'dnsmasq'
   it('a client behind dhcrelay gets its lease', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rolecast-relay-'));
     const profiles = join(dir, 'profiles');
-    cpSync(join(ROOT, 'profiles'), profiles, { recursive: true });
+    cpSync(join(ROOT, 'test/fixtures/profiles'), profiles, { recursive: true });
     // A routed segment 10.0.1.0/24 with one reserved machine on it.
     const site = readFileSync(join(profiles, 'rolecast.yaml'), 'utf8').replace('networks:\n', 'networks:\n  - { name: remote, cidr: 10.0.1.0/24, gateway: 10.0.1.1 }\n');
     writeFileSync(join(profiles, 'rolecast.yaml'), site);
@@ -77,7 +77,7 @@ describeSystem('DHCP through a relay and beside dnsmasq', ['dhcrelay', 'dnsmasq'
     let dmLog = '';
     dnsmasq.stderr?.on('data', (d: Buffer) => { dmLog += d.toString(); });
     let log = '';
-    const server = lab.spawn(names.rc, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--profiles', join(ROOT, 'profiles'), '--images', join(ROOT, 'images'), '--address', '10.0.0.1', '--dhcp-mode', 'proxy', '--data', join(dir, 'data')], { cwd: ROOT });
+    const server = lab.spawn(names.rc, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--profiles', join(ROOT, 'test/fixtures/profiles'), '--images', join(ROOT, 'images'), '--address', '10.0.0.1', '--dhcp-mode', 'proxy', '--data', join(dir, 'data')], { cwd: ROOT });
     server.stdout?.on('data', (d: Buffer) => { log += d.toString(); });
     await waitFor(() => log.includes('rolecast serving'), 30_000);
     await new Promise((r) => setTimeout(r, 500));

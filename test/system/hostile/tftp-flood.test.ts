@@ -34,7 +34,7 @@ describeSystem('hostile: TFTP abandonment flood', ['curl'], () => {
     mkdirSync(join(dir, 'root'));
     writeFileSync(join(dir, 'root', 'loader.bin'), payload);
     writeFileSync(join(dir, 'rolecast.yaml'), [
-      `profilesDir: ${join(ROOT, 'profiles')}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`,
+      `profilesDir: ${join(ROOT, 'test/fixtures/profiles')}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`,
       'address: 10.9.0.1', 'dhcp:\n  mode: off', `tftp:\n  roots: [${join(dir, 'root')}]`, 'http:\n  port: 8080', '',
     ].join('\n'));
     proc = lab.spawn(srv, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', join(dir, 'rolecast.yaml')], { cwd: ROOT });

@@ -23,7 +23,7 @@ describeSystem('HTTP with curl from two namespaces', ['curl', 'tar'], () => {
   let serverPid = 0;
 
   beforeAll(async () => {
-    cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+    cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
     mkdirSync(join(dir, 'images/build/rootfs'), { recursive: true });
     writeFileSync(join(dir, 'images/build/vmlinuz'), kernel);
     mkdirSync(join(dir, 'base/etc'), { recursive: true });

@@ -69,7 +69,7 @@ describeSystem('rendered network and keepalived configs on real tools (VM)', ['q
   it('ifupdown brings up bond0 (active-backup, both slaves) and VLAN 100; keepalived --config-test passes', async () => {
     const [kver] = kernelVersions().filter((v) => v.includes('amd64'));
     expect(kver, 'a Debian kernel (linux-image-amd64) in /boot').toBeDefined();
-    const inv = await loadInventory(join(ROOT, 'profiles'));
+    const inv = await loadInventory(join(ROOT, 'test/fixtures/profiles'));
     const files: CpioEntry[] = [
       { type: 'file', path: 'test/check.sh', mode: 0o755, data: Buffer.from(CHECK) },
       { type: 'file', path: 'test/hosts', mode: 0o644, data: Buffer.from(HOSTS.join('\n')) },

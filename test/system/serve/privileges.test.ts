@@ -30,9 +30,9 @@ describeSystem('rolecast without root', ['curl', 'setpriv', 'tftp'], () => {
     lab.addr(cli, 'rc1', '10.0.0.101/24');
     const data = join(dir, `data-${tag}`);
     mkdirSync(data, { recursive: true });
-    await placeholderImages(join(ROOT, 'profiles'), join(dir, 'images'));
+    await placeholderImages(join(ROOT, 'test/fixtures/profiles'), join(dir, 'images'));
     const cfg = join(dir, `rc-${tag}.yaml`);
-    writeFileSync(cfg, `profilesDir: ${join(ROOT, 'profiles')}\ndataDir: ${data}\nimagesDir: ${join(dir, 'images')}\naddress: 10.0.0.1\nhttp:\n  port: 80\n`);
+    writeFileSync(cfg, `profilesDir: ${join(ROOT, 'test/fixtures/profiles')}\ndataDir: ${data}\nimagesDir: ${join(dir, 'images')}\naddress: 10.0.0.1\nhttp:\n  port: 80\n`);
     return { srv, cli, cfg, data };
   }
 

@@ -44,7 +44,7 @@ describeSystem('router advertisements for iPXE (radvd under rolecast serve)', ['
 
   async function serve(name: string, extra: string[]): Promise<ChildProcess> {
     const cfg = join(out, `${name}.yaml`);
-    writeFileSync(cfg, [`profilesDir: ${join(ROOT, 'profiles')}`, `dataDir: ${join(out, name)}`, `imagesDir: ${join(out, 'images')}`, 'address: 10.0.0.1', 'user: root',
+    writeFileSync(cfg, [`profilesDir: ${join(ROOT, 'test/fixtures/profiles')}`, `dataDir: ${join(out, name)}`, `imagesDir: ${join(out, 'images')}`, 'address: 10.0.0.1', 'user: root',
       'tftp: { enabled: false }', 'http: { port: 18080 }', 'dhcp: { port: 10067, proxyPort: 14011 }', ...extra, ''].join('\n'));
     const p = lab.spawn(srv, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', cfg], { cwd: ROOT });
     p.stdout?.on('data', (d: Buffer) => { log += d.toString(); });

@@ -22,13 +22,13 @@ describeSystem('rolecast serve in a network namespace', ['curl', 'tftp'], () => 
   const out = mkdtempSync(join(tmpdir(), 'rolecast-serve-'));
 
   beforeAll(async () => {
-    await placeholderImages(join(ROOT, 'profiles'), join(out, 'images'));
+    await placeholderImages(join(ROOT, 'test/fixtures/profiles'), join(out, 'images'));
     srv = lab.ns('s');
     cli = lab.ns('c');
     lab.veth(srv, 'rc0', cli, 'rc1');
     lab.addr(srv, 'rc0', '10.0.0.1/24');
     lab.addr(cli, 'rc1', '10.0.0.101/24');
-    proc = lab.spawn(srv, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--profiles', join(ROOT, 'profiles'), '--images', join(out, 'images'), '--address', '10.0.0.1', '--dhcp-mode', 'off', '--data', join(out, 'data')], { cwd: ROOT });
+    proc = lab.spawn(srv, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--profiles', join(ROOT, 'test/fixtures/profiles'), '--images', join(out, 'images'), '--address', '10.0.0.1', '--dhcp-mode', 'off', '--data', join(out, 'data')], { cwd: ROOT });
     proc.stdout?.on('data', (d: Buffer) => { log += d.toString(); });
     proc.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
     await waitFor(() => log.includes('rolecast serving'), 30_000);

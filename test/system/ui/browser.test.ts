@@ -43,7 +43,7 @@ describeBrowser('web UI in Chromium', () => describeSystem('web UI against rolec
 
   beforeAll(async () => {
     spawnSync(process.execPath, [join(ROOT, 'scripts/build-ui.mjs')], { stdio: 'inherit' });
-    cpSync(join(ROOT, 'profiles'), profiles, { recursive: true });
+    cpSync(join(ROOT, 'test/fixtures/profiles'), profiles, { recursive: true });
     // A discovery rule for the inbox test: boxes whose serial starts "UI-" become web-<n> (web), addresses from .150.
     writeFileSync(join(profiles, 'rolecast.yaml'), `${readFileSync(join(profiles, 'rolecast.yaml'), 'utf8')}
 discovery:

@@ -8,7 +8,7 @@ import { fromPool } from '../../../src/dhcp/allocate.js';
 import { loadInventory } from '../../../src/inventory/index.js';
 import type { Logger } from '../../../src/log.js';
 
-const inv = await loadInventory(resolve(import.meta.dirname, '../../../profiles'));
+const inv = await loadInventory(resolve(import.meta.dirname, '../../fixtures/profiles'));
 let dirs: string[] = [];
 afterEach(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); dirs = []; });
 function dir(): string { const d = mkdtempSync(join(tmpdir(), 'rolecast-leases-')); dirs.push(d); return d; }

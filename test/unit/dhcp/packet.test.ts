@@ -15,7 +15,7 @@ const load = (n: string): DhcpPacket => {
   if (!d.ok) throw new Error(d.reason);
   return d.packet;
 };
-const inv = await loadInventory(resolve(import.meta.dirname, '../../../profiles'));
+const inv = await loadInventory(resolve(import.meta.dirname, '../../fixtures/profiles'));
 const ctx = { baseUrl: 'http://10.0.0.1:8080' };
 
 describe('decoding real captures', () => {

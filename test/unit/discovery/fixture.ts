@@ -3,7 +3,10 @@ import { readSources, type SourceFile } from '../../../src/inventory/load.js';
 import { buildInventory } from '../../../src/inventory/index.js';
 import type { Inventory } from '../../../src/inventory/types.js';
 import type { HardwareFacts } from '../../../src/discovery/report.js';
-import { BUNDLED_PROFILES } from '../../../src/commands/common.js';
+import { resolve } from 'node:path';
+
+/** The test-owned copy of the example profiles (test/fixtures/profiles). */
+const BUNDLED_PROFILES = resolve(import.meta.dirname, '../../fixtures/profiles');
 
 export async function bundled(): Promise<SourceFile[]> {
   return readSources(BUNDLED_PROFILES);

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { parseSources, type SourceFile } from '../../../src/inventory/load.js';
 import { ProfileError, formatIssue } from '../../../src/errors.js';
 
-const PROFILES = resolve(import.meta.dirname, '../../../profiles');
+const PROFILES = resolve(import.meta.dirname, '../../fixtures/profiles');
 
 /** The bundled profiles as sources, with edits applied by file name. */
 function bundled(edit: Record<string, (text: string) => string> = {}): SourceFile[] {

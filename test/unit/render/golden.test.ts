@@ -13,7 +13,7 @@ import type { Inventory } from '../../../src/inventory/types.js';
 const ROOT = resolve(import.meta.dirname, '../../..');
 const GOLDEN = join(ROOT, 'test/golden/render');
 const ctx = { baseUrl: 'http://10.0.0.1:8080', server: '10.0.0.1' };
-const inv: Inventory = await loadInventory(join(ROOT, 'profiles'));
+const inv: Inventory = await loadInventory(join(ROOT, 'test/fixtures/profiles'));
 
 function golden(name: string, content: string): void {
   const file = join(GOLDEN, name);

@@ -15,7 +15,7 @@ const ctx = { baseUrl: 'http://10.0.0.1:8080', server: '10.0.0.1' };
 const hex = (n: number) => n.toString(16).padStart(2, '0');
 
 function sources(n: number, lastIp = ''): SourceFile[] {
-  const dir = join(ROOT, 'profiles');
+  const dir = join(ROOT, 'test/fixtures/profiles');
   const site = readFileSync(join(dir, 'rolecast.yaml'), 'utf8').replace('cidr: 10.0.0.0/24', 'cidr: 10.0.0.0/16').replace('pool: { start: 10.0.0.200, end: 10.0.0.249 }', 'pool: { start: 10.0.250.0, end: 10.0.250.9 }');
   const lines = ['machines:',
     '  - { host: lb1, mac: [52:54:00:00:01:01, 52:54:00:00:11:01], role: lb, ip: 10.0.0.11, addresses: { wan: 203.0.113.2 }, vrrp: { priority: 150, state: MASTER } }'];

@@ -6,7 +6,7 @@ import { createResolver, normalisePath } from '../../../src/tftp/resolve.js';
 import { loadInventory } from '../../../src/inventory/index.js';
 import type { Inventory } from '../../../src/inventory/types.js';
 
-const base = await loadInventory(resolve(import.meta.dirname, '../../../profiles'));
+const base = await loadInventory(resolve(import.meta.dirname, '../../fixtures/profiles'));
 const w101 = base.byHost.get('w101')!;
 // Give w101 a UUID, as an operator would for pxelinux's first lookup.
 const withUuid = { ...w101, uuid: '01020304-0506-0708-090a-0b0c0d0e0f10' };
