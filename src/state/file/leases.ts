@@ -14,10 +14,17 @@ import { ipToInt } from '../../inventory/ip.js';
 
 export type { LeaseRecord, LeaseState };
 
+/**
+ * A record the store may apply. Every field is checked, not just typed: a record with an unparsable date
+ * (or address, or MAC) applied over a good one would replace that lease with one that is never live,
+ * and free its address for another machine (issue 16).
+ */
 function valid(r: unknown): r is LeaseRecord {
   const x = r as LeaseRecord;
-  return typeof x === 'object' && x !== null && typeof x.mac === 'string' && typeof x.ip === 'string' &&
-    typeof x.expiresAt === 'string' && ['offered', 'bound', 'declined', 'released', 'expired'].includes(x.state);
+  return typeof x === 'object' && x !== null && typeof x.mac === 'string' && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(x.mac) &&
+    typeof x.ip === 'string' && ipToInt(x.ip) !== undefined &&
+    typeof x.expiresAt === 'string' && Number.isFinite(Date.parse(x.expiresAt)) &&
+    ['offered', 'bound', 'declined', 'released', 'expired'].includes(x.state);
 }
 
 export class FileLeaseStore implements LeaseStore {
@@ -49,7 +56,11 @@ export class FileLeaseStore implements LeaseStore {
     try {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      // Something that is not a file where the journal belongs (a directory, say) holds no lease: move it
+      // aside and start, instead of refusing to start at all.
+      if (code === 'EISDIR') await this.setAside('the lease journal path is a directory', {});
+      else if (code !== 'ENOENT') throw err;
     }
     let bad = 0;
     const lines = text.split('\n');
@@ -65,15 +76,17 @@ export class FileLeaseStore implements LeaseStore {
         else bad++;
       }
     });
-    if (bad > 0) {
-      const names = await readdir(this.dir);
-      const n = names.filter((f) => f.startsWith('leases.jsonl.corrupt-')).length + 1;
-      const aside = `${this.file}.corrupt-${n}`;
-      await rename(this.file, aside);
-      this.logger.error({ file: this.file, keptAs: aside, badLines: bad, leases: this.byMac.size }, 'lease journal had unreadable lines: kept the bad file aside and started from the leases that parsed');
-    }
+    if (bad > 0) await this.setAside('lease journal had unreadable lines: kept the bad file aside and started from the leases that parsed', { badLines: bad });
     this.fh = await open(this.file, 'a');
     await this.compact(); // start from a clean journal (and a sync'd one after any repair)
+  }
+
+  private async setAside(msg: string, fields: Record<string, unknown>): Promise<void> {
+    const names = await readdir(this.dir);
+    const n = names.filter((f) => f.startsWith('leases.jsonl.corrupt-')).length + 1;
+    const aside = `${this.file}.corrupt-${n}`;
+    await rename(this.file, aside);
+    this.logger.error({ file: this.file, keptAs: aside, ...fields, leases: this.byMac.size }, msg);
   }
 
   private apply(r: LeaseRecord): void {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
@@ -18,6 +18,37 @@ function logger(lines: string[] = []): Logger {
 const later = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 
 describe('LeaseStore', () => {
+  // Issue 16: a later record for the same MAC with an unparsable date replaced the good lease (never
+  // live again), so its address went to another machine.
+  it('a record with an invalid date (or address, or MAC) does not wipe a valid lease', async () => {
+    const d = dir();
+    const good = { mac: '52:54:00:00:aa:01', ip: '10.0.0.201', state: 'bound', expiresAt: later(3600) };
+    writeFileSync(join(d, 'leases.jsonl'), [
+      JSON.stringify(good),
+      JSON.stringify({ ...good, expiresAt: 'not a date' }),
+      JSON.stringify({ ...good, mac: '52:54:00:00:aa:02', expiresAt: '2026-13-45T99:99:99Z' }),
+      JSON.stringify({ ...good, ip: '10.0.0.999' }),
+      JSON.stringify({ ...good, mac: '' }), ''].join('\n'));
+    const lines: string[] = [];
+    const b = await LeaseStore.open(d, logger(lines));
+    expect(b.addressOf('52:54:00:00:aa:01')).toBe('10.0.0.201');
+    expect(b.holder('10.0.0.201')?.mac).toBe('52:54:00:00:aa:01');
+    expect(b.list()).toHaveLength(1);
+    expect(lines.join('')).toMatch(/unreadable lines/);
+    expect(lines.join('')).toMatch(/"badLines":4/);
+  });
+
+  it('a directory where the lease journal belongs does not stop the start: set aside, said, and leases work', async () => {
+    const d = dir();
+    mkdirSync(join(d, 'leases.jsonl'));
+    const lines: string[] = [];
+    const b = await LeaseStore.open(d, logger(lines));
+    expect(lines.join('')).toMatch(/lease journal path is a directory/);
+    expect(statSync(join(d, 'leases.jsonl.corrupt-1')).isDirectory()).toBe(true);
+    await b.commit({ mac: '52:54:00:00:aa:05', ip: '10.0.0.205', state: 'bound', expiresAt: later(60) });
+    expect((await LeaseStore.open(d, logger())).addressOf('52:54:00:00:aa:05')).toBe('10.0.0.205');
+  });
+
   it('keeps every recorded lease across a reopen', async () => {
     const d = dir();
     const a = await LeaseStore.open(d, logger());
