@@ -37,6 +37,7 @@ import { registerSessionHook, Sessions } from './ui/session.js';
 import { createResolver } from '../tftp/resolve.js';
 import { sendfileEngine, sendfileUnavailableReason } from '../native/sendfile.js';
 import swagger from '@fastify/swagger';
+import { openapiOptions } from './openapi.js';
 import { IMAGE_FIX, ImageStatus, planImages } from '../imagecheck.js';
 import { renderIpxeUnbootable } from '../render/ipxe.js';
 import type { State } from '../state/types.js';
@@ -79,7 +80,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false } } }) as unknown as FastifyInstance;
   // OpenAPI from the route schemas, served at /api/openapi.json.
   if (config.http.sendfile && !sendfileEngine()) deps.logger.warn({ reason: sendfileUnavailableReason() }, 'sendfile engine unavailable: images and rootfs stream through Node (slower)');
-  await app.register(swagger, { openapi: { info: { title: 'rolecast', version: '0.1.0', description: 'Boot scripts, images, per-machine rootfs, boot events and inventory API' } } });
+  await app.register(swagger, openapiOptions('0.1.0'));
   registerMetrics(app, { events: deps.state.events, getInventory: deps.getInventory, leases: deps.state.leases, sendfile: () => config.http.sendfile && sendfileEngine() !== undefined });
   // Before any route: a UI session cookie counts as a token of its level (src/http/ui/session.ts).
   const tokens = tokensFrom(config.http);

@@ -87,12 +87,17 @@ export function sendAuthFailure(reply: FastifyReply, f: AuthFailure): FastifyRep
 }
 
 /** A fastify preHandler that lets a request through only with a token of at least `need`. */
+/** The level each requireToken handler asks for: the OpenAPI document states it per route (src/http/openapi.ts). */
+export const tokenLevelOf = new WeakMap<object, TokenLevel>();
+
 export function requireToken(tokens: TokenSet, need: TokenLevel): preHandlerAsyncHookHandler {
-  return async (req: FastifyRequest, reply: FastifyReply) => {
+  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const f = authFailure(tokens, need, req.headers.authorization, req.sessionLevel);
     if (!f) return;
     req.log.info({ url: req.url, code: f.code }, 'API request refused');
     // An async hook that replies must return the reply (fastify's hooks contract).
     return sendAuthFailure(reply, f);
   };
+  tokenLevelOf.set(handler, need);
+  return handler;
 }
