@@ -6,7 +6,7 @@
 import { isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { RolecastError } from '../errors.js';
 import type { DiscoveredRecord } from '../state/types.js';
-import type { Inventory, IpRange } from '../inventory/types.js';
+import type { DiscoveryBmc, Inventory, IpRange } from '../inventory/types.js';
 import { isIPv4 } from '../inventory/ip.js';
 import { MACHINES_FILE } from '../inventory/load.js';
 import type { HardwareFacts } from './report.js';
@@ -75,11 +75,15 @@ export function planAdoption(rec: DiscoveredRecord, req: AdoptRequest, inv: Inve
   return { host: req.host, role: req.role, ip, macs, ...(uuid ? { uuid } : {}), ...(bmcAddress ? { bmcAddress } : {}), line: '' };
 }
 
-/** YAML for one flow mapping: host and role are validated labels, MACs and addresses plain scalars. */
-export function machineLine(a: Adoption, indent: string, opts: { bmcField: boolean; serial?: string }): string {
+/**
+ * YAML for one flow mapping: host and role are validated labels, MACs and addresses plain scalars. A BMC
+ * address found becomes `bmc:` only with the site's discovery.bmc credentials (machines.yaml's `bmc:`
+ * needs a user and a password reference); otherwise it stays in the inbox entry.
+ */
+export function machineLine(a: Adoption, indent: string, opts: { bmc?: DiscoveryBmc; serial?: string }): string {
   const parts = [`host: ${a.host}`, `mac: [${a.macs.join(', ')}]`, `role: ${a.role}`, `ip: ${a.ip}`];
   if (a.uuid) parts.push(`uuid: ${a.uuid}`);
-  if (a.bmcAddress && opts.bmcField) parts.push(`bmc: { address: ${a.bmcAddress} }`);
+  if (a.bmcAddress && opts.bmc) parts.push(`bmc: { type: ${opts.bmc.type}, address: ${a.bmcAddress}, user: ${JSON.stringify(opts.bmc.user)}, password: secret:${opts.bmc.passwordSecret} }`);
   // The serial goes in a comment for the operator; JSON.stringify keeps it one line whatever it holds.
   const note = opts.serial ? `   # discovered: serial ${JSON.stringify(opts.serial).slice(1, -1).replace(/#/g, '')}` : '';
   return `${indent}- { ${parts.join(', ')} }${note}\n`;

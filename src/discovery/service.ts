@@ -24,8 +24,6 @@ export interface DiscoveryDeps {
   leases?: LeaseView;
   events?: EventSink;
   logger: Logger;
-  /** Does machines.yaml know a `bmc:` key? Then the BMC address found goes into the adopted line. */
-  bmcField?: boolean;
   /** Most entries the inbox holds; reports of new boxes beyond it are refused (none is evicted). */
   maxEntries?: number;
 }
@@ -159,7 +157,7 @@ export class Discovery {
     const serial = (rec.facts as unknown as HardwareFacts).system?.serial;
     let line = '';
     await this.d.profiles.edit(MACHINES_FILE, (text) => appendMachine(text, (indent) => {
-      line = machineLine(plan, indent, { bmcField: this.d.bmcField ?? false, ...(serial ? { serial } : {}) });
+      line = machineLine(plan, indent, { ...(inv.discovery.bmc ? { bmc: inv.discovery.bmc } : {}), ...(serial ? { serial } : {}) });
       return line;
     }), { who: by, what: `adopt ${rec.mac} as ${plan.host} (${plan.role})` });
     await this.d.reload();

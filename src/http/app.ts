@@ -190,8 +190,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const discovery = new Discovery({
     store: state.discovered, getInventory: deps.getInventory, reload: async () => { await deps.reload?.(); }, profiles: state.profiles, leases: state.leases,
     events: state.events, logger: deps.logger.child({ component: 'discovery' }),
-    // machines.yaml has no `bmc:` key yet: a BMC address found stays in the inbox entry's facts.
-    bmcField: false,
     ...(deps.discoveryMaxEntries ? { maxEntries: deps.discoveryMaxEntries } : {}),
   });
   registerDiscovered(app, { discovery, tokens, commission: (h) => setBootOnceAndReload(h, 'discover') });

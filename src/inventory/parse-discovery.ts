@@ -3,7 +3,7 @@
  * name, place and (with `auto: true`) adopt discovered boxes. Structure here; roles and networks are
  * checked across files in validate.ts.
  */
-import type { DiscoveryConfig, DiscoveryRule, IpRange, RuleMatch } from './types.js';
+import type { DiscoveryBmc, DiscoveryConfig, DiscoveryRule, IpRange, RuleMatch } from './types.js';
 import { has, type Reader, val } from './read.js';
 import { ipv4, type Locs } from './parse.js';
 import { ipToInt } from './ip.js';
@@ -57,9 +57,28 @@ function rule(r: Reader, node: unknown, path: string, locs: Locs): DiscoveryRule
   return out;
 }
 
+/** `bmc: { type: ipmi, user: ADMIN, password: secret:NAME }`: a password only by reference, as machines' bmc. */
+function bmc(r: Reader, node: unknown, locs: Locs): DiscoveryBmc | undefined {
+  const p = 'discovery.bmc';
+  const m = r.map(node, p, ['type', 'user', 'password']);
+  if (!m) return undefined;
+  for (const k of ['type', 'user', 'password']) if (!has(m, k)) r.err(node, p, `missing required key "${k}"`);
+  const type = has(m, 'type') ? r.oneOf(val(m, 'type'), `${p}.type`, ['ipmi', 'redfish'] as const) : undefined;
+  const user = has(m, 'user') ? r.str(val(m, 'user'), `${p}.user`) : undefined;
+  const pw = has(m, 'password') ? r.str(val(m, 'password'), `${p}.password`) : undefined;
+  const secret = pw === undefined ? undefined : /^secret:([A-Za-z0-9_.-]+)$/.exec(pw)?.[1];
+  if (pw !== undefined && !secret) r.err(val(m, 'password'), `${p}.password`, 'must be secret:NAME, naming a secret in secrets.yaml');
+  if (secret) locs.set(`${r.file}#${p}.password`, r.loc(val(m, 'password')));
+  return type && user && secret ? { type, user, passwordSecret: secret } : undefined;
+}
+
 export function parseDiscovery(r: Reader, node: unknown, locs: Locs): DiscoveryConfig {
-  const m = r.map(node, 'discovery', ['addresses', 'rules']);
+  const m = r.map(node, 'discovery', ['addresses', 'rules', 'bmc']);
   const out: DiscoveryConfig = { rules: [] };
+  if (has(m, 'bmc')) {
+    const b = bmc(r, val(m, 'bmc'), locs);
+    if (b) out.bmc = b;
+  }
   if (has(m, 'addresses')) {
     const a = ipRange(r, val(m, 'addresses'), 'discovery.addresses', locs);
     if (a) out.addresses = a;

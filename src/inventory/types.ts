@@ -233,8 +233,18 @@ export interface DiscoveryRule {
   auto: boolean;
 }
 
+/** How adopted machines reach their BMC: the found LAN address plus these credentials make their `bmc:`. */
+export interface DiscoveryBmc {
+  type: 'ipmi' | 'redfish';
+  user: string;
+  /** Name of the secret (secrets.yaml) holding the password. */
+  passwordSecret: string;
+}
+
 /** `discovery:` in rolecast.yaml. */
 export interface DiscoveryConfig {
+  /** Without it, a BMC address found stays in the inbox entry (a `bmc:` line needs credentials). */
+  bmc?: DiscoveryBmc;
   /** Addresses for adopted machines when neither --ip nor a rule gives one. */
   addresses?: IpRange;
   rules: DiscoveryRule[];

@@ -211,6 +211,8 @@ function discoveryRefs(p: Parsed, is: Issues): void {
     if (!networkOf(p, r.start) || networkOf(p, r.start) !== networkOf(p, r.end)) is.at(p.siteFile, path, `${r.start}–${r.end} is not inside one declared network`);
   };
   inNet('discovery.addresses', p.discovery.addresses);
+  const b = p.discovery.bmc;
+  if (b && p.secrets[b.passwordSecret] === undefined) is.at(p.siteFile, 'discovery.bmc.password', `secret "${b.passwordSecret}" is not defined in secrets.yaml`);
   p.discovery.rules.forEach((rule, i) => {
     const path = `discovery.rules[${i}]`;
     if (rule.role && !p.roles[rule.role]) is.at(p.siteFile, `${path}.role`, `unknown role "${rule.role}" (roles: ${Object.keys(p.roles).sort().join(', ')})`);

@@ -68,7 +68,7 @@ describe('adoption', () => {
     const rec = await waiting();
     const a = planAdoption(rec, { host: 'w200', role: 'test', ip: '10.0.0.150' }, inv, () => false);
     expect(a).toMatchObject({ host: 'w200', role: 'test', ip: '10.0.0.150', macs: ['52:54:00:aa:00:02', '52:54:00:aa:00:01'], uuid: '4c4c4544-0001-4a10-8000-b2c04f000001' });
-    expect(machineLine(a, '  ', { bmcField: false, serial: 'RC-0001' })).toBe('  - { host: w200, mac: [52:54:00:aa:00:02, 52:54:00:aa:00:01], role: test, ip: 10.0.0.150, uuid: 4c4c4544-0001-4a10-8000-b2c04f000001 }   # discovered: serial RC-0001\n');
+    expect(machineLine(a, '  ', { serial: 'RC-0001' })).toBe('  - { host: w200, mac: [52:54:00:aa:00:02, 52:54:00:aa:00:01], role: test, ip: 10.0.0.150, uuid: 4c4c4544-0001-4a10-8000-b2c04f000001 }   # discovered: serial RC-0001\n');
     expect(planAdoption(rec, { host: 'w201', role: 'test' }, inv, (ip) => ip === '10.0.0.150').ip).toBe('10.0.0.151');
     const refuse = (req: Parameters<typeof planAdoption>[1], inUse = () => false) => {
       try { planAdoption(rec, req, inv, inUse); } catch (e) { return `${(e as AdoptError).code} ${(e as Error).message}`; }
@@ -112,5 +112,31 @@ describe('facts diff', () => {
       'nic eth1: switch lab-switch port tap1 vlan 100 → lab-switch port tap9 vlan 100',
     ]);
     expect(diffFacts(before, before)).toEqual([]);
+  });
+});
+
+describe('adoption with a BMC found', () => {
+  const BMC = '\ndiscovery:\n  addresses: { start: 10.0.0.150, end: 10.0.0.152 }\n  bmc: { type: ipmi, user: ADMIN, password: secret:bmc-lab }\n';
+  const withSecret = async (site: string) => {
+    const src = (await bundled()).map((s) => (s.name === 'rolecast.yaml' ? { ...s, text: s.text + site } : s.name === 'secrets.yaml' ? { ...s, text: `${s.text}bmc-lab: lab-password\n` } : s));
+    return { src, inv: buildInventory(src, BUNDLED_PROFILES) };
+  };
+
+  it('with discovery.bmc credentials the line gets a valid bmc: (address found + the site\'s user and secret reference)', async () => {
+    const { src, inv } = await withSecret(BMC);
+    const rec = ingest({ mac: '52:54:00:aa:00:01', facts: { ...report(), bmc: { address: '10.0.0.231' } }, from: '10.0.0.200', now: 'T' }, [], inv).record;
+    const a = planAdoption(rec, { host: 'w200', role: 'test' }, inv, () => false);
+    const line = machineLine(a, '  ', inv.discovery.bmc ? { bmc: inv.discovery.bmc } : {});
+    expect(line).toContain('bmc: { type: ipmi, address: 10.0.0.231, user: "ADMIN", password: secret:bmc-lab }');
+    const machines = src.find((s) => s.name === 'machines.yaml')!;
+    const after = buildInventory(src.map((s) => (s === machines ? { ...s, text: appendMachine(s.text, () => line) } : s)), BUNDLED_PROFILES);
+    expect(after.byHost.get('w200')?.bmc).toMatchObject({ type: 'ipmi', host: '10.0.0.231', user: 'ADMIN', passwordSecret: 'bmc-lab' });
+    // Without credentials the address stays in the inbox entry only.
+    expect(machineLine(a, '  ', {})).not.toContain('bmc:');
+  });
+
+  it('discovery.bmc must name a defined secret, by reference only', async () => {
+    await expect(inventoryWith(BMC)).rejects.toThrow(/discovery\.bmc\.password: secret "bmc-lab" is not defined in secrets\.yaml/);
+    await expect(withSecret(BMC.replace('secret:bmc-lab', 'hunter2'))).rejects.toThrow(/discovery\.bmc\.password: must be secret:NAME/);
   });
 });
