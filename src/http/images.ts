@@ -78,6 +78,16 @@ export function registerImages(app: FastifyInstance, deps: ImagesDeps): void {
 
   app.register(async (scope) => {
     scope.addContentTypeParser(['application/x-tar', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: limit }, (_req, body, done) => done(null, body));
+    // What rolecast-capture sends: busybox wget posts a file as a C string (cut at the first NUL), so the
+    // tar travels base64-encoded.
+    scope.addContentTypeParser('application/x-tar+base64', { parseAs: 'string', bodyLimit: limit }, (_req, body, done) => {
+      const text = String(body).replace(/\s+/g, '');
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
+        done(new CaptureError('E_CAPTURE_MALFORMED', 'body: not base64 (Content-Type application/x-tar+base64)', 'body'), undefined);
+        return;
+      }
+      done(null, Buffer.from(text, 'base64'));
+    });
     // As the app's handler (catalogue status, { code, message, fix, ...details }), plus the reason phrase
     // and fastify's own body errors in the capture's terms.
     scope.setErrorHandler((e: FastifyError, req, reply) => {

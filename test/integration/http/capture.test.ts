@@ -45,6 +45,11 @@ const post = (mac: string, from: string, body: Buffer, auth?: string) => app.inj
   method: 'POST', url: `/api/machines/${mac}/capture`, remoteAddress: from, payload: body,
   headers: { 'content-type': 'application/x-tar', ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
 });
+/** As the tool sends it (busybox wget cannot post NUL bytes): base64. */
+const postB64 = (mac: string, from: string, body: Buffer, auth: string) => app.inject({
+  method: 'POST', url: `/api/machines/${mac}/capture`, remoteAddress: from, payload: body.toString('base64').replace(/.{76}/g, '$&\n'),
+  headers: { 'content-type': 'application/x-tar+base64', authorization: `Bearer ${auth}` },
+});
 const upload = (args: string[]) => {
   const out = join(dir, `upload-${Math.random().toString(36).slice(2)}.tar`);
   const r = tool(['-o', out, ...args]);
@@ -117,7 +122,7 @@ describe('capture → a new version that is not current yet', () => {
   it('the upload becomes a version = base + those changes, recorded with who, what, when and which box', async () => {
     const before = await listVersions(rootfsDir, 'test');
     const body = upload(['-m', 'fix motd, add app.conf', '--changed']);
-    const r = await post(W101.mac, W101.ip, body, key());
+    const r = await postB64(W101.mac, W101.ip, body, key());
     expect(r.statusCode, r.body).toBe(201);
     const res = r.json<{ version: string; base: string; changes: { path: string; change: string }[] }>();
     expect(res.base).toBe(before.current);
@@ -234,6 +239,9 @@ describe('refused captures leave no version', () => {
     const big = await post(W101.mac, W101.ip, randomBytes(3 * 1024 * 1024), key());
     expect(big.statusCode).toBe(413);
     expect(big.json()).toMatchObject({ code: 'E_CAPTURE_TOO_LARGE', field: 'body' });
+    const b64 = await app.inject({ method: 'POST', url: `/api/machines/${W101.mac}/capture`, remoteAddress: W101.ip, payload: 'not*base64!', headers: { 'content-type': 'application/x-tar+base64', authorization: `Bearer ${key()}` } });
+    expect(b64.statusCode).toBe(400);
+    expect(b64.json()).toMatchObject({ code: 'E_CAPTURE_MALFORMED', field: 'body' });
     const junk = await post(W101.mac, W101.ip, randomBytes(4096), key());
     expect(junk.statusCode).toBe(400);
     expect(junk.json()).toMatchObject({ code: 'E_CAPTURE_MALFORMED', field: 'upload' });
