@@ -69,7 +69,7 @@ describeSystem('capture on a running VM: versions, diff, try on one machine, pro
     kernel = built.kernel;
     initrd = built.path;
     await buildTestImage(build);
-    cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+    cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
     const machines = join(dir, 'profiles/machines.yaml');
     writeFileSync(machines, readFileSync(machines, 'utf8').replace(/(host: w10[12],.*?)role: web/g, '$1role: test'));
     mkdirSync(join(dir, 'data'));
