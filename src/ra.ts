@@ -10,7 +10,7 @@
  * and needs its raw socket only in its own process, where a native raw socket in ours would keep
  * CAP_NET_RAW in the server for good. One interface only: the one holding the provisioning address.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
@@ -28,8 +28,20 @@ export interface RaConfig {
 
 export interface RouterAdvertiser { close(): Promise<void> }
 
-/** The interface that holds an IPv4 address (none for loopback: nothing to boot there). */
+/**
+ * The interface that holds an IPv4 address (none for loopback: nothing to boot there). Asked of iproute2
+ * first: Node's networkInterfaces() leaves out links without carrier, and a provisioning bridge has none
+ * until the first machine's port comes up.
+ */
 export function interfaceOf(address: string): string | undefined {
+  const r = spawnSync('ip', ['-j', '-4', 'addr', 'show'], { encoding: 'utf8', timeout: 5000 });
+  if (r.status === 0) {
+    try {
+      const links = JSON.parse(r.stdout) as Array<{ ifname?: string; flags?: string[]; addr_info?: Array<{ local?: string }> }>;
+      const hit = links.find((l) => !l.flags?.includes('LOOPBACK') && l.addr_info?.some((a) => a.local === address));
+      return hit?.ifname;
+    } catch { /* fall back below */ }
+  }
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
     if (addrs?.some((a) => a.family === 'IPv4' && a.address === address && !a.internal)) return name;
   }
@@ -67,7 +79,12 @@ export async function startRouterAdvertiser(o: { config: RaConfig; address: stri
   await writeFile(conf, radvdConfig(iface));
   // -u: radvd drops to the user this server becomes, so the server can still stop it after its own drop.
   const args = ['-n', '-C', conf, '-p', join(dir, 'radvd.pid'), '-m', 'stderr', ...(o.user ? ['-u', o.user] : [])];
-  const child: ChildProcess = spawn(config.radvd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // setpriv --pdeathsig: radvd ends with this process even when it is killed without a chance to stop
+  // its children (SIGKILL, a crash), instead of advertising on for nobody.
+  const pdeath = existsSync('/usr/bin/setpriv');
+  const child: ChildProcess = pdeath
+    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'TERM', '--', config.radvd, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(config.radvd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stopping = false;
   child.stderr?.on('data', (d: Buffer) => {
     for (const line of d.toString().split('\n')) if (line && !/forwarding/.test(line)) logger.debug({ radvd: line }, 'radvd');

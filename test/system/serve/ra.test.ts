@@ -57,8 +57,11 @@ describeSystem('router advertisements for iPXE (radvd under rolecast serve)', ['
   beforeAll(() => {
     srv = lab.ns('s');
     cli = lab.ns('c');
+    // The address on a bridge, as in a real lab; its port (the veth) is added only after serve starts,
+    // so at start the bridge has no carrier (Node's networkInterfaces() does not list it then).
+    lab.bridge(srv, 'br0');
+    lab.addr(srv, 'br0', '10.0.0.1/24');
     lab.veth(srv, 'rc0', cli, 'rc1');
-    lab.addr(srv, 'rc0', '10.0.0.1/24');
     lab.addr(cli, 'rc1', '10.0.0.101/24');
     writeFileSync(join(out, 'solicit.py'), SOLICIT);
   });
@@ -67,6 +70,7 @@ describeSystem('router advertisements for iPXE (radvd under rolecast serve)', ['
 
   it('answers a router solicitation with an RA that announces no router, prefix or DHCPv6', async () => {
     const p = await serve('on', []);
+    await lab.exec(srv, 'ip', ['link', 'set', 'rc0', 'master', 'br0']);
     // The link-local addresses need DAD (~1-2 s) before radvd can send from rc0.
     let ra: { from: string; managed: boolean; other: boolean; lifetime: number; options: number[] } | null = null;
     await waitFor(async () => {
@@ -86,9 +90,19 @@ describeSystem('router advertisements for iPXE (radvd under rolecast serve)', ['
     await waitFor(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, 10_000);
   }, 60_000);
 
+  it('radvd ends with a server that is killed outright (SIGKILL)', async () => {
+    log = '';
+    const p = await serve('killed', []);
+    await waitFor(() => existsSync(join(out, 'killed', 'radvd', 'radvd.pid')), 10_000);
+    const pid = Number(readFileSync(join(out, 'killed', 'radvd', 'radvd.pid'), 'utf8'));
+    lab.kill(p, 'SIGKILL');
+    await waitFor(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, 10_000);
+  }, 60_000);
+
   it('sends nothing with ra.enabled: false', async () => {
     log = '';
     await serve('off', ['ra: { enabled: false }']);
+    await lab.exec(srv, 'ip', ['link', 'set', 'rc0', 'master', 'br0']);
     const r = await lab.exec(cli, 'python3', [join(out, 'solicit.py')], { timeoutMs: 10_000 });
     expect(r.stdout.trim()).toBe('null');
     expect(existsSync(join(out, 'off', 'radvd'))).toBe(false);

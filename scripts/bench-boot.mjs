@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// npm run bench:boot — whole PXE boots (QEMU TCG) against rolecast and against dnsmasq + nginx serving
+// the same loader, iPXE script, kernel, initramfs and rootfs, in one run, inside one lab namespace.
+// Machine w101 (bundled profiles; the role image is the busybox test image) boots BIOS (SeaBIOS + the
+// e1000 iPXE ROM) and UEFI (OVMF PXE → ipxe.efi); the time is from QEMU's start to the test image's
+// "done" line on the serial console. The peer pair: dnsmasq -k --quiet-dhcp for DHCP (same reservation)
+// and TFTP (the same iPXE loaders), chaining iPXE to nginx, which serves the script and files rolecast
+// rendered for w101 (fetched from rolecast first, so the bytes are the same). BENCH_RUNS rounds
+// (default 1: each boot is ~30-60 s of TCG); ratio = peer time / rolecast time (> 1: rolecast faster).
+import { spawnSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
+if (process.getuid?.() !== 0) { console.error('bench:boot needs root (network namespaces, taps)'); process.exit(1); }
+const { Lab, waitFor } = await import(join(ROOT, 'test/helpers/netns.ts'));
+const { biosPxeArgs, runQemu, uefiPxeArgs } = await import(join(ROOT, 'test/helpers/qemu.ts'));
+const { buildInitramfs } = await import(join(ROOT, 'src/images/initramfs.ts'));
+const { buildTestImage } = await import(join(ROOT, 'src/images/testimage.ts'));
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 1);
+const SERVER = '10.0.0.1';
+const MAC = '52:54:00:00:02:01';
+const DONE = /rolecast: test image done/;
+const FAILED = /rolecast: FAILED|Kernel panic/;
+const dir = mkdtempSync(join(tmpdir(), 'rolecast-bench-boot-'));
+const lab = new Lab('bboot');
+const median = (a) => { const s = a.filter(Number.isFinite).sort((x, y) => x - y); return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN; };
+
+async function boot(ns, name, firmware) {
+  const args = firmware === 'bios' ? biosPxeArgs({ tap: 'tap0', mac: MAC }) : uefiPxeArgs({ tap: 'tap0', mac: MAC }, join(dir, `ovmf-${name}`));
+  const t = performance.now();
+  const vm = await runQemu(`bench-boot-${name}`, args, { prefix: ['ip', 'netns', 'exec', ns], until: new RegExp(`${DONE.source}|${FAILED.source}`), timeoutMs: 300_000 });
+  const s = (performance.now() - t) / 1000;
+  if (!DONE.test(vm.log)) { console.log(`  ${name}: did not boot (serial log ${vm.logPath})`); return NaN; }
+  return s;
+}
+
+async function startRolecast(ns) {
+  const cfg = join(dir, 'rolecast.yaml');
+  writeFileSync(cfg, [`profilesDir: ${join(dir, 'profiles')}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`, `address: ${SERVER}`, 'logLevel: warn', 'user: root', ''].join('\n'));
+  const p = lab.spawn(ns, process.execPath, [join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg], { cwd: ROOT });
+  let log = '';
+  p.stdout?.on('data', (d) => { log += d; });
+  p.stderr?.on('data', (d) => { log += d; });
+  await waitFor(async () => (await lab.exec(ns, 'curl', ['-sf', '-o', '/dev/null', `http://${SERVER}:8080/healthz`])).code === 0, 60_000)
+    .catch(() => { throw new Error(`rolecast did not start: ${log}`); });
+  return p;
+}
+
+/** The peer's document root: what rolecast serves w101, fetched from it (script per firmware, images, rootfs). */
+async function peerRoot(ns) {
+  const www = join(dir, 'www');
+  for (const sub of ['boot', 'images', 'rootfs']) mkdirSync(join(www, sub), { recursive: true });
+  const get = async (path, file) => {
+    const r = await lab.exec(ns, 'curl', ['-sf', '-o', join(www, file), `http://${SERVER}:8080${path}`], { timeoutMs: 60_000 });
+    if (r.code !== 0) throw new Error(`GET ${path}: ${r.stderr}`);
+  };
+  await get(`/boot/${MAC}.ipxe?arch=0`, 'boot/bios.ipxe');
+  await get(`/boot/${MAC}.ipxe?arch=7`, 'boot/efi.ipxe');
+  await get('/images/kernel', 'images/kernel');
+  await get('/images/initrd', 'images/initrd');
+  await get(`/rootfs/${MAC}.tar`, `rootfs/${MAC}.tar`);
+  spawnSync('chmod', ['-R', 'a+rX', dir]);
+  return www;
+}
+
+function startPeers(ns, www) {
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(conf, `daemon off; worker_processes 2; pid ${join(dir, 'nginx.pid')}; error_log ${join(dir, 'nginx.err')};
+events { worker_connections 1024; }
+http { access_log off; sendfile on; tcp_nopush on; default_type application/octet-stream;
+  server { listen ${SERVER}:8080; root ${www}; } }
+`);
+  const nginx = lab.spawn(ns, 'nginx', ['-c', conf, '-p', dir]);
+  const dnsmasq = lab.spawn(ns, 'dnsmasq', ['-k', '--quiet-dhcp', '--conf-file=/dev/null', '--port=0', '--interface=br0', '--bind-interfaces', '--user=root',
+    `--dhcp-range=${SERVER.replace(/\.1$/, '.100')},${SERVER.replace(/\.1$/, '.150')},255.255.255.0,10m`, `--dhcp-host=${MAC},10.0.0.101`, '--leasefile-ro',
+    '--enable-tftp', '--tftp-root=/usr/lib/ipxe', '--dhcp-match=set:ipxe,175', '--dhcp-match=set:efi,option:client-arch,7',
+    '--dhcp-boot=tag:!ipxe,tag:!efi,undionly.kpxe', '--dhcp-boot=tag:!ipxe,tag:efi,ipxe.efi',
+    `--dhcp-boot=tag:ipxe,tag:!efi,http://${SERVER}:8080/boot/bios.ipxe`, `--dhcp-boot=tag:ipxe,tag:efi,http://${SERVER}:8080/boot/efi.ipxe`]);
+  return [nginx, dnsmasq];
+}
+
+try {
+  const build = join(dir, 'images', 'build');
+  await buildInitramfs({ out: build });
+  await buildTestImage(build);
+  for (const role of ['lb', 'web']) symlinkSync('test.tar', join(build, 'rootfs', `${role}.tar`));
+  cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  mkdirSync(join(dir, 'data'));
+  const ns = lab.ns('boot');
+  lab.bridge(ns, 'br0');
+  lab.addr(ns, 'br0', `${SERVER}/24`);
+  lab.tap(ns, 'br0', 'tap0');
+  const times = { 'rolecast bios': [], 'rolecast uefi': [], 'peer bios': [], 'peer uefi': [] };
+  let www;
+  for (let run = 0; run < RUNS; run++) {
+    const rc = await startRolecast(ns);
+    www ??= await peerRoot(ns);
+    for (const fw of ['bios', 'uefi']) times[`rolecast ${fw}`].push(await boot(ns, `rolecast-${fw}-${run}`, fw));
+    lab.kill(rc);
+    await waitFor(() => rc.exitCode !== null || rc.signalCode !== null, 15_000);
+    const peers = startPeers(ns, www);
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const fw of ['bios', 'uefi']) times[`peer ${fw}`].push(await boot(ns, `peer-${fw}-${run}`, fw));
+    for (const p of peers) lab.kill(p);
+    await new Promise((r) => setTimeout(r, 1000));
+    console.log(`  run ${run + 1}: ${Object.entries(times).map(([k, v]) => `${k} ${v[run].toFixed(1)} s`).join(', ')}`);
+  }
+  for (const fw of ['bios', 'uefi']) {
+    const r = median(times[`rolecast ${fw}`]);
+    const p = median(times[`peer ${fw}`]);
+    console.log(`${fw.toUpperCase()} PXE → booted (median of ${RUNS}): rolecast ${r.toFixed(1)} s, dnsmasq+nginx ${p.toFixed(1)} s; rolecast/peer time ${(r / p).toFixed(2)} (target <= 0.6)`);
+  }
+} finally {
+  await lab.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+}
