@@ -21,6 +21,8 @@ const W101 = '52:54:00:00:02:01';
 const ADMIN = 'browser-admin-token-0123';
 const READ = 'browser-read-token-4567';
 const BASE = 'http://10.0.0.1:8080';
+const BMC_PORT = 9443;
+const BMC_PASSWORD = 'ui-bmc-pass-0123';
 // Generous waits: the whole suite shares 2 cores, and a page update can lag behind under that load.
 const SLOW = 15_000;
 
@@ -33,6 +35,9 @@ describeBrowser('web UI in Chromium', () => describeSystem('web UI against rolec
   let proc: ChildProcess;
   let log = '';
   let b: Browser;
+  let bmc: ChildProcess;
+  let bmcOut = '';
+  const bmcState = () => JSON.parse(bmcOut.trim().split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '{}') as { power?: string; boot?: { BootSourceOverrideTarget?: string; BootSourceOverrideEnabled?: string }; resets?: string[] };
 
   const inClient = async (cmd: string, args: string[]) => {
     const r = await lab.exec(cli, cmd, args, { timeoutMs: 30_000 });
@@ -60,6 +65,10 @@ discovery:
     mkdirSync(join(dir, 'base/etc'), { recursive: true });
     writeFileSync(join(dir, 'base/etc/motd'), 'web\n');
     spawnSync('tar', ['-C', join(dir, 'base'), '-cf', join(dir, 'images/build/rootfs/web.tar'), '.']);
+    // w102 has a BMC: the Redfish test BMC, started below inside the server namespace.
+    const machines = join(profiles, 'machines.yaml');
+    writeFileSync(machines, readFileSync(machines, 'utf8').replace(/(\{ host: w102,[^\n]*?) \}/, `$1, bmc: { type: redfish, address: "127.0.0.1:${BMC_PORT}", user: admin, password: secret:ui_bmc, scheme: http } }`));
+    writeFileSync(join(profiles, 'secrets.yaml'), `${readFileSync(join(profiles, 'secrets.yaml'), 'utf8')}ui_bmc: ${BMC_PASSWORD}\n`);
     writeFileSync(join(dir, 'rolecast.yaml'), [
       `profilesDir: ${profiles}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`, 'address: 10.0.0.1',
       'http:', '  port: 8080', '  tokens:', `    admin: [${ADMIN}]`, `    read: [${READ}]`, '',
@@ -72,6 +81,9 @@ discovery:
     lab.veth(srv, 'rs0', cli, 'rc0');
     lab.addr(srv, 'rs0', '10.0.0.1/24');
     spawnSync('ip', ['-n', cli, 'link', 'set', 'rc0', 'address', W101]);
+    bmc = lab.spawn(srv, process.execPath, ['--import', 'tsx', join(ROOT, 'test/system/ui/fixtures/bmc.ts'), String(BMC_PORT), 'admin', BMC_PASSWORD], { cwd: ROOT });
+    bmc.stdout?.on('data', (d: Buffer) => { bmcOut += d.toString(); });
+    await waitFor(() => bmcOut.includes('ready'), 30_000);
     proc = lab.spawn(srv, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', join(dir, 'rolecast.yaml')], { cwd: ROOT });
     proc.stdout?.on('data', (d: Buffer) => { log += d.toString(); });
     proc.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
@@ -220,6 +232,23 @@ discovery:
     await b.page.goto(`${BASE}/ui/#/`);
     await expect.poll(() => b.page.getByTestId('fleet-count').textContent(), { timeout: SLOW }).toBe('11 of 11 machines');
   }, 60_000);
+
+  it('reads power state and runs power cycle and PXE once against the test BMC', async () => {
+    await b.page.goto(`${BASE}/ui/#/m/w102`);
+    await expect.poll(() => b.page.getByTestId('power-state').textContent(), { timeout: SLOW }).toBe('on');
+    await b.page.getByRole('button', { name: 'PXE once' }).click();
+    await expect.poll(() => bmcState().boot, { timeout: SLOW }).toEqual({ BootSourceOverrideEnabled: 'Once', BootSourceOverrideTarget: 'Pxe' });
+    await b.page.getByRole('button', { name: 'Power cycle' }).click();
+    await expect.poll(() => bmcState().resets?.length ?? 0, { timeout: SLOW }).toBeGreaterThan(0);
+    await expect.poll(() => b.page.getByRole('status').filter({ hasText: 'Power cycle' }).count(), { timeout: SLOW }).toBe(1);
+    await screenshot(b.page, 'machine-w102-power');
+    // The fleet shows the state the BMC reported.
+    await b.page.goto(`${BASE}/ui/#/`);
+    await expect.poll(() => b.page.locator('tr[data-host="w102"] td').nth(8).textContent(), { timeout: SLOW }).toMatch(/^on \(/);
+    // A machine without a BMC says so.
+    await b.page.goto(`${BASE}/ui/#/m/w103`);
+    await expect.poll(() => b.page.locator('.action').filter({ hasText: 'Power' }).textContent(), { timeout: SLOW }).toContain('No BMC configured');
+  });
 
   it('a read-only session sees the machine but cannot act', async () => {
     await b.page.getByRole('button', { name: 'Log out' }).click();
