@@ -23,6 +23,8 @@ interface Summary { host: string; macs: string[]; role: string; ip: string; addr
 function RoleForm({ d, reload }: { d: Detail; reload: () => void }) {
   const [role, setRole] = useState(d.role);
   const [r, setR] = useState<{ ok?: string; err?: Error }>();
+  // Follow the inventory when it changes (this page or another operator); the outcome line stays.
+  useEffect(() => setRole(d.role), [d.role]);
   const roles = d.targets.filter((t) => t.kind !== 'maintenance').map((t) => t.name);
   const submit = (e: Event) => {
     e.preventDefault();
@@ -133,8 +135,8 @@ export function MachinePage({ host }: { host: string }) {
     </dl>
     <section class="actions" aria-label="Actions">
       ${isAdmin ? null : html`<p class="muted">Read-only session: actions need an admin token.</p>`}
-      <${RoleForm} d=${d} reload=${load} key=${`r${d.role}`} />
-      <${BootOnceForm} d=${d} reload=${load} key=${`o${d.bootOnce}`} />
+      <${RoleForm} d=${d} reload=${load} />
+      <${BootOnceForm} d=${d} reload=${load} />
       <${PowerPanel} host=${d.host} routes=${routes} />
       <${Commission} host=${d.host} routes=${routes} d=${d} reload=${load} />
     </section>
