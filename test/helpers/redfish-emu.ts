@@ -182,3 +182,77 @@ function send(res: ServerResponse, status: number, body?: unknown, headers: Reco
   res.writeHead(status, { ...(text ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {}), 'odata-version': '4.0', ...headers });
   res.end(text);
 }
+
+/**
+ * Power as a QEMU VM driven through QMP (QEMU's JSON monitor, on a unix socket): On = the QEMU process
+ * runs (started by `start`), ForceOff = QMP `quit`, ForceRestart = QMP `system_reset`; PowerState is
+ * On only while QMP answers `query-status`.
+ */
+export class QemuPower implements PowerBackend {
+  private child: import('node:child_process').ChildProcess | undefined;
+  resets = 0;
+  constructor(private readonly cmd: string[], readonly qmpPath: string) {}
+
+  private alive(): boolean { return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null; }
+
+  async state(): Promise<'On' | 'Off'> {
+    if (!this.alive()) return 'Off';
+    const r = await qmp(this.qmpPath, 'query-status').catch(() => undefined);
+    return r ? 'On' : 'Off';
+  }
+
+  async on(): Promise<void> {
+    if (this.alive()) return;
+    const { spawn } = await import('node:child_process');
+    const { existsSync, rmSync } = await import('node:fs');
+    rmSync(this.qmpPath, { force: true });
+    this.child = spawn(this.cmd[0]!, [...this.cmd.slice(1), '-qmp', `unix:${this.qmpPath},server=on,wait=off`], { stdio: 'ignore', detached: true });
+    const end = Date.now() + 10_000;
+    while (!existsSync(this.qmpPath) && Date.now() < end && this.alive()) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  async off(): Promise<void> {
+    if (!this.alive()) return;
+    const child = this.child!;
+    const gone = new Promise<void>((r) => child.once('exit', () => r()));
+    await qmp(this.qmpPath, 'quit').catch(() => undefined);
+    const t = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+    await gone;
+    clearTimeout(t);
+  }
+
+  async restart(): Promise<void> {
+    await qmp(this.qmpPath, 'system_reset');
+    this.resets++;
+  }
+
+  /** End the VM whatever its state (test cleanup). */
+  kill(): void {
+    if (this.alive()) try { process.kill(-this.child!.pid!, 'SIGKILL'); } catch { /* gone */ }
+  }
+}
+
+/** One QMP command: greeting, qmp_capabilities, the command; its `return` (events are skipped). */
+export async function qmp(path: string, command: string): Promise<unknown> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    let buf = '';
+    let step = 0;
+    const timer = setTimeout(() => { s.destroy(); reject(new Error(`QMP ${command}: no answer`)); }, 5000);
+    s.on('error', (e) => { clearTimeout(timer); reject(e); });
+    s.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const msg = JSON.parse(buf.slice(0, nl)) as { QMP?: unknown; return?: unknown; error?: { desc: string }; event?: string };
+        buf = buf.slice(nl + 1);
+        if (msg.event) continue;
+        if (msg.error) { clearTimeout(timer); s.destroy(); reject(new Error(`QMP ${command}: ${msg.error.desc}`)); return; }
+        if (step === 0 && msg.QMP) { step = 1; s.write('{"execute":"qmp_capabilities"}\n'); continue; }
+        if (step === 1 && 'return' in msg) { step = 2; s.write(`${JSON.stringify({ execute: command })}\n`); continue; }
+        if (step === 2 && 'return' in msg) { clearTimeout(timer); s.end(); resolve(msg.return); return; }
+      }
+    });
+  });
+}
