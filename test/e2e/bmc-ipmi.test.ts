@@ -1,0 +1,233 @@
+/**
+ * BMC power over IPMI with a real virtual BMC: Debian's OpenIPMI `ipmi_sim` on the lab network
+ * (10.0.0.250, RMCP+ on UDP 623) is the BMC of a QEMU VM that carries `-device ipmi-bmc-extern` +
+ * `isa-ipmi-kcs` wired to it through a socket chardev. ipmi_sim's chassis_control program (written
+ * below) starts and kills that QEMU, as a BMC switches a box's power (PXE-NOTES: with startcmd,
+ * "off" is only a polite request). rolecast serve runs in the same namespace, w106 has
+ * `bmc: { type: ipmi, ... password: secret:bmc_w106 }`, and everything goes through the CLI:
+ * - `power w106 status` reads "off";
+ * - `assign w106 lb --reboot`: next boot PXE once (ipmi_sim's boot flag), power on (it was off), and
+ *   the VM PXE-boots from rolecast into lb; `rolecast events w106` reads assign → power-request →
+ *   power-done → dhcp → ... → booted;
+ * - the test image powers itself off after booting, and the BMC reads "off"; `power on` starts the VM
+ *   again, `power off` stops it (its QEMU process is gone);
+ * - ipmi_sim killed: status, on, off, cycle, reset and pxe each fail within the 3 s timeout, exit 3,
+ *   "BMC 10.0.0.250 did not answer in 3 s".
+ * Redfish, with the test emulator (test/helpers/redfish-emu.ts; Debian ships no Redfish BMC) driving a
+ * second QEMU VM (w101) through QMP: `power w101 on` starts it and it PXE-boots against rolecast (its
+ * DHCP in the timeline), Debian's redfishtool and rolecast read the same PowerState, reset is QMP
+ * system_reset, redfishtool's ForceOff is QMP quit and rolecast then reads "off".
+ * One BIOS boot to the role (~30 s of TCG), one to DHCP, plus CLI runs: about 2 min here.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { describeSystem, Lab, runAsync, waitFor } from '../helpers/netns.js';
+import { QemuPower, qmp, RedfishEmu } from '../helpers/redfish-emu.js';
+import { ARTIFACTS, markers } from '../helpers/qemu.js';
+import { buildInitramfs } from '../../src/images/initramfs.js';
+import { buildTestImage } from '../../src/images/testimage.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const SERVER = '10.0.0.1';
+const BMC = '10.0.0.250';
+const MAC = '52:54:00:00:02:06';
+const PASSWORD = 'w106-bmc-pa55';
+const RF_PASSWORD = 'w101-redfish-pa55';
+const W101 = '52:54:00:00:02:01';
+
+interface Row { host: string; op: string; ok: boolean; state?: string; code?: string; error?: string; ms: number }
+
+describeSystem('IPMI power: ipmi_sim as the BMC of a QEMU VM (ipmi-bmc-extern + isa-ipmi-kcs), assign --reboot PXE-boots it', ['qemu-system-x86_64', 'ip', 'ipmi_sim', 'ipmitool'], () => {
+  const lab = new Lab('ipmi');
+  const dir = mkdtempSync(join(tmpdir(), 'rolecast-e2e-ipmi-'));
+  const cfg = join(dir, 'rolecast.yaml');
+  const vmLog = join(ARTIFACTS, `bmc-ipmi-w106-${process.pid}.serial.log`);
+  const serverLogPath = join(ARTIFACTS, `bmc-ipmi-${process.pid}.rolecast.log`);
+  const pidFile = join(dir, 'qemu.pid');
+  let ns = '';
+  let sim: ChildProcess | undefined;
+  let rf: RedfishEmu | undefined;
+  let rfPower: QemuPower | undefined;
+  const rfLog = join(ARTIFACTS, `bmc-redfish-w101-${process.pid}.serial.log`);
+  let serverLog = '';
+
+  const qemuPid = (): number | undefined => {
+    if (!existsSync(pidFile)) return undefined;
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    try { process.kill(pid, 0); return pid; } catch { return undefined; }
+  };
+
+  /** The CLI inside the lab namespace (the BMC's address is only reachable there). */
+  async function cli(args: string[], timeoutMs = 60_000) {
+    return lab.exec(ns, 'node', ['--import', 'tsx', join(ROOT, 'src/cli.ts'), ...args, '--config', cfg], { timeoutMs });
+  }
+  async function power(...args: string[]): Promise<{ code: number | null; row: Row; stderr: string }> {
+    const r = await cli(['power', 'w106', ...args, '--json']);
+    return { code: r.code, row: JSON.parse(r.stdout || '{}') as Row, stderr: r.stderr };
+  }
+
+  beforeAll(async () => {
+    const build = join(dir, 'images', 'build');
+    await buildInitramfs({ out: build });
+    await buildTestImage(build);
+    for (const role of ['lb', 'web']) symlinkSync('test.tar', join(build, 'rootfs', `${role}.tar`));
+    ns = lab.ns('ipmi');
+    lab.bridge(ns, 'br0');
+    lab.addr(ns, 'br0', `${SERVER}/24`);
+    lab.addr(ns, 'br0', `${BMC}/24`);
+    lab.tap(ns, 'br0', 'tap0');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    lab.tap(ns, 'br0', 'tap1');
+    // w101's Redfish BMC: the emulator on 127.0.0.1 (this process), its VM in the lab namespace.
+    rfPower = new QemuPower(['ip', 'netns', 'exec', ns, 'qemu-system-x86_64', '-accel', 'tcg', '-display', 'none', '-monitor', 'none', '-serial', `file:${rfLog}`, '-m', '512',
+      '-netdev', 'tap,id=n0,ifname=tap1,script=no,downscript=no', '-device', `e1000,netdev=n0,mac=${W101}`, '-boot', 'n'], join(dir, 'w101.qmp'));
+    rf = new RedfishEmu({ password: RF_PASSWORD, backend: rfPower });
+    await rf.listen();
+    cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+    const machines = join(dir, 'profiles', 'machines.yaml');
+    const text = readFileSync(machines, 'utf8').replace(/^(\s*- \{ host: w106,.*)( \})$/m, `$1, bmc: { type: ipmi, address: ${BMC}, user: admin, password: secret:bmc_w106 }$2`)
+      .replace(/^(\s*- \{ host: w101,.*)( \})$/m, `$1, bmc: { type: redfish, address: "127.0.0.1:${rf.port}", user: admin, password: secret:bmc_w101, scheme: http }$2`);
+    if (!text.includes('bmc: { type: ipmi')) throw new Error('profiles/machines.yaml: no w106 line');
+    writeFileSync(machines, text);
+    writeFileSync(join(dir, 'profiles', 'secrets.yaml'), `${readFileSync(join(dir, 'profiles', 'secrets.yaml'), 'utf8')}bmc_w106: ${PASSWORD}\nbmc_w101: ${RF_PASSWORD}\n`);
+    mkdirSync(join(dir, 'data'));
+    writeFileSync(cfg, [`profilesDir: ${join(dir, 'profiles')}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`,
+      `address: ${SERVER}`, 'logLevel: debug', 'bmc:\n  timeoutMs: 5000', ''].join('\n'));
+
+
+    // The BMC's power switch: ipmi_sim runs `<prog> 0x20 get power`, `... set power 1|0`, `set reset 1`,
+    // `set boot pxe`; the VM's power is whether its QEMU process lives. QEMU daemonizes (its PID file
+    // says which process is the machine); its KCS interface talks to ipmi_sim on 127.0.0.1:9002.
+    const qemu = ['qemu-system-x86_64', '-accel', 'tcg', '-display', 'none', '-monitor', 'none', '-serial', `file:${vmLog}`, '-m', '512',
+      '-daemonize', '-pidfile', pidFile, '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no', '-device', `e1000,netdev=n0,mac=${MAC}`, '-boot', 'n',
+      '-chardev', 'socket,id=ipmi0,host=127.0.0.1,port=9002,reconnect=10', '-device', 'ipmi-bmc-extern,chardev=ipmi0,id=bmc0', '-device', 'isa-ipmi-kcs,bmc=bmc0'].join(' ');
+    const ctl = join(dir, 'chassis.sh');
+    writeFileSync(ctl, `#!/bin/sh
+D=${dir}
+echo "$*" >> $D/chassis.log
+shift; op=$1; shift
+alive() { [ -f ${pidFile} ] && kill -0 "$(cat ${pidFile})" 2>/dev/null; }
+start() { alive || ${qemu}; }
+stop() { if alive; then p=$(cat ${pidFile}); kill "$p"; while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; fi; rm -f ${pidFile}; }
+case $op in
+get) for p in "$@"; do case $p in power) if alive; then echo power:1; else echo power:0; fi;; boot) echo "boot:$(cat $D/boot 2>/dev/null || echo default)";; esac; done;;
+set) while [ $# -gt 1 ]; do case $1 in power) if [ "$2" = 1 ]; then start; else stop; fi;; reset) stop; start;; boot) echo "$2" > $D/boot;; esac; shift 2; done;;
+esac
+exit 0
+`);
+    chmodSync(ctl, 0o755);
+    writeFileSync(join(dir, 'lan.conf'), [
+      'name "w106bmc"', 'set_working_mc 0x20', '  startlan 1', `    addr ${BMC} 623`, '    priv_limit admin',
+      ...['callback', 'user', 'operator', 'admin'].map((p) => `    allowed_auths_${p} none md2 md5 straight`),
+      '    guid a123456789abcdefa123456789abcdef', '  endlan', '  serial 15 127.0.0.1 9002 codec VM', `  chassis_control "${ctl} 0x20"`,
+      `  user 2 true "admin" "${PASSWORD}" admin 10 none md2 md5 straight`, ''].join('\n'));
+    writeFileSync(join(dir, 'emu.cmds'), 'mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n');
+    sim = lab.spawn(ns, 'ipmi_sim', ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'emu.cmds'), '-n', '-s', join(dir, 'sim-state')]);
+
+    writeFileSync(serverLogPath, '');
+    const server = lab.spawn(ns, 'node', ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', cfg], { cwd: ROOT });
+    const keep = (d: Buffer) => { serverLog += d.toString(); };
+    server.stdout?.on('data', keep);
+    server.stderr?.on('data', keep);
+    await waitFor(() => serverLog.includes('rolecast serving') || server.exitCode !== null, 60_000);
+    if (!serverLog.includes('rolecast serving')) throw new Error(`rolecast did not start:\n${serverLog}`);
+  }, 180_000);
+
+  afterAll(async () => {
+    const pid = qemuPid();
+    if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    rfPower?.kill();
+    await rf?.close();
+    writeFileSync(serverLogPath, serverLog);
+    await lab.cleanup();
+    console.log(`evidence kept: ${vmLog}, ${serverLogPath}`);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('power w106 status reads the switched-off VM through ipmi_sim', async () => {
+    const r = await power('status');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.row).toMatchObject({ host: 'w106', op: 'status', ok: true, state: 'off' });
+    expect(qemuPid()).toBeUndefined();
+  });
+
+  it('assign w106 lb --reboot: PXE once, power on, the VM PXE-boots into lb; the timeline runs from the request to booted', async () => {
+    const r = await cli(['assign', 'w106', 'lb', '--reboot']);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/w106\s+pxe\s+ok/);
+    expect(r.stdout).toMatch(/w106\s+status\s+ok\s+off/);
+    expect(r.stdout).toMatch(/w106\s+on\s+ok/);
+    expect(readFileSync(join(dir, 'chassis.log'), 'utf8')).toMatch(/set boot pxe[\s\S]*set power 1/);
+    expect(qemuPid(), 'QEMU started by the BMC').toBeDefined();
+    await waitFor(() => existsSync(vmLog) && /rolecast: phone-home booted ok|rolecast: FAILED|Kernel panic/.test(readFileSync(vmLog, 'utf8')), 240_000, 500)
+      .catch(() => { throw new Error(`w106 did not finish booting; serial: ${vmLog}`); });
+    const lines = markers(readFileSync(vmLog, 'utf8'));
+    expect(lines, vmLog).toContain('rolecast: booted role=lb host=w106 hostname=w106');
+    const ev = await cli(['events', 'w106', '--json']);
+    const stages = (JSON.parse(ev.stdout) as Array<{ stage: string; detail?: string }>).map((e) => `${e.stage}${e.stage.startsWith('power') || e.stage === 'assign' ? ` ${e.detail}` : ''}`);
+    const want = ['assign role web → lb', 'power-request pxe by cli', 'power-done pxe ok', 'power-request on by cli', 'power-done on ok', 'dhcp-discover', 'dhcp-ack', 'http-script', 'http-kernel', 'http-rootfs', 'booted'];
+    let at = -1;
+    for (const s of want) {
+      const i = stages.indexOf(s, at + 1);
+      expect(i, `${s} after position ${at} in ${stages.join(', ')}`).toBeGreaterThan(at);
+      at = i;
+    }
+  }, 300_000);
+
+  it('the test image powers itself off after its boot and the BMC reads off; power on starts the VM, power off stops it', async () => {
+    await waitFor(() => qemuPid() === undefined, 60_000, 250).catch(() => { throw new Error(`w106 did not power itself off; serial: ${vmLog}`); });
+    expect((await power('status')).row).toMatchObject({ ok: true, state: 'off' });
+    expect((await power('on')).row).toMatchObject({ ok: true, op: 'on' });
+    expect(qemuPid(), 'QEMU started by power on').toBeDefined();
+    expect((await power('status')).row).toMatchObject({ ok: true, state: 'on' });
+    expect((await power('off')).row).toMatchObject({ ok: true, op: 'off' });
+    expect(qemuPid(), 'QEMU stopped by power off').toBeUndefined();
+    expect((await power('status')).row).toMatchObject({ ok: true, state: 'off' });
+  }, 180_000);
+
+  it('ipmi_sim killed: every command fails within its 3 s timeout with a clear message and exit 3', async () => {
+    lab.kill(sim!, 'SIGKILL');
+    await waitFor(() => sim!.exitCode !== null || sim!.signalCode !== null, 5000);
+    const ops = ['status', 'on', 'off', 'cycle', 'reset', 'pxe'];
+    const results = await Promise.all(ops.map((op) => power(op, '--timeout', '3')));
+    results.forEach((r, i) => {
+      expect(r.code, `${ops[i]}: ${r.stderr}`).toBe(3);
+      expect(r.row, ops[i]).toMatchObject({ ok: false, op: ops[i], code: 'E_BMC_TIMEOUT', error: `BMC ${BMC} did not answer in 3 s` });
+      expect(r.row.state, ops[i]).toBeUndefined();
+      expect(r.row.ms, ops[i]).toBeLessThan(3500);
+    });
+    const plain = await cli(['power', 'w106', 'status', '--timeout', '3']);
+    expect(plain.code).toBe(3);
+    expect(plain.stderr).toContain(`rolecast power: w106: BMC ${BMC} did not answer in 3 s`);
+  }, 120_000);
+
+  it('Redfish: the emulator drives w101\'s QEMU through QMP; on PXE-boots it, redfishtool and rolecast agree, reset and off go through QMP', async () => {
+    const rc = async (...a: string[]) => {
+      const r = await runAsync('node', ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'power', 'w101', ...a, '--json', '--config', cfg], 60_000);
+      return { code: r.code, row: JSON.parse(r.stdout || '{}') as Row, stderr: r.stderr };
+    };
+    const rt = (...a: string[]) => runAsync('redfishtool', ['-r', `127.0.0.1:${rf!.port}`, '-u', 'admin', '-p', RF_PASSWORD, '-S', 'Never', '-A', 'Session', ...a], 30_000);
+    const rtState = async () => (JSON.parse((await rt('Systems', '-F', 'get', '-P', 'PowerState')).stdout) as { PowerState: string }).PowerState;
+    expect((await rc('status')).row).toMatchObject({ ok: true, state: 'off' });
+    expect(await rtState()).toBe('Off');
+    const on = await rc('on');
+    expect(on.row, on.stderr).toMatchObject({ ok: true, op: 'on' });
+    expect(await qmp(rfPower!.qmpPath, 'query-status')).toMatchObject({ status: 'running' });
+    expect(await rtState()).toBe('On');
+    expect((await rc('status')).row).toMatchObject({ ok: true, state: 'on' });
+    // The VM switched on through Redfish network-boots against rolecast: its DHCP is in w101's timeline.
+    await waitFor(async () => {
+      const ev = await cli(['events', 'w101', '--json']);
+      return (JSON.parse(ev.stdout || '[]') as Array<{ stage: string }>).some((e) => e.stage === 'dhcp-discover');
+    }, 90_000, 1000).catch(() => { throw new Error(`w101 sent no DHCP after power on; serial: ${rfLog}`); });
+    expect((await rc('reset')).row).toMatchObject({ ok: true, op: 'reset' });
+    expect(rfPower!.resets).toBe(1);
+    const off = await rt('Systems', '-F', 'reset', 'ForceOff');
+    expect(off.code, off.stderr).toBe(0);
+    expect((await rc('status')).row).toMatchObject({ ok: true, state: 'off' });
+    expect(rf!.resets).toEqual(['On', 'ForceRestart', 'ForceOff']);
+  }, 180_000);
+});
