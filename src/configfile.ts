@@ -1,9 +1,11 @@
 /**
- * The server config file (YAML, `rolecast serve --config FILE`): merged over defaultConfig(); unknown keys
- * and wrong types are errors that name file:line:col and the key, like the profiles.
+ * The server config file (YAML, `rolecast serve --config FILE`): merged over defaultConfig(). SHAPE is
+ * compiled to a JSON Schema checked by ajv; its errors are located on the YAML nodes, so unknown keys and
+ * wrong types name file:line:col and the key, like the profiles.
  */
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, isMap, isScalar, type Node } from 'yaml';
+import { Ajv } from 'ajv';
+import { LineCounter, parseDocument, isMap, isScalar, type Document, type Node } from 'yaml';
 import { defaultConfig, type ServerConfig } from './config.js';
 import { ProfileError, type ProfileIssue } from './errors.js';
 
@@ -32,32 +34,59 @@ const ENUMS: Record<string, readonly string[]> = {
   logLevel: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
 };
 
-function typeOk(kind: string, v: unknown): boolean {
-  if (kind === 'string[]') return Array.isArray(v) && v.every((x) => typeof x === 'string');
-  return typeof v === kind && !(kind === 'number' && !Number.isFinite(v));
+type Kind = Shape[string];
+
+/** The JSON Schema (draft-07, for ajv) of SHAPE and ENUMS: unknown keys are refused at every level. */
+function schemaOf(kind: Kind, path: string): Record<string, unknown> {
+  if (typeof kind === 'object') {
+    return { type: 'object', additionalProperties: false, properties: Object.fromEntries(Object.entries(kind).map(([k, v]) => [k, schemaOf(v, path ? `${path}.${k}` : k)])) };
+  }
+  if (kind === 'string[]') return { type: 'array', items: { type: 'string' } };
+  const base: Record<string, unknown> = { type: kind };
+  if (ENUMS[path]) base.enum = ENUMS[path];
+  return base;
 }
 
-/** Check a parsed value against SHAPE, collecting issues located via the YAML nodes. */
-function check(node: Node | null | undefined, shape: Shape, path: string, out: ProfileIssue[], at: (n: Node | null | undefined) => { line: number; col: number }, file: string): void {
-  if (!isMap(node)) {
-    out.push({ file, ...at(node), path: path || '(root)', message: 'must be a mapping' });
-    return;
-  }
-  for (const pair of node.items) {
-    const key = isScalar(pair.key) ? String(pair.key.value) : '?';
-    const p = path ? `${path}.${key}` : key;
-    const kind = shape[key];
-    const valueNode = pair.value as Node | null;
-    if (kind === undefined) {
-      out.push({ file, ...at(pair.key as Node), path: p, message: `unknown key "${key}" (expected one of: ${Object.keys(shape).join(', ')})` });
-    } else if (typeof kind === 'object') {
-      check(valueNode, kind, p, out, at, file);
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validateConfig = ajv.compile(schemaOf(SHAPE, ''));
+
+function shapeAt(path: string[]): Kind | undefined {
+  let k: Kind | undefined = SHAPE;
+  for (const p of path) k = typeof k === 'object' ? k[p] : undefined;
+  return k;
+}
+
+const KIND_TEXT: Record<string, string> = { 'string[]': 'a list of strings', string: 'a string', number: 'a number', boolean: 'a boolean' };
+
+/** ajv's errors as profile-style issues located on the YAML nodes; one per offending key or value. */
+function ajvIssues(doc: Document.Parsed, file: string, at: (n: Node | null | undefined) => { line: number; col: number }): ProfileIssue[] {
+  if (validateConfig(doc.toJSON() ?? {})) return [];
+  const seen = new Set<string>();
+  const out: Array<ProfileIssue & { off: number }> = [];
+  for (const e of validateConfig.errors ?? []) {
+    const parts = e.instancePath.split('/').slice(1).map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'));
+    // A bad list element is reported once, on the list, as the list's type.
+    const keyPath = parts.filter((_, i) => !(shapeAt(parts.slice(0, i)) === 'string[]'));
+    const kind = shapeAt(keyPath);
+    let node = doc.getIn(keyPath, true) as Node | undefined;
+    let path = keyPath.join('.') || '(root)';
+    let message: string;
+    if (e.keyword === 'additionalProperties') {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      const parent = doc.getIn(keyPath, true);
+      node = isMap(parent) ? (parent.items.find((p) => isScalar(p.key) && String(p.key.value) === key)?.key as Node | undefined) : undefined;
+      path = [...keyPath, key].join('.');
+      message = `unknown key "${key}" (expected one of: ${Object.keys(typeof kind === 'object' ? kind : {}).join(', ')})`;
+    } else if (e.keyword === 'enum') {
+      message = `must be one of: ${(e.params as { allowedValues: string[] }).allowedValues.join(', ')}`;
     } else {
-      const v = valueNode && 'toJSON' in valueNode ? (valueNode as { toJSON(): unknown }).toJSON() : undefined;
-      if (!typeOk(kind, v)) out.push({ file, ...at(valueNode), path: p, message: `must be ${kind === 'string[]' ? 'a list of strings' : `a ${kind}`}` });
-      else if (ENUMS[p] && !ENUMS[p].includes(v as string)) out.push({ file, ...at(valueNode), path: p, message: `must be one of: ${ENUMS[p].join(', ')}` });
+      message = typeof kind === 'object' ? 'must be a mapping' : `must be ${KIND_TEXT[kind ?? ''] ?? e.message ?? 'valid'}`;
     }
+    if (seen.has(`${path} ${message}`)) continue;
+    seen.add(`${path} ${message}`);
+    out.push({ file, ...at(node), path, message, off: node?.range?.[0] ?? 0 });
   }
+  return out.sort((a, b) => a.off - b.off).map(({ off: _off, ...i }) => i);
 }
 
 function merge<T>(base: T, over: unknown): T {
@@ -81,7 +110,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
     return { line: pos.line, col: pos.col };
   };
   const issues: ProfileIssue[] = doc.errors.map((e) => ({ file, line: e.linePos?.[0]?.line ?? 1, col: e.linePos?.[0]?.col ?? 1, path: '(yaml)', message: e.message.split('\n')[0] ?? e.message }));
-  if (issues.length === 0 && doc.contents !== null) check(doc.contents as Node, SHAPE, '', issues, at, file);
+  if (issues.length === 0 && doc.contents !== null) issues.push(...ajvIssues(doc, file, at));
   if (issues.length === 0 && isMap(doc.contents)) {
     // postgres needs its URL; said here, with the position, rather than at the first query.
     const state = doc.contents.get('state', true);

@@ -52,6 +52,7 @@ export const ERRORS = {
   E_NO_BMC: spec(422, 1, 'the machine has no BMC in the inventory', 'add bmc: { type, address, user, password: secret:NAME } to its line'),
   E_PROFILE: spec(422, 1, 'the profiles are invalid', 'fix each error listed as file:line:col'),
   E_EDIT: spec(422, 1, 'this edit cannot be made to the YAML', 'edit the file by hand as the message says'),
+  E_CONFIG: spec(422, 1, 'the server config file is invalid', 'fix each error listed as file:line:col'),
   E_CONFIG_MISSING: spec(404, 1, 'the server config file does not exist', 'fix the path or copy the example the message names'),
   E_NO_PROFILES: spec(404, 1, 'the profiles directory does not exist', 'pass --profiles DIR or copy the bundled example'),
   E_CONFIG_UNREADABLE: spec(500, 1, 'the server config file cannot be read', 'check its path and permissions'),

@@ -5,7 +5,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { baseUrlOf, defaultConfig, type ServerConfig } from '../config.js';
 import { loadConfig, type ParsedConfig } from '../configfile.js';
 import { loadInventory } from '../inventory/index.js';
-import { RolecastError } from '../errors.js';
+import { formatIssue, ProfileError, RolecastError } from '../errors.js';
 import type { Inventory, Machine } from '../inventory/types.js';
 import type { RenderContext } from '../render/types.js';
 import { normaliseMac } from '../boot/facts.js';
@@ -54,7 +54,12 @@ async function readConfig(file: string | undefined): Promise<ParsedConfig> {
     if ((err as { code?: string }).code !== 'ENOENT') throw new RolecastError('E_CONFIG_UNREADABLE', `config file ${file}${how} is not readable by uid ${process.getuid?.() ?? '?'}: fix its permissions (and its directory's)`, { cause: err });
     throw new RolecastError('E_CONFIG_MISSING', `config file ${file}${how} does not exist: fix the path, or start from the example: cp ${resolve(PACKAGE_ROOT, 'packaging/rolecast.yaml')} ${file}`);
   }
-  return loadConfig(file);
+  try {
+    return await loadConfig(file);
+  } catch (err) {
+    if (!(err instanceof ProfileError)) throw err;
+    throw new RolecastError('E_CONFIG', `server config ${file} is invalid (${err.issues.length} error${err.issues.length === 1 ? '' : 's'}):\n${err.issues.map(formatIssue).join('\n')}`, { cause: err });
+  }
 }
 
 function port(text: string, flag: string): number {
