@@ -96,7 +96,7 @@ export function MachinePage({ host }: { host: string }) {
   const [error, setError] = useState('');
   const load = () => {
     get<Detail>(`/api/machines/${enc(host)}/files`).then(setD, (e: Error) => setError(e.message));
-    get<Summary>(`/api/machines/${enc(host)}`).then(setS, () => undefined);
+    get<Summary>(`/api/machines/${enc(host)}`).then(setS, (e: Error) => setError(e.message));
   };
   const macs = useRef<string[]>([]);
   macs.current = s?.macs ?? [];
