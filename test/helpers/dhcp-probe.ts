@@ -23,7 +23,8 @@ async function main(): Promise<void> {
   const sock = createSocket({ type: 'udp4', reuseAddr: true });
   await new Promise<void>((r) => sock.bind(68, '0.0.0.0', () => { sock.setBroadcast(true); r(); }));
   const n = Number(nText ?? 1);
-  const macs = Array.from({ length: n }, (_, i) => `52:54:00:77:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
+  // PROBE_MAC_OCTET: a different set of MACs per run (tests that run several bursts on one server).
+  const macs = Array.from({ length: n }, (_, i) => `52:54:00:${process.env.PROBE_MAC_OCTET ?? '77'}:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
   sock.on('message', (m, from) => {
     const d = decodeDhcp(m);
     if (!d.ok || d.packet.op !== 2) return;
