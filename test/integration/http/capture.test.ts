@@ -117,6 +117,10 @@ describe('capture → a new version that is not current yet', () => {
       'O /root (0:0 -> 1000:1000)',
       'P /sbin/init (755 -> 700)',
     ]);
+    // A Debian role image has dash and GNU coreutils/findutils/tar/mawk instead: the same list.
+    const gnu = spawnSync('/bin/sh', [CAPTURE_TOOL, '--changed', '-n'], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', ROLECAST_CAPTURE_ROOT: box } });
+    expect(gnu.status, gnu.stderr).toBe(0);
+    expect(gnu.stdout).toBe(r.out);
   });
 
   it('the upload becomes a version = base + those changes, recorded with who, what, when and which box', async () => {
