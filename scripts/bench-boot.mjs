@@ -63,7 +63,12 @@ async function peerRoot(ns) {
   await get(`/boot/${MAC}.ipxe?arch=7`, 'boot/efi.ipxe');
   await get('/images/kernel', 'images/kernel');
   await get('/images/initrd', 'images/initrd');
-  await get(`/rootfs/${MAC}.tar`, `rootfs/${MAC}.tar`);
+  // The rootfs holds w101's secrets: rolecast gives it only to w101's own address, so borrow that
+  // address for the fetch (and give it back before the VM boots).
+  spawnSync('ip', ['-n', ns, 'addr', 'add', '10.0.0.101/24', 'dev', 'br0']);
+  const r = await lab.exec(ns, 'curl', ['-sf', '--interface', '10.0.0.101', '-o', join(www, 'rootfs', `${MAC}.tar`), `http://${SERVER}:8080/rootfs/${MAC}.tar`], { timeoutMs: 60_000 });
+  spawnSync('ip', ['-n', ns, 'addr', 'del', '10.0.0.101/24', 'dev', 'br0']);
+  if (r.code !== 0) throw new Error(`GET /rootfs/${MAC}.tar: ${r.stderr}`);
   spawnSync('chmod', ['-R', 'a+rX', dir]);
   return www;
 }
