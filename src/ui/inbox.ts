@@ -75,6 +75,8 @@ export function InboxPage() {
   const [roles, setRoles] = useState<string[]>([]);
   const [error, setError] = useState('');
   const [notice, setNotice] = useState('');
+  // The adopt form waits for the role list: a select drawn before its options would show the first
+  // option while the suggested role is what gets sent.
   const load = () => get<Discovered[] | { machines: Discovered[] }>('/api/discovered').then((x) => setList(Array.isArray(x) ? x : x.machines), (e: Error) => setError(e.message));
   useEffect(() => {
     void availableRoutes().then((r) => {
@@ -94,7 +96,7 @@ export function InboxPage() {
       <h3 class="mono">${d.mac} <span class="tag">${d.state === 'known-machine-new-nic' ? `${d.host ?? '?'}, new MAC` : d.state}${d.state === 'adopted' && d.host ? ` as ${d.host}` : ''}</span></h3>
       <p class="muted">first seen ${new Date(d.firstSeen).toLocaleString()}, last ${new Date(d.lastSeen).toLocaleString()}</p>
       <${Facts} f=${d.facts} />
-      ${d.state === 'waiting' ? html`<${Adopt} d=${d} roles=${roles} done=${(m: string) => { setNotice(m); void load(); }} />` : null}
+      ${d.state === 'waiting' && roles.length ? html`<${Adopt} d=${d} roles=${roles} done=${(m: string) => { setNotice(m); void load(); }} />` : null}
     </article>`)}
   </section>`;
 }

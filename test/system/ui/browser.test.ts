@@ -204,6 +204,8 @@ discovery:
       const routes = await apiPaths();
       const has = hash === '#/inbox' ? routes.includes('/api/discovered') : routes.some((p) => /^\/api\/images\/\{[^}]+\}\/versions$/.test(p));
       if (!has) await expect.poll(() => b.page.getByTestId('not-available').textContent(), { timeout: SLOW }).toContain(text);
+      // With the image API: one card per role image (web's tar here), read through /api/images/<role>/versions.
+      else if (hash === '#/images') await expect.poll(() => b.page.locator('article[data-role="web"] h3').textContent().catch(() => ''), { timeout: SLOW }).toContain('web');
     }
   });
 
