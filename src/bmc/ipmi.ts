@@ -42,13 +42,19 @@ function runIpmitool(t: BmcTarget, cmd: string[], signal: AbortSignal): Promise<
 }
 
 /**
+ * Lines -v prints on every run, failed or not: ipmitool's OEM probe ("Get VSO Capabilities" answered
+ * "Invalid command" by most BMCs) must not be mistaken for the failure.
+ */
+const VERBOSE_NOISE = /^(Loading IANA|Running Get VSO Capabilities|Invalid completion code received: Invalid command|Discovered IPMB address)/;
+
+/**
  * What a failed ipmitool run means, from its own words (-v adds the RAKP detail). Session setup
  * failures are retryable: no command reached the BMC.
  */
 export function classifyIpmitool(bmc: string, r: Run): BmcError {
   const text = `${r.stderr}\n${r.stdout}`;
-  const last = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('Loading IANA')).at(-1) ?? `exit ${r.code}`;
-  if (/RAKP 2 HMAC is invalid|unauthorized name|invalid user name|Invalid (user|password)|privilege level/i.test(text)) {
+  const last = text.split('\n').map((l) => l.trim()).filter((l) => l && !VERBOSE_NOISE.test(l)).at(-1) ?? `exit ${r.code}`;
+  if (/RAKP 2 HMAC is invalid|unauthorized name|invalid user name|Invalid (user|password)/i.test(text)) {
     return new BmcError('auth', `BMC ${bmc}: authentication refused (check the user and its secret)`);
   }
   if (/Could not open socket|Unable to resolve|Name or service not known|Network is unreachable|No route to host|Connection refused/i.test(text)) {
@@ -57,7 +63,7 @@ export function classifyIpmitool(bmc: string, r: Run): BmcError {
   if (/Unable to establish IPMI v2|Insufficient resources for session|out of free sessions/i.test(text)) {
     return new BmcError('unreachable', `BMC ${bmc}: no IPMI session (${last})`, true);
   }
-  if (/not supported in present state|Command not supported|Invalid command|Node busy|Insufficient privilege/i.test(text)) {
+  if (/not supported in present state|Command not supported|Node busy|Insufficient privilege/i.test(text)) {
     return new BmcError('refused', `BMC ${bmc} refused the command: ${last}`);
   }
   return new BmcError('protocol', `BMC ${bmc}: ipmitool failed: ${last}`);

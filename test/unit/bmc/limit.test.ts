@@ -79,5 +79,8 @@ describe('ipmitool failures', () => {
     expect(classifyIpmitool('b', r('Could not open socket!\n')).code).toBe('E_BMC_UNREACHABLE');
     expect(classifyIpmitool('b', r('Set Chassis Power Control to Cycle failed: Command not supported in present state\n')).code).toBe('E_BMC_REFUSED');
     expect(classifyIpmitool('b', r('something odd\n')).message).toBe('BMC b: ipmitool failed: something odd');
+    // -v prints the OEM probe's "Invalid command" on every run: not the failure, and not a refusal.
+    const noisy = classifyIpmitool('b', r('Loading IANA PEN Registry...\nRunning Get VSO Capabilities my_addr 0x20, transit 0, target 0x20\nInvalid completion code received: Invalid command\nDiscovered IPMB address 0x0\nsomething odd\n'));
+    expect([noisy.code, noisy.message]).toEqual(['E_BMC_PROTOCOL', 'BMC b: ipmitool failed: something odd']);
   });
 });
