@@ -16,7 +16,7 @@ import { writeProfiles } from './bench-profiles.mjs';
 
 const ROOT = join(fileURLToPath(import.meta.url), '../..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const SIZES = (process.env.BENCH_SCALE_SIZES ?? '10000,100000').split(',').map(Number);
+const SIZES = (process.env.BENCH_SCALE_SIZES ?? '10000,100000').split(',').map(Number).filter((n) => n > 0);
 const SERVE_N = Number(process.env.BENCH_SCALE_SERVE ?? 10000);
 const dir = mkdtempSync(join(tmpdir(), 'rolecast-bench-scale-'));
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor((s.length - 1) / 2)]; };
@@ -117,11 +117,8 @@ async function serveOnce(prof, run, machines) {
   return res;
 }
 
-/** The node process under `ip netns exec` (its only child). */
-function serverPid(p) {
-  const r = spawnSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' });
-  return Number(r.stdout.trim().split('\n')[0]) || p.pid;
-}
+/** `ip netns exec` execs node: the spawned PID is the server's (its children are radvd and the like). */
+const serverPid = (p) => p.pid;
 
 async function benchServe() {
   if (process.getuid?.() !== 0) { console.log('serve at scale: skipped (needs root for the namespaces)'); return; }
