@@ -8,6 +8,9 @@
 // Per inventory size (BENCH_DHCP_SIZES, default 10,1000,10000) and server, BENCH_RUNS runs (default 3) of:
 // 1000 exchanges/s for BENCH_SECONDS (drops, OFFER latency p50/p99 from perfdhcp's timestamps), then flat
 // out (exchanges/s). Medians are printed with rolecast/dnsmasq ratios.
+// rolecast runs twice per round: with the file state (default) and with the postgres state backend
+// (`rolecast-pg`: Debian's PostgreSQL 15 started here in a temp dir, unix socket, a fresh database per run),
+// so the cost of sharing leases between servers is a ratio from the same run (BENCH_DHCP_PG=0 skips it).
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,7 +54,7 @@ function perfdhcp(macFile, rate, seconds, timestamps) {
 }
 
 async function waitReady(p, server) {
-  if (server !== 'rolecast') { await sleep(1000); return; }
+  if (!server.startsWith('rolecast')) { await sleep(1000); return; }
   let log = '';
   p.stdout?.on('data', (d) => { log += d; });
   for (let i = 0; i < 600 && !log.includes('rolecast serving'); i++) await sleep(100);
@@ -59,9 +62,30 @@ async function waitReady(p, server) {
 
 function stop(p) { try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ } }
 
-function startServer(server, n, run) {
+let pgc;
+async function pgDatabase(name) {
+  if (!pgc) {
+    const { PgCluster } = await import('../test/helpers/pg.ts');
+    pgc = await PgCluster.start();
+  }
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: pgc.url('postgres') });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  return pgc.url(name);
+}
+
+async function startServer(server, n, run) {
   const data = join(dir, `data-${server}-${n}-${run}`);
   mkdirSync(data, { recursive: true });
+  if (server === 'rolecast-pg') {
+    const cfg = join(data, 'rolecast.yaml');
+    writeFileSync(cfg, [`profilesDir: ${join(dir, `profiles-${n}`)}`, `dataDir: ${data}`, 'address: 10.0.0.1', 'user: root',
+      `state:\n  backend: postgres\n  url: ${await pgDatabase(`bench_${n}_${run}`)}`, ''].join('\n'));
+    return spawn('ip', ['netns', 'exec', S, process.execPath, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg],
+      { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env } });
+  }
   if (server === 'rolecast') {
     return spawn('ip', ['netns', 'exec', S, process.execPath, join(ROOT, 'bin/rolecast.js'), 'serve', '--address', '10.0.0.1', '--profiles', join(dir, `profiles-${n}`), '--data', data],
       { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env } });
@@ -83,11 +107,12 @@ try {
     const machines = writeProfiles(prof, Math.max(2, n));
     writeFileSync(join(dir, `macs-${n}`), `${machines.map((m) => m.mac).join('\n')}\n`);
     writeFileSync(join(dir, `hosts-${n}`), `${machines.map((m) => `${m.mac},${m.ip}`).join('\n')}\n`);
-    const res = { rolecast: [], dnsmasq: [] };
+    const servers = process.env.BENCH_DHCP_PG === '0' ? ['rolecast', 'dnsmasq'] : ['rolecast', 'rolecast-pg', 'dnsmasq'];
+    const res = Object.fromEntries(servers.map((x) => [x, []]));
     for (let run = 0; run < RUNS; run++) {
       // Alternate which server goes first, so drift in the machine's load hits both alike.
-      for (const server of run % 2 ? ['dnsmasq', 'rolecast'] : ['rolecast', 'dnsmasq']) {
-        const p = startServer(server, n, run);
+      for (const server of run % 2 ? [...servers].reverse() : servers) {
+        const p = await startServer(server, n, run);
         procs.push(p);
         await waitReady(p, server);
         const at1000 = perfdhcp(join(dir, `macs-${n}`), 1000, SECONDS, true);
@@ -104,10 +129,17 @@ try {
       + `OFFER p99 rolecast ${m('rolecast', (r) => r.at1000.p99).toFixed(2)} ms / dnsmasq ${m('dnsmasq', (r) => r.at1000.p99).toFixed(2)} ms`;
     lines.push(line);
     console.log(line);
+    if (res['rolecast-pg']) {
+      const pgLine = `${n} machines (median of ${RUNS}): rolecast postgres state ${m('rolecast-pg', (r) => r.max.rate).toFixed(0)}/s vs file state ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s = ${(m('rolecast-pg', (r) => r.max.rate) / m('rolecast', (r) => r.max.rate)).toFixed(2)}x (target >= 0.8); `
+        + `at 1000/s drops postgres ${m('rolecast-pg', (r) => r.at1000.drops)} / file ${m('rolecast', (r) => r.at1000.drops)}, OFFER p99 postgres ${m('rolecast-pg', (r) => r.at1000.p99).toFixed(2)} ms`;
+      lines.push(pgLine);
+      console.log(pgLine);
+    }
   }
   console.log(`\nbench:dhcp summary (${(await import('node:os')).loadavg()[0].toFixed(1)} load average at the end)\n${lines.join('\n')}`);
 } finally {
   for (const p of procs) stop(p);
+  pgc?.destroySync();
   for (const n of [S, C]) spawnSync('ip', ['netns', 'delete', n]);
   if (!process.env.BENCH_KEEP) rmSync(dir, { recursive: true, force: true }); else console.log(`kept ${dir}`);
 }

@@ -2,6 +2,7 @@
  * Many distinct DHCP clients at once, each a full DORA with retries, for load and failover tests where
  * every grant must be checked afterwards (perfdhcp only counts). Run inside a client namespace:
  *   node --import tsx test/helpers/dhcp-load.ts COUNT [WINDOW] [TIMEOUT_MS] [MAC_BYTE]
+ * (MACS=mac,mac,... in the environment: exactly those clients instead of COUNT generated ones)
  * DISCOVER and REQUEST are broadcast, so every server on the segment sees them (as from a real NIC).
  * The first OFFER wins; a client that hears nothing for 1.5 s starts over with a new xid (a server
  * killed between OFFER and ACK is survived that way). Prints one JSON line per ACK
@@ -29,10 +30,9 @@ function packet(c: Client, type: number, extra: Array<[number, Buffer]> = []): B
 const ipb = (a: string) => Buffer.from(a.split('.').map(Number));
 const out = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
-const clients: Client[] = Array.from({ length: count }, (_, i) => ({
-  mac: `52:54:${macByte}:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
-  xid: 0, phase: 'discover', sent: 0,
-}));
+const hex = (n: number) => (n & 255).toString(16).padStart(2, '0');
+const macs = process.env.MACS ? process.env.MACS.split(',') : Array.from({ length: count }, (_, i) => `52:54:${macByte}:${hex(i >> 16)}:${hex(i >> 8)}:${hex(i)}`);
+const clients: Client[] = macs.map((mac) => ({ mac, xid: 0, phase: 'discover', sent: 0 }));
 const byXid = new Map<number, Client>();
 let next = 0;
 let active = 0;
@@ -91,7 +91,7 @@ sock.on('message', (m) => {
 });
 
 function finish(): void {
-  out({ done, total: count, retries, ms: Date.now() - started });
+  out({ done, total: clients.length, retries, ms: Date.now() - started });
   sock.close();
 }
 
@@ -100,7 +100,7 @@ sock.bind(68, '0.0.0.0', () => {
   fill();
   const tick = setInterval(() => {
     const now = Date.now();
-    if (done === count || now > deadline) { clearInterval(tick); finish(); return; }
+    if (done === clients.length || now > deadline) { clearInterval(tick); finish(); return; }
     for (const c of [...byXid.values()]) {
       if (c.phase !== 'done' && now - c.sent > RETRY_MS) { retries++; discover(c); }
     }
