@@ -17,6 +17,8 @@ import { ipToInt } from '../../inventory/ip.js';
 interface Change { rec: LeaseRecord; network: string; reserved: boolean }
 interface Waiter { change: Change; resolve(ok: boolean): void }
 
+const LANES = 3;
+
 function isGrant(r: LeaseRecord): boolean {
   return r.state === 'offered' || r.state === 'bound';
 }
@@ -30,7 +32,9 @@ export class PgLeaseStore implements LeaseStore {
   private pending: Waiter[] = [];
   /** Written while the database was unreachable; sent first once it is back. */
   private queued: Change[] = [];
-  private flushing: Promise<void> | undefined;
+  private readonly lanes = new Set<Promise<void>>();
+  /** MACs whose change is in a transaction now. */
+  private readonly busy = new Set<string>();
 
   private constructor(private readonly link: PgLink, private readonly logger: Logger, private readonly now: () => number) {}
 
@@ -117,38 +121,51 @@ export class PgLeaseStore implements LeaseStore {
     return true;
   }
 
+  /**
+   * Up to LANES transactions in flight, each carrying everything that waited for it: PostgreSQL flushes
+   * the WAL of concurrent commits together, so a second lane rides on the first one's fsync. A MAC is in
+   * one transaction at a time (its changes stay in order); changes queued during an outage go first, alone.
+   */
   private kick(): void {
-    this.flushing ??= this.flush().finally(() => {
-      this.flushing = undefined;
-      if (this.link.up && (this.pending.length || this.queued.length)) this.kick();
-    });
+    while (this.link.up && this.lanes.size < LANES && (this.queued.length || this.pending.length)) {
+      if (this.queued.length && this.lanes.size > 0) return;
+      const queued = this.queued.splice(0);
+      const batch: Waiter[] = [];
+      const later: Waiter[] = [];
+      for (const w of this.pending) (this.busy.has(w.change.rec.mac) ? later : batch).push(w);
+      this.pending = later;
+      if (!queued.length && !batch.length) return;
+      const macs = [...queued.map((c) => c.rec.mac), ...batch.map((w) => w.change.rec.mac)];
+      for (const m of macs) this.busy.add(m);
+      const lane: Promise<void> = this.send(queued, batch).finally(() => {
+        for (const m of macs) this.busy.delete(m);
+        this.lanes.delete(lane);
+        this.kick();
+      });
+      this.lanes.add(lane);
+    }
   }
 
-  /** The only writer: one transaction at a time, each carrying everything that waited for it. */
-  private async flush(): Promise<void> {
-    while (this.link.up && (this.queued.length || this.pending.length)) {
-      const queued = this.queued.splice(0);
-      const batch = this.pending.splice(0);
-      const changes = [...queued, ...batch.map((w) => w.change)];
-      let results: boolean[];
-      try {
-        const r = await this.link.pool.query<{ r: boolean[] }>('SELECT rolecast_lease_commit($1::jsonb, $2) AS r',
-          [JSON.stringify(changes.map(toPayload)), this.link.serverId]);
-        results = r.rows[0]?.r ?? [];
-      } catch (err) {
-        this.queued.unshift(...queued);
-        const gone = this.link.failed(err);
-        this.logger.error({ err, changes: changes.length }, gone ? 'lease commit: state database unreachable' : 'lease commit failed');
-        // Not stored: a reserved grant may still go out (queued), a pool grant is refused.
-        for (const w of batch) w.resolve(gone ? this.queueWhileDown(w.change) : false);
-        return;
-      }
-      changes.forEach((c, i) => { if (results[i]) this.stored(c); });
-      const lost = queued.filter((_, i) => !results[i]).length;
-      if (lost) this.logger.warn({ changes: lost }, 'lease changes queued during the outage were refused by the database (another server changed those leases meanwhile)');
-      // Only a grant can be refused; a release or decline that found nothing of ours to change is done.
-      batch.forEach((w, i) => w.resolve(results[queued.length + i] === true || !isGrant(w.change.rec)));
+  private async send(queued: Change[], batch: Waiter[]): Promise<void> {
+    const changes = [...queued, ...batch.map((w) => w.change)];
+    let results: boolean[];
+    try {
+      const r = await this.link.pool.query<{ r: boolean[] }>('SELECT rolecast_lease_commit($1::jsonb, $2) AS r',
+        [JSON.stringify(changes.map(toPayload)), this.link.serverId]);
+      results = r.rows[0]?.r ?? [];
+    } catch (err) {
+      this.queued.unshift(...queued);
+      const gone = this.link.failed(err);
+      this.logger.error({ err, changes: changes.length }, gone ? 'lease commit: state database unreachable' : 'lease commit failed');
+      // Not stored: a reserved grant may still go out (queued), a pool grant is refused.
+      for (const w of batch) w.resolve(gone ? this.queueWhileDown(w.change) : false);
+      return;
     }
+    changes.forEach((c, i) => { if (results[i]) this.stored(c); });
+    const lost = queued.filter((_, i) => !results[i]).length;
+    if (lost) this.logger.warn({ changes: lost }, 'lease changes queued during the outage were refused by the database (another server changed those leases meanwhile)');
+    // Only a grant can be refused; a release or decline that found nothing of ours to change is done.
+    batch.forEach((w, i) => w.resolve(results[queued.length + i] === true || !isGrant(w.change.rec)));
   }
 
   /** A change the database took: into the cache; a pool grant moves the network's scan hint past it. */
@@ -161,7 +178,7 @@ export class PgLeaseStore implements LeaseStore {
   }
 
   async close(): Promise<void> {
-    await this.flushing;
+    while (this.lanes.size) await Promise.all([...this.lanes]);
     for (const w of this.pending.splice(0)) w.resolve(false);
   }
 }
