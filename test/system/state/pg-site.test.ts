@@ -101,7 +101,7 @@ describeSystem('two rolecast servers on one PostgreSQL', hasPostgres ? ['qemu-sy
       mkdirSync(join(dir, `data-${s.name}`));
       writeFileSync(s.cfg, [
         `profilesDir: ${profiles}`, `dataDir: ${join(dir, `data-${s.name}`)}`, `imagesDir: ${join(dir, 'images')}`, `address: ${s.ip}`,
-        'logLevel: info', `http:\n  tokens:\n    admin: [${TOKEN}]\n    read: [${TOKEN}]`, `state:\n  backend: postgres\n  url: ${db.url()}`, '',
+        'logLevel: info', 'user: root', `http:\n  tokens:\n    admin: [${TOKEN}]\n    read: [${TOKEN}]`, `state:\n  backend: postgres\n  url: ${db.url()}`, '',
       ].join('\n'));
     }
     // The operator loads the profiles into the database once; both servers read them from there.
