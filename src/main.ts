@@ -34,9 +34,19 @@ export interface Running {
   state: State;
 }
 
-export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: Inventory): Promise<Running> {
+/** The state and the inventory: the data and profiles directories (watched), or the site's PostgreSQL. */
+export async function openSite(cfg: ServerConfig, logger: Logger, loaded?: Inventory): Promise<{ state: State; store: InventoryStore }> {
+  if (cfg.state.backend === 'postgres') {
+    const { openPgSite } = await import('./state/pg/site.js');
+    return openPgSite(cfg, logger);
+  }
   const store = await InventoryStore.open(cfg.profilesDir, logger, cfg.reload, undefined, loaded);
   store.watch();
+  return { store, state: await openFileState(cfg.dataDir, cfg.profilesDir, logger) };
+}
+
+export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: Inventory, site?: { state: State; store: InventoryStore }): Promise<Running> {
+  const { store, state } = site ?? await openSite(cfg, logger, loaded);
   // Images the inventory names but this server lacks: said at start and after every reload (and on /healthz).
   const reportImages = (inv: Inventory) => {
     const missing = missingImages(inv, cfg.imagesDir);
@@ -49,13 +59,13 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
   // each snapshot, so the first request after a start or reload does not wait for them.
   const warm = (inv: Inventory) => { void warmContentHashes(inv, { baseUrl, server: cfg.address }); };
   store.onSwap(warm);
-  const state = await openFileState(cfg.dataDir, cfg.profilesDir, logger);
   // One sink for DHCP, TFTP, HTTP and phone-home: every boot event lands in the per-machine timeline
-  // and, once, in the log.
   // and, once, in the log: at info one line per boot stage (an ACK, a loader, a script, a kernel...);
   // the per-packet DHCP steps before an ACK at debug, where a boot storm's thousands of packets a
   // second would otherwise spend a sixth of the DHCP path writing log lines.
+  // Events another server recorded (shared state) are in its log, not this one's.
   state.events.subscribe((e) => {
+    if (e.server !== undefined) return;
     const level = PER_PACKET_STAGES.has(e.stage) ? 'debug' : 'info';
     if (logger.isLevelEnabled(level)) logger[level]({ event: e.stage, mac: e.mac, host: e.host, detail: e.detail, address: e.address }, 'boot event');
   });

@@ -36,6 +36,8 @@ export interface Loaded {
   /** Set when neither the config file nor a flag chose the HTTP port: the site's http_port applies. */
   portFromSite: boolean;
   addressFromSite: boolean;
+  /** --profiles was given: that directory, even when the profiles normally come from the database. */
+  profilesFlag?: boolean;
 }
 
 /** --config, else $ROLECAST_CONFIG, else /etc/rolecast/rolecast.yaml when it exists. */
@@ -101,11 +103,34 @@ export async function serverConfig(flags: Flags): Promise<Loaded> {
   // Relative TFTP roots (the default images/loaders) are the package's; a config file's are relative to it.
   const rootsBase = raw.tftp && (raw.tftp as Record<string, unknown>).roots !== undefined && file ? dirname(file) : PACKAGE_ROOT;
   cfg.tftp.roots = cfg.tftp.roots.map((r) => (isAbsolute(r) ? r : resolve(rootsBase, r)));
-  return { cfg, ...(file ? { file } : {}), portFromSite, addressFromSite };
+  return { cfg, ...(file ? { file } : {}), portFromSite, addressFromSite, ...(str(flags, 'profiles') ? { profilesFlag: true } : {}) };
+}
+
+/** With the postgres state backend (and no --profiles DIR), profiles, edits and served records are the database's. */
+export function usesDatabase(l: Loaded): boolean {
+  return l.cfg.state.backend === 'postgres' && l.cfg.state.url !== undefined && !l.profilesFlag;
+}
+
+/** One connection to the state database for a command (schema migrated), closed after `fn`. */
+export async function withDatabase<T>(l: Loaded, fn: (link: import('../state/pg/link.js').PgLink) => Promise<T>): Promise<T> {
+  const { PgLink } = await import('../state/pg/link.js');
+  const { silentLogger } = await import('../log.js');
+  const link = await PgLink.open(l.cfg.state.url!, silentLogger());
+  try { return await fn(link); } finally { await link.close(); }
+}
+
+/** The database's current profile version as a snapshot (same validation as a directory). */
+async function loadFromDatabase(l: Loaded): Promise<Inventory> {
+  const { PgProfiles } = await import('../state/pg/profiles.js');
+  const { buildInventory } = await import('../inventory/index.js');
+  const { version, sources } = await withDatabase(l, (link) => new PgProfiles(link).current());
+  if (version === 0) throw new RolecastError('E_NO_PROFILES', 'the state database holds no profiles yet: rolecast profiles push DIR (or start rolecast serve once with profilesDir set)');
+  return buildInventory(sources, `postgres profiles version ${version}`);
 }
 
 /** The profiles, with a missing directory named together with the ways to fix it. */
 export async function loadProfiles(l: Loaded | ServerConfig): Promise<Inventory> {
+  if ('cfg' in l && usesDatabase(l)) return loadFromDatabase(l);
   const cfg = 'cfg' in l ? l.cfg : l;
   const dir = cfg.profilesDir;
   if (!existsSync(dir)) {

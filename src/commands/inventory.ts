@@ -15,16 +15,20 @@ import { loadImageView } from '../images/view.js';
 import { existingServerKey } from '../serverkey.js';
 import { FLAGS, type CommandSpec, type Flags } from './spec.js';
 import { rebootAfterEdit, REBOOT_FLAGS } from './power.js';
-import { applySite, findMachine, loadProfiles, NotFoundError, out, renderContext, serverConfig, table, UsageError } from './common.js';
+import { applySite, findMachine, loadProfiles, NotFoundError, out, renderContext, serverConfig, table, UsageError, usesDatabase, withDatabase, type Loaded } from './common.js';
+import { PgProfiles } from '../state/pg/profiles.js';
+import { PgServedStore } from '../state/pg/records.js';
+import { silentLogger } from '../log.js';
+import { operator } from './profiles.js';
 
-async function load(flags: Flags): Promise<{ inv: Inventory; ctx: RenderContext; dataDir: string }> {
+async function load(flags: Flags): Promise<{ inv: Inventory; ctx: RenderContext; dataDir: string; loaded: Loaded }> {
   const loaded = await serverConfig(flags);
   const inv = await loadProfiles(loaded);
   const cfg = applySite(loaded, inv);
   // As the server renders and plans: with its key (capture credentials) and the image store's view.
   const serverKey = await existingServerKey(cfg.dataDir);
   const ctx = { ...renderContext(cfg), ...(serverKey ? { serverKey } : {}), images: await loadImageView(inv, cfg.imagesDir) };
-  return { inv, ctx, dataDir: cfg.dataDir };
+  return { inv, ctx, dataDir: cfg.dataDir, loaded };
 }
 
 export async function cmdValidate(_args: string[], flags: Flags): Promise<number> {
@@ -108,7 +112,9 @@ export async function cmdAssign(args: string[], flags: Flags): Promise<number> {
   // A MAC names its machine; the YAML edit is by host.
   const m = findMachine(await loadProfiles(loaded), key);
   const host = m.host;
-  await assignRole(new FileProfileEditor(loaded.cfg.profilesDir), host, role, { who: 'rolecast assign' });
+  const who = { who: `rolecast assign (${operator()})` };
+  if (usesDatabase(loaded)) await withDatabase(loaded, async (link) => assignRole(new PgProfiles(link), host, role, who));
+  else await assignRole(new FileProfileEditor(loaded.cfg.profilesDir), host, role, who);
   if (flags.reboot) return rebootAfterEdit(loaded.cfg, flags, host, `role ${m.role} → ${role}`);
   out(`${host}: role ${role} (takes effect on its next boot)`);
   return 0;
@@ -124,8 +130,9 @@ export interface DiffRow {
   servedHash?: string;
 }
 
-export async function machineDiff(inv: Inventory, ctx: RenderContext, dataDir: string): Promise<DiffRow[]> {
-  const served = await readServed(dataDir);
+export async function machineDiff(inv: Inventory, ctx: RenderContext, dataDir: string, fromDb?: Loaded): Promise<DiffRow[]> {
+  // Site-wide with the postgres backend: what any server served.
+  const served = fromDb ? await withDatabase(fromDb, async (link) => (await PgServedStore.open(link, silentLogger())).all()) : await readServed(dataDir);
   return fleet(inv, ctx, served).map((r) => ({
     host: r.host, mac: r.mac, role: r.role, status: r.status, hash: r.hash,
     ...(r.served ? { servedRole: r.served.role, servedHash: r.served.hash } : {}),
@@ -133,8 +140,8 @@ export async function machineDiff(inv: Inventory, ctx: RenderContext, dataDir: s
 }
 
 export async function cmdDiff(_args: string[], flags: Flags): Promise<number> {
-  const { inv, ctx, dataDir } = await load(flags);
-  const rows = await machineDiff(inv, ctx, dataDir);
+  const { inv, ctx, dataDir, loaded } = await load(flags);
+  const rows = await machineDiff(inv, ctx, dataDir, usesDatabase(loaded) ? loaded : undefined);
   const changed = rows.filter((r) => r.status !== 'unchanged');
   if (flags.json) out(JSON.stringify(rows, null, 2));
   else if (changed.length === 0) out('no machine would change on its next boot');

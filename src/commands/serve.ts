@@ -6,24 +6,34 @@ import { applySite, loadProfiles, serverConfig } from './common.js';
 
 export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
   const loaded = await serverConfig(flags);
+  const logger = createLogger(loaded.cfg.logLevel);
+  // postgres: the state and the profiles come from the site's database (opened here: the site's address
+  // and port may come from its profiles).
+  const site = loaded.cfg.state.backend === 'postgres' ? await (await import('../main.js')).openSite(loaded.cfg, logger) : undefined;
   // Load once up front: a broken profile set stops the start with every error listed.
-  const inv = await loadProfiles(loaded);
+  const inv = site ? site.store.current() : await loadProfiles(loaded);
   const cfg = applySite(loaded, inv);
   const u = str(flags, 'user');
   if (u) cfg.user = u;
-  const logger = createLogger(cfg.logLevel);
   // Checked before anything binds: a user that does not exist stops the start with nothing half-running.
-  const account = process.getuid?.() === 0 ? targetUser(cfg.user) : undefined;
+  let account: ReturnType<typeof targetUser> | undefined;
+  try {
+    account = process.getuid?.() === 0 ? targetUser(cfg.user) : undefined;
+  } catch (err) {
+    site?.store.close();
+    await site?.state.close();
+    throw err;
+  }
   // Loaded on demand: the other subcommands need no HTTP stack.
   const { startServer } = await import('../main.js');
-  const running = await startServer(cfg, logger, inv);
+  const running = await startServer(cfg, logger, inv, site);
   try {
     dropPrivileges(account, [cfg.dataDir], logger);
   } catch (err) {
     await running.close();
     throw err;
   }
-  if (account) warnIfReadOnly(cfg.profilesDir, 'API role changes and boot-once clearing edit machines.yaml there', logger);
+  if (account && !site) warnIfReadOnly(cfg.profilesDir, 'API role changes and boot-once clearing edit machines.yaml there', logger);
   // SIGHUP is the operator asking: it also confirms a reload the drop guard held back.
   const onHup = () => { void running.store.reload({ force: true }); };
   process.on('SIGHUP', onHup);

@@ -46,7 +46,7 @@ export interface DhcpAnswer {
   type?: string;
   reply?: { packet: DhcpPacket; order: number[] };
   /** Store this before the reply leaves; when the store refuses a grant, nothing is sent. */
-  lease?: { record: LeaseRecord; network?: string };
+  lease?: { record: LeaseRecord; network?: string; reserved?: boolean };
   events: AnswerEvent[];
   /** The handler's own line: debug for what its events already say (the boot-event line is the info one). */
   log: { level: 'debug' | 'info' | 'warn'; msg: string; fields?: Record<string, unknown> };
@@ -167,6 +167,9 @@ function request(req: DhcpPacket, facts: MachineFacts, plan: BootPlan, ctx: Dhcp
     const reply = replyOf(req, MSG.NAK, ctx, facts, plan, undefined, message);
     return { reply, events: [ev, { stage: 'dhcp-nak', address: requested, detail: message }], log: { level: 'debug', msg: 'dhcp nak', fields: { requested, message } } };
   };
+  // The shared lease store is unreachable: no pool grant now, but no NAK either — the client keeps the
+  // address it may hold and retries (a NAK would tear down every pool lease during an outage).
+  if (!addr && !reservation(ctx.inv, mac) && !ctx.leases.canAllocate()) return { events: [ev], log: { level: 'debug', msg: 'dhcp request: shared lease store unreachable, not answered' } };
   if (!addr) return nak('no address for this client');
   if (requested !== addr.ip) return nak(`${requested ?? 'no address'} is not this client's address`);
   const holder = ctx.leases.holder(addr.ip);
@@ -174,7 +177,7 @@ function request(req: DhcpPacket, facts: MachineFacts, plan: BootPlan, ctx: Dhcp
   return {
     reply: replyOf(req, MSG.ACK, ctx, facts, plan, addr),
     // Durable before the ACK leaves: a crash after the commit cannot lose the grant.
-    lease: { record: { mac, ip: addr.ip, state: 'bound', expiresAt: iso(ctx.now, ctx.config.leaseTime * 1000), ...(addr.host ? { host: addr.host } : {}) }, ...(addr.network ? { network: addr.network.name } : {}) },
+    lease: { record: { mac, ip: addr.ip, state: 'bound', expiresAt: iso(ctx.now, ctx.config.leaseTime * 1000), ...(addr.host ? { host: addr.host } : {}) }, ...(addr.network ? { network: addr.network.name } : {}), ...(addr.reserved ? { reserved: true } : {}) },
     events: [ev, { stage: 'dhcp-ack', address: addr.ip }],
     log: { level: 'debug', msg: 'dhcp ack', fields: { ip: addr.ip } },
   };

@@ -81,7 +81,8 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     });
     if (answer.lease) {
       // Durable before the reply leaves. A shared store may refuse a grant another server made first.
-      const ok = await o.leases.commit(answer.lease.record, answer.lease.network !== undefined ? { network: answer.lease.network } : {});
+      const { network, reserved } = answer.lease;
+      const ok = await o.leases.commit(answer.lease.record, { ...(network !== undefined ? { network } : {}), ...(reserved ? { reserved } : {}) });
       if (!ok) {
         logger.debug({ mac: answer.mac, ip: answer.lease.record.ip }, 'dhcp: address taken meanwhile; no reply (the client retries)');
         o.events.emit({ mac: answer.mac, stage: 'dhcp-ignore', ...(answer.host ? { host: answer.host } : {}), detail: `${answer.lease.record.ip} taken meanwhile` });

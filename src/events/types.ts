@@ -48,6 +48,8 @@ export interface BootEvent {
   detail?: string;
   /** Client address when known. */
   address?: string;
+  /** Set on events another server of the site recorded (shared state): which one. */
+  server?: string;
 }
 
 export interface EventSink {

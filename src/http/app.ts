@@ -113,7 +113,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/healthz', async () => {
     const inv = deps.getInventory();
     const missing = images.missing(inv);
-    return { ok: true, status: missing.length ? 'degraded' : 'ok', version: inv.version.slice(0, 12), machines: inv.machines.length, missingImages: missing, sendfile: config.http.sendfile && sendfileEngine() !== undefined };
+    // A shared state database that cannot be reached: reserved machines still boot, pool clients do not.
+    const state = deps.state.health?.() ?? { backend: 'file', up: true };
+    return { ok: true, status: missing.length || !state.up ? 'degraded' : 'ok', version: inv.version.slice(0, 12), machines: inv.machines.length, missingImages: missing, sendfile: config.http.sendfile && sendfileEngine() !== undefined, state };
   });
 
   app.get('/boot.ipxe', async (_req, reply) => reply.type('text/plain').send(renderIpxeChain(ctx)));

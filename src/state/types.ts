@@ -10,6 +10,16 @@ import type { LeaseRecord } from '../leases.js';
 
 export type { LeaseRecord };
 
+export interface LeaseCommitOptions {
+  /** The inventory network the address is on (leases are unique per network). */
+  network?: string;
+  /**
+   * The address is the machine's reservation: no other MAC can hold it, so a shared store that cannot
+   * be reached may still let it go out (queued), where a pool grant is refused.
+   */
+  reserved?: boolean;
+}
+
 /** DHCP leases. A grant is durable before the ACK leaves. */
 export interface LeaseStore {
   /** The address bound (or offered) to this MAC now, if any. */
@@ -28,7 +38,7 @@ export interface LeaseStore {
    * stored — when another MAC holds the address live: in a shared store another server may have taken
    * it after the handler looked. Resolves true once the change is durable.
    */
-  commit(change: LeaseRecord, opts?: { network?: string }): Promise<boolean>;
+  commit(change: LeaseRecord, opts?: LeaseCommitOptions): Promise<boolean>;
   /** False while a shared store cannot be reached: new pool allocations are refused then. */
   canAllocate(): boolean;
   close(): Promise<void>;
@@ -134,5 +144,17 @@ export interface State {
   discovered: DiscoveredStore;
   power: PowerLog;
   profiles: ProfileEditor;
+  /** Whether the state can be reached (a shared store; the file store is always up): /healthz, the log. */
+  health?(): StateHealth;
   close(): Promise<void>;
+}
+
+export interface StateHealth {
+  backend: 'file' | 'postgres';
+  up: boolean;
+  /** When the current up/down state began. */
+  since?: string;
+  error?: string;
+  /** Boot events recorded here and not yet stored (while the database is unreachable). */
+  queuedEvents?: number;
 }

@@ -2,7 +2,8 @@
  * Many distinct DHCP clients at once, each a full DORA with retries, for load and failover tests where
  * every grant must be checked afterwards (perfdhcp only counts). Run inside a client namespace:
  *   node --import tsx test/helpers/dhcp-load.ts COUNT [WINDOW] [TIMEOUT_MS] [MAC_BYTE]
- * (MACS=mac,mac,... in the environment: exactly those clients instead of COUNT generated ones)
+ * (MACS=mac,mac,... in the environment: exactly those clients instead of COUNT generated ones;
+ * TARGET=the subnet's broadcast address when the namespace has no route for 255.255.255.255)
  * DISCOVER and REQUEST are broadcast, so every server on the segment sees them (as from a real NIC).
  * The first OFFER wins; a client that hears nothing for 1.5 s starts over with a new xid (a server
  * killed between OFFER and ACK is survived that way). Prints one JSON line per ACK
@@ -42,7 +43,7 @@ const started = Date.now();
 const sock = createSocket({ type: 'udp4', reuseAddr: true });
 
 function send(buf: Buffer): void {
-  sock.send(buf, 67, '255.255.255.255');
+  sock.send(buf, 67, process.env.TARGET ?? '255.255.255.255');
 }
 
 function discover(c: Client): void {

@@ -15,7 +15,7 @@ const BATCH = 500;
 /** Beyond this many unwritten events the oldest are dropped (and counted in the log): memory is bounded. */
 const MAX_QUEUE = 100_000;
 
-interface Row { id: string; mac: string; stage: string; at: Date; host: string | null; detail: string | null; address: string | null }
+interface Row { id: string; mac: string; stage: string; at: Date; host: string | null; detail: string | null; address: string | null; server?: string }
 
 export class PgEventLog implements EventLog {
   private readonly byMac = new Map<string, BootEvent[]>();
@@ -50,10 +50,10 @@ export class PgEventLog implements EventLog {
   /** After an outage: the events other servers wrote meanwhile, to the timelines and subscribers. */
   private async catchUp(): Promise<void> {
     const r = await this.link.pool.query<Row>(
-      'SELECT id, mac, stage, at, host, detail, address FROM events WHERE id > $1 AND server <> $2 ORDER BY id LIMIT 100000',
+      'SELECT id, mac, stage, at, host, detail, address, server FROM events WHERE id > $1 AND server <> $2 ORDER BY id LIMIT 100000',
       [this.lastId.toString(), this.link.serverId]);
     this.replayed = new Set(r.rows.map((row) => BigInt(row.id)));
-    for (const row of r.rows) this.deliver(toEvent(row), BigInt(row.id));
+    for (const row of r.rows) this.deliver({ ...toEvent(row), ...(row.server ? { server: row.server } : {}) }, BigInt(row.id));
   }
 
   private remember(e: BootEvent, id?: bigint): void {
@@ -79,6 +79,7 @@ export class PgEventLog implements EventLog {
     if (id !== undefined && this.replayed.delete(id)) return;
     const e = { mac: p.mac, stage: p.stage, at: new Date(p.at).toISOString() } as BootEvent;
     for (const k of ['host', 'detail', 'address'] as const) if (typeof p[k] === 'string') e[k] = p[k];
+    if (typeof p.s === 'string') e.server = p.s;
     this.deliver(e, id);
   }
 

@@ -4,8 +4,8 @@
  * records, discovered machines, power actions and the profiles.
  */
 import type { Logger } from '../../log.js';
-import type { State } from '../types.js';
-import { PgLink, type PgHealth } from './link.js';
+import type { State, StateHealth } from '../types.js';
+import { PgLink } from './link.js';
 import { PgLeaseStore } from './leases.js';
 import { PgEventLog } from './events.js';
 import { PgDiscoveredStore, PgPowerLog, PgServedStore } from './records.js';
@@ -19,7 +19,7 @@ export interface PgState extends State {
   profiles: PgProfiles;
   link: PgLink;
   /** For /healthz and the log: reachable or not, since when, and what waits to be written. */
-  health(): PgHealth & { backend: 'postgres'; queuedEvents: number };
+  health(): StateHealth;
 }
 
 export async function openPgState(url: string, logger: Logger): Promise<PgState> {

@@ -33,6 +33,12 @@ export class PgLeaseStore implements LeaseStore {
   /** Written while the database was unreachable; sent first once it is back. */
   private queued: Change[] = [];
   private readonly lanes = new Set<Promise<void>>();
+  /**
+   * Grants on their way to the database, by address: handlers that look while a grant is in flight see
+   * the address taken (concurrent DISCOVERs would otherwise all pick the same free address and all but
+   * one be refused), as the file store's cache shows a grant before its fsync.
+   */
+  private readonly inflight = new Map<string, LeaseRecord>();
   /** MACs whose change is in a transaction now. */
   private readonly busy = new Set<string>();
 
@@ -88,7 +94,7 @@ export class PgLeaseStore implements LeaseStore {
   }
 
   holder(ip: string): LeaseRecord | undefined {
-    const r = this.byIp.get(ip);
+    const r = this.inflight.get(ip) ?? this.byIp.get(ip);
     return this.live(r) && r.state !== 'released' ? r : undefined;
   }
 
@@ -107,10 +113,16 @@ export class PgLeaseStore implements LeaseStore {
   commit(rec: LeaseRecord, opts: { network?: string; reserved?: boolean } = {}): Promise<boolean> {
     const change: Change = { rec, network: opts.network ?? this.netOf.get(rec.mac) ?? '', reserved: opts.reserved ?? false };
     if (!this.link.up) return Promise.resolve(this.queueWhileDown(change));
-    return new Promise((resolve) => {
+    if (isGrant(rec)) {
+      const other = this.inflight.get(rec.ip);
+      if (other && other.mac !== rec.mac) return Promise.resolve(false);
+      this.inflight.set(rec.ip, rec);
+      this.moveHint(change);
+    }
+    return new Promise<boolean>((resolve) => {
       this.pending.push({ change, resolve });
       this.kick();
-    });
+    }).finally(() => { if (this.inflight.get(rec.ip) === rec) this.inflight.delete(rec.ip); });
   }
 
   /** Down: a reserved grant or a release/decline is kept and written later; a pool grant is refused. */
@@ -148,9 +160,10 @@ export class PgLeaseStore implements LeaseStore {
 
   private async send(queued: Change[], batch: Waiter[]): Promise<void> {
     const changes = [...queued, ...batch.map((w) => w.change)];
-    let results: boolean[];
+    // true: stored; false: refused; null: an offer of a lease the MAC already holds bound (nothing stored).
+    let results: Array<boolean | null>;
     try {
-      const r = await this.link.pool.query<{ r: boolean[] }>('SELECT rolecast_lease_commit($1::jsonb, $2) AS r',
+      const r = await this.link.pool.query<{ r: Array<boolean | null> }>('SELECT rolecast_lease_commit($1::jsonb, $2) AS r',
         [JSON.stringify(changes.map(toPayload)), this.link.serverId]);
       results = r.rows[0]?.r ?? [];
     } catch (err) {
@@ -162,19 +175,25 @@ export class PgLeaseStore implements LeaseStore {
       return;
     }
     changes.forEach((c, i) => { if (results[i]) this.stored(c); });
-    const lost = queued.filter((_, i) => !results[i]).length;
+    const lost = queued.filter((_, i) => results[i] === false).length;
     if (lost) this.logger.warn({ changes: lost }, 'lease changes queued during the outage were refused by the database (another server changed those leases meanwhile)');
     // Only a grant can be refused; a release or decline that found nothing of ours to change is done.
-    batch.forEach((w, i) => w.resolve(results[queued.length + i] === true || !isGrant(w.change.rec)));
+    batch.forEach((w, i) => {
+      const r = results[queued.length + i];
+      w.resolve(r === true || r === null || !isGrant(w.change.rec));
+    });
   }
 
-  /** A change the database took: into the cache; a pool grant moves the network's scan hint past it. */
+  /** A change the database took: into the cache. */
   private stored(c: Change): void {
     this.apply(c.rec, c.network);
-    if (isGrant(c.rec) && !c.reserved && c.network) {
-      const n = ipToInt(c.rec.ip);
-      if (n !== undefined) this.hints.set(c.network, n + 1);
-    }
+  }
+
+  /** A pool grant moves the network's scan hint past its address (at once: the next scan skips it). */
+  private moveHint(c: Change): void {
+    if (c.reserved || !c.network) return;
+    const n = ipToInt(c.rec.ip);
+    if (n !== undefined) this.hints.set(c.network, n + 1);
   }
 
   async close(): Promise<void> {

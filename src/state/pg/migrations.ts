@@ -103,7 +103,10 @@ CREATE TABLE profile_head (
 -- * a server releases only a lease or offer it wrote last: a client's RELEASE goes to the server that
 --   ACKed (RFC 2131 §4.4.6), and "the client chose another server's offer" must not drop that
 --   server's ACK, which may have landed first;
--- * rows of other MACs that no longer hold the address (expired, released) give way.
+-- * rows of other MACs that no longer hold the address (expired, released) give way;
+-- * a live bound lease is never turned back into an offer (a late offer from a second server would
+--   otherwise downgrade it, and its release would free an address a client holds): such an offer is
+--   answered NULL, "granted, nothing stored".
 CREATE FUNCTION rolecast_lease_one(x jsonb, origin text) RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
   v_net   text := x->>'network';
@@ -130,9 +133,15 @@ BEGIN
         ON CONFLICT (network, mac) DO UPDATE
           SET ip = EXCLUDED.ip, state = EXCLUDED.state, expires_at = EXCLUDED.expires_at, host = EXCLUDED.host,
               server = EXCLUDED.server, updated_at = now()
-          WHERE v_res OR v_state NOT IN ('offered', 'bound') OR l.ip = EXCLUDED.ip OR l.server = EXCLUDED.server
-             OR l.state NOT IN ('offered', 'bound') OR l.expires_at <= now();
+          WHERE NOT (v_state = 'offered' AND l.state = 'bound' AND l.ip = EXCLUDED.ip AND l.expires_at > now())
+            AND (v_res OR v_state NOT IN ('offered', 'bound') OR l.ip = EXCLUDED.ip OR l.server = EXCLUDED.server
+                 OR l.state NOT IN ('offered', 'bound') OR l.expires_at <= now());
       GET DIAGNOSTICS n = ROW_COUNT;
+      -- An offer of what this MAC already holds bound: nothing to change (NULL: "yes, and nothing stored").
+      IF n = 0 AND v_state = 'offered' THEN
+        PERFORM 1 FROM leases WHERE network = v_net AND mac = v_mac AND ip = v_ip AND state = 'bound' AND expires_at > now();
+        IF FOUND THEN RETURN NULL; END IF;
+      END IF;
     EXCEPTION WHEN unique_violation THEN
       RETURN false;
     END;
@@ -150,7 +159,7 @@ DECLARE
   res boolean[] := '{}';
 BEGIN
   FOR x IN SELECT e.value FROM jsonb_array_elements(batch) WITH ORDINALITY AS e(value, n) ORDER BY e.n LOOP
-    res := res || rolecast_lease_one(x, origin);
+    res := array_append(res, rolecast_lease_one(x, origin));
   END LOOP;
   RETURN res;
 END $$;

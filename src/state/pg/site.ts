@@ -29,7 +29,9 @@ export async function openPgSite(cfg: ServerConfig, logger: Logger): Promise<{ s
       const { version, sources } = await state.profiles.current();
       return buildInventory(sources, `postgres profiles version ${version}`);
     };
-    const store = await InventoryStore.open(cfg.profilesDir, logger, 0, load);
+    // A pushed version is the operator's confirmation, and every server must switch alike: no settle
+    // delay and no drop guard (a version is validated as a whole before it is stored).
+    const store = await InventoryStore.open(cfg.profilesDir, logger, { settleMs: 0, maxDropShare: 1 }, load);
     state.profiles.onChange(() => { void store.reload(); });
     return { state, store };
   } catch (err) {

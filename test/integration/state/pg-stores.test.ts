@@ -82,6 +82,12 @@ describePg('PostgreSQL state backend', () => {
     expect(await b.leases.commit({ ...lease(mac, '10.9.1.10'), state: 'released' })).toBe(true);
     expect(await stateOf()).toEqual({ state: 'bound', ip: '10.9.1.10' });
     await waitFor(() => b.leases.addressOf(mac) === '10.9.1.10', 3000);
+    // A late offer from B (its DISCOVER answer committed after A's ACK) must not turn the lease back
+    // into an offer that B's release would then free (seen in the two-server burst).
+    expect(await b.leases.commit(lease(mac, '10.9.1.10'), { network: 'lab' })).toBe(true);
+    expect(await b.leases.commit({ ...lease(mac, '10.9.1.10'), state: 'released' })).toBe(true);
+    expect(await stateOf()).toEqual({ state: 'bound', ip: '10.9.1.10' });
+    expect(await b.leases.commit(lease('52:54:00:bb:00:02', '10.9.1.10'), { network: 'lab' })).toBe(false);
     // The client's RELEASE to A (the server that ACKed, RFC 2131 §4.4.6) releases it.
     expect(await a.leases.commit({ ...lease(mac, '10.9.1.10'), state: 'released' })).toBe(true);
     expect((await stateOf()).state).toBe('released');

@@ -53,6 +53,11 @@ describeSystem('two rolecast servers on one PostgreSQL', hasPostgres ? ['qemu-sy
     if (!s.log.includes('rolecast serving', from)) throw new Error(`server ${s.name} did not start (${s.logPath}):\n${s.log.slice(from)}`);
   }
 
+  /** A test after a failed one still finds both servers running. */
+  async function ensure(s: Server): Promise<void> {
+    if (!s.proc || s.proc.exitCode !== null || s.proc.signalCode !== null) await start(s);
+  }
+
   async function kill9(s: Server): Promise<void> {
     const p = s.proc!;
     lab.kill(p, 'SIGKILL');
@@ -63,7 +68,7 @@ describeSystem('two rolecast servers on one PostgreSQL', hasPostgres ? ['qemu-sy
   /** The DORA load client in the client namespace; `onAck` sees each ACK as it comes. */
   function dhcpLoad(args: string[], env: Record<string, string> = {}, onAck?: (n: number) => void): { res: LoadResult; done: Promise<LoadResult> } {
     const res: LoadResult = { acks: new Map() };
-    const proc = lab.spawn(cl, process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/dhcp-load.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    const proc = lab.spawn(cl, process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/dhcp-load.ts'), ...args], { cwd: ROOT, env: { ...process.env, TARGET: '10.0.255.255', ...env } });
     let buf = '';
     proc.stdout?.on('data', (d: Buffer) => {
       buf += d.toString();
@@ -165,6 +170,7 @@ describeSystem('two rolecast servers on one PostgreSQL', hasPostgres ? ['qemu-sy
   }, 240_000);
 
   it("an SSE client on B sees the events A records", async () => {
+    await ensure(servers.a);
     const sse = lab.spawn(cl, 'curl', ['-sN', '-H', `Authorization: Bearer ${TOKEN}`, `http://${servers.b.ip}:8080/api/events`]);
     let stream = '';
     sse.stdout?.on('data', (d: Buffer) => { stream += d.toString(); });
@@ -177,6 +183,7 @@ describeSystem('two rolecast servers on one PostgreSQL', hasPostgres ? ['qemu-sy
   });
 
   it('rolecast assign against A reaches B within 2 s; a VM powered on with A killed PXE-boots from B as the new role', async () => {
+    await ensure(servers.a);
     const assign = await lab.exec(lab.ns('op2'), process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'assign', W106.host, 'lb', '--config', servers.a.cfg], { timeoutMs: 60_000 });
     expect(assign.code, assign.stderr).toBe(0);
     const t0 = Date.now();
@@ -213,27 +220,33 @@ describeSystem('two rolecast servers on one PostgreSQL', hasPostgres ? ['qemu-sy
         }
       }
     })();
-    await db.pgStopAsync();
     const stoppedAt = new Date().toISOString();
+    let restartedAt = stoppedAt;
     try {
-      await waitFor(async () => /"state"[^}]*"up":false/.test((await curl(cl, [`http://${b.ip}:8080/healthz`])).stdout), 10_000, 200);
-      // Reserved machines get their addresses while the database is down; pool clients get none.
-      const pool = ['52:54:32:00:00:01', '52:54:32:00:00:02'];
-      const { acks } = await dhcpLoad(['0', '10', '6000'], { MACS: [...reserved, ...pool].join(',') }).done;
-      expect([...acks.keys()].sort()).toEqual([...reserved].sort());
-      expect(b.log).toMatch(/shared lease store unreachable: no pool allocation|no address/);
+      await db.pgStopAsync();
+      try {
+        await waitFor(async () => /"state":\{[^}]*"up":false/.test((await curl(cl, [`http://${b.ip}:8080/healthz`])).stdout), 10_000, 200);
+        // Reserved machines get their addresses while the database is down; pool clients get none.
+        const pool = ['52:54:32:00:00:01', '52:54:32:00:00:02'];
+        const { acks } = await dhcpLoad(['0', '10', '6000'], { MACS: [...reserved, ...pool].join(',') }).done;
+        expect([...acks.keys()].sort()).toEqual([...reserved].sort());
+        expect(b.log).toMatch(/shared lease store unreachable/);
+      } finally {
+        restartedAt = new Date().toISOString();
+        await db.pgStartAsync();
+      }
+      await waitFor(async () => /"state":\{[^}]*"up":true/.test((await curl(cl, [`http://${b.ip}:8080/healthz`])).stdout), 15_000, 200);
     } finally {
-      await db.pgStartAsync();
+      running = false;
+      await loop;
     }
-    await waitFor(async () => /"state"[^}]*"up":true/.test((await curl(cl, [`http://${b.ip}:8080/healthz`])).stdout), 15_000, 200);
-    running = false;
-    await loop;
     expect(scriptsFailed).toBe(0);
     expect(scriptsOk).toBeGreaterThan(0);
     expect(b.log).toMatch(/state database unreachable/);
+    // What B recorded while the database was down reaches the table once it is back.
     const queued = await waitFor(async () => {
-      const rows = await sql<{ n: string }>("SELECT count(*) AS n FROM events WHERE stage = 'http-script' AND at >= $1 AND at <= (SELECT max(at) FROM events)", [stoppedAt]);
-      return Number(rows[0]?.n) > 0 ? Number(rows[0]?.n) : 0;
+      const rows = await sql<{ n: string }>("SELECT count(*) AS n FROM events WHERE mac = ANY($1) AND stage IN ('http-script', 'dhcp-ack') AND at >= $2 AND at <= $3", [reserved, stoppedAt, restartedAt]);
+      return Number(rows[0]?.n);
     }, 10_000);
     expect(queued).toBeGreaterThan(0);
   }, 120_000);
