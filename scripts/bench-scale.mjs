@@ -68,6 +68,11 @@ function perfdhcp(macFile, rate, seconds) {
   });
 }
 
+// Servers started so far: stopped in the end whatever happened (a failed run must not leave one behind).
+const servers = [];
+const track = (p) => { servers.push(p); return p; };
+const stopAll = () => { for (const p of servers) { try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ } } };
+
 async function serveOnce(prof, run, machines) {
   const data = join(dir, `data-${run}`);
   const token = 'bench-scale-token';
@@ -75,8 +80,8 @@ async function serveOnce(prof, run, machines) {
   writeFileSync(cfgFile, [`address: 10.0.0.1`, `profilesDir: ${prof}`, `dataDir: ${data}`, `imagesDir: ${join(ROOT, 'images')}`, 'logLevel: warn',
     'dhcp: { mode: authoritative }', 'tftp: { roots: [/usr/lib/ipxe] }', `http: { port: 8080, token: ${token} }`, ''].join('\n'));
   const t0 = performance.now();
-  const p = spawn('ip', ['netns', 'exec', S, process.execPath, '--import', join(ROOT, 'scripts/bench-loop-probe.mjs'), join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfgFile],
-    { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = track(spawn('ip', ['netns', 'exec', S, process.execPath, '--import', join(ROOT, 'scripts/bench-loop-probe.mjs'), join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfgFile],
+    { detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
   let log = '';
   let loops = [];
   p.stdout.on('data', (d) => { log += d; });
@@ -140,6 +145,7 @@ async function benchServe() {
     console.log(`  DHCP 1000/s + /api/machines each second: ${fmt(med((r) => r.dhcpApi.rate), 0)} exchanges/s, drops ${runs.map((r) => `${r.dhcpApi.drops}/${r.dhcpApi.sent}`).join(' ')}, max delay ${fmt(med((r) => r.dhcpApi.maxMs), 1)} ms; loop max ${fmt(med((r) => r.loopApi.maxMs), 1)} ms p99 ${fmt(med((r) => r.loopApi.p99Ms), 1)} ms (runs ${runs.map((r) => fmt(r.loopApi.maxMs, 0)).join(' ')})`);
     console.log(`  DHCP 1000/s across a reload: drops ${runs.map((r) => `${r.dhcpReload.drops}/${r.dhcpReload.sent}`).join(' ')}, max delay ${fmt(med((r) => r.dhcpReload.maxMs), 1)} ms; loop max ${fmt(med((r) => r.loopReload.maxMs), 1)} ms (runs ${runs.map((r) => fmt(r.loopReload.maxMs, 0)).join(' ')})`);
   } finally {
+    stopAll();
     for (const n of [S, C]) spawnSync('ip', ['netns', 'delete', n]);
   }
 }
