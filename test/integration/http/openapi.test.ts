@@ -25,7 +25,7 @@ type Op = { summary?: string; operationId?: string; security?: unknown[]; respon
 let doc: { openapi: string; components: { securitySchemes: Record<string, unknown> }; paths: Record<string, Record<string, Op>> };
 
 beforeAll(async () => {
-  cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
   const cfg = { ...defaultConfig(), profilesDir: join(dir, 'profiles'), dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '10.0.0.1' };
   inv = await InventoryStore.open(cfg.profilesDir, silentLogger());
   state = await openFileState(cfg.dataDir, cfg.profilesDir, silentLogger());

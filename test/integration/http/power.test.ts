@@ -33,7 +33,7 @@ const silent = new RedfishEmu({ silent: true });
 beforeAll(async () => {
   await bmc.listen();
   await silent.listen();
-  cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
   const machines = join(dir, 'profiles', 'machines.yaml');
   writeFileSync(machines, readFileSync(machines, 'utf8')
     .replace(/^(\s*- \{ host: w101,.*)( \})$/m, `$1, bmc: { type: redfish, address: "127.0.0.1:${bmc.port}", user: admin, password: secret:bmc, scheme: http }$2`)

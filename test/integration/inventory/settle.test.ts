@@ -18,7 +18,7 @@ import { openFileState } from '../../../src/state/file/index.js';
 import { defaultConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
 
-const PROFILES = resolve(import.meta.dirname, '../../../profiles');
+const PROFILES = resolve(import.meta.dirname, '../../fixtures/profiles');
 const dirs: string[] = [];
 const stores: InventoryStore[] = [];
 afterEach(() => {

@@ -99,7 +99,7 @@ describeSystem('two rolecast servers on one PostgreSQL', hasPostgres ? ['qemu-sy
     for (const role of ['lb', 'web']) symlinkSync('test.tar', join(build, 'rootfs', `${role}.tar`));
     // The bundled profiles with the provisioning network widened to a /16 and a pool of 48,896 addresses.
     const profiles = join(dir, 'profiles');
-    cpSync(join(ROOT, 'profiles'), profiles, { recursive: true });
+    cpSync(join(ROOT, 'test/fixtures/profiles'), profiles, { recursive: true });
     const site = join(profiles, 'rolecast.yaml');
     writeFileSync(site, readFileSync(site, 'utf8').replace('cidr: 10.0.0.0/24', 'cidr: 10.0.0.0/16').replace('pool: { start: 10.0.0.200, end: 10.0.0.249 }', 'pool: { start: 10.0.10.0, end: 10.0.200.255 }'));
     for (const s of Object.values(servers)) {

@@ -8,7 +8,7 @@ import { parseBmcAddress } from '../../../src/inventory/parse-bmc.js';
 import { renderMachineFiles } from '../../../src/render/index.js';
 import { buildInventory, resolveMachine } from '../../../src/inventory/index.js';
 
-const PROFILES = resolve(import.meta.dirname, '../../../profiles');
+const PROFILES = resolve(import.meta.dirname, '../../fixtures/profiles');
 const W106 = /^(\s*- \{ host: w106,.*)( \})$/m;
 
 /** Bundled profiles with `bmc` added to w106 and a secret bmc_w106 = "pa55-w106". */

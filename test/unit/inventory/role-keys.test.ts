@@ -10,7 +10,7 @@ import type { SourceFile } from '../../../src/inventory/load.js';
 import { ProfileError, formatIssue } from '../../../src/errors.js';
 import { renderMachineFiles } from '../../../src/render/index.js';
 
-const PROFILES = resolve(import.meta.dirname, '../../../profiles');
+const PROFILES = resolve(import.meta.dirname, '../../fixtures/profiles');
 const LB1 = '  - { host: lb1, mac: [52:54:00:00:01:01, 52:54:00:00:11:01], role: lb, ip: 10.0.0.11, addresses: { wan: 203.0.113.2 }, ';
 
 function sources(lb1Tail: string, extra: (t: string) => string = (t) => t): SourceFile[] {
