@@ -11,6 +11,7 @@ import type { Logger } from '../../log.js';
 import type { LeaseRecord, LeaseState } from '../../leases.js';
 import type { LeaseStore } from '../types.js';
 import { ipToInt } from '../../inventory/ip.js';
+import { LeaseIndex } from '../lease-index.js';
 
 export type { LeaseRecord, LeaseState };
 
@@ -28,17 +29,18 @@ function valid(r: unknown): r is LeaseRecord {
 }
 
 export class FileLeaseStore implements LeaseStore {
-  private readonly byMac = new Map<string, LeaseRecord>();
+  private readonly index: LeaseIndex;
   /** Where the next pool scan starts, per network (allocation hint; not persisted). */
   private readonly hints = new Map<string, number>();
-  private readonly byIp = new Map<string, LeaseRecord>();
   private fh!: FileHandle;
   private lines = 0;
   private pending: string[] = [];
   private flushing: Promise<void> | undefined;
   private waiters: Array<{ resolve(): void; reject(e: unknown): void }> = [];
 
-  private constructor(private readonly dir: string, private readonly logger: Logger, private readonly now: () => number) {}
+  private constructor(private readonly dir: string, private readonly logger: Logger, now: () => number) {
+    this.index = new LeaseIndex(now);
+  }
 
   static async open(dataDir: string, logger: Logger, now: () => number = Date.now): Promise<FileLeaseStore> {
     const s = new FileLeaseStore(dataDir, logger, now);
@@ -86,20 +88,11 @@ export class FileLeaseStore implements LeaseStore {
     const n = names.filter((f) => f.startsWith('leases.jsonl.corrupt-')).length + 1;
     const aside = `${this.file}.corrupt-${n}`;
     await rename(this.file, aside);
-    this.logger.error({ file: this.file, keptAs: aside, ...fields, leases: this.byMac.size }, msg);
+    this.logger.error({ file: this.file, keptAs: aside, ...fields, leases: this.index.size }, msg);
   }
 
   private apply(r: LeaseRecord): void {
-    const old = this.byMac.get(r.mac);
-    if (old && this.byIp.get(old.ip) === old) this.byIp.delete(old.ip);
-    const holder = this.byIp.get(r.ip);
-    if (holder && holder.mac !== r.mac && this.byMac.get(holder.mac) === holder) this.byMac.delete(holder.mac);
-    this.byMac.set(r.mac, r);
-    this.byIp.set(r.ip, r);
-  }
-
-  private live(r: LeaseRecord | undefined): boolean {
-    return !!r && Date.parse(r.expiresAt) > this.now();
+    this.index.apply(r);
   }
 
   poolHint(network: string): number | undefined {
@@ -150,7 +143,7 @@ export class FileLeaseStore implements LeaseStore {
           waiters.forEach((w) => w.reject(err));
         }
       }
-      if (this.lines <= 4 * this.byMac.size + 1000) break;
+      if (this.lines <= 4 * this.index.size + 1000) break;
       try {
         await this.compact();
       } catch (err) {
@@ -164,7 +157,7 @@ export class FileLeaseStore implements LeaseStore {
   private async compact(): Promise<void> {
     const tmp = `${this.file}.tmp`;
     const out = await open(tmp, 'w');
-    const recs = [...this.byMac.values()].filter((r) => r.state !== 'expired');
+    const recs = [...this.index.records()].filter((r) => r.state !== 'expired');
     await out.write(recs.map((r) => `${JSON.stringify(r)}\n`).join(''));
     await out.sync();
     await out.close();
@@ -178,28 +171,23 @@ export class FileLeaseStore implements LeaseStore {
   }
 
   byMacLive(mac: string): LeaseRecord | undefined {
-    const r = this.byMac.get(mac);
-    return r && this.live(r) ? r : undefined;
+    return this.index.byMacLive(mac);
   }
 
-  /** The lease (of any MAC) holding this address now, if any. */
   holder(ip: string): LeaseRecord | undefined {
-    const r = this.byIp.get(ip);
-    return r && this.live(r) && r.state !== 'released' ? r : undefined;
+    return this.index.holder(ip);
   }
 
-  /** The last address this MAC had, even if expired: clients like getting their old address back. */
   lastOf(mac: string): LeaseRecord | undefined {
-    return this.byMac.get(mac);
+    return this.index.lastOf(mac);
   }
 
   addressOf(mac: string): string | undefined {
-    const r = this.byMacLive(mac);
-    return r && (r.state === 'bound' || r.state === 'offered') ? r.ip : undefined;
+    return this.index.addressOf(mac);
   }
 
   list(): LeaseRecord[] {
-    return [...this.byMac.values()].sort((a, b) => a.ip.localeCompare(b.ip, undefined, { numeric: true }));
+    return this.index.list();
   }
 
   async close(): Promise<void> {

@@ -2,11 +2,12 @@
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PowerAction, PowerLog } from '../types.js';
+import { RecentByKey } from '../recent.js';
 
 const PER_HOST = 100;
 
 export class FilePowerLog implements PowerLog {
-  private readonly byHost = new Map<string, PowerAction[]>();
+  private readonly byHost = new RecentByKey<PowerAction>(PER_HOST);
   private chain: Promise<void> = Promise.resolve();
 
   private constructor(private readonly fh: FileHandle) {}
@@ -28,10 +29,7 @@ export class FilePowerLog implements PowerLog {
   }
 
   private remember(a: PowerAction): void {
-    const list = this.byHost.get(a.host) ?? [];
-    list.push(a);
-    if (list.length > PER_HOST) list.splice(0, list.length - PER_HOST);
-    this.byHost.set(a.host, list);
+    this.byHost.add(a.host, a);
   }
 
   record(a: PowerAction): Promise<void> {
@@ -41,8 +39,8 @@ export class FilePowerLog implements PowerLog {
   }
 
   list(host?: string): PowerAction[] {
-    if (host !== undefined) return [...(this.byHost.get(host) ?? [])];
-    return [...this.byHost.values()].flat().sort((a, b) => a.at.localeCompare(b.at));
+    if (host !== undefined) return this.byHost.get(host);
+    return this.byHost.all().sort((a, b) => a.at.localeCompare(b.at));
   }
 
   async close(): Promise<void> {

@@ -13,6 +13,7 @@ import type { Logger } from '../../log.js';
 import type { LeaseRecord, LeaseStore } from '../types.js';
 import type { PgLink } from './link.js';
 import { ipToInt } from '../../inventory/ip.js';
+import { LeaseIndex } from '../lease-index.js';
 
 interface Change { rec: LeaseRecord; network: string; reserved: boolean }
 interface Waiter { change: Change; resolve(ok: boolean): void }
@@ -24,8 +25,7 @@ function isGrant(r: LeaseRecord): boolean {
 }
 
 export class PgLeaseStore implements LeaseStore {
-  private readonly byMac = new Map<string, LeaseRecord>();
-  private readonly byIp = new Map<string, LeaseRecord>();
+  private readonly index: LeaseIndex;
   private readonly hints = new Map<string, number>();
   /** The network of each MAC's current row: a change given without one (a release) belongs there. */
   private readonly netOf = new Map<string, string>();
@@ -42,7 +42,9 @@ export class PgLeaseStore implements LeaseStore {
   /** MACs whose change is in a transaction now. */
   private readonly busy = new Set<string>();
 
-  private constructor(private readonly link: PgLink, private readonly logger: Logger, private readonly now: () => number) {}
+  private constructor(private readonly link: PgLink, private readonly logger: Logger, now: () => number) {
+    this.index = new LeaseIndex(now);
+  }
 
   static async open(link: PgLink, logger: Logger, now: () => number = Date.now): Promise<PgLeaseStore> {
     const s = new PgLeaseStore(link, logger, now);
@@ -57,8 +59,7 @@ export class PgLeaseStore implements LeaseStore {
   private async reload(): Promise<void> {
     const r = await this.link.pool.query<{ network: string; mac: string; ip: string; state: LeaseRecord['state']; expires_at: Date; host: string | null }>(
       'SELECT network, mac, ip, state, expires_at, host FROM leases ORDER BY updated_at');
-    this.byMac.clear();
-    this.byIp.clear();
+    this.index.clear();
     for (const row of r.rows) this.apply({ mac: row.mac, ip: row.ip, state: row.state, expiresAt: row.expires_at.toISOString(), ...(row.host ? { host: row.host } : {}) }, row.network);
     for (const q of this.queued) this.apply(q.rec, q.network);
   }
@@ -67,39 +68,28 @@ export class PgLeaseStore implements LeaseStore {
   private apply(r: LeaseRecord | undefined, network?: string): void {
     if (!r) return;
     if (network !== undefined) this.netOf.set(r.mac, network);
-    const old = this.byMac.get(r.mac);
-    if (old && this.byIp.get(old.ip) === old) this.byIp.delete(old.ip);
-    const holder = this.byIp.get(r.ip);
-    if (holder && holder.mac !== r.mac && this.byMac.get(holder.mac) === holder) this.byMac.delete(holder.mac);
-    this.byMac.set(r.mac, r);
-    this.byIp.set(r.ip, r);
-  }
-
-  private live(r: LeaseRecord | undefined): r is LeaseRecord {
-    return !!r && Date.parse(r.expiresAt) > this.now();
+    this.index.apply(r);
   }
 
   addressOf(mac: string): string | undefined {
-    const r = this.byMacLive(mac);
-    return r && isGrant(r) ? r.ip : undefined;
+    return this.index.addressOf(mac);
   }
 
   list(): LeaseRecord[] {
-    return [...this.byMac.values()].sort((a, b) => a.ip.localeCompare(b.ip, undefined, { numeric: true }));
+    return this.index.list();
   }
 
   byMacLive(mac: string): LeaseRecord | undefined {
-    const r = this.byMac.get(mac);
-    return this.live(r) ? r : undefined;
+    return this.index.byMacLive(mac);
   }
 
+  /** A grant in a transaction right now holds its address too: no second server may be offered it meanwhile. */
   holder(ip: string): LeaseRecord | undefined {
-    const r = this.inflight.get(ip) ?? this.byIp.get(ip);
-    return this.live(r) && r.state !== 'released' ? r : undefined;
+    return this.index.holder(ip, this.inflight.get(ip) ?? this.index.at(ip));
   }
 
   lastOf(mac: string): LeaseRecord | undefined {
-    return this.byMac.get(mac);
+    return this.index.lastOf(mac);
   }
 
   poolHint(network: string): number | undefined {

@@ -7,6 +7,7 @@ import type { Logger } from '../../log.js';
 import type { DiscoveredRecord, DiscoveredStore, PowerAction, PowerLog, ServedEntry, ServedRecord, ServedStore } from '../types.js';
 import type { PgLink } from './link.js';
 import { PgWriter } from './writer.js';
+import { RecentByKey } from '../recent.js';
 
 export class PgServedStore implements ServedStore {
   private map: Record<string, ServedEntry> = {};
@@ -96,7 +97,7 @@ export class PgDiscoveredStore implements DiscoveredStore {
 const PER_HOST = 200;
 
 export class PgPowerLog implements PowerLog {
-  private readonly byHost = new Map<string, PowerAction[]>();
+  private readonly byHost = new RecentByKey<PowerAction>(PER_HOST);
   private constructor(private readonly link: PgLink, private readonly writer: PgWriter) {}
 
   static async open(link: PgLink, logger: Logger): Promise<PgPowerLog> {
@@ -113,10 +114,7 @@ export class PgPowerLog implements PowerLog {
   }
 
   private remember(a: PowerAction): void {
-    const list = this.byHost.get(a.host) ?? [];
-    list.push(a);
-    if (list.length > PER_HOST) list.splice(0, list.length - PER_HOST);
-    this.byHost.set(a.host, list);
+    this.byHost.add(a.host, a);
   }
 
   record(a: PowerAction): Promise<void> {
@@ -128,8 +126,8 @@ export class PgPowerLog implements PowerLog {
   }
 
   list(host?: string): PowerAction[] {
-    if (host !== undefined) return [...(this.byHost.get(host) ?? [])];
-    return [...this.byHost.values()].flat().sort((a, b) => a.at.localeCompare(b.at));
+    if (host !== undefined) return this.byHost.get(host);
+    return this.byHost.all().sort((a, b) => a.at.localeCompare(b.at));
   }
 
   close(): Promise<void> { return this.writer.close(); }
