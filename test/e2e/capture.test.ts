@@ -15,12 +15,13 @@
  * About 5 direct boots of ~15-25 s under TCG, plus the initramfs build.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describeSystem, Lab, waitFor } from '../helpers/netns.js';
+import { describeSystem, Lab } from '../helpers/netns.js';
+import { startServe } from '../helpers/serve.js';
 import { ARTIFACTS, directBootArgs, markers, nicArgs, runQemu, type VmResult } from '../helpers/qemu.js';
 import { buildInitramfs } from '../../src/images/initramfs.js';
 import { buildTestImage } from '../../src/images/testimage.js';
@@ -50,8 +51,6 @@ describeSystem('capture on a running VM: versions, diff, try on one machine, pro
   const cfgFile = join(dir, 'rolecast.yaml');
   const serverLogPath = join(ARTIFACTS, `capture-${process.pid}.rolecast.log`);
   let ns = '';
-  let server: ChildProcess | undefined;
-  let serverLog = '';
   let kernel = '';
   let initrd = '';
   let captured = '';
@@ -79,13 +78,7 @@ describeSystem('capture on a running VM: versions, diff, try on one machine, pro
     lab.addr(ns, 'br0', `${SERVER}/24`);
     lab.tap(ns, 'br0', 'tap0');
     mkdirSync(ARTIFACTS, { recursive: true });
-    writeFileSync(serverLogPath, '');
-    server = lab.spawn(ns, 'node', ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', cfgFile], { cwd: ROOT });
-    const keep = (d: Buffer) => { serverLog += d.toString(); appendFileSync(serverLogPath, d); };
-    server.stdout?.on('data', keep);
-    server.stderr?.on('data', keep);
-    await waitFor(() => serverLog.includes('rolecast serving') || server?.exitCode !== null, 30_000);
-    if (!serverLog.includes('rolecast serving')) throw new Error(`rolecast did not start (log: ${serverLogPath}):\n${serverLog}`);
+    await startServe(lab, ns, cfgFile, serverLogPath, () => undefined);
   }, 240_000);
 
   afterAll(async () => {

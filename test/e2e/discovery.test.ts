@@ -15,11 +15,12 @@
  * Evidence: serial logs and the server log under test-artifacts/ (paths in every failure message).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describeSystem, Lab, waitFor } from '../helpers/netns.js';
+import { startServe } from '../helpers/serve.js';
 import { ARTIFACTS, markers, runQemu, type VmResult } from '../helpers/qemu.js';
 import { buildInitramfs } from '../../src/images/initramfs.js';
 import { buildTestImage } from '../../src/images/testimage.js';
@@ -46,7 +47,6 @@ describeSystem('discovery end to end: policy discover, commissioning, inbox, ado
   const profiles = join(dir, 'profiles');
   const serverLogPath = join(ARTIFACTS, `discovery-${process.pid}.rolecast.log`);
   let ns = '';
-  let server: ChildProcess | undefined;
   let serverLog = '';
   const evidence = (vm?: VmResult) => `${vm ? `serial: ${vm.logPath}; ` : ''}rolecast log: ${serverLogPath}`;
 
@@ -144,13 +144,7 @@ discovery:
     lab.spawn(ns, 'lldpd', ['-d', '-u', join(dir, 'lldpd.sock'), '-I', 'tap0,tap1,tap2,tap3', '-O', join(dir, 'lldpd.conf')]);
 
     mkdirSync(ARTIFACTS, { recursive: true });
-    writeFileSync(serverLogPath, '');
-    server = lab.spawn(ns, 'node', ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', cfgFile], { cwd: ROOT });
-    const keep = (d: Buffer) => { serverLog += d.toString(); appendFileSync(serverLogPath, d); };
-    server.stdout?.on('data', keep);
-    server.stderr?.on('data', keep);
-    await waitFor(() => serverLog.includes('rolecast serving') || server?.exitCode !== null, 30_000);
-    if (!serverLog.includes('rolecast serving')) throw new Error(`rolecast did not start (log: ${serverLogPath}):\n${serverLog}`);
+    await startServe(lab, ns, cfgFile, serverLogPath, (t) => { serverLog += t; });
   }, 180_000);
 
   afterAll(async () => {

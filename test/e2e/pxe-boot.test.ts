@@ -29,10 +29,11 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describeSystem, Lab, waitFor } from '../helpers/netns.js';
+import { startServe } from '../helpers/serve.js';
 import { ARTIFACTS, biosPxeArgs, markers, runQemu, uefiPxeArgs, type VmResult } from '../helpers/qemu.js';
 import { buildInitramfs } from '../../src/images/initramfs.js';
 import { buildTestImage } from '../../src/images/testimage.js';
@@ -127,13 +128,7 @@ describeSystem('PXE boot from rolecast: BIOS (iPXE ROM), UEFI (OVMF → ipxe.efi
     await waitFor(() => tcpdumpErr.includes('listening on') || tcpdump.exitCode !== null, 10_000);
     if (!tcpdumpErr.includes('listening on')) throw new Error(`tcpdump did not start: ${tcpdumpErr}`);
     // The server log is written as it grows, so a run that dies still leaves it behind.
-    writeFileSync(serverLogPath, '');
-    server = lab.spawn(ns, 'node', ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', cfgFile], { cwd: ROOT });
-    const keep = (d: Buffer) => { serverLog += d.toString(); appendFileSync(serverLogPath, d); };
-    server.stdout?.on('data', keep);
-    server.stderr?.on('data', keep);
-    await waitFor(() => serverLog.includes('rolecast serving') || server?.exitCode !== null, 30_000);
-    if (!serverLog.includes('rolecast serving')) throw new Error(`rolecast did not start (log: ${serverLogPath}):\n${serverLog}`);
+    server = await startServe(lab, ns, cfgFile, serverLogPath, (t) => { serverLog += t; });
   }, 120_000);
 
   afterAll(async () => {
