@@ -14,6 +14,7 @@ import { parseRole } from './parse-role.js';
 import { parseDiscovery } from './parse-discovery.js';
 import { parseMachines, parseSecrets } from './parse-machines.js';
 import { validate, type Parsed } from './validate.js';
+import { fastMachines } from './fast-machines.js';
 import type { Role } from './types.js';
 
 export const SITE_FILE = 'rolecast.yaml';
@@ -49,7 +50,16 @@ export async function readSources(dir: string): Promise<SourceFile[]> {
   return out;
 }
 
-function parseYaml(src: SourceFile, issues: ProfileIssue[]): { r: Reader; root: unknown } | undefined {
+export interface ParseOptions {
+  /** Read machines.yaml through the one-line-per-machine fast path when it fits (default true). */
+  fastMachines?: boolean;
+}
+
+function parseYaml(src: SourceFile, issues: ProfileIssue[], opts: ParseOptions): { r: Reader; root: unknown } | undefined {
+  if (src.name === MACHINES_FILE && opts.fastMachines !== false) {
+    const fast = fastMachines(src.text);
+    if (fast) return { r: new Reader(src.name, fast.lc, issues), root: fast.root };
+  }
   const lc = new LineCounter();
   const doc = parseDocument(src.text, { lineCounter: lc, version: '1.2', schema: 'core', uniqueKeys: false, prettyErrors: false });
   const r = new Reader(src.name, lc, issues);
@@ -68,7 +78,7 @@ function sortIssues(issues: ProfileIssue[]): ProfileIssue[] {
 }
 
 /** Parse and validate sources (no I/O): the same function checks an edit before it is written. */
-export function parseSources(sources: SourceFile[]): Parsed {
+export function parseSources(sources: SourceFile[], opts: ParseOptions = {}): Parsed {
   const issues: ProfileIssue[] = [];
   const locs: Locs = new Map();
   const byName = new Map(sources.map((s) => [s.name, s]));
@@ -80,7 +90,7 @@ export function parseSources(sources: SourceFile[]): Parsed {
     if (!byName.has(required)) issues.push({ file: required, line: 1, col: 1, path: '(file)', message: `missing: the profiles need ${required}` });
   }
   for (const src of sources) {
-    const y = parseYaml(src, issues);
+    const y = parseYaml(src, issues, opts);
     if (!y) continue;
     const { r, root } = y;
     if (src.name === SITE_FILE) {

@@ -1,0 +1,101 @@
+/**
+ * The machines.yaml fast path against the full YAML parser: for the fixtures, generated inventories and
+ * thousands of mutated inputs, parseSources must give the same result (machines, positions) or the same
+ * errors (file:line:col, path, message) with the fast path on and off. The fast path must also actually
+ * take the usual shapes (else this would compare the full parser with itself).
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseSources, type SourceFile } from '../../../src/inventory/load.js';
+import { fastMachines } from '../../../src/inventory/fast-machines.js';
+import { ProfileError, formatIssue } from '../../../src/errors.js';
+
+const PROFILES = resolve(import.meta.dirname, '../../fixtures/profiles');
+const M = 'machines.yaml';
+const others: SourceFile[] = ['rolecast.yaml', 'secrets.yaml', ...readdirSync(join(PROFILES, 'roles')).map((f) => `roles/${f}`)]
+  .map((name) => ({ name, text: readFileSync(join(PROFILES, name), 'utf8') }));
+const fixture = readFileSync(join(PROFILES, M), 'utf8');
+
+/** Everything parseSources says about a machines.yaml, as comparable JSON. */
+function outcome(text: string, fast: boolean): string {
+  try {
+    const p = parseSources([...others, { name: M, text }], { fastMachines: fast });
+    return JSON.stringify({ machines: p.machines, locs: [...p.locs] });
+  } catch (err) {
+    if (err instanceof ProfileError) return JSON.stringify(err.issues.map(formatIssue));
+    throw err;
+  }
+}
+
+const same = (text: string) => expect(outcome(text, true), text).toBe(outcome(text, false));
+
+// Lines that exercise every machine key and the scalar kinds the fast path resolves itself.
+const EXTRA = [
+  '  - { host: w201, mac: 52:54:00:00:09:01, role: test, ip: 10.0.0.201, cmdline: console=ttyS0  quiet, boot: pxelinux }  # spare',
+  '  - { host: 202, mac: [52:54:00:00:09:02], role: test, ip: 10.0.0.202, confirm_wipe: true, uuid: 5A0C3F1E-0000-4000-8000-000000000202 }',
+  '  - { host: "w203", mac: [\'52:54:00:00:09:03\'], role: test, ip: 10.0.0.203, boot_once: memtest, loaders: { bios: undionly.kpxe } }',
+  '  - { host: w204, mac: [52:54:00:00:09:04], role: test, ip: 10.0.0.204, confirm_wipe: FALSE, boot_once: wipe }',
+  '  - { host: w205, mac: [52:54:00:00:09:05], role: test, ip: 10.0.0.205, bmc: { type: ipmi, address: 10.0.9.5, user: ADMIN, password: secret:nope } }',
+  '  - { host: w206, mac: [52:54:00:00:09:06], role: test, ip: 10.0.0.206, files: [] }',
+];
+
+function generated(n: number): string {
+  const hex = (x: number) => x.toString(16).padStart(2, '0');
+  const lines = ['machines:'];
+  for (let i = 0; i < n; i++) lines.push(`  - { host: g${i}, mac: [52:54:01:00:${hex(i >> 8)}:${hex(i & 255)}, 52:54:02:00:${hex(i >> 8)}:${hex(i & 255)}], role: web, ip: 10.0.${1 + (i >> 8)}.${i & 255}, sites: [${i % 2 ? 'SiteA' : 'SiteB'}] }`);
+  return `${lines.join('\n')}\n`;
+}
+
+const corpus = [fixture, `${fixture}${EXTRA.join('\n')}\n`, generated(300), fixture.replace(/\n$/, ''), fixture.replace(/^ {2}/gm, '')];
+
+describe('machines.yaml fast path', () => {
+  it('takes the usual one-line-per-machine shapes', () => {
+    for (const text of corpus) expect(fastMachines(text), text.slice(0, 80)).toBeDefined();
+    expect(fastMachines(readFileSync(resolve(import.meta.dirname, '../../../profiles/machines.yaml'), 'utf8'))).toBeDefined();
+  });
+
+  it('gives what the full parser gives for the corpus', () => {
+    for (const text of corpus) same(text);
+  });
+
+  it('leaves what it does not recognise to the full parser', () => {
+    for (const text of ['machines: []\n', 'machines:\n  - host: a\n', 'machines:\n\t- { host: a }\n', 'machines:\n  - { host: ~ }\n',
+      'machines:\n  - { host: a, ip: 1.5 }\n', 'machines:\n  - { host: "a\\"b" }\n', 'machines:\n  - { host: a, }\n', 'machines:\n  - { host: &x a }\n',
+      'machines:\n  - { host: a,\n      role: b }\n', '---\nmachines:\n  - { host: a }\n', 'machines:\n  - { host: a }#c\n', 'machines:\n  - { host: a }\nother: 1\n']) {
+      expect(fastMachines(text), text).toBeUndefined();
+      same(text);
+    }
+  });
+
+  it('agrees with the full parser on mutated inputs', () => {
+    const snippets = [' ', ',', ':', ': ', '[', ']', '{', '}', '#', ' #', '"', "'", '-', '- ', '\t', '\n', '\n  - ', '0', '1.5', 'x', 'true', 'null', '~', '&a ', '*a', '!', '|', '0x1F', ', extra: 1', ', host: dup', ', mac: [52:54:00:00:01:01]'];
+    let fastTaken = 0;
+    fc.assert(fc.property(
+      fc.constantFrom(...corpus.slice(0, 2)),
+      fc.array(fc.tuple(fc.nat(), fc.oneof(fc.constantFrom(...snippets), fc.constant(''), fc.string({ maxLength: 4 })), fc.nat({ max: 3 })), { minLength: 1, maxLength: 3 }),
+      (base, edits) => {
+        let text = base;
+        for (const [at, ins, del] of edits) { const i = at % (text.length + 1); text = text.slice(0, i) + ins + text.slice(i + del); }
+        if (fastMachines(text)) fastTaken++;
+        same(text);
+      },
+    ), { numRuns: Number(process.env.FAST_RUNS ?? 600), seed: Number(process.env.FAST_SEED ?? 15) });
+    if (process.env.FAST_RUNS) console.log(`fast path took ${fastTaken} mutants`);
+    expect(fastTaken).toBeGreaterThan(100); // many mutants stay in the fast subset (and must agree)
+  });
+
+  it('agrees on line-level edits: duplicated, dropped and swapped machines', () => {
+    const lines = `${fixture}${EXTRA.join('\n')}`.split('\n');
+    fc.assert(fc.property(fc.nat(), fc.nat(), fc.constantFrom('dup', 'drop', 'swap'), (a, b, op) => {
+      const l = [...lines];
+      const i = 2 + (a % (l.length - 2));
+      const j = 2 + (b % (l.length - 2));
+      if (op === 'dup') l.splice(j, 0, l[i]!);
+      else if (op === 'drop') l.splice(i, 1);
+      else [l[i], l[j]] = [l[j]!, l[i]!];
+      same(`${l.join('\n')}\n`);
+    }), { numRuns: 150, seed: 15 });
+  });
+});
