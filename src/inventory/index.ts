@@ -28,25 +28,58 @@ function readonlyMap<K, V>(m: Map<K, V>): ReadonlyMap<K, V> {
   return view;
 }
 
+/** Everything of a snapshot but its machines and indexes: small, handed over from a worker in one piece. */
+export type InventoryHead = Pick<Inventory, 'site' | 'networks' | 'images' | 'sites' | 'roles' | 'secrets' | 'discovery' | 'profilesDir' | 'version'>;
+
+/**
+ * Builds a snapshot from its head and its machines, which may arrive in chunks (a reload hands them over
+ * from a worker thread a slice at a time, so no single step stalls the event loop).
+ */
+export class InventoryBuilder {
+  private readonly byMac = new Map<string, Machine>();
+  private readonly byIp = new Map<string, Machine>();
+  private readonly byHost = new Map<string, Machine>();
+  private readonly machines: Machine[] = [];
+
+  constructor(private readonly head: InventoryHead) {}
+
+  add(machines: readonly Machine[]): void {
+    for (const m of machines) {
+      for (const mac of m.macs) this.byMac.set(mac, m);
+      this.byIp.set(m.ip, m);
+      for (const ip of Object.values(m.addresses)) this.byIp.set(ip, m);
+      this.byHost.set(m.host, m);
+      this.machines.push(deepFreeze(m));
+    }
+  }
+
+  finish(): Inventory {
+    const h = this.head;
+    const inv: Inventory = {
+      site: h.site, networks: h.networks, images: h.images, sites: h.sites, roles: h.roles, machines: this.machines, secrets: h.secrets, discovery: h.discovery,
+      byMac: readonlyMap(this.byMac), byHost: readonlyMap(this.byHost), byIp: readonlyMap(this.byIp),
+      profilesDir: h.profilesDir, version: h.version,
+    };
+    deepFreeze({ ...inv, byMac: undefined, byHost: undefined, byIp: undefined });
+    return Object.freeze(inv);
+  }
+}
+
+/** Parse and validate sources (throws ProfileError with every issue): the snapshot's head and its machines. */
+export function parseInventory(sources: SourceFile[], profilesDir: string): { head: InventoryHead; machines: Machine[] } {
+  const p = parseSources(sources);
+  return {
+    head: { site: p.site, networks: p.networks, images: p.images, sites: p.sites, roles: p.roles, secrets: p.secrets, discovery: p.discovery, profilesDir, version: versionOf(sources) },
+    machines: p.machines,
+  };
+}
+
 /** Build a frozen snapshot from source texts (throws ProfileError with every issue). */
 export function buildInventory(sources: SourceFile[], profilesDir: string): Inventory {
-  const p = parseSources(sources);
-  const byMac = new Map<string, Machine>();
-  const byIp = new Map<string, Machine>();
-  for (const m of p.machines) {
-    for (const mac of m.macs) byMac.set(mac, m);
-    byIp.set(m.ip, m);
-    for (const ip of Object.values(m.addresses)) byIp.set(ip, m);
-  }
-  const machines = [...p.machines];
-  const inv: Inventory = {
-    site: p.site, networks: p.networks, images: p.images, sites: p.sites, roles: p.roles, machines, secrets: p.secrets, discovery: p.discovery,
-    byMac: readonlyMap(byMac), byHost: readonlyMap(new Map(machines.map((m) => [m.host, m]))), byIp: readonlyMap(byIp),
-    profilesDir, version: versionOf(sources),
-  };
-  deepFreeze({ ...inv, byMac: undefined, byHost: undefined, byIp: undefined });
-  for (const m of machines) deepFreeze(m);
-  return Object.freeze(inv);
+  const { head, machines } = parseInventory(sources, profilesDir);
+  const b = new InventoryBuilder(head);
+  b.add(machines);
+  return b.finish();
 }
 
 export async function loadInventory(profilesDir: string): Promise<Inventory> {

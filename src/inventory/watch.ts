@@ -13,6 +13,20 @@ import { ROLES_DIR } from './load.js';
 import type { Inventory } from './types.js';
 import { reloadFailed } from '../metrics.js';
 import { droppedMachines, profileStamp } from './settle.js';
+import { loadInventoryOffThread, WorkerUnavailable } from './offthread.js';
+
+/**
+ * A directory's reloads run on a worker thread (offthread.ts); should the thread not start, on this one,
+ * said once in the log.
+ */
+function offThreadLoader(dir: string, logger: Logger): () => Promise<Inventory> {
+  let warned = false;
+  return () => loadInventoryOffThread(dir).catch((err: unknown) => {
+    if (!(err instanceof WorkerUnavailable)) throw err;
+    if (!warned) { warned = true; logger.warn({ err }, 'profile reloads run on the main thread (the loader thread failed)'); }
+    return loadInventory(dir);
+  });
+}
 
 export interface ReloadResult {
   ok: boolean;
@@ -66,8 +80,10 @@ export class InventoryStore {
    * such a store is not watched: its source calls reload() when it changes. A number as the third
    * argument is the settle time (ms).
    */
-  static async open(dir: string, logger: Logger, opts: number | ReloadOptions = {}, load: () => Promise<Inventory> = () => loadInventory(dir), first?: Inventory): Promise<InventoryStore> {
-    return new InventoryStore(dir, logger, first ?? await load(), typeof opts === 'number' ? { settleMs: opts } : opts, load);
+  static async open(dir: string, logger: Logger, opts: number | ReloadOptions = {}, load?: () => Promise<Inventory>, first?: Inventory): Promise<InventoryStore> {
+    // The first load has nothing to keep answering meanwhile: it runs here; reloads of a directory, off-thread.
+    const inv = first ?? await (load ?? (() => loadInventory(dir)))();
+    return new InventoryStore(dir, logger, inv, typeof opts === 'number' ? { settleMs: opts } : opts, load ?? offThreadLoader(dir, logger));
   }
 
   current(): Inventory {
