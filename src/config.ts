@@ -3,6 +3,7 @@
  * Read from a YAML file (`rolecast serve --config FILE`), then command-line flags override it.
  */
 import type { RaConfig } from './ra.js';
+import type { ConsoleRecordConfig } from './bmc/recorder.js';
 
 export type DhcpMode = 'authoritative' | 'proxy' | 'off';
 
@@ -88,6 +89,8 @@ export interface BmcConfig {
   attempts: number;
   /** BMC calls in flight at once, across all BMCs (each BMC also gets one call at a time). */
   maxConcurrent: number;
+  /** Boot console recording over Serial over LAN (IPMI BMCs; src/bmc/recorder.ts). */
+  console: ConsoleRecordConfig;
 }
 
 /** How watched profile edits go live (src/inventory/settle.ts). */
@@ -151,7 +154,7 @@ export function defaultConfig(): ServerConfig {
     http: { enabled: true, host: '0.0.0.0', port: 8080, sendfile: true },
     state: { backend: 'file' },
     ra: { enabled: true, radvd: '/usr/sbin/radvd' },
-    bmc: { timeoutMs: 10_000, attempts: 2, maxConcurrent: 16 },
+    bmc: { timeoutMs: 10_000, attempts: 2, maxConcurrent: 16, console: { record: 'boot', timeoutMs: 600_000, lines: 24, maxBytes: 256 * 1024, maxSessions: 64, settleMs: 2000 } },
     reload: { settleMs: 2000, maxDropShare: 0.25 },
   };
 }

@@ -24,13 +24,14 @@ const SHAPE: Shape = {
   http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string', tokens: { admin: 'string[]', read: 'string[]' }, sendfile: 'boolean', captureMaxBytes: 'number' },
   state: { backend: 'string', url: 'string' },
   ra: { enabled: 'boolean', interface: 'string', radvd: 'string' },
-  bmc: { timeoutMs: 'number', attempts: 'number', maxConcurrent: 'number' },
+  bmc: { timeoutMs: 'number', attempts: 'number', maxConcurrent: 'number', console: { record: 'string', timeoutMs: 'number', lines: 'number', maxBytes: 'number', maxSessions: 'number', settleMs: 'number' } },
   reload: { settleMs: 'number', maxDropShare: 'number' },
 };
 
 const ENUMS: Record<string, readonly string[]> = {
   'dhcp.mode': ['authoritative', 'proxy', 'off'],
   'state.backend': ['file', 'postgres'],
+  'bmc.console.record': ['boot', 'power', 'off'],
   logLevel: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
 };
 

@@ -22,6 +22,9 @@ import { addTftpSource } from './metrics.js';
 import { IMAGE_FIX, missingImages } from './imagecheck.js';
 import { serverKey } from './serverkey.js';
 import { PowerService } from './bmc/service.js';
+import { ConsoleLogStore } from './bmc/consolelog.js';
+import { ConsoleRecorder } from './bmc/recorder.js';
+import { join } from 'node:path';
 
 const PER_PACKET_STAGES: ReadonlySet<string> = new Set(['dhcp-discover', 'dhcp-offer', 'dhcp-request', 'dhcp-inform']);
 
@@ -85,7 +88,12 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
   try {
     if (cfg.http.enabled) {
       const power = new PowerService({ policy: { timeoutMs: cfg.bmc.timeoutMs, attempts: cfg.bmc.attempts }, maxConcurrent: cfg.bmc.maxConcurrent, events: state.events, log: state.power });
-      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, state, serverKey: await serverKey(cfg.dataDir), reload: () => store.reload(), reloadNow: (force) => store.reload({ force }), lastReload: () => store.lastReload(), bootOnceServed, power });
+      // Boot consoles over Serial over LAN, under the same BMC caps as the power calls (src/bmc/recorder.ts).
+      const consoles = new ConsoleLogStore(join(cfg.dataDir, 'console'), cfg.bmc.console.maxBytes);
+      const recorder = new ConsoleRecorder({ getInventory: () => store.current(), events: state.events, limiter: power.limiter, policy: power.policy, logs: consoles, config: cfg.bmc.console, logger: logger.child({ component: 'console' }) });
+      recorder.start();
+      closers.push(() => recorder.close());
+      const app = await buildApp({ getInventory: () => store.current(), config: cfg, logger, state, serverKey: await serverKey(cfg.dataDir), reload: () => store.reload(), reloadNow: (force) => store.reload({ force }), lastReload: () => store.lastReload(), bootOnceServed, power, consoles });
       await listening('HTTP', 'tcp', cfg.http.host, cfg.http.port, () => app.listen({ host: cfg.http.host, port: cfg.http.port }));
       const addr = app.server.address();
       running.httpPort = typeof addr === 'object' && addr ? addr.port : cfg.http.port;

@@ -47,6 +47,12 @@ export function bmcTarget(inv: Inventory, m: Machine): BmcTarget {
   return { type: b.type, host: b.host, ...(b.port !== undefined ? { port: b.port } : {}), user: b.user, password, scheme: b.scheme, tlsVerify: b.tlsVerify };
 }
 
+/** The op a `power-done` event reports (its detail is "<op> ok"): listeners such as the console recorder. */
+export function powerDoneOp(detail: string | undefined): PowerOp | undefined {
+  const m = /^(status|on|off|cycle|reset|pxe) ok$/.exec(detail ?? '');
+  return m ? (m[1] as PowerOp) : undefined;
+}
+
 export function driverFor(t: BmcTarget): PowerDriver {
   return t.type === 'ipmi' ? new IpmiDriver(t) : new RedfishDriver(t);
 }

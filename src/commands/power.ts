@@ -13,12 +13,16 @@ import { FileProfileEditor } from '../state/file/profiles.js';
 import type { Inventory, Machine } from '../inventory/types.js';
 import { createLogger } from '../log.js';
 import { RolecastError } from '../errors.js';
-import { BmcError, type PowerOp } from '../bmc/types.js';
+import { BmcError, bmcLabel, seconds, type BmcTarget, type PowerOp } from '../bmc/types.js';
 import { bmcTarget, PowerService, type PowerResult } from '../bmc/service.js';
 import { IPMITOOL, solArgs } from '../bmc/ipmi.js';
+import { classifySol, deactivateSol } from '../bmc/sol.js';
+import { readConsoleFile } from '../bmc/consolelog.js';
+import { screenText } from '../bmc/screen.js';
 import { sessionsClosing } from '../bmc/redfish.js';
 import { FLAGS, type CommandSpec, type FlagSpec, type Flags } from './spec.js';
-import { findMachine, loadProfiles, out, serverConfig, table, UsageError } from './common.js';
+import { findMachine, loadProfiles, NotFoundError, out, serverConfig, table, UsageError } from './common.js';
+import { join } from 'node:path';
 
 const OPS: readonly PowerOp[] = ['status', 'on', 'off', 'cycle', 'reset', 'pxe'];
 export const EXIT_BMC = 3;
@@ -104,19 +108,67 @@ export async function cmdBootOnce(args: string[], flags: Flags): Promise<number>
   return rebootAfterEdit(cfg, flags, m.host, `boot_once ${target}`);
 }
 
-/** rolecast console <host>: Serial over LAN through ipmitool, attached to this terminal (~. ends it). */
+/**
+ * rolecast console <host>: Serial over LAN through ipmitool, attached to this terminal (~. ends it).
+ * ipmitool reads the terminal itself (raw mode); its output passes through here so that the session's
+ * setup is held to the BMC deadline like any other call: a dead BMC fails with E_BMC_TIMEOUT (exit 3)
+ * instead of ipmitool's own retries. `--log` prints the last recorded boot console instead.
+ */
 export async function cmdConsole(args: string[], flags: Flags): Promise<number> {
   const [host] = args;
   if (!host || args.length > 1) throw new UsageError('console needs <host>');
-  const inv: Inventory = await loadProfiles(await serverConfig(flags));
+  const loaded = await serverConfig(flags);
+  const inv: Inventory = await loadProfiles(loaded);
   const m: Machine = findMachine(inv, host);
+  if (flags.log) return printConsoleLog(loaded.cfg, m.host, flags);
   const t = bmcTarget(inv, m);
-  if (t.type !== 'ipmi') throw new RolecastError('E_USAGE', `${host}: console needs an IPMI BMC (Serial over LAN); this one is ${t.type}`);
-  const child = spawn(IPMITOOL, solArgs(t), { stdio: 'inherit', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', IPMI_PASSWORD: t.password } });
-  return new Promise((resolve) => {
-    child.on('error', (err) => { process.stderr.write(`rolecast console: cannot run ${IPMITOOL}: ${err.message}\n`); resolve(EXIT_BMC); });
-    child.on('close', (code) => resolve(code === 0 ? 0 : EXIT_BMC));
+  if (t.type !== 'ipmi') throw new RolecastError('E_USAGE', `${m.host}: console needs an IPMI BMC (Serial over LAN); Redfish has no standard one, and this BMC is ${t.type}`);
+  const { timeoutMs } = bmcConfig(loaded.cfg.bmc, flags);
+  if (flags.force) await deactivateSol(t, AbortSignal.timeout(timeoutMs));
+  return attachConsole(t, timeoutMs, m.host);
+}
+
+function attachConsole(t: BmcTarget, timeoutMs: number, host: string): Promise<number> {
+  const label = bmcLabel(t);
+  // stdbuf: ipmitool's "operational" line would otherwise sit in its pipe buffer (src/bmc/sol.ts).
+  const child = spawn('stdbuf', ['-oL', IPMITOOL, ...solArgs(t)], { stdio: ['inherit', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', IPMI_PASSWORD: t.password } });
+  let up = false;
+  let head = '';
+  let errText = '';
+  let timedOut = false;
+  const timer = setTimeout(() => { if (!up) { timedOut = true; child.kill('SIGKILL'); } }, timeoutMs);
+  const free = () => deactivateSol(t, AbortSignal.timeout(3000)).catch(() => undefined);
+  child.stdout.on('data', (d: Buffer) => {
+    if (!up) {
+      head += d.toString('latin1');
+      up = head.includes('[SOL Session operational');
+      if (up) clearTimeout(timer);
+    }
+    process.stdout.write(d);
   });
+  child.stderr.on('data', (d: Buffer) => {
+    if (up) process.stderr.write(d);
+    else errText += d.toString();
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', (err) => { clearTimeout(timer); reject(new BmcError('protocol', `cannot run ${IPMITOOL}: ${err.message} (install Debian's ipmitool)`)); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (up) return resolve(code === 0 ? 0 : EXIT_BMC);
+      // A killed activation may hold the payload on the BMC: free it (a dead BMC just does not answer).
+      if (timedOut) return void free().then(() => reject(new BmcError('timeout', `BMC ${label} did not answer in ${seconds(timeoutMs)}`)));
+      const e = classifySol(label, code, head, errText);
+      reject(e.failure === 'busy' ? new BmcError('busy', `${e.message}; rolecast serve may be recording its boot (rolecast console ${host} --log shows it), and --force takes the console over`) : e);
+    });
+  });
+}
+
+async function printConsoleLog(cfg: ServerConfig, host: string, flags: Flags): Promise<number> {
+  const log = await readConsoleFile(join(cfg.dataDir, 'console'), host);
+  if (!log) throw new NotFoundError(`no console log for ${host} in ${join(cfg.dataDir, 'console')}: none of its boots was recorded by rolecast serve (it needs an IPMI bmc)`);
+  if (flags.raw) process.stdout.write(log.bytes);
+  else out(screenText(log.bytes.toString('utf8')).replace(/\n+$/, ''));
+  return 0;
 }
 
 const P = { profiles: FLAGS.profiles, config: FLAGS.config, data: FLAGS.data };
@@ -142,6 +194,12 @@ export const bootOnceCommand: CommandSpec = {
 
 export const consoleCommand: CommandSpec = {
   name: 'console', summary: 'Serial over LAN through the machine\'s IPMI BMC (ipmitool sol activate; ~. ends it)', args: '<host|mac>', minArgs: 1, maxArgs: 1, run: cmdConsole,
-  flags: { profiles: FLAGS.profiles, config: FLAGS.config },
-  examples: ['rolecast console w106'],
+  flags: {
+    profiles: FLAGS.profiles, config: FLAGS.config, data: FLAGS.data, timeout: TIMEOUT,
+    log: { help: 'print the console log of its last recorded boot (kept by rolecast serve) instead of attaching' },
+    raw: { help: 'with --log: the bytes as recorded, terminal control included' },
+    force: { help: 'end the Serial over LAN session someone else holds (sol deactivate) before attaching' },
+  },
+  description: 'Attach this terminal to the machine\'s serial console through its IPMI BMC (Redfish has no standard Serial over LAN). Type ~. at the start of a line to end it. Setting the session up is held to the BMC deadline (--timeout, bmc.timeoutMs): a BMC that does not answer fails with exit 3. rolecast serve records each boot\'s console while it runs (bmc.console); --log prints the last one.',
+  examples: ['rolecast console w106', 'rolecast console w106 --log', 'rolecast console w106 --force --timeout 5'],
 };

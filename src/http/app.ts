@@ -44,6 +44,7 @@ import type { State } from '../state/types.js';
 import { setBootOnce } from '../inventory/edit.js';
 import { serverKey } from '../serverkey.js';
 import type { PowerService } from '../bmc/service.js';
+import type { ConsoleLogStore } from '../bmc/consolelog.js';
 import { registerPowerApi } from './power.js';
 
 export interface AppDeps {
@@ -67,6 +68,8 @@ export interface AppDeps {
   sse?: SseOptions;
   /** BMC power (POST/GET /api/machines/<host>/power); routes absent without it. Its log is state.power. */
   power?: PowerService;
+  /** Boot console logs (GET /api/machines/<host>/console), kept by the console recorder. */
+  consoles?: ConsoleLogStore;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -197,7 +200,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerDiscovered(app, { discovery, tokens, commission: (h) => setBootOnceAndReload(h, 'discover') });
   registerUi(app, { tokens, sessions });
   registerImages(app, { getInventory: deps.getInventory, imagesDir: config.imagesDir, ctx, leases: state.leases, events: state.events, tokens, ...(config.http.captureMaxBytes ? { captureMaxBytes: config.http.captureMaxBytes } : {}) });
-  if (deps.power) registerPowerApi(app, { getInventory: deps.getInventory, tokens, power: deps.power, log: state.power });
+  if (deps.power) registerPowerApi(app, { getInventory: deps.getInventory, tokens, power: deps.power, log: state.power, ...(deps.consoles ? { consoles: deps.consoles } : {}) });
 
   return app;
 }

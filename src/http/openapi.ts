@@ -36,6 +36,7 @@ const DOCS: Record<string, { summary: string; ok?: Record<string, object> }> = {
   'GET /api/events': { summary: 'Server-Sent Events: every boot event live; ids, heartbeat, Last-Event-ID resumption', ok: { 200: text('text/event-stream', 'event: <stage> / data: <BootEvent JSON> / id: <epoch>-<seq>; `event: reset` when a resume is impossible') } },
   'GET /api/machines/:host': { summary: 'One machine: role, addresses, last boot event, lease', ok: { 200: json(machine, 'The machine') } },
   'PUT /api/machines/:host/role': { summary: 'Change a machine\'s role (edits machines.yaml; validated first)', ok: { 200: json({ type: 'object', properties: { host: { type: 'string' }, role: { type: 'string' } } }, 'Changed') } },
+  'GET /api/machines/:host/console': { summary: 'The console log of the machine\'s last recorded boot (Serial over LAN, IPMI BMCs): screen text, or the raw bytes with ?raw=1', ok: { 200: json({ type: 'object', properties: { host: { type: 'string' }, recording: { type: 'boolean' }, updated: { type: 'string', format: 'date-time' }, bytes: { type: 'integer' }, text: { type: 'string' } } }, 'The log (bounded: the newest bytes are kept)') } },
   'GET /api/leases': { summary: 'DHCP leases', ok: { 200: json({ type: 'array', items: { type: 'object', properties: { mac: { type: 'string' }, ip: { type: 'string' }, state: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, host: { type: 'string' } } } }, 'Leases') } },
 };
 

@@ -14,6 +14,7 @@ import { InventoryStore } from '../../../src/inventory/watch.js';
 import { defaultConfig, type ServerConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
 import { PowerService } from '../../../src/bmc/service.js';
+import { ConsoleLogStore } from '../../../src/bmc/consolelog.js';
 import type { State } from '../../../src/state/types.js';
 import { MemoryPower, RedfishEmu } from '../../helpers/redfish-emu.js';
 
@@ -27,6 +28,7 @@ const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 let inv: InventoryStore;
 let app: FastifyInstance;
 let state: State;
+let consoles: ConsoleLogStore;
 const bmc = new RedfishEmu({ password: PASSWORD, backend: new MemoryPower('Off') });
 const silent = new RedfishEmu({ silent: true });
 
@@ -44,7 +46,8 @@ beforeAll(async () => {
   const cfg: ServerConfig = { ...base, profilesDir: join(dir, 'profiles'), dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '10.0.0.1', http: { ...base.http, tokens: { admin: [ADMIN], read: [READ] } } };
   state = await openFileState(cfg.dataDir, cfg.profilesDir, silentLogger());
   const power = new PowerService({ policy: { timeoutMs: 1000, attempts: 2 }, events: state.events, log: state.power });
-  app = await buildApp({ getInventory: () => inv.current(), config: cfg, logger: silentLogger(), state, power });
+  consoles = new ConsoleLogStore(join(cfg.dataDir, 'console'), 64 * 1024);
+  app = await buildApp({ getInventory: () => inv.current(), config: cfg, logger: silentLogger(), state, power, consoles });
 });
 afterAll(async () => {
   await app.close();
@@ -91,5 +94,23 @@ describe('power API', () => {
     expect(nobmc.statusCode).toBe(422);
     expect(nobmc.json()).toMatchObject({ code: 'E_NO_BMC' });
     expect((await app.inject({ method: 'POST', url: '/api/machines/w101/power', payload: { op: 'explode' }, headers: bearer(ADMIN) })).statusCode).toBe(400);
+  });
+
+  it('GET console: the last recorded boot as screen text (read token), raw bytes with ?raw=1, 404 when none was kept', async () => {
+    expect((await app.inject({ url: '/api/machines/w101/console' })).statusCode).toBe(401);
+    const none = await app.inject({ url: '/api/machines/w101/console', headers: bearer(READ) });
+    expect(none.statusCode).toBe(404);
+    expect(none.json()).toMatchObject({ code: 'E_NOT_FOUND' });
+    expect((await app.inject({ url: '/api/machines/nope/console', headers: bearer(READ) })).statusCode).toBe(404);
+    const log = await consoles.begin('w101');
+    log.append(Buffer.from('\x1b[0;1miPXE\x1b[0m ok\r\nrolecast: FAILED: x\r\n'));
+    const live = await app.inject({ url: '/api/machines/w101/console', headers: bearer(READ) });
+    expect(live.json()).toMatchObject({ host: 'w101', recording: true, text: 'iPXE ok\nrolecast: FAILED: x\n' });
+    await consoles.end('w101', log);
+    const done = await app.inject({ url: '/api/machines/w101/console', headers: bearer(READ) });
+    expect(done.json()).toMatchObject({ host: 'w101', recording: false, bytes: 40, text: 'iPXE ok\nrolecast: FAILED: x\n' });
+    const raw = await app.inject({ url: '/api/machines/w101/console?raw=1', headers: bearer(READ) });
+    expect(raw.headers['content-type']).toBe('application/octet-stream');
+    expect(raw.rawPayload.toString('latin1')).toBe('\x1b[0;1miPXE\x1b[0m ok\r\nrolecast: FAILED: x\r\n');
   });
 });
