@@ -12,7 +12,7 @@
 // (`rolecast-pg`: Debian's PostgreSQL 15 started here in a temp dir, unix socket, a fresh database per run),
 // so the cost of sharing leases between servers is a ratio from the same run (BENCH_DHCP_PG=0 skips it).
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,15 @@ async function waitReady(p, server) {
   for (let i = 0; i < 600 && !log.includes('rolecast serving'); i++) await sleep(100);
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (the server's own, not the machine's). */
+function cpuOf(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICKS;
+  } catch { return NaN; }
+}
+const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
 function stop(p) { try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ } }
 
 let pgc;
@@ -87,7 +96,9 @@ async function startServer(server, n, run) {
       { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env } });
   }
   if (server === 'rolecast') {
-    return spawn('ip', ['netns', 'exec', S, process.execPath, join(ROOT, 'bin/rolecast.js'), 'serve', '--address', '10.0.0.1', '--profiles', join(dir, `profiles-${n}`), '--data', data],
+    // BENCH_DHCP_PROF=DIR: a V8 CPU profile of each rolecast run (summarise with scripts/cpuprof-top.mjs).
+    const prof = process.env.BENCH_DHCP_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_DHCP_PROF}`] : [];
+    return spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--address', '10.0.0.1', '--profiles', join(dir, `profiles-${n}`), '--data', data],
       { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env } });
   }
   return spawn('ip', ['netns', 'exec', S, 'dnsmasq', '-k', '--quiet-dhcp', '--no-ping', '--port=0', '--conf-file=/dev/null', '--pid-file=',
@@ -116,7 +127,11 @@ try {
         procs.push(p);
         await waitReady(p, server);
         const at1000 = perfdhcp(join(dir, `macs-${n}`), 1000, SECONDS, true);
+        const cpu0 = cpuOf(p.pid);
         const max = perfdhcp(join(dir, `macs-${n}`), 50000, SECONDS, false);
+        // CPU per exchange: what one DORA costs the server, much less sensitive than the rate to the other
+        // work on a shared machine (the rate also counts time the server spent waiting for a core).
+        max.cpuUs = ((cpuOf(p.pid) - cpu0) / Math.max(1, max.rate * SECONDS)) * 1e6;
         stop(p);
         await new Promise((r) => (p.exitCode !== null ? r() : p.once('close', r)));
         res[server].push({ at1000, max });
@@ -126,7 +141,8 @@ try {
     const m = (s, f) => median(res[s].map(f));
     const line = `${n} machines (median of ${RUNS}): flat out rolecast ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s vs dnsmasq ${m('dnsmasq', (r) => r.max.rate).toFixed(0)}/s = ${(m('rolecast', (r) => r.max.rate) / m('dnsmasq', (r) => r.max.rate)).toFixed(2)}x; `
       + `at 1000/s drops rolecast ${m('rolecast', (r) => r.at1000.drops)} / dnsmasq ${m('dnsmasq', (r) => r.at1000.drops)} of ~${m('rolecast', (r) => r.at1000.sent)}, `
-      + `OFFER p99 rolecast ${m('rolecast', (r) => r.at1000.p99).toFixed(2)} ms / dnsmasq ${m('dnsmasq', (r) => r.at1000.p99).toFixed(2)} ms`;
+      + `OFFER p99 rolecast ${m('rolecast', (r) => r.at1000.p99).toFixed(2)} ms / dnsmasq ${m('dnsmasq', (r) => r.at1000.p99).toFixed(2)} ms; `
+      + `CPU per exchange flat out rolecast ${m('rolecast', (r) => r.max.cpuUs).toFixed(0)} µs / dnsmasq ${m('dnsmasq', (r) => r.max.cpuUs).toFixed(0)} µs = ${(m('dnsmasq', (r) => r.max.cpuUs) / m('rolecast', (r) => r.max.cpuUs)).toFixed(2)}x`;
     lines.push(line);
     console.log(line);
     if (res['rolecast-pg']) {

@@ -37,10 +37,23 @@ export interface DhcpServer {
   close(): Promise<void>;
 }
 
+/**
+ * Receive buffer asked of the kernel (capped by net.core.rmem_max). DORA at 1000/s is ~2,000
+ * packets a second and each queued datagram costs ~2 KB of buffer: the 208 KB default overflows after
+ * ~50 ms without a read (a GC pause, a descheduled process on a busy host) and drops requests. 1 MiB
+ * rides out ~200 ms; more would only queue requests past the client's patience when overloaded.
+ */
+const RECV_BUFFER = 1 << 20;
+
 function bind(sock: Socket, port: number, address: string): Promise<void> {
   return new Promise((resolve, reject) => {
     sock.once('error', reject);
-    sock.bind(port, address, () => { sock.off('error', reject); sock.setBroadcast(true); resolve(); });
+    sock.bind(port, address, () => {
+      sock.off('error', reject);
+      sock.setBroadcast(true);
+      try { sock.setRecvBufferSize(RECV_BUFFER); } catch { /* the kernel's default then */ }
+      resolve();
+    });
   });
 }
 

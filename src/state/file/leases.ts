@@ -34,7 +34,9 @@ export class FileLeaseStore implements LeaseStore {
   private readonly hints = new Map<string, number>();
   private fh!: FileHandle;
   private lines = 0;
-  private pending: string[] = [];
+  private pending: LeaseRecord[] = [];
+  /** MAC → address of its bound lease as last fdatasync'd: a reserved renewal of it need not wait for a sync. */
+  private readonly synced = new Map<string, string>();
   private flushing: Promise<void> | undefined;
   private waiters: Array<{ resolve(): void; reject(e: unknown): void }> = [];
 
@@ -108,24 +110,42 @@ export class FileLeaseStore implements LeaseStore {
    * this process the handler looked a moment ago, but the check is the store's, as it must be for a
    * shared store. A pool grant moves the network's scan hint past the address.
    */
-  async commit(r: LeaseRecord, opts: { network?: string } = {}): Promise<boolean> {
+  async commit(r: LeaseRecord, opts: { network?: string; reserved?: boolean } = {}): Promise<boolean> {
     if (r.state === 'offered' || r.state === 'bound') {
       const h = this.holder(r.ip);
       if (h && h.mac !== r.mac) return false;
       const n = opts.network !== undefined ? ipToInt(r.ip) : undefined;
       if (n !== undefined) this.hints.set(opts.network!, n + 1);
     }
+    if (opts.reserved && this.renewsSynced(r)) {
+      // RFC 2131 §4.3.2: a renewal of the lease already granted. Its address is the machine's reservation
+      // (no other MAC can get it) and the bound lease is on disk: a crash now loses only the later expiry,
+      // never the grant, so the ACK need not wait for this record's sync (it follows with the next batch).
+      this.apply(r);
+      this.pending.push(r);
+      this.flushing ??= this.flush();
+      return true;
+    }
     await this.record(r);
     return true;
+  }
+
+  private renewsSynced(r: LeaseRecord): boolean {
+    const cur = this.index.lastOf(r.mac);
+    return r.state === 'bound' && cur?.state === 'bound' && cur.ip === r.ip && cur.host === r.host && this.synced.get(r.mac) === r.ip;
   }
 
   /** Record a change; resolves once it is on disk (fdatasync). */
   private async record(r: LeaseRecord): Promise<void> {
     this.apply(r);
-    this.pending.push(`${JSON.stringify(r)}\n`);
+    this.pending.push(r);
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     this.flushing ??= this.flush();
     return done;
+  }
+
+  private noteSynced(recs: Iterable<LeaseRecord>): void {
+    for (const r of recs) if (r.state === 'bound') this.synced.set(r.mac, r.ip); else this.synced.delete(r.mac);
   }
 
   /** The only writer: appends, syncs and compacts one at a time, so nothing races the file handle. */
@@ -135,11 +155,13 @@ export class FileLeaseStore implements LeaseStore {
         const batch = this.pending.splice(0);
         const waiters = this.waiters.splice(0);
         try {
-          await this.fh.write(batch.join(''));
+          await this.fh.write(batch.map((r) => `${JSON.stringify(r)}\n`).join(''));
           await this.fh.datasync();
           this.lines += batch.length;
+          this.noteSynced(batch);
           waiters.forEach((w) => w.resolve());
         } catch (err) {
+          if (!waiters.length) this.logger.error({ err, file: this.file }, 'cannot write lease renewals (the grants they renew are on disk)');
           waiters.forEach((w) => w.reject(err));
         }
       }
@@ -168,6 +190,8 @@ export class FileLeaseStore implements LeaseStore {
     await d.close();
     this.fh = await open(this.file, 'a');
     this.lines = recs.length;
+    this.synced.clear();
+    this.noteSynced(recs);
   }
 
   byMacLive(mac: string): LeaseRecord | undefined {

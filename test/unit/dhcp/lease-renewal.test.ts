@@ -1,0 +1,68 @@
+/**
+ * Renewing a reserved machine's lease that is already on disk does not wait for a sync (the grant is
+ * durable; only the later expiry follows with the next batch); everything else still resolves only once
+ * its record is fdatasync'd. A store opened on the same directory without a close (what kill -9 leaves)
+ * still has every grant. Real files in a temp dir.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { FileLeaseStore } from '../../../src/state/file/leases.js';
+import type { Logger } from '../../../src/log.js';
+
+const dirs: string[] = [];
+afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+const quiet = pino({ level: 'silent' }) as unknown as Logger;
+const later = (s: number) => new Date(Date.now() + s * 1000).toISOString();
+const MAC = '52:54:00:00:02:01';
+const bound = (expires: number, over: Record<string, string> = {}) => ({ mac: MAC, ip: '10.0.0.101', state: 'bound' as const, expiresAt: later(expires), host: 'w101', ...over });
+const open = async () => { const d = mkdtempSync(join(tmpdir(), 'rolecast-renew-')); dirs.push(d); return { d, s: await FileLeaseStore.open(d, quiet) }; };
+const onDisk = (d: string, r: { expiresAt: string }) => readFileSync(join(d, 'leases.jsonl'), 'utf8').includes(r.expiresAt);
+
+/** Which of two commits resolves first. */
+async function first(a: Promise<unknown>, b: Promise<unknown>): Promise<'a' | 'b'> {
+  return Promise.race([a.then(() => 'a' as const), b.then(() => 'b' as const)]);
+}
+
+describe('reserved lease renewals', () => {
+  it('a renewal of a durable reserved lease does not wait for a sync; the grant survives a crash', async () => {
+    const { d, s } = await open();
+    const grant = bound(3600);
+    expect(await s.commit(grant, { reserved: true })).toBe(true);
+    expect(onDisk(d, grant)).toBe(true); // the first grant waited for its sync
+    const pool = s.commit({ mac: '52:54:00:00:aa:01', ip: '10.0.0.200', state: 'bound', expiresAt: later(60) }, { network: 'prov' });
+    const renewal = s.commit(bound(7200), { reserved: true });
+    expect(await first(renewal, pool)).toBe('a');
+    await pool;
+    // kill -9 now: a store opened on the same files (no close) has the grant, bound, at its address.
+    const again = await FileLeaseStore.open(d, quiet);
+    expect(again.lastOf(MAC)).toMatchObject({ ip: '10.0.0.101', state: 'bound', host: 'w101' });
+    await again.close();
+    await s.close();
+  });
+
+  it('waits for the sync when anything but the expiry changes, or the lease is not reserved or not yet durable', async () => {
+    const { d, s } = await open();
+    const grant = s.commit(bound(3600), { reserved: true });
+    const renewal = bound(3700);
+    expect(await s.commit(renewal, { reserved: true })).toBe(true); // the grant it renews was not on disk yet
+    await grant;
+    expect(onDisk(d, renewal)).toBe(true);
+    for (const [r, opts] of [
+      [bound(3800), {}], // not reserved: a pool lease's expiry decides who may get the address
+      [bound(3900, { ip: '10.0.0.102' }), { reserved: true }], // another address
+      [bound(4000, { host: 'w101b' }), { reserved: true }], // renamed machine
+    ] as const) {
+      expect(await s.commit(r, opts)).toBe(true);
+      expect(onDisk(d, r), JSON.stringify(r)).toBe(true);
+    }
+    const released = { ...bound(0, { ip: '10.0.0.102', host: 'w101b' }), state: 'released' as const };
+    await s.commit(released, { reserved: true });
+    const back = bound(4100, { ip: '10.0.0.102', host: 'w101b' });
+    expect(await s.commit(back, { reserved: true })).toBe(true); // after a release: a new grant
+    expect(onDisk(d, back)).toBe(true);
+    await s.close();
+  });
+});
