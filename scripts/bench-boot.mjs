@@ -9,7 +9,8 @@
 // (default 1: each boot is ~30-60 s of TCG); ratio = peer time / rolecast time (> 1: rolecast faster).
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, cpSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, cpSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,11 +18,13 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
 if (process.getuid?.() !== 0) { console.error('bench:boot needs root (network namespaces, taps)'); process.exit(1); }
 const { Lab, waitFor } = await import(join(ROOT, 'test/helpers/netns.ts'));
-const { biosPxeArgs, runQemu, uefiPxeArgs } = await import(join(ROOT, 'test/helpers/qemu.ts'));
+const { ARTIFACTS, biosPxeArgs, runQemu, uefiPxeArgs } = await import(join(ROOT, 'test/helpers/qemu.ts'));
 const { buildInitramfs } = await import(join(ROOT, 'src/images/initramfs.ts'));
 const { buildTestImage } = await import(join(ROOT, 'src/images/testimage.ts'));
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 1);
+// BENCH_BOOT_FIRMWARE=bios (or uefi) boots one firmware only.
+const FIRMWARES = (process.env.BENCH_BOOT_FIRMWARE ?? 'bios,uefi').split(',');
 const SERVER = '10.0.0.1';
 const MAC = '52:54:00:00:02:01';
 const DONE = /rolecast: test image done/;
@@ -30,12 +33,48 @@ const dir = mkdtempSync(join(tmpdir(), 'rolecast-bench-boot-'));
 const lab = new Lab('bboot');
 const median = (a) => { const s = a.filter(Number.isFinite).sort((x, y) => x - y); return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN; };
 
+/**
+ * Stages seen on the serial console, stamped with the host clock when they first show up (the log is
+ * sampled every 50 ms): where a boot spends its time, per firmware and server.
+ */
+const STAGES = [
+  ['firmware', /iPXE \(http|>>Start PXE|Start PXE over IPv4/],
+  ['loader dhcp', /Configuring \(net0|Station IP address/],
+  ['loader', /iPXE initialising devices|ipxe\.efi|undionly\.kpxe/],
+  ['script', /\.ipxe\.\.\. ok|\.ipxe : \d+ bytes/],
+  ['kernel+initrd', /\/initrd\.\.\. ok|initrd\.\.\. ok/],
+  ['kernel start', /Linux version/],
+  ['/init', /rolecast: stage cmdline/],
+  ['modules', /rolecast: stage modules/],
+  ['initramfs dhcp', /rolecast: stage dhcp/],
+  ['rootfs', /rolecast: stage unpacked/],
+  ['booted', DONE],
+];
+
+function stampStages(logPath, t0) {
+  const seen = {};
+  const timer = setInterval(() => {
+    let log;
+    try { log = readFileSync(logPath, 'utf8'); } catch { return; }
+    for (const [name, re] of STAGES) if (seen[name] === undefined && re.test(log)) seen[name] = (performance.now() - t0) / 1000;
+  }, 50);
+  return { seen, stop: () => clearInterval(timer) };
+}
+
+const stageTimes = {};
+
 async function boot(ns, name, firmware) {
   const args = firmware === 'bios' ? biosPxeArgs({ tap: 'tap0', mac: MAC }) : uefiPxeArgs({ tap: 'tap0', mac: MAC }, join(dir, `ovmf-${name}`));
   const t = performance.now();
+  const stamps = stampStages(join(ARTIFACTS, `bench-boot-${name}-${process.pid}.serial.log`), t);
   const vm = await runQemu(`bench-boot-${name}`, args, { prefix: ['ip', 'netns', 'exec', ns], until: new RegExp(`${DONE.source}|${FAILED.source}`), timeoutMs: 300_000 });
   const s = (performance.now() - t) / 1000;
+  stamps.stop();
   if (!DONE.test(vm.log)) { console.log(`  ${name}: did not boot (serial log ${vm.logPath})`); return NaN; }
+  stamps.seen.booted ??= s; // the VM may end between two samples
+  const key = name.replace(/-\d+$/, '');
+  (stageTimes[key] ??= []).push(stamps.seen);
+  console.log(`  ${name}: ${s.toFixed(1)} s; ${STAGES.map(([n]) => stamps.seen[n] === undefined ? '' : `${n} ${stamps.seen[n].toFixed(1)}`).filter(Boolean).join(', ')}`);
   return s;
 }
 
@@ -95,6 +134,12 @@ try {
   await buildTestImage(build);
   for (const role of ['lb', 'web']) symlinkSync('test.tar', join(build, 'rootfs', `${role}.tar`));
   cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+  // BENCH_BOOT_CMDLINE: words added to the kernel command line of w101's role (web; test too) (e.g. rolecast.modules=all
+  // to time the initramfs loading every module, as it did before modalias matching).
+  for (const role of ['test', 'web']) {
+    const file = join(dir, 'profiles', 'roles', `${role}.yaml`);
+    if (process.env.BENCH_BOOT_CMDLINE) writeFileSync(file, readFileSync(file, 'utf8').replace(/^cmdline: (.*)$/m, (_, c) => `cmdline: ${c} ${process.env.BENCH_BOOT_CMDLINE}`));
+  }
   mkdirSync(join(dir, 'data'));
   const ns = lab.ns('boot');
   lab.bridge(ns, 'br0');
@@ -105,17 +150,21 @@ try {
   for (let run = 0; run < RUNS; run++) {
     const rc = await startRolecast(ns);
     www ??= await peerRoot(ns);
-    for (const fw of ['bios', 'uefi']) times[`rolecast ${fw}`].push(await boot(ns, `rolecast-${fw}-${run}`, fw));
+    for (const fw of FIRMWARES) times[`rolecast ${fw}`].push(await boot(ns, `rolecast-${fw}-${run}`, fw));
     lab.kill(rc);
     await waitFor(() => rc.exitCode !== null || rc.signalCode !== null, 15_000);
     const peers = startPeers(ns, www);
     await new Promise((r) => setTimeout(r, 1500));
-    for (const fw of ['bios', 'uefi']) times[`peer ${fw}`].push(await boot(ns, `peer-${fw}-${run}`, fw));
+    for (const fw of FIRMWARES) times[`peer ${fw}`].push(await boot(ns, `peer-${fw}-${run}`, fw));
     for (const p of peers) lab.kill(p);
     await new Promise((r) => setTimeout(r, 1000));
-    console.log(`  run ${run + 1}: ${Object.entries(times).map(([k, v]) => `${k} ${v[run].toFixed(1)} s`).join(', ')}`);
+    console.log(`  run ${run + 1} (load ${loadavg()[0].toFixed(1)}): ${Object.entries(times).filter(([, v]) => v.length > run).map(([k, v]) => `${k} ${v[run].toFixed(1)} s`).join(', ')}`);
   }
-  for (const fw of ['bios', 'uefi']) {
+  console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  for (const [key, runs] of Object.entries(stageTimes)) {
+    console.log(`  ${key} stage medians (s from QEMU start): ${STAGES.map(([n]) => [n, median(runs.map((r) => r[n] ?? NaN))]).filter(([, v]) => Number.isFinite(v)).map(([n, v]) => `${n} ${v.toFixed(1)}`).join(', ')}`);
+  }
+  for (const fw of FIRMWARES) {
     const r = median(times[`rolecast ${fw}`]);
     const p = median(times[`peer ${fw}`]);
     console.log(`${fw.toUpperCase()} PXE → booted (median of ${RUNS}): rolecast ${r.toFixed(1)} s, dnsmasq+nginx ${p.toFixed(1)} s; rolecast/peer time ${(r / p).toFixed(2)} (target <= 0.6)`);

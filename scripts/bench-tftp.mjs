@@ -4,11 +4,11 @@
 // Cases: one 30 MiB file at blksize 1468; the same with windowsize 16 (tftpd-hpa ignores windowsize);
 // 200 parallel transfers of a 1 MiB file; and the lock-step case again with atftp as the client (C, like
 // firmware), so the client's own per-packet cost is not Node's. rolecast runs twice: with its default
-// busy-poll and with it off (tftp.busyPollUs 0). Each figure is the median of BENCH_RUNS rounds (default
+// busy-poll and with it off (tftp.busyPollUs 0), and a third time on its JS sessions (ROLECAST_TFTP_ENGINE=js). Each figure is the median of BENCH_RUNS rounds (default
 // 5); within a round every server takes its turn, so drift in the machine's load hits them alike.
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -50,14 +50,16 @@ async function inner() {
   // rolecast runs in its own process, like the others: the client must not share its event loop.
   start(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/tftp-server.ts'), dir, '2069']);
   procs.push(spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/tftp-server.ts'), dir, '3069'], { stdio: 'ignore', env: { ...process.env, ROLECAST_BUSY_POLL_US: '0' } }));
+  // The JS sessions (the engine before the native one; still what serves rendered configs), busy-poll on.
+  procs.push(spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/tftp-server.ts'), dir, '4069'], { stdio: 'ignore', env: { ...process.env, ROLECAST_TFTP_ENGINE: 'js' } }));
   await new Promise((r) => setTimeout(r, 2500));
-  const servers = { rolecast: 2069, 'rolecast-nopoll': 3069, 'tftpd-hpa': 1069, dnsmasq: 69 };
+  const servers = { rolecast: 2069, 'rolecast-nopoll': 3069, 'rolecast-js': 4069, 'tftpd-hpa': 1069, dnsmasq: 69 };
   const RUNS = Number(process.env.BENCH_RUNS ?? 5);
   const median = (a) => { const x = [...a].sort((p, q) => p - q); return x[Math.floor((x.length - 1) / 2)]; };
   const report = (name, runs) => {
     const res = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v)]));
     const line = Object.entries(res).map(([k, v]) => `${k} ${v.toFixed(1)} MiB/s`).join(', ');
-    console.log(`${name} (median of ${RUNS}): ${line}; rolecast/tftpd-hpa ${(res.rolecast / res['tftpd-hpa']).toFixed(2)} (busy-poll off ${(res['rolecast-nopoll'] / res['tftpd-hpa']).toFixed(2)}), rolecast/dnsmasq ${(res.rolecast / res.dnsmasq).toFixed(2)}`);
+    console.log(`${name} (median of ${RUNS}, load ${loadavg()[0].toFixed(1)}): ${line}; rolecast/tftpd-hpa ${(res.rolecast / res['tftpd-hpa']).toFixed(2)} (busy-poll off ${(res['rolecast-nopoll'] / res['tftpd-hpa']).toFixed(2)}, JS sessions ${(res['rolecast-js'] / res['tftpd-hpa']).toFixed(2)}), rolecast/dnsmasq ${(res.rolecast / res.dnsmasq).toFixed(2)}`);
   };
   const cases = [
     ['30 MiB, blksize 1468', 'big.bin', 1, { blksize: '1468' }, 30],

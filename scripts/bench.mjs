@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench[:scale|:dhcp|:tftp|:http|:boot]: runs rolecast side by side with its peers (dnsmasq, tftpd-hpa, nginx)
+// npm run bench[:scale|:dhcp|:tftp|:http|:boot|:storm]: runs rolecast side by side with its peers (dnsmasq, tftpd-hpa, nginx)
 // in the same run and prints ratios. Benchmarks are not tests: they report, they do not gate CI.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const which = process.argv[2] ?? 'all';
-const all = ['scale', 'dhcp', 'tftp', 'http', 'boot'];
+const all = ['scale', 'dhcp', 'tftp', 'http', 'boot', 'storm'];
 const chosen = which === 'all' ? all : [which];
 let failed = 0;
 for (const name of chosen) {

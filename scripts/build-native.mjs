@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds the native sendfile engine (native/sendfile) with npm's bundled node-gyp, against the installed Node's
+// Builds the native addons (native/sendfile: HTTP's sendfile engine; native/tftp: TFTP's data engine) with npm's bundled node-gyp, against the installed Node's
 // headers (npm is configured with nodedir=/usr, so nothing is downloaded). A failed build is a warning: the HTTP
 // server falls back to streaming files through user space. Under CI=true it is an error.
 import { spawn } from 'node:child_process';
@@ -16,7 +16,7 @@ function fail(reason) {
     console.error(`build:native: FAILED (CI=true): ${reason}`);
     process.exit(1);
   }
-  console.warn(`build:native: WARNING: native sendfile engine not built (${reason}); HTTP file serving falls back to streaming`);
+  console.warn(`build:native: WARNING: native addon not built (${reason}); HTTP file serving falls back to streaming, TFTP to its JS sessions`);
   process.exit(0);
 }
 
@@ -40,28 +40,39 @@ if (process.platform !== 'linux') fail(`platform ${process.platform} has no send
 const gyp = findNodeGyp();
 if (!gyp) fail("npm's bundled node-gyp not found");
 
-// Up to date: the addon is newer than its sources (and the node binary it was built against).
-const addon = path.join(root, 'native', 'sendfile', 'build', 'Release', 'sendfile.node');
-const sources = ['sendfile.c', 'binding.gyp'].map((f) => path.join(root, 'native', 'sendfile', f));
-if (existsSync(addon) && [...sources, realpathSync(process.execPath)].every((f) => statSync(f).mtimeMs <= statSync(addon).mtimeMs)) {
-  console.log('build:native: native/sendfile is up to date');
-  process.exit(0);
+const nodedir = process.env.npm_config_nodedir ?? (existsSync('/usr/include/node/node_api.h') ? '/usr' : undefined);
+
+// One addon per directory under native/: the sendfile engine (HTTP) and the TFTP data engine.
+function build(name) {
+  const dir = path.join(root, 'native', name);
+  // Up to date: the addon is newer than its sources (and the node binary it was built against).
+  const addon = path.join(dir, 'build', 'Release', `${name}.node`);
+  const sources = [`${name}.c`, 'binding.gyp'].map((f) => path.join(dir, f));
+  if (existsSync(addon) && [...sources, realpathSync(process.execPath)].every((f) => statSync(f).mtimeMs <= statSync(addon).mtimeMs)) {
+    console.log(`build:native: native/${name} is up to date`);
+    return Promise.resolve();
+  }
+  const args = [gyp, 'rebuild', '--directory', dir];
+  if (nodedir) args.push(`--nodedir=${nodedir}`);
+  return new Promise((resolve) => {
+    // node-gyp is chatty: keep its output and show it only when the build fails.
+    const child = spawn(process.execPath, [...args, '--loglevel=warn'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => { output += d; });
+    child.stderr.on('data', (d) => { output += d; });
+    child.on('error', (err) => fail(err.message));
+    child.on('exit', (code, signal) => {
+      if (code === 0) {
+        console.log(`build:native: native/${name}/build/Release/${name}.node built`);
+        resolve();
+        return;
+      }
+      process.stderr.write(output.split('\n').slice(-60).join('\n'));
+      fail(`node-gyp (${name}) exited with ${signal ?? `code ${code}`}`);
+    });
+  });
 }
 
-const args = [gyp, 'rebuild', '--directory', path.join(root, 'native', 'sendfile')];
-const nodedir = process.env.npm_config_nodedir ?? (existsSync('/usr/include/node/node_api.h') ? '/usr' : undefined);
-if (nodedir) args.push(`--nodedir=${nodedir}`);
-// node-gyp is chatty: keep its output and show it only when the build fails.
-const child = spawn(process.execPath, [...args, '--loglevel=warn'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-let output = '';
-child.stdout.on('data', (d) => { output += d; });
-child.stderr.on('data', (d) => { output += d; });
-child.on('error', (err) => fail(err.message));
-child.on('exit', (code, signal) => {
-  if (code === 0) {
-    console.log('build:native: native/sendfile/build/Release/sendfile.node built');
-    return;
-  }
-  process.stderr.write(output.split('\n').slice(-60).join('\n'));
-  fail(`node-gyp exited with ${signal ?? `code ${code}`}`);
-});
+// In turn: node-gyp's own temp files are per directory, but two builds at once double the peak load.
+await build('sendfile');
+await build('tftp');

@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { RolecastError } from '../errors.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
-import { moduleClosure, kernelVersions, type ModuleSet } from './modules.js';
+import { aliasLines, moduleClosure, kernelVersions, type ModuleSet } from './modules.js';
 import { discoverParts } from './discover-parts.js';
 import { copyAtomic, writeAtomic } from '../fsutil.js';
 import type { Logger } from '../log.js';
@@ -48,13 +48,37 @@ export function buildInitramfsImage(spec: InitramfsSpec): InitramfsImage {
   entries.push({ type: 'file', path: 'init', mode: 0o755, data: Buffer.from(spec.init) });
   // Without /dev/console the kernel has nowhere to send early output before devtmpfs is mounted.
   entries.push({ type: 'chardev', path: 'dev/console', mode: 0o600, major: 5, minor: 1 });
-  const names = modules.files.map((f, i) => `${String(i).padStart(3, '0')}-${basename(f)}`);
+  const names = modules.files.map((f) => basename(f));
   modules.files.forEach((f, i) => entries.push({ type: 'file', path: `lib/rolecast-modules/${names[i]}`, mode: 0o644, data: readFileSync(f) }));
   entries.push({ type: 'file', path: 'lib/rolecast-modules/order', mode: 0o644, data: Buffer.from(names.map((n) => `${n}\n`).join('')) });
+  entries.push(...modprobeFiles(spec.kernelVersion, modules));
   entries.push(...(spec.files ?? []));
   // gzip level 9 with Node's zlib: header mtime 0, no file name, so the bytes depend on the input only.
   const image = gzipSync(writeCpio(entries), { level: 9 });
   return { image, sha256: createHash('sha256').update(image).digest('hex'), modules };
+}
+
+/**
+ * modules.dep and modules.alias for busybox modprobe, limited to the modules in the image: /init feeds
+ * it the modalias of every device in /sys and it loads only the matching drivers (and their
+ * dependencies), as udev does. modules.dep lists a module's dependencies last-loaded first (depmod's
+ * order: modprobe inserts them from the end), with soft `pre:` dependencies included, since busybox
+ * modprobe does not read softdeps. The .ko files stay in lib/rolecast-modules (the `order` file's
+ * users insmod them from there); modprobe reaches them relative to its directory, through a link.
+ */
+function modprobeFiles(kernelVersion: string, modules: ModuleSet): CpioEntry[] {
+  const at = (f: string) => `rolecast/${basename(f)}`;
+  const dep = modules.files.map((f) => `${at(f)}:${[...(modules.needs.get(f) ?? [])].reverse().map((d) => ` ${at(d)}`).join('')}\n`).join('');
+  const names = new Set(modules.files.map((f) => basename(f, '.ko').replace(/-/g, '_')));
+  const alias = aliasLines(kernelVersion, names).map((l) => `${l}\n`).join('');
+  const dir = `lib/modules/${kernelVersion}`;
+  return [
+    { type: 'dir', path: 'lib/modules' },
+    { type: 'dir', path: dir },
+    { type: 'symlink', path: `${dir}/rolecast`, target: '/lib/rolecast-modules' },
+    { type: 'file', path: `${dir}/modules.dep`, mode: 0o644, data: Buffer.from(dep) },
+    { type: 'file', path: `${dir}/modules.alias`, mode: 0o644, data: Buffer.from(alias) },
+  ];
 }
 
 /** The common initramfs sources (busybox sh), shipped in the repository. */

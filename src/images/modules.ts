@@ -63,6 +63,8 @@ export interface ModuleSet {
   files: string[];
   /** Wanted modules this kernel does not have (e.g. a NIC driver built in, or absent). */
   missing: string[];
+  /** Per .ko path: the .ko paths it needs first (hard and soft dependencies, transitively), in load order. */
+  needs: Map<string, string[]>;
 }
 
 export function moduleClosure(kernelVersion: string, wanted: string[]): ModuleSet {
@@ -73,16 +75,48 @@ export function moduleClosure(kernelVersion: string, wanted: string[]): ModuleSe
   const order: string[] = [];
   const seen = new Set<string>();
   const missing: string[] = [];
+  const direct = new Map<string, string[]>();
   const visit = (name: string, stack: string[]) => {
     if (seen.has(name)) return;
     const file = index.get(name);
     if (!file) { if (stack.length === 0) missing.push(name); return; }
     seen.add(name);
     const deps = dependsOf(file);
-    for (const d of deps.soft.flatMap((x) => resolveSoft(x, index, aliases))) visit(d, [...stack, name]);
-    for (const d of deps.hard) visit(d, [...stack, name]);
+    const names = [...deps.soft.flatMap((x) => resolveSoft(x, index, aliases)), ...deps.hard];
+    for (const d of names) visit(d, [...stack, name]);
+    direct.set(file, names.map((d) => index.get(d)).filter((f): f is string => f !== undefined));
     order.push(file);
   };
   for (const w of wanted) visit(w.replace(/-/g, '_'), []);
-  return { files: order, missing };
+  return { files: order, missing, needs: transitiveNeeds(order, direct) };
+}
+
+/** Each module's dependencies, transitively, in the closure's load order (what modules.dep lists). */
+function transitiveNeeds(order: string[], direct: Map<string, string[]>): Map<string, string[]> {
+  const pos = new Map(order.map((f, i) => [f, i]));
+  const all = new Map<string, Set<string>>();
+  for (const f of order) {
+    // Load order puts every dependency before its user, so theirs are complete already.
+    const acc = new Set<string>();
+    for (const d of direct.get(f) ?? []) {
+      acc.add(d);
+      for (const dd of all.get(d) ?? []) acc.add(dd);
+    }
+    all.set(f, acc);
+  }
+  return new Map(order.map((f) => [f, [...all.get(f)!].sort((a, b) => pos.get(a)! - pos.get(b)!)]));
+}
+
+/**
+ * The `alias <pattern> <module>` lines of modules.alias whose module is one of `names`: what busybox
+ * modprobe matches a device's modalias against (fnmatch, as kmod does), so the initramfs can load the
+ * drivers its hardware needs instead of all of them.
+ */
+export function aliasLines(kernelVersion: string, names: ReadonlySet<string>): string[] {
+  const file = join('/lib/modules', kernelVersion, 'modules.alias');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter((line) => {
+    const [kw, alias, mod] = line.split(' ');
+    return kw === 'alias' && alias !== undefined && mod !== undefined && names.has(mod.replace(/-/g, '_'));
+  });
 }

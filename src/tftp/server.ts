@@ -11,8 +11,9 @@ import { performance } from 'node:perf_hooks';
 import type { TftpConfig } from '../config.js';
 import type { EventSink } from '../events/types.js';
 import type { Logger } from '../log.js';
-import { decode, encodeError, ERR } from './packet.js';
-import { negotiate } from './options.js';
+import { decode, encodeError, encodeOack, ERR } from './packet.js';
+import { negotiate, type Negotiated } from './options.js';
+import { NATIVE_MAX_WINDOW, tftpEngine, type TftpEngine } from '../native/tftp.js';
 import { ReadSession, type BlockSource, type SessionResult } from './session.js';
 import type { Resolved, TftpResolver } from './resolve.js';
 import { createHotPoll } from './hotpoll.js';
@@ -37,6 +38,8 @@ export interface TftpStats {
   bytes: number;
   /** Sends after which the loop was kept polling (see hotpoll.ts). */
   hotPolls: number;
+  /** Transfers handed to the native engine (src/native/tftp.ts). */
+  native: number;
 }
 
 export interface TftpServer {
@@ -121,10 +124,11 @@ async function openSource(r: Extract<Resolved, { kind: 'file' | 'virtual' }>): P
 export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
   const { config, logger } = opts;
   const main = createSocket({ type: 'udp4', reuseAddr: false });
-  const stats: TftpStats = { active: 0, completed: 0, failed: 0, refused: 0, evicted: 0, bytes: 0, hotPolls: 0 };
+  const stats: TftpStats = { active: 0, completed: 0, failed: 0, refused: 0, evicted: 0, bytes: 0, hotPolls: 0, native: 0 };
   const slots = new SlotTable(config.maxTransfers, config.maxTransfersPerClient); // by client address:port
   main.on('error', (err) => logger.error({ err }, 'tftp socket error'));
   const hot = createHotPoll(config.busyPollUs);
+  const engine = tftpEngine(config.busyPollUs);
 
   const refuse = (to: RemoteInfo, code: number, msg: string) => {
     stats.refused++;
@@ -140,18 +144,10 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   }, Math.max(50, Math.min(1000, config.maxStallMs / 4)));
   sweep.unref();
 
-  async function transfer(rinfo: RemoteInfo, filename: string, options: Record<string, string>, slot: Slot): Promise<void> {
-    const key = `${rinfo.address}:${rinfo.port}`;
-    const log = logger.child({ tftp: key, file: filename });
-    const r = await opts.resolver.resolve(filename, { address: rinfo.address });
-    if (slot.evicted) return;
-    if (r.kind === 'missing' || r.kind === 'denied') {
-      log.debug({ reason: r.reason }, 'tftp refused');
-      return refuse(rinfo, r.kind === 'missing' ? ERR.NOT_FOUND : ERR.ACCESS, r.kind === 'missing' ? 'File not found' : 'Access violation');
-    }
+  /** The JS session over a dgram socket: virtual files (rendered configs), and every file without the engine. */
+  async function jsTransfer(rinfo: RemoteInfo, r: Extract<Resolved, { kind: 'file' | 'virtual' }>, neg: Negotiated, slot: Slot): Promise<SessionResult | undefined> {
     const src = await openSource(r);
-    if (slot.evicted) return src.close();
-    const neg = negotiate(options, src.source.size, config);
+    if (slot.evicted) { await src.close(); return undefined; }
     const sock = createSocket('udp4');
     try {
       // A connected socket per transfer (as tftpd-hpa does): the kernel delivers only the client's
@@ -164,7 +160,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       await src.close();
       throw err;
     }
-    if (slot.evicted) { sock.close(); return src.close(); }
+    if (slot.evicted) { sock.close(); await src.close(); return undefined; }
     // Hot polling only where the answer comes back within the spin: the last round trip (send to the
     // client's next packet) decides, so a client on a slow link never makes the loop spin for nothing.
     let sentAt = 0;
@@ -187,9 +183,57 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       else session.receive(decode(msg));
     });
     sock.on('error', (err) => session.cancel(`socket error: ${err.message}`));
-    const result: SessionResult = await session.start();
+    const result = await session.start();
     sock.close();
     await src.close();
+    return result;
+  }
+
+  /**
+   * A file through the native engine (src/native/tftp.ts): same options, same outcome shape. The engine
+   * enforces maxStallMs itself, so the sweep leaves the slot alone (heard = Infinity); eviction cancels.
+   */
+  async function nativeTransfer(eng: TftpEngine, rinfo: RemoteInfo, path: string, size: number, neg: Negotiated, slot: Slot): Promise<SessionResult | undefined> {
+    const fh = await open(path, 'r');
+    try {
+      if (slot.evicted) return undefined;
+      stats.native++;
+      return await new Promise<SessionResult>((resolve) => {
+        let cancelReason: string | undefined;
+        const id = eng.submit({
+          bind: config.bind, clientAddress: rinfo.address, clientPort: rinfo.port, fd: fh.fd, size,
+          blksize: neg.blksize, windowsize: neg.windowsize, timeoutMs: neg.timeoutMs, retries: config.retries,
+          maxStallMs: config.maxStallMs, oack: Object.keys(neg.oack).length ? encodeOack(neg.oack) : undefined,
+        }, {
+          confirmed: () => { slot.confirmed = true; },
+          done: (o) => { stats.hotPolls += o.hotPolls; resolve(o.status === 'ok'
+            ? { ok: true, bytes: o.bytes, blocks: Math.floor(o.bytes / neg.blksize) + 1, retransmits: o.retransmits }
+            : { ok: false, reason: cancelReason ?? o.message, afterOack: o.afterOack, retransmits: o.retransmits,
+              ...(o.status === 'client-error' ? { clientError: { code: o.clientCode, message: o.message } } : {}) }); },
+        });
+        slot.heard = Infinity;
+        slot.onEvict = (reason) => { cancelReason = reason; eng.cancel(id); };
+      });
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async function transfer(rinfo: RemoteInfo, filename: string, options: Record<string, string>, slot: Slot): Promise<void> {
+    const key = `${rinfo.address}:${rinfo.port}`;
+    const log = logger.child({ tftp: key, file: filename });
+    const r = await opts.resolver.resolve(filename, { address: rinfo.address });
+    if (slot.evicted) return;
+    if (r.kind === 'missing' || r.kind === 'denied') {
+      log.debug({ reason: r.reason }, 'tftp refused');
+      return refuse(rinfo, r.kind === 'missing' ? ERR.NOT_FOUND : ERR.ACCESS, r.kind === 'missing' ? 'File not found' : 'Access violation');
+    }
+    const size = r.kind === 'file' ? r.size : r.content.length;
+    const neg = negotiate(options, size, config);
+    const result = engine && r.kind === 'file' && neg.windowsize <= NATIVE_MAX_WINDOW
+      ? await nativeTransfer(engine, rinfo, r.absPath, size, neg, slot)
+      : await jsTransfer(rinfo, r, neg, slot);
+    if (!result) return;
     const mac = r.mac;
     const host = r.host;
     if (result.ok) {
