@@ -39,8 +39,9 @@ const median = (a) => { const s = a.filter(Number.isFinite).sort((x, y) => x - y
  */
 const STAGES = [
   ['firmware', /iPXE \(http|>>Start PXE|Start PXE over IPv4/],
-  ['loader dhcp', /Configuring \(net0|Station IP address/],
-  ['loader', /iPXE initialising devices|ipxe\.efi|undionly\.kpxe/],
+  ['pxe dhcp', /Station IP address|Configuring \(net0/],
+  ['nbp tftp', /NBP file downloaded/], // UEFI: ipxe.efi over TFTP
+  ['ipxe dhcp', /Filename: http/],
   ['script', /\.ipxe\.\.\. ok|\.ipxe : \d+ bytes/],
   ['kernel+initrd', /\/initrd\.\.\. ok|initrd\.\.\. ok/],
   ['kernel start', /Linux version/],

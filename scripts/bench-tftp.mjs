@@ -7,7 +7,7 @@
 // busy-poll and with it off (tftp.busyPollUs 0), and a third time on its JS sessions (ROLECAST_TFTP_ENGINE=js). Each figure is the median of BENCH_RUNS rounds (default
 // 5); within a round every server takes its turn, so drift in the machine's load hits them alike.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -45,19 +45,29 @@ async function inner() {
   writeFileSync(join(dir, 'one.bin'), randomBytes(1024 * 1024));
   const procs = [];
   const start = (cmd, args) => { const p = spawn(cmd, args, { stdio: 'ignore' }); procs.push(p); return p; };
-  start('in.tftpd', ['-L', '-s', dir, '-a', '127.0.0.1:1069']);
-  start('dnsmasq', ['--no-daemon', '--port=0', '--enable-tftp', `--tftp-root=${dir}`, '--listen-address=127.0.0.1', '--bind-interfaces', '--tftp-max=1000', '--conf-file=/dev/null', '--pid-file=']);
+  const pids = {};
+  pids['tftpd-hpa'] = start('in.tftpd', ['-L', '-s', dir, '-a', '127.0.0.1:1069']).pid;
+  pids.dnsmasq = start('dnsmasq', ['--no-daemon', '--port=0', '--enable-tftp', `--tftp-root=${dir}`, '--listen-address=127.0.0.1', '--bind-interfaces', '--tftp-max=1000', '--conf-file=/dev/null', '--pid-file=']).pid;
   // rolecast runs in its own process, like the others: the client must not share its event loop.
-  start(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/tftp-server.ts'), dir, '2069']);
+  pids.rolecast = start(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/tftp-server.ts'), dir, '2069']).pid;
   procs.push(spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/tftp-server.ts'), dir, '3069'], { stdio: 'ignore', env: { ...process.env, ROLECAST_BUSY_POLL_US: '0' } }));
+  pids['rolecast-nopoll'] = procs.at(-1).pid;
   // The JS sessions (the engine before the native one; still what serves rendered configs), busy-poll on.
   procs.push(spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/tftp-server.ts'), dir, '4069'], { stdio: 'ignore', env: { ...process.env, ROLECAST_TFTP_ENGINE: 'js' } }));
+  pids['rolecast-js'] = procs.at(-1).pid;
+  // Server CPU time (user + system, reaped children included: in.tftpd forks one per transfer), in ms:
+  // the per-packet cost, which a loaded machine's wall clock hides.
+  const cpuMs = (pid) => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10;
+  };
   await new Promise((r) => setTimeout(r, 2500));
   const servers = { rolecast: 2069, 'rolecast-nopoll': 3069, 'rolecast-js': 4069, 'tftpd-hpa': 1069, dnsmasq: 69 };
   const RUNS = Number(process.env.BENCH_RUNS ?? 5);
   const median = (a) => { const x = [...a].sort((p, q) => p - q); return x[Math.floor((x.length - 1) / 2)]; };
-  const report = (name, runs) => {
+  const report = (name, runs, cpu) => {
     const res = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v)]));
+    if (cpu) console.log(`  server CPU per round (median ms): ${Object.entries(cpu).map(([k, v]) => `${k} ${median(v)}`).join(', ')}`);
     const line = Object.entries(res).map(([k, v]) => `${k} ${v.toFixed(1)} MiB/s`).join(', ');
     console.log(`${name} (median of ${RUNS}, load ${loadavg()[0].toFixed(1)}): ${line}; rolecast/tftpd-hpa ${(res.rolecast / res['tftpd-hpa']).toFixed(2)} (busy-poll off ${(res['rolecast-nopoll'] / res['tftpd-hpa']).toFixed(2)}, JS sessions ${(res['rolecast-js'] / res['tftpd-hpa']).toFixed(2)}), rolecast/dnsmasq ${(res.rolecast / res.dnsmasq).toFixed(2)}`);
   };
@@ -83,16 +93,20 @@ async function inner() {
     };
     for (const [name, file, n, options, mib] of cases) {
       const runs = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));
+      const cpu = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));
       for (let round = 0; round < RUNS; round++) {
         for (const [server, port] of Object.entries(servers)) {
+          const c0 = cpuMs(pids[server]);
           const t = process.hrtime.bigint();
           const got = await Promise.all(Array.from({ length: n }, () => tftpGet(port, file, { options, timeoutMs: 1000 })));
           const s = Number(process.hrtime.bigint() - t) / 1e9;
           if (got.some((g) => g.error || g.data.length === 0)) throw new Error(`${server}: ${name}: transfer failed`);
           runs[server].push(mib / s);
+          await new Promise((r) => setTimeout(r, 100)); // the last ACK, and in.tftpd's child reaped
+          cpu[server].push(cpuMs(pids[server]) - c0);
         }
       }
-      report(name, runs);
+      report(name, runs, cpu);
     }
     {
       const runs = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));

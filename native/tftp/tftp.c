@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -376,8 +377,12 @@ static void *engine_main(void *arg) {
   struct epoll_event events[MAX_EVENTS];
   e->next_check_ns = INT64_MAX;
   for (;;) {
-    int n = epoll_wait(e->epfd, events, MAX_EVENTS, wait_ms(e, now_ns()));
+    int timeout = wait_ms(e, now_ns());
+    int n = epoll_wait(e->epfd, events, MAX_EVENTS, timeout);
     if (n < 0 && errno != EINTR) break;
+    // Spinning with nothing to do: let whatever else is runnable on this core have it (on a busy machine
+    // that is often the very client whose ACK we wait for); returns at once when nothing is.
+    if (n == 0 && timeout == 0 && e->spin_until_ns) sched_yield();
     int stop = 0;
     for (int i = 0; i < n; i++) {
       job_t *j = events[i].data.ptr;
