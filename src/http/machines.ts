@@ -10,6 +10,9 @@ import type { RenderContext } from '../render/types.js';
 import type { State } from '../state/types.js';
 import { derive } from '../serverkey.js';
 import { fleetRow } from '../boot/fleet.js';
+import { resolveMachine } from '../inventory/resolve.js';
+import { renderHosts } from '../render/hostfiles.js';
+import { realServersOf } from '../render/keepalived.js';
 
 // Published forms per server key (an HMAC each): 10,000 of them per request cost more than the rest.
 const published = new WeakMap<Buffer, Map<string, string>>();
@@ -33,15 +36,27 @@ export function publishedHash(key: Buffer, contentHash: string): string {
 const warmed = new WeakMap<Inventory, Map<string, Promise<void>>>();
 const SLICE_MS = 10;
 
-async function fill(inv: Inventory, ctx: RenderContext): Promise<void> {
+async function sliced<T>(items: readonly T[], fn: (x: T) => void): Promise<void> {
   let sliceStart = performance.now();
-  for (const m of inv.machines) {
-    fleetRow(inv, ctx, m, {});
+  for (const x of items) {
+    fn(x);
     if (performance.now() - sliceStart > SLICE_MS) {
       await yieldToLoop();
       sliceStart = performance.now();
     }
   }
+}
+
+async function fill(inv: Inventory, ctx: RenderContext): Promise<void> {
+  // The per-snapshot pieces every machine's files share (each machine resolved, /etc/hosts, the sites'
+  // real servers) are O(N) each: built first, each in its own turn, instead of all inside the first
+  // load balancer's row (a 150 ms step at 10,000 machines, 300-500 ms on a busy host, after every reload).
+  await sliced(inv.machines, (m) => resolveMachine(inv, m));
+  renderHosts(inv);
+  await yieldToLoop();
+  realServersOf(inv, '');
+  await yieldToLoop();
+  await sliced(inv.machines, (m) => fleetRow(inv, ctx, m, {}));
 }
 
 /** Every machine's content hash for this snapshot, computed on first use in slices (shared by concurrent callers). */
