@@ -12,7 +12,7 @@ import { buildApp } from './http/app.js';
 import { startTftpServer } from './tftp/server.js';
 import { createResolver } from './tftp/resolve.js';
 import { setBootOnce } from './inventory/edit.js';
-import { openFileState } from './state/file/index.js';
+import { openState } from './state/open.js';
 import type { State } from './state/types.js';
 import { startDhcpServer } from './dhcp/server.js';
 import { startRouterAdvertiser } from './ra.js';
@@ -45,7 +45,7 @@ export async function openSite(cfg: ServerConfig, logger: Logger, loaded?: Inven
   }
   const store = await InventoryStore.open(cfg.profilesDir, logger, cfg.reload, undefined, loaded);
   store.watch();
-  return { store, state: await openFileState(cfg.dataDir, cfg.profilesDir, logger) };
+  return { store, state: await openState(cfg, { logger }) };
 }
 
 export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: Inventory, site?: { state: State; store: InventoryStore }): Promise<Running> {

@@ -10,6 +10,9 @@ import type { Inventory, Machine } from '../inventory/types.js';
 import type { RenderContext } from '../render/types.js';
 import { normaliseMac } from '../boot/facts.js';
 import { str, UsageError, type Flags } from './spec.js';
+import pino from 'pino';
+import { createLogger, type Logger } from '../log.js';
+import { openState, type OpenedState, type OpenStateOptions, type StatePart } from '../state/open.js';
 
 /** The package root (works from src/commands and dist/commands alike). */
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -111,19 +114,26 @@ export function usesDatabase(l: Loaded): boolean {
   return l.cfg.state.backend === 'postgres' && l.cfg.state.url !== undefined && !l.profilesFlag;
 }
 
-/** One connection to the state database for a command (schema migrated), closed after `fn`. */
-export async function withDatabase<T>(l: Loaded, fn: (link: import('../state/pg/link.js').PgLink) => Promise<T>): Promise<T> {
-  const { PgLink } = await import('../state/pg/link.js');
-  const { silentLogger } = await import('../log.js');
-  const link = await PgLink.open(l.cfg.state.url!, silentLogger());
-  try { return await fn(link); } finally { await link.close(); }
+/** Store problems a command meets (a write that failed): on stderr, never mixed into its output. */
+function cliLogger(): Logger {
+  return createLogger('warn', pino.destination({ dest: 2, sync: true }));
+}
+
+/**
+ * The state a command works on, through the one openState: the config's backend (the data directory,
+ * or the site's PostgreSQL), only the stores it names. --profiles DIR keeps profile edits on that
+ * directory. Closed after `fn`.
+ */
+export async function withState<P extends StatePart, T>(l: Loaded, parts: readonly P[], fn: (s: OpenedState<P>) => Promise<T>, opts: Omit<OpenStateOptions<P>, 'parts'> = {}): Promise<T> {
+  const state = await openState(l.cfg, { logger: cliLogger(), parts, ...(l.profilesFlag ? { profilesDir: l.cfg.profilesDir } : {}), ...opts });
+  try { return await fn(state); } finally { await state.close(); }
 }
 
 /** The database's current profile version as a snapshot (same validation as a directory). */
 async function loadFromDatabase(l: Loaded): Promise<Inventory> {
-  const { PgProfiles } = await import('../state/pg/profiles.js');
   const { buildInventory } = await import('../inventory/index.js');
-  const { version, sources } = await withDatabase(l, (link) => new PgProfiles(link).current());
+  const { pgProfiles } = await import('../state/pg/profiles.js');
+  const { version, sources } = await withState(l, ['profiles'], (s) => pgProfiles(s.profiles).current());
   if (version === 0) throw new RolecastError('E_NO_PROFILES', 'the state database holds no profiles yet: rolecast profiles push DIR (or start rolecast serve once with profilesDir set)');
   return buildInventory(sources, `postgres profiles version ${version}`);
 }

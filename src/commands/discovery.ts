@@ -5,14 +5,13 @@
  * commission edits machines.yaml (boot-once "discover"), as assign does.
  */
 import { ERRORS, RolecastError, type ErrorCode } from '../errors.js';
-import { FileProfileEditor } from '../state/file/profiles.js';
 import { baseUrlOf } from '../config.js';
 import { setBootOnce } from '../inventory/edit.js';
 import { FLAGS, type CommandSpec, type Flags } from './spec.js';
 import type { DiscoveredRecord } from '../state/types.js';
 import type { HardwareFacts } from '../discovery/report.js';
 import { diffFacts } from '../discovery/diff.js';
-import { applySite, findMachine, loadProfiles, out, serverConfig, table, UsageError } from './common.js';
+import { applySite, findMachine, loadProfiles, out, serverConfig, table, UsageError, withState } from './common.js';
 
 async function api(flags: Flags, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> & unknown[] }> {
   const loaded = await serverConfig(flags);
@@ -92,9 +91,8 @@ export async function cmdCommission(args: string[], flags: Flags): Promise<numbe
   const [host] = args;
   if (!host) throw new UsageError('commission needs a host name');
   const loaded = await serverConfig(flags);
-  const { cfg } = loaded;
   const m = findMachine(await loadProfiles(loaded), host);
-  await setBootOnce(new FileProfileEditor(cfg.profilesDir), m.host, 'discover', { who: 'rolecast commission' });
+  await withState(loaded, ['profiles'], (s) => setBootOnce(s.profiles, m.host, 'discover', { who: 'rolecast commission' }));
   out(`${m.host}: boot_once discover set; its next boot refreshes its facts (rolecast facts ${m.host}), then it boots ${m.role} again`);
   return 0;
 }

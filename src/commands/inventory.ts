@@ -8,17 +8,12 @@ import { renderMachineFiles, machineContentHash, renderBootConfig } from '../ren
 import type { RenderContext } from '../render/types.js';
 import { planBoot } from '../boot/plan.js';
 import type { Firmware } from '../boot/facts.js';
-import { readServed } from '../state/file/served.js';
-import { FileProfileEditor } from '../state/file/profiles.js';
 import { fleet, type FleetRow } from '../boot/fleet.js';
 import { loadImageView } from '../images/view.js';
 import { existingServerKey } from '../serverkey.js';
 import { FLAGS, type CommandSpec, type Flags } from './spec.js';
 import { rebootAfterEdit, REBOOT_FLAGS } from './power.js';
-import { applySite, findMachine, loadProfiles, NotFoundError, out, renderContext, serverConfig, table, UsageError, usesDatabase, withDatabase, type Loaded } from './common.js';
-import { PgProfiles } from '../state/pg/profiles.js';
-import { PgServedStore } from '../state/pg/records.js';
-import { silentLogger } from '../log.js';
+import { applySite, findMachine, loadProfiles, NotFoundError, out, renderContext, serverConfig, table, UsageError, withState, type Loaded } from './common.js';
 import { operator } from './profiles.js';
 
 async function load(flags: Flags): Promise<{ inv: Inventory; ctx: RenderContext; dataDir: string; loaded: Loaded }> {
@@ -113,8 +108,7 @@ export async function cmdAssign(args: string[], flags: Flags): Promise<number> {
   const m = findMachine(await loadProfiles(loaded), key);
   const host = m.host;
   const who = { who: `rolecast assign (${operator()})` };
-  if (usesDatabase(loaded)) await withDatabase(loaded, async (link) => assignRole(new PgProfiles(link), host, role, who));
-  else await assignRole(new FileProfileEditor(loaded.cfg.profilesDir), host, role, who);
+  await withState(loaded, ['profiles'], (s) => assignRole(s.profiles, host, role, who));
   if (flags.reboot) return rebootAfterEdit(loaded.cfg, flags, host, `role ${m.role} → ${role}`);
   out(`${host}: role ${role} (takes effect on its next boot)`);
   return 0;
@@ -130,9 +124,9 @@ export interface DiffRow {
   servedHash?: string;
 }
 
-export async function machineDiff(inv: Inventory, ctx: RenderContext, dataDir: string, fromDb?: Loaded): Promise<DiffRow[]> {
+export async function machineDiff(inv: Inventory, ctx: RenderContext, loaded: Loaded): Promise<DiffRow[]> {
   // Site-wide with the postgres backend: what any server served.
-  const served = fromDb ? await withDatabase(fromDb, async (link) => (await PgServedStore.open(link, silentLogger())).all()) : await readServed(dataDir);
+  const served = await withState(loaded, ['served'], async (s) => ({ ...s.served.all() }));
   return fleet(inv, ctx, served).map((r) => ({
     host: r.host, mac: r.mac, role: r.role, status: r.status, hash: r.hash,
     ...(r.served ? { servedRole: r.served.role, servedHash: r.served.hash } : {}),
@@ -140,8 +134,8 @@ export async function machineDiff(inv: Inventory, ctx: RenderContext, dataDir: s
 }
 
 export async function cmdDiff(_args: string[], flags: Flags): Promise<number> {
-  const { inv, ctx, dataDir, loaded } = await load(flags);
-  const rows = await machineDiff(inv, ctx, dataDir, usesDatabase(loaded) ? loaded : undefined);
+  const { inv, ctx, loaded } = await load(flags);
+  const rows = await machineDiff(inv, ctx, loaded);
   const changed = rows.filter((r) => r.status !== 'unchanged');
   if (flags.json) out(JSON.stringify(rows, null, 2));
   else if (changed.length === 0) out('no machine would change on its next boot');

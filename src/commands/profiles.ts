@@ -8,9 +8,8 @@ import { hostname, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { writeAtomic } from '../fsutil.js';
 import { readSources, ROLES_DIR, versionOf } from '../inventory/load.js';
-import { silentLogger } from '../log.js';
-import { PgLink } from '../state/pg/link.js';
-import { PgProfiles } from '../state/pg/profiles.js';
+import { openState } from '../state/open.js';
+import { pgProfiles, type PgProfiles } from '../state/pg/profiles.js';
 import { FLAGS, str, UsageError, type CommandSpec, type Flags } from './spec.js';
 import { out, serverConfig, table } from './common.js';
 
@@ -31,8 +30,9 @@ export async function stateUrlOf(flags: Flags): Promise<string> {
 }
 
 async function withProfiles<T>(flags: Flags, fn: (p: PgProfiles) => Promise<T>): Promise<T> {
-  const link = await PgLink.open(await stateUrlOf(flags), silentLogger());
-  try { return await fn(new PgProfiles(link)); } finally { await link.close(); }
+  const url = await stateUrlOf(flags);
+  const state = await openState({ dataDir: '', profilesDir: '', state: { backend: 'postgres', url } }, { parts: ['profiles'] });
+  try { return await fn(pgProfiles(state.profiles)); } finally { await state.close(); }
 }
 
 async function cmdPush(args: string[], flags: Flags): Promise<number> {

@@ -12,7 +12,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Inventory, Machine } from '../inventory/types.js';
 import type { BootEvent } from '../events/types.js';
 import type { RenderContext } from '../render/types.js';
-import { readSources } from '../inventory/load.js';
 import { firmwareOf, normaliseMac } from '../boot/facts.js';
 import type { PowerAction, State } from '../state/types.js';
 import { planBoot } from '../boot/plan.js';
@@ -112,7 +111,9 @@ export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
       path: f.path, mode: f.mode.toString(8).padStart(4, '0'), size: Buffer.byteLength(f.content), secret: f.secret,
       ...(f.secret ? {} : { sha256: createHash('sha256').update(f.content).digest('hex') }),
     }));
-    const src = (await readSources(inv.profilesDir)).find((s) => s.name === m.source.file);
+    // Through the state's profile store: the profiles directory, or the database's current version.
+    // Unreadable (the database is down): no line, the rest of the answer stands.
+    const src = await deps.state.profiles.read(m.source.file).catch(() => undefined);
     const line = src?.text.split('\n')[m.source.line - 1];
     const row = fleetRow(inv, deps.images ? { ...deps.ctx, images: await deps.images(inv) } : deps.ctx, m, served.all());
     const last = row.served;

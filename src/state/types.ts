@@ -46,9 +46,15 @@ export interface LeaseStore {
   close(): Promise<void>;
 }
 
-/** The boot-event log: one timeline per MAC, live subscribers (SSE). */
+/**
+ * The boot-event log: one timeline per MAC, live subscribers (SSE). Events recorded by any process on
+ * the same state (another server, a CLI command) reach timeline() and subscribers too.
+ */
 export interface EventLog extends EventSink {
+  /** The kept timeline (the last events; fewer for MACs no host was ever heard with). */
   timeline(mac: string): BootEvent[];
+  /** Every stored event of one MAC, oldest first, from the durable log (tools: `rolecast events`). */
+  history(mac: string): Promise<BootEvent[]>;
   last(mac: string): BootEvent | undefined;
   subscribe(fn: (e: BootEvent) => void): () => void;
   close(): Promise<void>;

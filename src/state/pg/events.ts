@@ -3,23 +3,31 @@
  * SSE stream and the timelines of every server show what any server recorded. Local subscribers see an
  * event at once (emit is synchronous, the DHCP/TFTP/HTTP paths never wait); the write follows in
  * batches. With the database unreachable, events wait in a bounded queue and are written, in order,
- * when it is back; each server then replays the others' events it missed to its subscribers.
+ * when it is back; each server then replays the others' events it missed to its subscribers. The
+ * timelines are the same bounded Timelines as the file store's (unknown MACs capped, least recently
+ * heard dropped first). A notification carries each field cut to a bounded length, well under
+ * PostgreSQL's 8000-byte payload limit; the table keeps the whole event.
  */
 import type { BootEvent } from '../../events/types.js';
 import type { Logger } from '../../log.js';
 import type { EventLog } from '../types.js';
 import type { PgLink } from './link.js';
+import { Timelines, type TimelineLimits } from '../timelines.js';
 
-const PER_MAC = 200;
 const BATCH = 500;
 /** Beyond this many unwritten events the oldest are dropped (and counted in the log): memory is bounded. */
 const MAX_QUEUE = 100_000;
 
 interface Row { id: string; mac: string; stage: string; at: Date; host: string | null; detail: string | null; address: string | null; server?: string }
 
+export interface PgEventLogOptions {
+  limits?: Partial<TimelineLimits>;
+  /** Load the last events of every machine at open (default true; a tool that only appends skips it). */
+  load?: boolean;
+}
+
 export class PgEventLog implements EventLog {
-  private readonly byMac = new Map<string, BootEvent[]>();
-  private readonly subscribers = new Set<(e: BootEvent) => void>();
+  private readonly timelines: Timelines;
   private queue: BootEvent[] = [];
   private writing: Promise<void> | undefined;
   private lastId = 0n;
@@ -27,24 +35,40 @@ export class PgEventLog implements EventLog {
   private replayed = new Set<bigint>();
   private dropped = 0;
 
-  private constructor(private readonly link: PgLink, private readonly logger: Logger, private readonly now: () => Date) {}
+  private constructor(private readonly link: PgLink, private readonly logger: Logger, private readonly now: () => Date, limits: Partial<TimelineLimits>) {
+    this.timelines = new Timelines(logger, limits);
+  }
 
-  static async open(link: PgLink, logger: Logger, now: () => Date = () => new Date()): Promise<PgEventLog> {
-    const log = new PgEventLog(link, logger, now);
-    await log.load();
+  static async open(link: PgLink, logger: Logger, now: () => Date = () => new Date(), opts: PgEventLogOptions = {}): Promise<PgEventLog> {
+    const log = new PgEventLog(link, logger, now, opts.limits ?? {});
+    if (opts.load !== false) await log.load();
+    else await log.skipHistory();
     link.on('rolecast_events', (p) => log.fromOther(p));
     link.onReconnect(() => log.catchUp());
     link.onUp(() => log.kick());
     return log;
   }
 
-  /** The last PER_MAC events of every machine. */
+  /** The last `perMac` events of every machine (the timelines bound unknown MACs further). */
   private async load(): Promise<void> {
     const r = await this.link.pool.query<Row>(
       `SELECT id, mac, stage, at, host, detail, address FROM (
          SELECT *, row_number() OVER (PARTITION BY mac ORDER BY id DESC) AS n FROM events) e
-       WHERE n <= ${PER_MAC} ORDER BY id`);
+       WHERE n <= $1 ORDER BY id`, [this.timelines.limits.perMac]);
     for (const row of r.rows) this.remember(toEvent(row), BigInt(row.id));
+  }
+
+  /** Without the history: only where it ends (a catch-up after an outage starts there). */
+  private async skipHistory(): Promise<void> {
+    const r = await this.link.pool.query<{ id: string | null }>('SELECT max(id) AS id FROM events');
+    this.lastId = BigInt(r.rows[0]?.id ?? 0);
+  }
+
+  /** One machine's whole timeline from the table (tools: `rolecast events`). */
+  async history(mac: string): Promise<BootEvent[]> {
+    const r = await this.link.pool.query<Row>(
+      'SELECT id, mac, stage, at, host, detail, address, server FROM events WHERE mac = $1 ORDER BY id', [mac]);
+    return r.rows.map(toEvent);
   }
 
   /** After an outage: the events other servers wrote meanwhile, to the timelines and subscribers. */
@@ -58,17 +82,12 @@ export class PgEventLog implements EventLog {
 
   private remember(e: BootEvent, id?: bigint): void {
     if (id !== undefined && id > this.lastId) this.lastId = id;
-    const list = this.byMac.get(e.mac) ?? [];
-    list.push(e);
-    if (list.length > PER_MAC) list.splice(0, list.length - PER_MAC);
-    this.byMac.set(e.mac, list);
+    this.timelines.remember(e);
   }
 
   private deliver(e: BootEvent, id?: bigint): void {
-    this.remember(e, id);
-    for (const fn of this.subscribers) {
-      try { fn(e); } catch (err) { this.logger.error({ err }, 'event subscriber failed'); }
-    }
+    if (id !== undefined && id > this.lastId) this.lastId = id;
+    this.timelines.deliver(e);
   }
 
   private fromOther(p: Record<string, unknown>): void {
@@ -100,7 +119,8 @@ export class PgEventLog implements EventLog {
 
   private kick(): void {
     if (!this.link.up) return;
-    this.writing ??= this.write().finally(() => { this.writing = undefined; });
+    // An emit between the loop's last look and this finally found `writing` still set: look again.
+    this.writing ??= this.write().finally(() => { this.writing = undefined; if (this.queue.length) this.kick(); });
   }
 
   private async write(): Promise<void> {
@@ -116,8 +136,8 @@ export class PgEventLog implements EventLog {
                 ins AS (INSERT INTO events (mac, stage, at, host, detail, address, server)
                         SELECT mac, stage, at::timestamptz, host, detail, address, $2 FROM e
                         RETURNING id, mac, stage, at, host, detail, address)
-           SELECT count(pg_notify('rolecast_events', json_build_object('s', $2::text, 'id', id, 'mac', mac, 'stage', stage, 'at', at,
-                  'host', host, 'detail', left(detail, 2000), 'address', address)::text)) FROM ins`,
+           SELECT count(pg_notify('rolecast_events', json_build_object('s', $2::text, 'id', id, 'mac', left(mac, 64), 'stage', left(stage, 64),
+                  'at', at, 'host', left(host, 256), 'detail', left(detail, 2000), 'address', left(address, 64))::text)) FROM ins`,
           [JSON.stringify(batch), this.link.serverId]);
         this.queue.splice(0, batch.length);
       } catch (err) {
@@ -132,16 +152,15 @@ export class PgEventLog implements EventLog {
   }
 
   timeline(mac: string): BootEvent[] {
-    return [...(this.byMac.get(mac) ?? [])];
+    return this.timelines.timeline(mac);
   }
 
   last(mac: string): BootEvent | undefined {
-    return this.byMac.get(mac)?.at(-1);
+    return this.timelines.last(mac);
   }
 
   subscribe(fn: (e: BootEvent) => void): () => void {
-    this.subscribers.add(fn);
-    return () => this.subscribers.delete(fn);
+    return this.timelines.subscribe(fn);
   }
 
   async close(): Promise<void> {
@@ -153,6 +172,7 @@ export class PgEventLog implements EventLog {
 
 function toEvent(row: Row): BootEvent {
   const e = { mac: row.mac, stage: row.stage, at: row.at.toISOString() } as BootEvent;
+  if (row.server) e.server = row.server;
   if (row.host !== null) e.host = row.host;
   if (row.detail !== null) e.detail = row.detail;
   if (row.address !== null) e.address = row.address;

@@ -10,6 +10,8 @@ import { PgLeaseStore } from './leases.js';
 import { PgEventLog } from './events.js';
 import { PgDiscoveredStore, PgPowerLog, PgServedStore } from './records.js';
 import { PgProfiles } from './profiles.js';
+import { FileProfileEditor } from '../file/profiles.js';
+import { ALL_PARTS, openParts, type OpenStateOptions } from '../open.js';
 
 export { PgLink, PgLeaseStore, PgEventLog, PgServedStore, PgDiscoveredStore, PgPowerLog, PgProfiles };
 
@@ -22,25 +24,26 @@ export interface PgState extends State {
   health(): StateHealth;
 }
 
-export async function openPgState(url: string, logger: Logger): Promise<PgState> {
+/** All of it (or the `parts` asked for: the other fields are then absent; openState types that). */
+export async function openPgState(url: string, logger: Logger, opts: OpenStateOptions = {}): Promise<PgState> {
   const log = logger.child({ component: 'state' });
   const link = await PgLink.open(url, log);
   try {
-    const leases = await PgLeaseStore.open(link, log);
-    const events = await PgEventLog.open(link, log);
-    const served = await PgServedStore.open(link, log);
-    const discovered = await PgDiscoveredStore.open(link, log);
-    const power = await PgPowerLog.open(link, log);
-    const profiles = new PgProfiles(link);
+    const { stores, close } = await openParts(opts.parts ?? ALL_PARTS, {
+      leases: () => PgLeaseStore.open(link, log),
+      events: () => PgEventLog.open(link, log, undefined, { load: opts.loadEvents ?? true }),
+      served: () => PgServedStore.open(link, log),
+      discovered: () => PgDiscoveredStore.open(link, log),
+      power: () => PgPowerLog.open(link, log),
+      // --profiles DIR on the command line: that directory, even with the database's profiles.
+      profiles: () => (opts.profilesDir ? new FileProfileEditor(opts.profilesDir) : new PgProfiles(link)),
+    });
+    const events = stores.events as PgEventLog | undefined;
     return {
-      leases, events, served, discovered, power, profiles, link,
-      health: () => ({ backend: 'postgres', ...link.health(), queuedEvents: events.backlog }),
+      ...(stores as unknown as PgState), link,
+      health: () => ({ backend: 'postgres', ...link.health(), queuedEvents: events?.backlog ?? 0 }),
       close: async () => {
-        await leases.close();
-        await events.close();
-        await served.close();
-        await discovered.close();
-        await power.close();
+        await close();
         await link.close();
       },
     };

@@ -140,7 +140,11 @@ export class PgLink {
     const l = this.listener;
     this.listener = undefined;
     if (l) l.end().catch(() => undefined);
-    this.reconnecting ??= this.reconnect().finally(() => { this.reconnecting = undefined; });
+    this.reconnecting ??= this.reconnect().finally(() => {
+      this.reconnecting = undefined;
+      // Down again between the loop's success and this finally: that down() found a reconnect running.
+      if (!this.state.up && !this.closed) this.down(new Error(this.state.error ?? 'state database unreachable'));
+    });
   }
 
   private async reconnect(): Promise<void> {

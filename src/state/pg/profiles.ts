@@ -130,6 +130,12 @@ export class PgProfiles implements ProfileEditor {
   }
 }
 
+/** The PostgreSQL profile store behind a ProfileEditor (versions, push, current), or a clear error. */
+export function pgProfiles(p: ProfileEditor): PgProfiles {
+  if (p instanceof PgProfiles) return p;
+  throw new RolecastError('E_USAGE', 'profile versions are kept in PostgreSQL only (state: { backend: postgres, url }); these profiles are a directory');
+}
+
 async function currentOf(c: pg.ClientBase, lock = false): Promise<{ version: number; sources: SourceFile[] }> {
   const h = await c.query<{ version: number }>(`SELECT version FROM profile_head${lock ? ' FOR UPDATE' : ''}`);
   const version = h.rows[0]?.version ?? 0;

@@ -42,7 +42,8 @@ export class PgWriter {
 
   private kick(): void {
     if (!this.link.up) return;
-    this.running ??= this.run().finally(() => { this.running = undefined; });
+    // A write between the loop's last look and this finally found `running` still set: look again.
+    this.running ??= this.run().finally(() => { this.running = undefined; if (this.items.length) this.kick(); });
   }
 
   private async run(): Promise<void> {

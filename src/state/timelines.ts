@@ -1,0 +1,82 @@
+/**
+ * The in-memory boot timelines every EventLog keeps (the file journal, the PostgreSQL cache): the last
+ * `perMac` events of each machine, and subscribers (the SSE stream) told of each event once.
+ *
+ * Bounded whatever arrives (issue 16: every new MAC from DHCP or an event POST grew the map for good):
+ * MACs never heard with a host name (unknown machines, or invented ones) are capped at `maxUnknownMacs`,
+ * the least recently heard dropped first, with `perUnknownMac` events each. A MAC heard with a host
+ * becomes tracked and keeps `perMac`.
+ */
+import type { BootEvent } from '../events/types.js';
+import type { Logger } from '../log.js';
+
+export interface TimelineLimits {
+  perMac: number;
+  maxUnknownMacs: number;
+  perUnknownMac: number;
+}
+
+export const DEFAULT_TIMELINE_LIMITS: TimelineLimits = { perMac: 200, maxUnknownMacs: 5000, perUnknownMac: 20 };
+
+export class Timelines {
+  private readonly byMac = new Map<string, BootEvent[]>();
+  /** MACs never seen with a host, least recently heard first (Set insertion order). */
+  private readonly unknown = new Set<string>();
+  private readonly subscribers = new Set<(e: BootEvent) => void>();
+  readonly limits: TimelineLimits;
+
+  constructor(private readonly logger: Logger, limits: Partial<TimelineLimits> = {}) {
+    this.limits = { ...DEFAULT_TIMELINE_LIMITS, ...limits };
+  }
+
+  /** Into the timeline only (loading history: subscribers are not told). */
+  remember(e: BootEvent): void {
+    const list = this.byMac.get(e.mac) ?? [];
+    list.push(e);
+    if (e.host) this.unknown.delete(e.mac);
+    else if (this.unknown.has(e.mac) || list.length === 1) {
+      this.unknown.delete(e.mac); // re-insert: most recently heard last
+      this.unknown.add(e.mac);
+    }
+    const cap = this.unknown.has(e.mac) ? this.limits.perUnknownMac : this.limits.perMac;
+    if (list.length > cap) list.splice(0, list.length - cap);
+    this.byMac.set(e.mac, list);
+    while (this.unknown.size > this.limits.maxUnknownMacs) {
+      const oldest = this.unknown.values().next().value as string;
+      this.unknown.delete(oldest);
+      this.byMac.delete(oldest);
+    }
+  }
+
+  /** Into the timeline and to every subscriber (one failing subscriber does not stop the others). */
+  deliver(e: BootEvent): void {
+    this.remember(e);
+    for (const fn of this.subscribers) {
+      try { fn(e); } catch (err) { this.logger.error({ err }, 'event subscriber failed'); }
+    }
+  }
+
+  timeline(mac: string): BootEvent[] {
+    return [...(this.byMac.get(mac) ?? [])];
+  }
+
+  last(mac: string): BootEvent | undefined {
+    return this.byMac.get(mac)?.at(-1);
+  }
+
+  /** Every kept event, oldest first (the file log's compaction writes these). */
+  all(): BootEvent[] {
+    return [...this.byMac.values()].flat().sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  }
+
+  subscribe(fn: (e: BootEvent) => void): () => void {
+    this.subscribers.add(fn);
+    return () => this.subscribers.delete(fn);
+  }
+}
+
+/** A boot event read back from a journal or a notification: the fields every consumer relies on are strings. */
+export function isBootEvent(x: unknown): x is BootEvent {
+  const e = x as BootEvent;
+  return typeof e === 'object' && e !== null && typeof e.mac === 'string' && e.mac !== '' && typeof e.stage === 'string' && typeof e.at === 'string';
+}
