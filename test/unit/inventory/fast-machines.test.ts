@@ -81,9 +81,9 @@ describe('machines.yaml fast path', () => {
         if (fastMachines(text)) fastTaken++;
         same(text);
       },
-    ), { numRuns: Number(process.env.FAST_RUNS ?? 600), seed: Number(process.env.FAST_SEED ?? 15) });
+    ), { numRuns: Number(process.env.FAST_RUNS ?? 300), seed: Number(process.env.FAST_SEED ?? 15) });
     if (process.env.FAST_RUNS) console.log(`fast path took ${fastTaken} mutants`);
-    expect(fastTaken).toBeGreaterThan(100); // many mutants stay in the fast subset (and must agree)
+    expect(fastTaken).toBeGreaterThan(60); // many mutants stay in the fast subset (and must agree)
   });
 
   it('agrees on line-level edits: duplicated, dropped and swapped machines', () => {
@@ -96,6 +96,6 @@ describe('machines.yaml fast path', () => {
       else if (op === 'drop') l.splice(i, 1);
       else [l[i], l[j]] = [l[j]!, l[i]!];
       same(`${l.join('\n')}\n`);
-    }), { numRuns: 150, seed: 15 });
+    }), { numRuns: 100, seed: 15 });
   });
 });
