@@ -23,8 +23,8 @@ async function replaceAtomic(path: string, fill: (tmp: string) => Promise<void>)
   }
 }
 
-export function writeAtomic(path: string, data: Buffer | string): Promise<void> {
-  return replaceAtomic(path, (tmp) => writeFile(tmp, data, { mode: 0o644 }));
+export function writeAtomic(path: string, data: Buffer | string, mode = 0o644): Promise<void> {
+  return replaceAtomic(path, (tmp) => writeFile(tmp, data, { mode }));
 }
 
 export function copyAtomic(from: string, to: string): Promise<void> {

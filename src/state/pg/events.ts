@@ -41,10 +41,16 @@ export class PgEventLog implements EventLog {
 
   static async open(link: PgLink, logger: Logger, now: () => Date = () => new Date(), opts: PgEventLogOptions = {}): Promise<PgEventLog> {
     const log = new PgEventLog(link, logger, now, opts.limits ?? {});
-    if (opts.load !== false) await log.load();
-    else await log.skipHistory();
+    const start = () => (opts.load !== false ? log.load() : log.skipHistory());
+    let started = link.up;
+    if (started) await start();
     link.on('rolecast_events', (p) => log.fromOther(p));
-    link.onReconnect(() => log.catchUp());
+    // After an outage: what the others wrote meanwhile. Started while the database was down: the history.
+    link.onReconnect(async () => {
+      if (started) return log.catchUp();
+      await start();
+      started = true;
+    });
     link.onUp(() => log.kick());
     return log;
   }

@@ -25,9 +25,9 @@ export interface PgState extends State {
 }
 
 /** All of it (or the `parts` asked for: the other fields are then absent; openState types that). */
-export async function openPgState(url: string, logger: Logger, opts: OpenStateOptions = {}): Promise<PgState> {
+export async function openPgState(url: string, logger: Logger, opts: OpenStateOptions & { startDown?: boolean } = {}): Promise<PgState> {
   const log = logger.child({ component: 'state' });
-  const link = await PgLink.open(url, log);
+  const link = await PgLink.open(url, log, { startDown: opts.startDown ?? false });
   try {
     const { stores, close } = await openParts(opts.parts ?? ALL_PARTS, {
       leases: () => PgLeaseStore.open(link, log),

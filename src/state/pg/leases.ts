@@ -48,7 +48,7 @@ export class PgLeaseStore implements LeaseStore {
 
   static async open(link: PgLink, logger: Logger, now: () => number = Date.now): Promise<PgLeaseStore> {
     const s = new PgLeaseStore(link, logger, now);
-    await s.reload();
+    if (link.up) await s.reload(); // else (a server started degraded) the reconnect loads it
     link.on('rolecast_leases', (p) => s.apply(fromPayload(p), typeof p.network === 'string' ? p.network : undefined));
     link.onReconnect(() => s.reload());
     link.onUp(() => s.kick());

@@ -46,6 +46,8 @@ export class PgLink {
   private reconnecting: Promise<void> | undefined;
   private ping: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The schema is known to be current (migrated by this link). A link started down migrates on its first connect. */
+  private migrated = false;
 
   private constructor(private readonly url: string, private readonly logger: Logger) {
     this.pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 2000, query_timeout: 10_000, idleTimeoutMillis: 30_000 });
@@ -53,22 +55,43 @@ export class PgLink {
     this.pool.on('error', (err) => this.down(err));
   }
 
-  /** Connect, migrate the schema and start listening; a database unreachable at start is an error. */
-  static async open(url: string, logger: Logger): Promise<PgLink> {
+  /**
+   * Connect, migrate the schema and start listening. A database unreachable at start is an error,
+   * unless `startDown`: then the link starts down and connects (and migrates) by itself when it can —
+   * a server starts degraded from its cached profiles (site.ts) rather than not at all.
+   */
+  static async open(url: string, logger: Logger, opts: { startDown?: boolean } = {}): Promise<PgLink> {
     const link = new PgLink(url, logger);
     try {
-      const c = await link.pool.connect();
-      try { await migrate(c); } finally { c.release(); }
+      await link.migrate();
       await link.listen();
     } catch (err) {
+      if (opts.startDown && !(err instanceof RolecastError) && isConnectionError(err)) {
+        link.state = { up: false, since: new Date().toISOString(), error: (err as Error).message };
+        logger.error({ err }, 'state database unreachable at start: starting degraded, reconnecting by itself');
+        link.down(err);
+        link.startPing();
+        return link;
+      }
       await link.pool.end().catch(() => undefined);
       if (err instanceof RolecastError) throw err;
       throw new RolecastError('E_STATE_UNAVAILABLE', `cannot reach the state database (${redact(url)}): ${(err as Error).message}`, { cause: err });
     }
     link.setUp(true);
-    link.ping = setInterval(() => { void link.check(); }, 1000);
-    link.ping.unref();
+    link.startPing();
     return link;
+  }
+
+  private async migrate(): Promise<void> {
+    if (this.migrated) return;
+    const c = await this.pool.connect();
+    try { await migrate(c); } finally { c.release(); }
+    this.migrated = true;
+  }
+
+  private startPing(): void {
+    this.ping = setInterval(() => { void this.check(); }, 1000);
+    this.ping.unref();
   }
 
   get up(): boolean { return this.state.up; }
@@ -152,6 +175,7 @@ export class PgLink {
       await new Promise((r) => setTimeout(r, delay));
       if (this.closed) return;
       try {
+        await this.migrate();
         await this.listen();
         for (const fn of this.resyncs) await fn();
         this.setUp(true);

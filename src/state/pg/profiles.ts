@@ -29,8 +29,9 @@ export class PgProfiles implements ProfileEditor {
 
   constructor(private readonly link: PgLink) {
     link.on('rolecast_profiles', (p) => { if (typeof p.version === 'number') this.changed(p.version); });
-    // A version pushed while we were disconnected: reload on reconnect whatever it is.
-    link.onReconnect(async () => { this.changed(-1); });
+    // A version pushed while we were disconnected (or one we have never read: a server started while
+    // the database was down): reload once the link is up again, whatever it is.
+    link.onUp(() => this.changed(-1));
   }
 
   /** Called with each new version (from any server, this one included). */

@@ -31,7 +31,7 @@ export class PgServedStore implements ServedStore {
 
   static async open(link: PgLink, logger: Logger): Promise<PgServedStore> {
     const s = new PgServedStore(link, new PgWriter(link, logger));
-    await s.reload();
+    if (link.up) await s.reload(); // else (a server started degraded) the reconnect loads it
     link.on('rolecast_served', (p) => {
       if (typeof p.mac === 'string' && typeof p.role === 'string' && typeof p.hash === 'string' && typeof p.at === 'string') {
         s.map[p.mac] = { role: p.role, hash: p.hash, at: new Date(p.at).toISOString(), ...(typeof p.host === 'string' ? { host: p.host } : {}) };
@@ -70,7 +70,7 @@ export class PgDiscoveredStore implements DiscoveredStore {
 
   static async open(link: PgLink, logger: Logger): Promise<PgDiscoveredStore> {
     const s = new PgDiscoveredStore(link, new PgWriter(link, logger));
-    await s.reload();
+    if (link.up) await s.reload();
     const reads = new InOrder(link, logger);
     link.on('rolecast_discovered', (p) => {
       const mac = p.mac;
@@ -127,16 +127,23 @@ export class PgPowerLog implements PowerLog {
 
   static async open(link: PgLink, logger: Logger): Promise<PgPowerLog> {
     const s = new PgPowerLog(link, new PgWriter(link, logger));
-    await s.read(`SELECT id, ${ACTION} AS a FROM (SELECT *, row_number() OVER (PARTITION BY host ORDER BY id DESC) AS n FROM power_actions) p
+    const window = () => s.read(`SELECT id, ${ACTION} AS a FROM (SELECT *, row_number() OVER (PARTITION BY host ORDER BY id DESC) AS n FROM power_actions) p
        WHERE n <= ${PER_HOST} ORDER BY id`, []);
+    let started = link.up;
+    if (started) await window();
     const reads = new InOrder(link, logger);
     link.on('rolecast_power', (p) => {
       const id = p.id;
       if (typeof id !== 'number' && typeof id !== 'string') return;
       reads.run(`power action ${id}`, () => s.read(`SELECT id, ${ACTION} AS a FROM power_actions WHERE id = $1`, [String(id)]));
     });
-    // Actions other servers recorded while we were disconnected (ours still queued are not in the table yet).
-    link.onReconnect(() => s.read(`SELECT id, ${ACTION} AS a FROM power_actions WHERE id > $1 ORDER BY id LIMIT 10000`, [s.lastId.toString()]));
+    // Actions other servers recorded while we were disconnected (ours still queued are not in the table
+    // yet); started while the database was down: the whole window.
+    link.onReconnect(async () => {
+      if (started) return s.read(`SELECT id, ${ACTION} AS a FROM power_actions WHERE id > $1 ORDER BY id LIMIT 10000`, [s.lastId.toString()]);
+      await window();
+      started = true;
+    });
     return s;
   }
 
