@@ -2,9 +2,10 @@
  * Console recording during a boot: when a machine with an IPMI BMC starts booting — rolecast (or the
  * CLI, or another operator through rolecast) switched it on, cycled or reset it, or its firmware sent
  * a PXE DHCPDISCOVER — the server attaches to its Serial over LAN and keeps the console in a bounded
- * per-machine log (consolelog.ts). The boot's end stops it: `booted`; `failed` or no end within the
- * timeout put the last screen into the timeline as a `console` event, so a failed boot says what it
- * printed last. Redfish has no standard Serial over LAN: Redfish machines are not recorded.
+ * per-machine log (consolelog.ts). The boot's end stops it: `booted`; `failed`, no end within the
+ * timeout, or the firmware DHCPing again after the kernel went out (a panic, a watchdog reset) put the
+ * last screen into the timeline as a `console` event, so a failed boot says what it printed last.
+ * Redfish has no standard Serial over LAN: Redfish machines are not recorded.
  *
  * Activation is a BMC call like any other (one at a time per BMC, within the global cap); the SOL
  * session it opens is not: it holds its own IPMI session for the boot's length without holding the
@@ -48,7 +49,12 @@ export interface ConsoleRecorderDeps {
   logger: Logger;
 }
 
-type Outcome = 'booted' | 'failed' | 'timeout' | 'off' | 'replaced' | 'closed';
+type Outcome = 'booted' | 'failed' | 'timeout' | 'rebooted' | 'off' | 'replaced' | 'closed';
+
+/** Stages that mean the boot got past its firmware: a PXE DHCPDISCOVER after one is a new boot. */
+const PAST_FIRMWARE: ReadonlySet<string> = new Set(['http-kernel', 'http-initrd', 'tftp-file', 'initramfs']);
+/** Outcomes whose last screen goes into the timeline. */
+const KEEP_SCREEN: ReadonlySet<Outcome> = new Set(['failed', 'timeout', 'rebooted']);
 
 interface Recording {
   host: string;
@@ -60,6 +66,8 @@ interface Recording {
   session?: SolSession;
   /** Why SOL is not (or no longer) attached, for the console event. */
   problem?: string;
+  /** The machine fetched its kernel (or reported from the initramfs) during this recording. */
+  pastFirmware?: boolean;
 }
 
 export class ConsoleRecorder {
@@ -94,20 +102,25 @@ export class ConsoleRecorder {
       void this.finish(m.host, e.stage, e.detail, e.mac);
       return;
     }
+    const rec = this.recs.get(m.host);
+    if (rec && PAST_FIRMWARE.has(e.stage)) rec.pastFirmware = true;
     if (e.server !== undefined) return; // another server's action or DHCP: that server records it
     if (e.stage === 'power-done') {
       const op = powerDoneOp(e.detail);
       if (op === 'off') void this.finish(m.host, 'off');
       else if (op === 'on' || op === 'cycle' || op === 'reset') void this.begin(inv, m, `power ${op}`);
-    } else if (e.stage === 'dhcp-discover' && this.d.config.record === 'boot' && /^PXEClient/.test(e.detail ?? '') && !this.recs.has(m.host)) {
-      void this.begin(inv, m, 'PXE DHCP', e.mac);
+    } else if (e.stage === 'dhcp-discover' && this.d.config.record === 'boot' && /^PXEClient/.test(e.detail ?? '')) {
+      // Firmware DHCP: a boot starts — or starts again after a panic or a watchdog reset, when this
+      // recording already saw the kernel go out (that boot never reported booted: keep its screen).
+      if (!rec) void this.begin(inv, m, 'PXE DHCP', e.mac);
+      else if (rec.pastFirmware) void this.begin(inv, m, 'PXE DHCP', e.mac, 'rebooted');
     }
   }
 
   /** Start recording a boot of `m` (a recording already running for it ends first: a new boot began). */
-  async begin(inv: Inventory, m: Machine, why: string, mac = m.macs[0]!): Promise<void> {
+  async begin(inv: Inventory, m: Machine, why: string, mac = m.macs[0]!, previous: Outcome = 'replaced'): Promise<void> {
     const log = this.d.logger.child({ host: m.host, component: 'console' });
-    if (this.recs.has(m.host)) await this.finish(m.host, 'replaced');
+    if (this.recs.has(m.host)) await this.finish(m.host, previous);
     await this.ending.get(m.host);
     if (this.recs.has(m.host)) return; // another event began one meanwhile
     if (this.recs.size >= this.d.config.maxSessions) {
@@ -169,10 +182,10 @@ export class ConsoleRecorder {
     const log = await rec.log;
     await this.d.logs.end(rec.host, log);
     this.d.logger.info({ host: rec.host, outcome, bytes: log.bytes().length }, 'boot console recording ended');
-    if (outcome !== 'failed' && outcome !== 'timeout') return;
-    const head = outcome === 'failed'
-      ? `boot failed${detail ? ` (${detail.slice(0, 200)})` : ''}`
-      : `no booted or failed within ${seconds(this.d.config.timeoutMs)} of ${rec.why}`;
+    if (!KEEP_SCREEN.has(outcome)) return;
+    const head = outcome === 'failed' ? `boot failed${detail ? ` (${detail.slice(0, 200)})` : ''}`
+      : outcome === 'rebooted' ? 'the boot did not finish: the machine went back to its firmware (PXE DHCP) without reporting booted'
+        : `no booted or failed within ${seconds(this.d.config.timeoutMs)} of ${rec.why}`;
     const screen = lastScreen(log.bytes().toString('utf8'), this.d.config.lines);
     const body = screen.length ? `last ${screen.length} console lines:\n${screen.join('\n')}` : `the console printed nothing${rec.problem ? ` (${rec.problem})` : ''}`;
     this.d.events.emit({ mac: mac ?? rec.mac, host: rec.host, stage: 'console', detail: `${head}; ${body}` });

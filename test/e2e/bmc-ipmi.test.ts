@@ -11,20 +11,29 @@
  *   power-done → dhcp → ... → booted;
  * - the test image powers itself off after booting, and the BMC reads "off"; `power on` starts the VM
  *   again, `power off` stops it (its QEMU process is gone);
+ * - the VM's serial port is a QEMU socket chardev that ipmi_sim's Serial over LAN reads (lan.conf
+ *   `sol "tcp:127.0.0.1:9003"`), so rolecast serve records each boot's console: the lb boot's log
+ *   holds the kernel's serial output and no console event; `assign w106 db --reboot` with a db image
+ *   that has no /sbin/init fails in the initramfs, and its last screen is in the timeline as a
+ *   `console` event (and in GET /api/machines/w106/console);
+ * - `rolecast console w106` under a pty (util-linux script): the failed boot's shell answers through
+ *   SOL, `~.` ends it with exit 0;
  * - ipmi_sim killed: status, on, off, cycle, reset and pxe each fail within the 3 s timeout, exit 3,
- *   "BMC 10.0.0.250 did not answer in 3 s".
+ *   "BMC 10.0.0.250 did not answer in 3 s"; so does `rolecast console`.
  * Redfish, with the test emulator (test/helpers/redfish-emu.ts; Debian ships no Redfish BMC) driving a
  * second QEMU VM (w101) through QMP: `power w101 on` starts it and it PXE-boots against rolecast (its
  * DHCP in the timeline), Debian's redfishtool and rolecast read the same PowerState, reset is QMP
  * system_reset, redfishtool's ForceOff is QMP quit and rolecast then reads "off".
- * One BIOS boot to the role (~30 s of TCG), one to DHCP, plus CLI runs: about 2 min here.
+ * Three BIOS boots through iPXE (lb, the failing db, power on) and one to DHCP, plus CLI runs: about 4 min here.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { describeSystem, Lab, runAsync, waitFor } from '../helpers/netns.js';
+import { startIpmiSim } from '../helpers/ipmisim.js';
 import { QemuPower, qmp, RedfishEmu } from '../helpers/redfish-emu.js';
 import { ARTIFACTS, markers } from '../helpers/qemu.js';
 import { buildInitramfs } from '../../src/images/initramfs.js';
@@ -37,10 +46,13 @@ const MAC = '52:54:00:00:02:06';
 const PASSWORD = 'w106-bmc-pa55';
 const RF_PASSWORD = 'w101-redfish-pa55';
 const W101 = '52:54:00:00:02:01';
+const READ = 'e2e-read-token';
+/** QEMU's serial port for w106, on the lab namespace's loopback: ipmi_sim's SOL connects to it. */
+const SERIAL_PORT = 9003;
 
 interface Row { host: string; op: string; ok: boolean; state?: string; code?: string; error?: string; ms: number }
 
-describeSystem('IPMI power: ipmi_sim as the BMC of a QEMU VM (ipmi-bmc-extern + isa-ipmi-kcs), assign --reboot PXE-boots it', ['qemu-system-x86_64', 'ip', 'ipmi_sim', 'ipmitool'], () => {
+describeSystem('IPMI power: ipmi_sim as the BMC of a QEMU VM (ipmi-bmc-extern + isa-ipmi-kcs), assign --reboot PXE-boots it', ['qemu-system-x86_64', 'ip', 'ipmi_sim', 'ipmitool', 'script', 'curl'], () => {
   const lab = new Lab('ipmi');
   const dir = mkdtempSync(join(tmpdir(), 'rolecast-e2e-ipmi-'));
   const cfg = join(dir, 'rolecast.yaml');
@@ -64,9 +76,31 @@ describeSystem('IPMI power: ipmi_sim as the BMC of a QEMU VM (ipmi-bmc-extern + 
   async function cli(args: string[], timeoutMs = 60_000) {
     return lab.exec(ns, 'node', ['--import', 'tsx', join(ROOT, 'src/cli.ts'), ...args, '--config', cfg], { timeoutMs });
   }
+  /** The running server's API, from inside the namespace (curl), with the read token. */
+  async function api<T>(path: string): Promise<{ status: number; body: T }> {
+    const r = await lab.exec(ns, 'curl', ['-s', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${READ}`, `http://${SERVER}:8080${path}`], { timeoutMs: 20_000 });
+    const at = r.stdout.lastIndexOf('\n');
+    return { status: Number(r.stdout.slice(at + 1)), body: JSON.parse(r.stdout.slice(0, at) || 'null') as T };
+  }
+  const timeline = async () => (await api<Array<{ stage: string; detail?: string; at: string }>>('/api/machines/w106/events')).body;
   async function power(...args: string[]): Promise<{ code: number | null; row: Row; stderr: string }> {
     const r = await cli(['power', 'w106', ...args, '--json']);
     return { code: r.code, row: JSON.parse(r.stdout || '{}') as Row, stderr: r.stderr };
+  }
+
+  const cliLog = () => cli(['console', 'w106', '--log']);
+  /**
+   * `rolecast console w106` on a pseudo-terminal (util-linux script: ipmitool wants a terminal for raw
+   * mode); what is written to `proc.stdin` is typed on it. Resolves `exit` with the command's code (-e).
+   */
+  function consoleUnderPty(extra: string[]) {
+    const cmd = ['node', '--import', 'tsx', join(ROOT, 'src/cli.ts'), 'console', 'w106', '--config', cfg, ...extra].map((a) => `'${a}'`).join(' ');
+    const proc = lab.spawn(ns, 'script', ['-qfec', cmd, '/dev/null'], { cwd: ROOT });
+    let text = '';
+    proc.stdout?.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    proc.stderr?.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    const exit = new Promise<number | null>((resolve) => proc.on('close', (code) => resolve(code)));
+    return { proc, exit, out: () => text };
   }
 
   beforeAll(async () => {
@@ -74,6 +108,11 @@ describeSystem('IPMI power: ipmi_sim as the BMC of a QEMU VM (ipmi-bmc-extern + 
     await buildInitramfs({ out: build });
     await buildTestImage(build);
     for (const role of ['lb', 'web']) symlinkSync('test.tar', join(build, 'rootfs', `${role}.tar`));
+    // db's image is broken: a tar without /sbin/init, so its boot fails in the initramfs.
+    mkdirSync(join(dir, 'broken', 'etc'), { recursive: true });
+    writeFileSync(join(dir, 'broken', 'etc', 'motd'), 'no init here\n');
+    const tar = spawnSync('tar', ['-C', join(dir, 'broken'), '-cf', join(build, 'rootfs', 'db.tar'), 'etc']);
+    if (tar.status !== 0) throw new Error(`tar: ${tar.stderr.toString()}`);
     ns = lab.ns('ipmi');
     lab.bridge(ns, 'br0');
     lab.addr(ns, 'br0', `${SERVER}/24`);
@@ -86,22 +125,25 @@ describeSystem('IPMI power: ipmi_sim as the BMC of a QEMU VM (ipmi-bmc-extern + 
       '-netdev', 'tap,id=n0,ifname=tap1,script=no,downscript=no', '-device', `e1000,netdev=n0,mac=${W101}`, '-boot', 'n'], join(dir, 'w101.qmp'));
     rf = new RedfishEmu({ password: RF_PASSWORD, backend: rfPower });
     await rf.listen();
-    cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
+    cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
     const machines = join(dir, 'profiles', 'machines.yaml');
     const text = readFileSync(machines, 'utf8').replace(/^(\s*- \{ host: w106,.*)( \})$/m, `$1, bmc: { type: ipmi, address: ${BMC}, user: admin, password: secret:bmc_w106 }$2`)
       .replace(/^(\s*- \{ host: w101,.*)( \})$/m, `$1, bmc: { type: redfish, address: "127.0.0.1:${rf.port}", user: admin, password: secret:bmc_w101, scheme: http }$2`);
-    if (!text.includes('bmc: { type: ipmi')) throw new Error('profiles/machines.yaml: no w106 line');
+    if (!text.includes('bmc: { type: ipmi')) throw new Error('test/fixtures/profiles/machines.yaml: no w106 line');
     writeFileSync(machines, text);
     writeFileSync(join(dir, 'profiles', 'secrets.yaml'), `${readFileSync(join(dir, 'profiles', 'secrets.yaml'), 'utf8')}bmc_w106: ${PASSWORD}\nbmc_w101: ${RF_PASSWORD}\n`);
     mkdirSync(join(dir, 'data'));
     writeFileSync(cfg, [`profilesDir: ${join(dir, 'profiles')}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`,
-      `address: ${SERVER}`, 'logLevel: debug', 'bmc:\n  timeoutMs: 5000', ''].join('\n'));
+      `address: ${SERVER}`, 'logLevel: debug', 'bmc:\n  timeoutMs: 5000\n  console:\n    timeoutMs: 240000', `http:\n  tokens:\n    read: [${READ}]`, ''].join('\n'));
 
 
     // The BMC's power switch: ipmi_sim runs `<prog> 0x20 get power`, `... set power 1|0`, `set reset 1`,
     // `set boot pxe`; the VM's power is whether its QEMU process lives. QEMU daemonizes (its PID file
     // says which process is the machine); its KCS interface talks to ipmi_sim on 127.0.0.1:9002.
-    const qemu = ['qemu-system-x86_64', '-accel', 'tcg', '-display', 'none', '-monitor', 'none', '-serial', `file:${vmLog}`, '-m', '512',
+    // Its serial port: a socket ipmi_sim's SOL connects to (output is dropped while nobody is attached),
+    // every byte also kept in vmLog as the evidence the markers are read from.
+    const qemu = ['qemu-system-x86_64', '-accel', 'tcg', '-display', 'none', '-monitor', 'none', '-m', '512',
+      '-chardev', `socket,id=ser0,host=127.0.0.1,port=${SERIAL_PORT},server=on,wait=off,logfile=${vmLog}`, '-serial', 'chardev:ser0',
       '-daemonize', '-pidfile', pidFile, '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no', '-device', `e1000,netdev=n0,mac=${MAC}`, '-boot', 'n',
       '-chardev', 'socket,id=ipmi0,host=127.0.0.1,port=9002,reconnect=10', '-device', 'ipmi-bmc-extern,chardev=ipmi0,id=bmc0', '-device', 'isa-ipmi-kcs,bmc=bmc0'].join(' ');
     const ctl = join(dir, 'chassis.sh');
@@ -119,13 +161,7 @@ esac
 exit 0
 `);
     chmodSync(ctl, 0o755);
-    writeFileSync(join(dir, 'lan.conf'), [
-      'name "w106bmc"', 'set_working_mc 0x20', '  startlan 1', `    addr ${BMC} 623`, '    priv_limit admin',
-      ...['callback', 'user', 'operator', 'admin'].map((p) => `    allowed_auths_${p} none md2 md5 straight`),
-      '    guid a123456789abcdefa123456789abcdef', '  endlan', '  serial 15 127.0.0.1 9002 codec VM', `  chassis_control "${ctl} 0x20"`,
-      `  user 2 true "admin" "${PASSWORD}" admin 10 none md2 md5 straight`, ''].join('\n'));
-    writeFileSync(join(dir, 'emu.cmds'), 'mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n');
-    sim = lab.spawn(ns, 'ipmi_sim', ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'emu.cmds'), '-n', '-s', join(dir, 'sim-state')]);
+    sim = startIpmiSim({ dir, addr: BMC, password: PASSWORD, vmSerial: '127.0.0.1:9002', sol: `tcp:127.0.0.1:${SERIAL_PORT}`, chassisControl: ctl }, { lab, ns });
 
     writeFileSync(serverLogPath, '');
     const server = lab.spawn(ns, 'node', ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', cfg], { cwd: ROOT });
@@ -177,6 +213,19 @@ exit 0
     }
   }, 300_000);
 
+  it('the lb boot\'s console was recorded over SOL: the kernel\'s serial output is in its log (API and CLI), no console event', async () => {
+    type Log = { recording: boolean; text: string; bytes: number };
+    const log = await waitFor(async () => { const r = await api<Log>('/api/machines/w106/console'); return r.status === 200 && !r.body.recording ? r.body : undefined; }, 30_000, 500)
+      .catch(() => { throw new Error(`no finished console log for w106; server log: ${serverLogPath}`); }) as Log;
+    expect(log.text).toMatch(/\] Linux version \d/);
+    expect(log.text).toContain('rolecast: booted role=lb host=w106 hostname=w106');
+    expect(log.text).not.toContain('\x1b');
+    const cli = await cliLog();
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toContain('rolecast: booted role=lb host=w106 hostname=w106');
+    expect((await timeline()).filter((e) => e.stage === 'console')).toEqual([]);
+  }, 60_000);
+
   it('the test image powers itself off after its boot and the BMC reads off; power on starts the VM, power off stops it', async () => {
     await waitFor(() => qemuPid() === undefined, 60_000, 250).catch(() => { throw new Error(`w106 did not power itself off; serial: ${vmLog}`); });
     expect((await power('status')).row).toMatchObject({ ok: true, state: 'off' });
@@ -187,6 +236,39 @@ exit 0
     expect(qemuPid(), 'QEMU stopped by power off').toBeUndefined();
     expect((await power('status')).row).toMatchObject({ ok: true, state: 'off' });
   }, 180_000);
+
+  it('a failed boot: assign w106 db --reboot, db\'s image has no /sbin/init; its last screen is in the timeline as a console event', async () => {
+    const since = new Date().toISOString();
+    const r = await cli(['assign', 'w106', 'db', '--reboot']);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const after = async () => (await timeline()).filter((e) => e.at >= since);
+    const ev = await waitFor(async () => { const t = await after(); return t.some((e) => e.stage === 'console') ? t : undefined; }, 240_000, 1000)
+      .catch(() => { throw new Error(`no console event after the db boot; serial: ${vmLog}, server: ${serverLogPath}`); }) as Array<{ stage: string; detail?: string }>;
+    const stages = ev.map((e) => e.stage);
+    expect(stages.indexOf('failed'), stages.join(', ')).toBeGreaterThan(stages.indexOf('http-rootfs'));
+    expect(stages.indexOf('console')).toBeGreaterThan(stages.indexOf('failed'));
+    const screen = ev.find((e) => e.stage === 'console')!.detail!;
+    expect(screen).toMatch(/^boot failed \(rootfs has no \/sbin\/init\); last \d+ console lines:\n/);
+    expect(screen).toContain('rolecast: FAILED: rootfs has no /sbin/init');
+    expect(screen).not.toContain('\x1b');
+    const log = await api<{ text: string }>('/api/machines/w106/console');
+    expect(log.body.text).toContain('rolecast: FAILED: rootfs has no /sbin/init');
+  }, 300_000);
+
+  it('rolecast console w106 under a pty: the failed boot\'s shell answers through SOL, ~. ends it with exit 0', async () => {
+    const s = consoleUnderPty([]);
+    await waitFor(() => s.out().includes('[SOL Session operational'), 30_000, 100).catch(() => { throw new Error(`console did not attach: ${s.out()}`); });
+    // The shell the initramfs dropped to is on the serial port: type into it through SOL, read its answer back.
+    await waitFor(async () => {
+      s.proc.stdin!.write('echo sol-$((6*7))\r');
+      await new Promise((r) => setTimeout(r, 1500));
+      return s.out().includes('sol-42');
+    }, 30_000, 0).catch(() => { throw new Error(`no answer through SOL: ${s.out()}`); });
+    s.proc.stdin!.write('~.');
+    const code = await s.exit;
+    expect(code, s.out()).toBe(0);
+    expect((await power('off')).row).toMatchObject({ ok: true, op: 'off' });
+  }, 90_000);
 
   it('ipmi_sim killed: every command fails within its 3 s timeout with a clear message and exit 3', async () => {
     lab.kill(sim!, 'SIGKILL');
@@ -202,6 +284,13 @@ exit 0
     const plain = await cli(['power', 'w106', 'status', '--timeout', '3']);
     expect(plain.code).toBe(3);
     expect(plain.stderr).toContain(`rolecast power: w106: BMC ${BMC} did not answer in 3 s`);
+    const started = Date.now();
+    const c = consoleUnderPty(['--timeout', '3']);
+    const code = await c.exit;
+    expect(code, c.out()).toBe(3);
+    expect(c.out()).toContain(`rolecast console: BMC ${BMC} did not answer in 3 s`);
+    // Node and tsx start in ~2-5 s on this loaded machine; ipmitool alone would retry far longer.
+    expect(Date.now() - started).toBeLessThan(15_000);
   }, 120_000);
 
   it('Redfish: the emulator drives w101\'s QEMU through QMP; on PXE-boots it, redfishtool and rolecast agree, reset and off go through QMP', async () => {

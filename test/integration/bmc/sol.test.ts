@@ -8,6 +8,7 @@
  *   control stripped, into the timeline as a `console` event, and the SOL payload is freed (~.);
  * - `booted` ends it without a console event; no end within the timeout gives one saying so;
  * - a PXE DHCPDISCOVER starts one, the initramfs's own DHCP does not; a machine with no BMC is left alone;
+ *   firmware DHCP again after the kernel went out (a panic reboot) keeps that boot's last screen;
  * - SOL held by another session: not taken over, and the failed boot's console event says why it is empty.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -159,6 +160,25 @@ describeSystem('boot console recorder: Serial over LAN from ipmi_sim through ipm
     expect(consoleEvents()).toHaveLength(2);
   }, 30_000);
 
+  it('a panic reboot: PXE DHCP again after the kernel went out ends that boot with its last screen and starts the next', async () => {
+    events.emit({ mac: M1, stage: 'dhcp-discover', detail: 'PXEClient:Arch:00000:UNDI:002001' });
+    await waitFor(() => recorder.recording('w001'), 5000, 50);
+    events.emit({ mac: M1, stage: 'dhcp-discover', detail: 'PXEClient:Arch:00000:UNDI:002001' }); // iPXE asks twice: same boot
+    await waitFor(async () => {
+      print('[    1.234567] Kernel panic - not syncing: VFS: Unable to mount root fs\r\n');
+      await new Promise((r) => setTimeout(r, 200));
+      return readFileSync(join(data, 'console', 'w001.log'), 'latin1').includes('Kernel panic');
+    }, 10_000, 0);
+    expect(consoleEvents()).toHaveLength(2);
+    events.emit({ mac: M1, host: 'w001', stage: 'http-kernel', detail: 'kernel' });
+    events.emit({ mac: M1, stage: 'dhcp-discover', detail: 'PXEClient:Arch:00000:UNDI:002001' });
+    await waitFor(() => consoleEvents().length === 3, 10_000, 50);
+    expect(consoleEvents()[2]!.detail).toMatch(/^the boot did not finish: the machine went back to its firmware \(PXE DHCP\) without reporting booted; last \d console lines:\n[^]*Kernel panic - not syncing/);
+    await waitFor(() => recorder.recording('w001'), 5000, 50); // the next boot is recorded
+    events.emit({ mac: M1, host: 'w001', stage: 'power-done', detail: 'off ok' });
+    await waitFor(() => !recorder.recording('w001'), 5000, 50);
+  }, 30_000);
+
   it('SOL held by another session is not taken over; the failed boot says why its console is empty', async () => {
     const other = spawn('stdbuf', ['-oL', 'ipmitool', '-I', 'lanplus', '-C', '3', '-H', '127.0.0.1', '-p', String(bmcPort), '-U', 'admin', '-E', 'sol', 'activate'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, IPMI_PASSWORD: PASSWORD } });
     let otherOut = '';
@@ -170,8 +190,8 @@ describeSystem('boot console recorder: Serial over LAN from ipmi_sim through ipm
       await waitFor(() => recorder.recording('w001'), 5000, 50);
       await new Promise((r) => setTimeout(r, 2500)); // the activation is refused meanwhile
       events.emit({ mac: M1, host: 'w001', stage: 'failed', detail: 'no lease' });
-      await waitFor(() => consoleEvents().length === 3, 10_000, 50);
-      expect(consoleEvents()[2]!.detail).toMatch(/^boot failed \(no lease\); the console printed nothing \(Serial over LAN not attached: BMC 127\.0\.0\.1:\d+: Serial over LAN is in use by another session/);
+      await waitFor(() => consoleEvents().length === 4, 10_000, 50);
+      expect(consoleEvents()[3]!.detail).toMatch(/^boot failed \(no lease\); the console printed nothing \(Serial over LAN not attached: BMC 127\.0\.0\.1:\d+: Serial over LAN is in use by another session/);
       expect(other.exitCode).toBeNull(); // still attached: never taken over
     } finally {
       other.stdin.write('~.');
