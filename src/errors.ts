@@ -75,6 +75,7 @@ export const ERRORS = {
   E_BMC_REFUSED: spec(409, 3, 'the BMC refused the command', 'read the BMC\'s words in the message (e.g. a cycle of a switched-off machine)'),
   E_BMC_PROTOCOL: spec(502, 3, 'the BMC answered something rolecast cannot read', 'the message quotes the answer; report it with the BMC model'),
   E_UNREACHABLE: spec(503, 1, 'the rolecast server cannot be reached', 'check that it runs and the URL (--url)'),
+  E_NOT_SERVING: spec(503, 1, 'the running server does not serve the edited profiles, so a reboot would boot the old ones', 'read the server\'s log (an invalid edit, a reload held back by the drop guard); rolecast reload [--force]'),
   E_INTERNAL: spec(500, 1, 'rolecast failed', 'a bug: report it with the log'),
   E_UNKNOWN_ROLE_IMAGE: spec(400, 1, 'no image recipe for that role', 'see `rolecast images build --help`'),
   E_UNKNOWN_IMAGE_TARGET: spec(400, 1, 'no such image target', 'one of those the message lists'),

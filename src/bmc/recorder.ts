@@ -105,7 +105,11 @@ export class ConsoleRecorder {
     const rec = this.recs.get(m.host);
     if (rec && PAST_FIRMWARE.has(e.stage)) rec.pastFirmware = true;
     if (e.server !== undefined) return; // another server's action or DHCP: that server records it
-    if (e.stage === 'power-done') {
+    if (e.stage === 'power-request' && /^off\b/.test(e.detail ?? '')) {
+      // Let go of SOL before the power goes: a session left on a dead serial port can keep some
+      // BMCs (ipmi_sim among them) from reattaching it promptly on the next boot.
+      void this.finish(m.host, 'off');
+    } else if (e.stage === 'power-done') {
       const op = powerDoneOp(e.detail);
       if (op === 'off') void this.finish(m.host, 'off');
       else if (op === 'on' || op === 'cycle' || op === 'reset') void this.begin(inv, m, `power ${op}`);

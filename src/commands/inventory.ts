@@ -109,7 +109,7 @@ export async function cmdAssign(args: string[], flags: Flags): Promise<number> {
   const host = m.host;
   const who = { who: `rolecast assign (${operator()})` };
   await withState(loaded, ['profiles'], (s) => assignRole(s.profiles, host, role, who));
-  if (flags.reboot) return rebootAfterEdit(loaded.cfg, flags, host, `role ${m.role} → ${role}`);
+  if (flags.reboot) return rebootAfterEdit(loaded, flags, host, `role ${m.role} → ${role}`);
   out(`${host}: role ${role} (takes effect on its next boot)`);
   return 0;
 }

@@ -21,7 +21,8 @@ import { readConsoleFile } from '../bmc/consolelog.js';
 import { screenText } from '../bmc/screen.js';
 import { sessionsClosing } from '../bmc/redfish.js';
 import { FLAGS, type CommandSpec, type FlagSpec, type Flags } from './spec.js';
-import { findMachine, loadProfiles, NotFoundError, out, serverConfig, table, UsageError } from './common.js';
+import { findMachine, loadProfiles, NotFoundError, out, serverConfig, table, UsageError, type Loaded } from './common.js';
+import { untilServing } from './serving.js';
 import { join } from 'node:path';
 
 const OPS: readonly PowerOp[] = ['status', 'on', 'off', 'cycle', 'reset', 'pxe'];
@@ -82,12 +83,16 @@ export async function cmdPower(args: string[], flags: Flags): Promise<number> {
   try { return report([await p.power.run(inv, m, op as PowerOp, 'cli')], flags); } finally { await p.close(); }
 }
 
-/** After a profile edit: next boot from the network, then on or cycle (PowerService.rebootToNetwork). */
-export async function rebootAfterEdit(cfg: ServerConfig, flags: Flags, host: string, what: string): Promise<number> {
-  const inv = await loadProfiles(cfg);
+/**
+ * After a profile edit: once the running server serves it (serving.ts), next boot from the network,
+ * then on or cycle (PowerService.rebootToNetwork).
+ */
+export async function rebootAfterEdit(l: Loaded, flags: Flags, host: string, what: string): Promise<number> {
+  const inv = await loadProfiles(l);
   const m = findMachine(inv, host);
   if (!m.bmc) throw new BmcError('no-bmc', `${host}: ${what} saved, but it has no bmc to reboot it with (${m.source.file}:${m.source.line})`);
-  const p = await openPower(cfg, flags);
+  await untilServing(l, inv);
+  const p = await openPower(l.cfg, flags);
   try {
     p.events.emit({ mac: m.macs[0]!, host: m.host, stage: 'assign', detail: what });
     return report(await p.power.rebootToNetwork(inv, m, 'cli'), flags);
@@ -105,7 +110,7 @@ export async function cmdBootOnce(args: string[], flags: Flags): Promise<number>
     out(`${m.host}: boots ${target} once on its next boot, then its role again`);
     return 0;
   }
-  return rebootAfterEdit(cfg, flags, m.host, `boot_once ${target}`);
+  return rebootAfterEdit(loaded, flags, m.host, `boot_once ${target}`);
 }
 
 /**
