@@ -6,12 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import type { BmcConfig, ServerConfig } from '../config.js';
-import { FileEventLog } from '../state/file/events.js';
-import { FilePowerLog } from '../state/file/power.js';
 import { setBootOnce } from '../inventory/edit.js';
-import { FileProfileEditor } from '../state/file/profiles.js';
 import type { Inventory, Machine } from '../inventory/types.js';
-import { createLogger } from '../log.js';
 import { RolecastError } from '../errors.js';
 import { BmcError, bmcLabel, seconds, type BmcTarget, type PowerOp } from '../bmc/types.js';
 import { bmcTarget, PowerService, type PowerResult } from '../bmc/service.js';
@@ -21,20 +17,26 @@ import { readConsoleFile } from '../bmc/consolelog.js';
 import { screenText } from '../bmc/screen.js';
 import { sessionsClosing } from '../bmc/redfish.js';
 import { FLAGS, type CommandSpec, type FlagSpec, type Flags } from './spec.js';
-import { findMachine, loadProfiles, NotFoundError, out, serverConfig, table, UsageError, type Loaded } from './common.js';
+import { findMachine, loadProfiles, NotFoundError, out, serverConfig, table, UsageError, withState, type Loaded } from './common.js';
+import type { EventSink } from '../events/types.js';
 import { untilServing } from './serving.js';
 import { join } from 'node:path';
 
 const OPS: readonly PowerOp[] = ['status', 'on', 'off', 'cycle', 'reset', 'pxe'];
 export const EXIT_BMC = 3;
 
-/** The service with the config's caps (a --timeout flag overrides the deadline), writing into the data dir. */
-export async function openPower(cfg: ServerConfig, flags: Flags): Promise<{ power: PowerService; close: () => Promise<void>; events: FileEventLog }> {
-  const bmc = bmcConfig(cfg.bmc, flags);
-  const events = await FileEventLog.open(cfg.dataDir, createLogger('error'));
-  const log = await FilePowerLog.open(cfg.dataDir);
-  const power = new PowerService({ policy: { timeoutMs: bmc.timeoutMs, attempts: bmc.attempts }, maxConcurrent: bmc.maxConcurrent, events, log });
-  return { power, events, close: async () => { await sessionsClosing(); await log.close(); await events.close(); } };
+/**
+ * The service with the config's caps (a --timeout flag overrides the deadline), writing its requests and
+ * results into the site's state through openState — the data directory, or PostgreSQL with
+ * state.backend postgres — where the running servers' timelines and event streams pick them up.
+ */
+async function withPower<T>(l: Loaded, flags: Flags, fn: (power: PowerService, events: EventSink) => Promise<T>): Promise<T> {
+  const bmc = bmcConfig(l.cfg.bmc, flags);
+  // Appends only: no timelines loaded, nothing followed.
+  return withState(l, ['events', 'power'], async (s) => {
+    const power = new PowerService({ policy: { timeoutMs: bmc.timeoutMs, attempts: bmc.attempts }, maxConcurrent: bmc.maxConcurrent, events: s.events, log: s.power });
+    try { return await fn(power, s.events); } finally { await sessionsClosing(); }
+  }, { loadEvents: false, follow: false });
 }
 
 export function bmcConfig(c: BmcConfig, flags: Flags): BmcConfig {
@@ -72,15 +74,13 @@ export async function cmdPower(args: string[], flags: Flags): Promise<number> {
     if (op !== 'status' || extra.length) throw new UsageError('power --all takes only status (switching every machine at once is not offered)');
     const machines = inv.machines.filter((m) => m.bmc);
     if (machines.length === 0) throw new UsageError(`no machine in ${cfg.profilesDir} has a bmc`);
-    const p = await openPower(cfg, flags);
-    try { return report(await p.power.statusAll(inv, machines, 'cli'), flags); } finally { await p.close(); }
+    return withPower(loaded, flags, async (power) => report(await power.statusAll(inv, machines, 'cli'), flags));
   }
   const [host, op] = args;
   if (!host || !op || args.length > 2) throw new UsageError(`power needs <host> ${OPS.join('|')}, or --all status`);
   if (!(OPS as readonly string[]).includes(op)) throw new UsageError(`power: "${op}" is not one of ${OPS.join(', ')}`);
   const m = findMachine(inv, host);
-  const p = await openPower(cfg, flags);
-  try { return report([await p.power.run(inv, m, op as PowerOp, 'cli')], flags); } finally { await p.close(); }
+  return withPower(loaded, flags, async (power) => report([await power.run(inv, m, op as PowerOp, 'cli')], flags));
 }
 
 /**
@@ -92,20 +92,18 @@ export async function rebootAfterEdit(l: Loaded, flags: Flags, host: string, wha
   const m = findMachine(inv, host);
   if (!m.bmc) throw new BmcError('no-bmc', `${host}: ${what} saved, but it has no bmc to reboot it with (${m.source.file}:${m.source.line})`);
   await untilServing(l, inv);
-  const p = await openPower(l.cfg, flags);
-  try {
-    p.events.emit({ mac: m.macs[0]!, host: m.host, stage: 'assign', detail: what });
-    return report(await p.power.rebootToNetwork(inv, m, 'cli'), flags);
-  } finally { await p.close(); }
+  return withPower(l, flags, async (power, events) => {
+    events.emit({ mac: m.macs[0]!, host: m.host, stage: 'assign', detail: what });
+    return report(await power.rebootToNetwork(inv, m, 'cli'), flags);
+  });
 }
 
 export async function cmdBootOnce(args: string[], flags: Flags): Promise<number> {
   const [host, target] = args;
   if (!host || !target || args.length > 2) throw new UsageError('boot-once needs <host> <target>');
   const loaded = await serverConfig(flags);
-  const { cfg } = loaded;
   const m = findMachine(await loadProfiles(loaded), host);
-  await setBootOnce(new FileProfileEditor(cfg.profilesDir), m.host, target, { who: 'rolecast boot-once' });
+  await withState(loaded, ['profiles'], (s) => setBootOnce(s.profiles, m.host, target, { who: 'rolecast boot-once' }));
   if (!flags.reboot) {
     out(`${m.host}: boots ${target} once on its next boot, then its role again`);
     return 0;

@@ -18,6 +18,7 @@
  *   `console` event (and in GET /api/machines/w106/console);
  * - `rolecast console w106` under a pty (util-linux script): the failed boot's shell answers through
  *   SOL, `~.` ends it with exit 0;
+ * - a CLI power action while rolecast serve runs appears in the server's timeline and SSE stream;
  * - ipmi_sim killed: status, on, off, cycle, reset and pxe each fail within the 3 s timeout, exit 3,
  *   "BMC 10.0.0.250 did not answer in 3 s"; so does `rolecast console`.
  * Redfish, with the test emulator (test/helpers/redfish-emu.ts; Debian ships no Redfish BMC) driving a
@@ -202,14 +203,18 @@ exit 0
       .catch(() => { throw new Error(`w106 did not finish booting; serial: ${vmLog}`); });
     const lines = markers(readFileSync(vmLog, 'utf8'));
     expect(lines, vmLog).toContain('rolecast: booted role=lb host=w106 hostname=w106');
+    // The same timeline from the CLI (the state directory) and from the running server's API, which
+    // follows the CLI's appends: assign → power request → ... → booted.
     const ev = await cli(['events', 'w106', '--json']);
-    const stages = (JSON.parse(ev.stdout) as Array<{ stage: string; detail?: string }>).map((e) => `${e.stage}${e.stage.startsWith('power') || e.stage === 'assign' ? ` ${e.detail}` : ''}`);
     const want = ['assign role web → lb', 'power-request pxe by cli', 'power-done pxe ok', 'power-request on by cli', 'power-done on ok', 'dhcp-discover', 'dhcp-ack', 'http-script', 'http-kernel', 'http-rootfs', 'booted'];
-    let at = -1;
-    for (const s of want) {
-      const i = stages.indexOf(s, at + 1);
-      expect(i, `${s} after position ${at} in ${stages.join(', ')}`).toBeGreaterThan(at);
-      at = i;
+    for (const [where, events] of [['rolecast events', JSON.parse(ev.stdout) as Array<{ stage: string; detail?: string }>], ['GET /api/machines/w106/events', await timeline()]] as const) {
+      const stages = events.map((e) => `${e.stage}${e.stage.startsWith('power') || e.stage === 'assign' ? ` ${e.detail}` : ''}`);
+      let at = -1;
+      for (const s of want) {
+        const i = stages.indexOf(s, at + 1);
+        expect(i, `${where}: ${s} after position ${at} in ${stages.join(', ')}`).toBeGreaterThan(at);
+        at = i;
+      }
     }
   }, 300_000);
 
@@ -273,6 +278,25 @@ exit 0
     expect(qemuPid(), 'QEMU stopped by power off').toBeUndefined();
     expect((await power('status')).row).toMatchObject({ ok: true, state: 'off' });
   }, 180_000);
+
+  it('a CLI power action while rolecast serve runs appears in the server\'s timeline and its SSE stream', async () => {
+    const since = new Date().toISOString();
+    const sse = lab.spawn(ns, 'curl', ['-sN', '--max-time', '60', '-H', `Authorization: Bearer ${READ}`, `http://${SERVER}:8080/api/events`]);
+    let stream = '';
+    sse.stdout?.on('data', (d: Buffer) => { stream += d.toString(); });
+    try {
+      await waitFor(() => stream.length > 0 || sse.exitCode !== null, 10_000, 100).catch(() => undefined); // connected (a heartbeat or a replay)
+      const r = await power('pxe');
+      expect(r.row).toMatchObject({ ok: true, op: 'pxe' });
+      const mine = (e: { stage: string; detail?: string; at: string }) => e.at >= since && e.detail?.startsWith('pxe');
+      await waitFor(async () => (await timeline()).filter(mine).map((e) => `${e.stage} ${e.detail}`).join('|') === 'power-request pxe by cli|power-done pxe ok', 20_000, 250)
+        .catch(async () => { throw new Error(`the server's timeline lacks the CLI's pxe: ${JSON.stringify((await timeline()).slice(-6))}`); });
+      await waitFor(() => /event: power-request\ndata: [^\n]*"detail":"pxe by cli"/.test(stream) && /event: power-done\ndata: [^\n]*"detail":"pxe ok"/.test(stream), 20_000, 250)
+        .catch(() => { throw new Error(`SSE lacks the CLI's pxe:\n${stream.slice(-2000)}`); });
+    } finally {
+      lab.kill(sse);
+    }
+  }, 90_000);
 
   it('ipmi_sim killed: every command fails within its 3 s timeout with a clear message and exit 3', async () => {
     lab.kill(sim!, 'SIGKILL');
