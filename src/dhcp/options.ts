@@ -10,7 +10,18 @@ export const OPT = {
 } as const;
 
 export function ipBytes(a: string): Buffer {
-  return Buffer.from(a.split('.').map(Number));
+  // Dotted quad → 4 bytes without split/map/from (several per reply). Anything but digits and dots
+  // takes the general path, which keeps its old meaning for odd input (NaN → 0, any number of parts).
+  if (!/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a)) return Buffer.from(a.split('.').map(Number));
+  const b = Buffer.allocUnsafe(4);
+  let part = 0;
+  let n = 0;
+  for (let i = 0; i < a.length; i++) {
+    const c = a.charCodeAt(i);
+    if (c === 0x2e) { b[part++] = n; n = 0; } else n = n * 10 + (c - 0x30);
+  }
+  b[part] = n;
+  return b;
 }
 
 export function u32(n: number): Buffer {

@@ -77,36 +77,62 @@ export function decodeDhcp(buf: Buffer): DecodedDhcp {
   };
 }
 
-function putIp(b: Buffer, o: number, a: string): void {
+function putIpSlow(b: Buffer, o: number, a: string): void {
   const p = a.split('.').map(Number);
   for (let i = 0; i < 4; i++) b[o + i] = p[i] ?? 0;
 }
 
-/** Encode; options are written in the order given, long values split per RFC 3396; padded to 300 bytes. */
+function putIp(b: Buffer, o: number, a: string): void {
+  // Dotted quad → 4 bytes without split/map (this runs four times per reply).
+  let part = 0;
+  let n = 0;
+  for (let i = 0; i < a.length && part < 4; i++) {
+    const c = a.charCodeAt(i);
+    if (c === 0x2e) { b[o + part++] = n; n = 0; } else if (c >= 0x30 && c <= 0x39) n = n * 10 + (c - 0x30); else return putIpSlow(b, o, a);
+  }
+  if (part < 4) b[o + part++] = n;
+  while (part < 4) b[o + part++] = 0;
+}
+
+/**
+ * Encode; options are written in the order given, long values split per RFC 3396; padded to 300 bytes.
+ * One buffer, sized first and written in place (a reply used to be ~25 small Buffers concatenated).
+ */
 export function encodeDhcp(p: DhcpPacket, order?: number[]): Buffer {
-  const head = Buffer.alloc(240);
-  head[0] = p.op; head[1] = p.htype; head[2] = p.hlen; head[3] = p.hops;
-  head.writeUInt32BE(p.xid >>> 0, 4); head.writeUInt16BE(p.secs, 8); head.writeUInt16BE(p.flags, 10);
-  putIp(head, 12, p.ciaddr); putIp(head, 16, p.yiaddr); putIp(head, 20, p.siaddr); putIp(head, 24, p.giaddr);
-  p.chaddr.copy(head, 28, 0, 16);
-  head.write(p.sname.slice(0, 63), 44, 'latin1');
-  head.write(p.file.slice(0, 127), 108, 'latin1');
-  head.writeUInt32BE(MAGIC, 236);
-  const parts: Buffer[] = [head];
   const codes = order ?? [...p.options.keys()];
+  let size = 240 + 1;
+  for (const code of codes) {
+    const v = p.options.get(code);
+    if (v) size += v.length + 2 * Math.max(1, Math.ceil(v.length / 255));
+  }
+  const out = Buffer.alloc(Math.max(300, size));
+  out[0] = p.op; out[1] = p.htype; out[2] = p.hlen; out[3] = p.hops;
+  out.writeUInt32BE(p.xid >>> 0, 4); out.writeUInt16BE(p.secs, 8); out.writeUInt16BE(p.flags, 10);
+  putIp(out, 12, p.ciaddr); putIp(out, 16, p.yiaddr); putIp(out, 20, p.siaddr); putIp(out, 24, p.giaddr);
+  p.chaddr.copy(out, 28, 0, 16);
+  out.write(p.sname.slice(0, 63), 44, 'latin1');
+  out.write(p.file.slice(0, 127), 108, 'latin1');
+  out.writeUInt32BE(MAGIC, 236);
+  let at = 240;
   for (const code of codes) {
     const v = p.options.get(code);
     if (!v) continue;
     for (let o = 0; o === 0 || o < v.length; o += 255) {
-      const piece = v.subarray(o, o + 255);
-      parts.push(Buffer.from([code, piece.length]), piece);
+      const len = Math.min(255, v.length - o);
+      out[at] = code; out[at + 1] = len;
+      v.copy(out, at + 2, o, o + len);
+      at += 2 + len;
     }
   }
-  parts.push(Buffer.from([255]));
-  const out = Buffer.concat(parts);
-  return out.length >= 300 ? out : Buffer.concat([out, Buffer.alloc(300 - out.length)]);
+  out[at] = 255;
+  return out;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 export function macOf(p: DhcpPacket): string {
-  return [...p.chaddr.subarray(0, Math.min(p.hlen, 16))].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  const n = Math.min(p.hlen, 16);
+  let s = '';
+  for (let i = 0; i < n; i++) s += (i ? ':' : '') + HEX[p.chaddr[i]!]!;
+  return s;
 }
