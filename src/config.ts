@@ -101,6 +101,22 @@ export interface ReloadConfig {
   maxDropShare: number;
 }
 
+/**
+ * How secret files reach a machine (issue 16): only through GET /secrets/<mac>, with the boot token its
+ * script carried, within `windowS` seconds of that script fetch, from a source port below 1024 (only
+ * root on the box can send from one, as Warewulf requires).
+ */
+export interface SecretsConfig {
+  /** Seconds after the script (or config) fetch during which the boot token fetches the secrets. */
+  windowS: number;
+  /**
+   * Refuse a secret fetch from an unprivileged source port. Turn off only when something in front of
+   * rolecast (a proxy, a NAT) rewrites source ports: then any process on the box holding the token can
+   * fetch, and the README says what that costs.
+   */
+  requirePrivilegedPort: boolean;
+}
+
 export interface ServerConfig {
   profilesDir: string;
   dataDir: string;
@@ -123,6 +139,7 @@ export interface ServerConfig {
   ra: RaConfig;
   bmc: BmcConfig;
   reload: ReloadConfig;
+  secrets: SecretsConfig;
 }
 
 /** Debian packages' install paths for loaders, after the project's own images/loaders. */
@@ -156,6 +173,9 @@ export function defaultConfig(): ServerConfig {
     ra: { enabled: true, radvd: '/usr/sbin/radvd' },
     bmc: { timeoutMs: 10_000, attempts: 2, maxConcurrent: 16, console: { record: 'boot', timeoutMs: 600_000, lines: 24, maxBytes: 256 * 1024, maxSessions: 64, settleMs: 2000 } },
     reload: { settleMs: 2000, maxDropShare: 0.25 },
+    // Script fetch to the initramfs's secret fetch is ~20-60 s on a VM under TCG; 5 min leaves room
+    // for slow firmware and a few download retries, and still ends long before a box could be swapped.
+    secrets: { windowS: 300, requirePrivilegedPort: true },
   };
 }
 

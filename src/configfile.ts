@@ -26,6 +26,7 @@ const SHAPE: Shape = {
   ra: { enabled: 'boolean', interface: 'string', radvd: 'string' },
   bmc: { timeoutMs: 'number', attempts: 'number', maxConcurrent: 'number', console: { record: 'string', timeoutMs: 'number', lines: 'number', maxBytes: 'number', maxSessions: 'number', settleMs: 'number' } },
   reload: { settleMs: 'number', maxDropShare: 'number' },
+  secrets: { windowS: 'number', requirePrivilegedPort: 'boolean' },
 };
 
 const ENUMS: Record<string, readonly string[]> = {

@@ -21,6 +21,7 @@ import { listening } from './startup.js';
 import { addTftpSource } from './metrics.js';
 import { IMAGE_FIX, missingImages } from './imagecheck.js';
 import { serverKey } from './serverkey.js';
+import { BootTokens } from './boottokens.js';
 import { PowerService } from './bmc/service.js';
 import { ConsoleLogStore } from './bmc/consolelog.js';
 import { ConsoleRecorder } from './bmc/recorder.js';
@@ -100,7 +101,9 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
       closers.push(() => app.close());
     }
     if (cfg.tftp.enabled) {
-      const resolver = createResolver({ roots: cfg.tftp.roots, imagesDir: cfg.imagesDir, getInventory: () => store.current(), ctx: { baseUrl, server: cfg.address }, bootOnceServed, leaseHolder: (ip) => state.leases.holder(ip)?.mac });
+      // PXELINUX and GRUB configs over TFTP carry the boot token too (issue 16), from the same boot records.
+      const tokens = new BootTokens({ key: await serverKey(cfg.dataDir), boots: state.boots, leases: state.leases, config: cfg.secrets, dhcpAuthoritative: cfg.dhcp.mode === 'authoritative' });
+      const resolver = createResolver({ roots: cfg.tftp.roots, imagesDir: cfg.imagesDir, getInventory: () => store.current(), ctx: { baseUrl, server: cfg.address }, bootOnceServed, leaseHolder: (ip) => state.leases.holder(ip)?.mac, mintToken: (plan, address) => tokens.mint(plan, address) });
       const tftp = await listening('TFTP', 'udp', cfg.tftp.bind, cfg.tftp.port, () => startTftpServer({ config: cfg.tftp, resolver, events: state.events, logger: logger.child({ component: 'tftp' }) }));
       running.tftpPort = tftp.port;
       const unregister = addTftpSource(() => tftp.stats());

@@ -56,6 +56,11 @@ export interface BootTargetPlan {
   rootfsVersion?: string;
   /** True when this very request hands out the boot-once target's configuration: the target is used up. */
   consumesBootOnce: boolean;
+  /**
+   * True when this request hands out the boot config (the iPXE script, or the PXELINUX/GRUB config):
+   * the one that starts a boot, so it may carry a new boot token (src/boot/token.ts tokenDue).
+   */
+  mintsBootToken: boolean;
 }
 
 export type BootPlan = IgnorePlan | BootTargetPlan;
@@ -135,10 +140,13 @@ function chooseRole(facts: MachineFacts, inv: Inventory): Chosen | IgnorePlan {
   return { machine, resolved, role, bootOnce: machine.bootOnce !== undefined };
 }
 
-/** Only the request that hands out the boot configuration uses a boot-once target up. */
-function consumes(c: Chosen, method: BootMethod, facts: MachineFacts): boolean {
-  if (!c.bootOnce || !c.machine) return false;
+/** The request that hands out the boot configuration: it starts a boot (token) and uses boot-once up. */
+function handsOutConfig(method: BootMethod, facts: MachineFacts): boolean {
   return method === 'ipxe' ? facts.request === 'script' : facts.request === 'config';
+}
+
+function consumes(c: Chosen, method: BootMethod, facts: MachineFacts): boolean {
+  return c.bootOnce && c.machine !== undefined && handsOutConfig(method, facts);
 }
 
 function loaderFor(inv: Inventory, c: Chosen, method: BootMethod, fw: Firmware): string | undefined {
@@ -171,6 +179,7 @@ export function planBoot(facts: MachineFacts, inv: Inventory, ctx: PlanContext):
     cmdline: resolved?.cmdline ?? mergedCmdline(role), ...(role.rootfs ? { rootfs: role.rootfs } : {}),
     ...rootfsVersionOf(role, machine, ctx),
     consumesBootOnce: consumes(chosen, method, facts),
+    mintsBootToken: handsOutConfig(method, facts),
   };
 
   // iPXE already runs: hand it the script, never the iPXE loader again (that would loop, chainloading

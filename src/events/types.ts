@@ -23,7 +23,8 @@ export type BootStage =
   | 'http-initrd'
   | 'http-image'
   | 'http-rootfs'
-  | 'http-secret-denied'
+  | 'http-secret-denied' // a secret fetch refused (detail: the error code and why)
+  | 'http-secrets' // the boot's secret bundle went out (its token is spent)
   | 'capture' // rolecast-capture from the booted box made a new image version (issue 18)
   | 'capture-refused'
   | 'initramfs' // phone-home from the common initramfs (detail: which step)
@@ -50,6 +51,12 @@ export interface BootEvent {
   address?: string;
   /** Set on events another server of the site recorded (shared state): which one. */
   server?: string;
+  /**
+   * Phone-home only (initramfs, booted, failed as POSTed by a box): true when signed with the current
+   * boot's key, false for an unsigned claim (anyone on the network could have sent it). Absent on what
+   * rolecast itself observed (DHCP, TFTP, HTTP).
+   */
+  verified?: boolean;
 }
 
 export interface EventSink {

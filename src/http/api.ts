@@ -1,5 +1,5 @@
 /**
- * The API beside the boot routes: boot events (timeline, phone-home, live SSE stream), one machine,
+ * The API beside the boot routes: boot events (timeline, live SSE stream; phone-home is in secrets.ts), one machine,
  * role changes (bearer token; same validation and YAML edit as `rolecast assign`), leases.
  */
 import type { FastifyInstance } from 'fastify';
@@ -40,20 +40,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
     return events.timeline(mac);
   });
 
-  // Phone-home from the initramfs and the booted system: no token (machines have none), small bodies.
-  app.post<{ Params: { mac: string }; Body: { stage: 'initramfs' | 'booted' | 'failed'; detail?: string } }>('/api/machines/:mac/events', {
-    bodyLimit: 4096,
-    schema: {
-      params: macParam,
-      body: { type: 'object', required: ['stage'], additionalProperties: false, properties: { stage: { enum: ['initramfs', 'booted', 'failed'] }, detail: { type: 'string', maxLength: 1024 } } },
-    },
-  }, async (req, reply) => {
-    const mac = normaliseMac(req.params.mac);
-    if (!mac) throw new RolecastError('E_BAD_MAC', `"${req.params.mac}" is not a MAC address`);
-    const host = deps.getInventory().byMac.get(mac)?.host;
-    events.emit({ mac, stage: req.body.stage, ...(host ? { host } : {}), ...(req.body.detail ? { detail: req.body.detail } : {}), address: sourceAddress(req) });
-    return reply.code(202).send({ ok: true });
-  });
+  // Phone-home (POST /api/machines/:mac/events) is src/http/secrets.ts: signed with the boot's key.
 
   // Resumable (Last-Event-ID) with heartbeats: src/http/sse.ts.
   const stream = new EventStream(events, deps.sse);

@@ -47,6 +47,8 @@ import { serverKey } from '../serverkey.js';
 import type { PowerService } from '../bmc/service.js';
 import type { ConsoleLogStore } from '../bmc/consolelog.js';
 import { registerPowerApi } from './power.js';
+import { BootTokens } from '../boottokens.js';
+import { registerSecrets } from './secrets.js';
 
 export interface AppDeps {
   getInventory: () => Inventory;
@@ -87,7 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, openapiOptions('0.1.0'));
   registerMetrics(app, { events: deps.state.events, getInventory: deps.getInventory, leases: deps.state.leases, sendfile: () => config.http.sendfile && sendfileEngine() !== undefined });
   // Before any route: a UI session cookie counts as a token of its level (src/http/ui/session.ts).
-  const tokens = tokensFrom(config.http);
+  const apiTokens = tokensFrom(config.http);
   const sessions = new Sessions();
   registerSessionHook(app, sessions);
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -104,6 +106,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (plan.action === 'ignore') throw new RolecastError('E_NO_BOOT', `${mac}: ${plan.reason}`);
     return plan;
   }
+
+  // Boot tokens (issue 16): minted with the script or config, spent by the secret bundle.
+  const key = await serverKey(config.dataDir);
+  const tokens = new BootTokens({ key, boots: state.boots, leases: state.leases, config: config.secrets, dhcpAuthoritative: config.dhcp.mode === 'authoritative' });
+  const mintToken = (plan: BootTargetPlan, address: string) => tokens.mint(plan, address);
 
   const images = new ImageStatus(config.imagesDir);
   /** The plan's word on boot-once: only the request that hands out the config uses the target up. */
@@ -137,7 +144,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       state.events.emit({ ...who, stage: 'failed', detail: `cannot boot ${plan.role.name}: missing ${problems.join('; ')}` });
       return reply.type('text/plain').send(renderIpxeUnbootable(plan, problems, IMAGE_FIX));
     }
-    const script = renderBootConfig('ipxe', plan, deps.getInventory(), ctx);
+    const script = renderBootConfig('ipxe', plan, deps.getInventory(), ctx, await mintToken(plan, sourceAddress(req)));
     afterServe(plan);
     return reply.type('text/plain').send(script);
   });
@@ -146,7 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const kind = req.params.cfg === 'grub.cfg' ? 'grub' : req.params.cfg === 'pxelinux.cfg' ? 'pxelinux' : undefined;
     if (!kind) throw new RolecastError('E_NOT_FOUND', `no boot config ${req.params.cfg}`);
     const plan = planFor(req.params.mac, req.query.arch ?? (kind === 'grub' ? 7 : 0), 'config', sourceAddress(req));
-    const text = renderBootConfig(kind, plan, deps.getInventory(), ctx);
+    const text = renderBootConfig(kind, plan, deps.getInventory(), ctx, await mintToken(plan, sourceAddress(req)));
     state.events.emit({ mac: plan.mac, stage: 'http-config', ...(plan.host ? { host: plan.host } : {}), detail: `${req.params.cfg} (${plan.role.name})`, address: sourceAddress(req) });
     afterServe(plan);
     return reply.type('text/plain').send(text);
@@ -173,7 +180,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // Loaders over HTTP (UEFI HTTP boot, arch 16/19, gets a URL for its loader from DHCP): the same files,
   // roots and confinement as TFTP, plus the rendered pxelinux/GRUB configs for loaders that fetch over HTTP.
-  const loaders = createResolver({ roots: config.tftp.roots, imagesDir: config.imagesDir, getInventory: deps.getInventory, ctx, bootOnceServed: deps.bootOnceServed, leaseHolder });
+  const loaders = createResolver({ roots: config.tftp.roots, imagesDir: config.imagesDir, getInventory: deps.getInventory, ctx, bootOnceServed: deps.bootOnceServed, leaseHolder, mintToken });
   app.get<{ Params: { '*': string } }>('/loaders/*', { schema: { params: pathParams('*') } }, async (req, reply) => {
     const from = sourceAddress(req);
     const r = await loaders.resolve(req.params['*'], { address: from });
@@ -184,25 +191,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return sendBody(req, reply, { ...fileBody(r.absPath, await stat(r.absPath)), zeroCopy: config.http.sendfile });
   });
 
-  const key = await serverKey(config.dataDir);
-  app.get('/api/machines', { preHandler: requireToken(tokens, 'read') }, async (_req, reply) => {
+  app.get('/api/machines', { preHandler: requireToken(apiTokens, 'read') }, async (_req, reply) => {
     const inv = deps.getInventory();
     // Streamed in slices (machineApiJson): 10,000 rows at once would hold up DHCP and TFTP.
     return reply.type('application/json; charset=utf-8').send(Readable.from(machineApiJson(inv, { ...ctx, images: await loadImageView(inv, config.imagesDir) }, state, key)));
   });
   registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, zeroCopy: config.http.sendfile, state, key });
-  registerApi(app, { getInventory: deps.getInventory, state, tokens, reload: deps.reload, reloadNow: deps.reloadNow, ...(deps.sse ? { sse: deps.sse } : {}) });
+  registerSecrets(app, { getInventory: deps.getInventory, ctx, state, tokens, images: (inv) => loadImageView(inv, config.imagesDir) });
+  registerApi(app, { getInventory: deps.getInventory, state, tokens: apiTokens, reload: deps.reload, reloadNow: deps.reloadNow, ...(deps.sse ? { sse: deps.sse } : {}) });
   const setBootOnceAndReload = async (host: string, target: string | null) => { await setBootOnce(state.profiles, host, target, { who: 'api' }); await deps.reload?.(); };
-  registerFleet(app, { getInventory: deps.getInventory, state, ctx, dataDir: config.dataDir, tokens, images: (inv) => loadImageView(inv, config.imagesDir), lastReload: deps.lastReload, setBootOnce: setBootOnceAndReload });
+  registerFleet(app, { getInventory: deps.getInventory, state, ctx, dataDir: config.dataDir, tokens: apiTokens, images: (inv) => loadImageView(inv, config.imagesDir), lastReload: deps.lastReload, setBootOnce: setBootOnceAndReload });
   const discovery = new Discovery({
     store: state.discovered, getInventory: deps.getInventory, reload: async () => { await deps.reload?.(); }, profiles: state.profiles, leases: state.leases,
     events: state.events, logger: deps.logger.child({ component: 'discovery' }),
     ...(deps.discoveryMaxEntries ? { maxEntries: deps.discoveryMaxEntries } : {}),
   });
-  registerDiscovered(app, { discovery, tokens, commission: (h) => setBootOnceAndReload(h, 'discover') });
-  registerUi(app, { tokens, sessions });
-  registerImages(app, { getInventory: deps.getInventory, imagesDir: config.imagesDir, ctx, leases: state.leases, events: state.events, tokens, ...(config.http.captureMaxBytes ? { captureMaxBytes: config.http.captureMaxBytes } : {}) });
-  if (deps.power) registerPowerApi(app, { getInventory: deps.getInventory, tokens, power: deps.power, log: state.power, ...(deps.consoles ? { consoles: deps.consoles } : {}) });
+  registerDiscovered(app, { discovery, tokens: apiTokens, commission: (h) => setBootOnceAndReload(h, 'discover') });
+  registerUi(app, { tokens: apiTokens, sessions });
+  registerImages(app, { getInventory: deps.getInventory, imagesDir: config.imagesDir, ctx, leases: state.leases, events: state.events, tokens: apiTokens, ...(config.http.captureMaxBytes ? { captureMaxBytes: config.http.captureMaxBytes } : {}) });
+  if (deps.power) registerPowerApi(app, { getInventory: deps.getInventory, tokens: apiTokens, power: deps.power, log: state.power, ...(deps.consoles ? { consoles: deps.consoles } : {}) });
 
   return app;
 }

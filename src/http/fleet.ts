@@ -2,8 +2,8 @@
  * Read and act routes the web UI needs beside the API (same tokens, same error shape):
  *
  *   GET  /api/fleet                    every machine, compact: role, MACs, address, firmware seen, stage
- *   GET  /api/machines/:host/files     the files it gets — path, mode, size, secret flag; contents never,
- *                                      and no hash of a secret file (a hash of a short secret is an oracle)
+ *   GET  /api/machines/:host/files     the files it gets — path, mode, secret flag; size and sha256 only of
+ *                                      files that are not secret (both derive from the secret); contents never
  *   POST /api/machines/:host/boot-once {target|null, confirm?}: a maintenance target once (admin)
  *   GET  /api/profiles/status          snapshot version and the last reload, with its errors if refused
  */
@@ -107,10 +107,11 @@ export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
     // What its next rootfs fetch would get: the plan's answer, exactly as /rootfs and /files give it.
     const plan = planBoot({ mac: m.macs[0]!, protocol: 'http', ipxe: true, pxe: true, request: 'files' }, inv, { baseUrl: deps.ctx.baseUrl });
     const content = plan.action === 'boot' ? machineContent(plan, inv, deps.ctx) : undefined;
-    const files = (content?.files ?? []).map((f) => ({
-      path: f.path, mode: f.mode.toString(8).padStart(4, '0'), size: Buffer.byteLength(f.content), secret: f.secret,
-      ...(f.secret ? {} : { sha256: createHash('sha256').update(f.content).digest('hex') }),
-    }));
+    // A secret file is listed by path and mode only: its size (a password's length) and any hash of it
+    // are derived from the secret (issue 16).
+    const files = (content?.files ?? []).map((f) => (f.secret
+      ? { path: f.path, mode: f.mode.toString(8).padStart(4, '0'), secret: true }
+      : { path: f.path, mode: f.mode.toString(8).padStart(4, '0'), size: Buffer.byteLength(f.content), secret: false, sha256: createHash('sha256').update(f.content).digest('hex') }));
     // Through the state's profile store: the profiles directory, or the database's current version.
     // Unreadable (the database is down): no line, the rest of the answer stands.
     const src = await deps.state.profiles.read(m.source.file).catch(() => undefined);

@@ -1,8 +1,9 @@
 /**
  * GET /rootfs/<mac>.tar(.gz|.zst) and /files/<mac>/<path>: what the plan says this MAC gets — its
  * role's base image with its generated files, or, for an unknown MAC under the unknown-machine policy,
- * the policy target's. Secret files go only to the address rolecast reserved or leased for that MAC:
- * anyone else on the provisioning network gets 403 (and the attempt is a boot event).
+ * the policy target's. Secret files are in neither (issue 16): they reach the machine only in its
+ * boot-time bundle (GET /secrets/<mac>, src/http/secrets.ts). What is left holds no secret, so, like
+ * the images, it goes to whoever asks; only a fetch from the machine's own address counts as "served".
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createGzip } from 'node:zlib';
@@ -24,6 +25,7 @@ import { TarFormatError } from '../rootfs/tarindex.js';
 import { etagMatches, sendBody } from './send.js';
 import { pathParams, sourceAddress } from './common.js';
 import { fileSha256, rootfsEtag } from '../rootfs/etag.js';
+import { machineContentHash } from '../render/index.js';
 import { publishedHash } from './machines.js';
 
 export interface RootfsDeps {
@@ -62,20 +64,26 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     return machineContent(plan, inv, deps.ctx);
   }
 
-  /** Secrets only to the machine's own reserved or leased address; a refusal is a boot event. */
-  function guardSecret(req: FastifyRequest, c: MachineContent, what: string): void {
+  /** A secret file asked for outside the boot bundle: refused, and the attempt is a boot event. */
+  function refuseSecret(req: FastifyRequest, c: MachineContent, path: string): never {
     const from = sourceAddress(req);
-    if (from === c.ownerAddress || from === state.leases.addressOf(c.mac)) return;
-    req.log.warn({ mac: c.mac, host: c.host, from }, 'secret refused: not the machine\'s address');
-    state.events.emit({ mac: c.mac, ...(c.host ? { host: c.host } : {}), stage: 'http-secret-denied', address: from, detail: what });
-    throw new RolecastError('E_SECRET', `${what} holds secrets of ${c.host ?? c.mac} and goes only to its own address`);
+    req.log.warn({ mac: c.mac, host: c.host, from, path }, 'secret file refused: secrets go only in the boot bundle');
+    state.events.emit({ mac: c.mac, ...(c.host ? { host: c.host } : {}), stage: 'http-secret-denied', address: from, detail: `E_SECRET: ${path} outside the boot bundle` });
+    throw new RolecastError('E_SECRET', `${path} is a secret of ${c.host ?? c.mac}: it reaches the machine only in its boot-time bundle (GET /secrets/<mac>)`);
   }
+
+  /** The address rolecast reserved or leased for this MAC: a fetch from there is the machine's own. */
+  const fromOwner = (req: FastifyRequest, c: MachineContent) => {
+    const from = sourceAddress(req);
+    return from === c.ownerAddress || from === state.leases.addressOf(c.mac);
+  };
 
   app.get<{ Params: { file: string } }>('/rootfs/:file', { schema: { params: pathParams('file') } }, async (req, reply) => {
     const m = /^(.+?)\.(tar|tar\.gz|tar\.zst)$/.exec(req.params.file);
     if (!m) throw new RolecastError('E_NOT_FOUND', `no rootfs ${req.params.file}`);
     const c = await contentFor(req, m[1]!, 'rootfs');
-    if (c.secret) guardSecret(req, c, req.url);
+    // No secret in the archive, and nothing derived from one in its ETag (it goes to anyone now).
+    const served = c.secret ? c.files.filter((f) => !f.secret) : c.files;
     const basePath = c.base ? (isAbsolute(c.base.path) ? c.base.path : join(deps.imagesDir, c.base.path)) : undefined;
     let baseSha: string | undefined;
     try {
@@ -83,13 +91,14 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     } catch (err) {
       throw new RolecastError('E_NO_IMAGE', `rootfs image ${basePath} for role ${c.role} is missing (rolecast images list)`, { cause: err });
     }
-    const etag = rootfsEtag(baseSha, c.hash, m[2]!);
+    const etag = rootfsEtag(baseSha, c.secret ? machineContentHash(served) : c.hash, m[2]!);
     let plan;
     try {
       // Every rootfs with a base carries rolecast-capture and the manifest of what this box boots.
+      // The manifest still lists the secret paths (kind s, no hash): rolecast-capture must skip them.
       const files = basePath
-        ? await withCaptureFiles(basePath, c.files, { server: deps.ctx.baseUrl, mac: c.mac, image: c.base!.name, version: basename(await realpath(basePath)), sha256: baseSha! })
-        : c.files;
+        ? (await withCaptureFiles(basePath, c.files, { server: deps.ctx.baseUrl, mac: c.mac, image: c.base!.name, version: basename(await realpath(basePath)), sha256: baseSha! })).filter((f) => !f.secret)
+        : served;
       plan = await planRootfs({ basePath, files });
     } catch (err) {
       if (err instanceof TarFormatError) throw new RolecastError('E_BAD_IMAGE', `rootfs image for role ${c.role}: ${err.message}`, { cause: err });
@@ -108,8 +117,8 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
       // The event log is published (timelines, SSE): the hash in it is keyed, as in the API.
       const shown = publishedHash(deps.key, c.hash).slice(0, 12);
       state.events.emit({ mac: c.mac, ...(c.host ? { host: c.host } : {}), stage: 'http-rootfs', address: sourceAddress(req), detail: `${req.params.file} ${shown}${ranged ? ` ${req.headers.range}` : ''}` });
-      // What this machine was last served, once the response went out whole.
-      reply.raw.on('finish', () => {
+      // What this machine was last served, once the response went out whole to the machine itself.
+      if (fromOwner(req, c)) reply.raw.on('finish', () => {
         state.served.record(c.mac, { ...(c.host ? { host: c.host } : {}), role: c.role, hash: c.hash, at: new Date().toISOString() })
           .catch((err: unknown) => req.log.error({ err }, 'cannot record what was served'));
       });
@@ -134,7 +143,7 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     const path = `/${req.params['*']}`;
     const f = c.files.find((x) => x.path === path);
     if (!f) throw new RolecastError('E_NOT_FOUND', `${c.host ?? c.mac} gets no file ${path}`);
-    if (f.secret) guardSecret(req, c, path);
+    if (f.secret) refuseSecret(req, c, path);
     return reply.type('application/octet-stream').send(f.content);
   });
 }

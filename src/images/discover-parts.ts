@@ -17,16 +17,19 @@ export interface DiscoverParts { entries: CpioEntry[]; warnings: string[] }
 
 const built = new Map<string, Buffer>();
 
-/** gcc -static the helper (once per source text in a process); undefined (and why) when no compiler or static libc is installed. */
-export function compileHelper(srcDir: string): { binary?: Buffer; warning?: string } {
-  const source = readFileSync(join(srcDir, 'rolecast-hw.c'), 'utf8');
+/**
+ * gcc -static one of the helpers (images/initramfs/<name>.c), once per source text in a process;
+ * undefined (and why) when no compiler or static libc is installed.
+ */
+export function compileHelper(srcDir: string, name = 'rolecast-hw'): { binary?: Buffer; warning?: string } {
+  const source = readFileSync(join(srcDir, `${name}.c`), 'utf8');
   const cached = built.get(source);
   if (cached) return { binary: cached };
-  const dir = mkdtempSync(join(tmpdir(), 'rolecast-hw-'));
+  const dir = mkdtempSync(join(tmpdir(), `${name}-`));
   try {
-    const out = join(dir, 'rolecast-hw');
-    const r = spawnSync('gcc', ['-static', '-Os', '-s', '-o', out, join(srcDir, 'rolecast-hw.c')], { encoding: 'utf8' });
-    if (r.status !== 0) return { warning: `rolecast-hw not built (gcc -static: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}): discovery reports carry no LLDP neighbour or BMC address` };
+    const out = join(dir, name);
+    const r = spawnSync('gcc', ['-static', '-Os', '-s', '-o', out, join(srcDir, `${name}.c`)], { encoding: 'utf8' });
+    if (r.status !== 0) return { warning: `${name} not built (gcc -static: ${r.error?.message ?? r.stderr.trim().split('\n').pop()})` };
     const binary = readFileSync(out);
     built.set(source, binary);
     return { binary };
@@ -41,7 +44,7 @@ export function discoverParts(srcDir: string, kernelVersion: string, common: rea
   const warnings: string[] = [];
   const helper = compileHelper(srcDir);
   if (helper.binary) entries.push({ type: 'file', path: 'bin/rolecast-hw', mode: 0o755, data: helper.binary });
-  else warnings.push(helper.warning!);
+  else warnings.push(`${helper.warning!}: discovery reports carry no LLDP neighbour or BMC address`);
   const have = new Set(common);
   const ipmi = moduleClosure(kernelVersion, IPMI_MODULES).files.filter((f) => !have.has(f));
   const names = ipmi.map((f, i) => `${String(i).padStart(3, '0')}-${basename(f)}`);

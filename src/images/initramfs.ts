@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { RolecastError } from '../errors.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
 import { aliasLines, moduleClosure, kernelVersions, type ModuleSet } from './modules.js';
-import { discoverParts } from './discover-parts.js';
+import { compileHelper, discoverParts } from './discover-parts.js';
 import { copyAtomic, writeAtomic } from '../fsutil.js';
 import type { Logger } from '../log.js';
 
@@ -106,14 +106,18 @@ export async function commonInitramfsImage(kernelVersion: string, extra: CpioEnt
   const src = (f: string) => readFile(join(INITRAMFS_SRC, f));
   const common = moduleClosure(kernelVersion, COMMON_MODULES).files;
   const discover = discoverParts(INITRAMFS_SRC, kernelVersion, common);
+  // The secret bundle and signed phone-home need rolecast-boot (issue 16; see its source for why C).
+  const client = compileHelper(INITRAMFS_SRC, 'rolecast-boot');
+  const warnings = [...discover.warnings, ...(client.warning ? [`${client.warning}: machines with secret files cannot boot, phone-home goes unsigned`] : [])];
   const files: CpioEntry[] = [
+    ...(client.binary ? [{ type: 'file' as const, path: 'bin/rolecast-boot', mode: 0o755, data: client.binary }] : []),
     { type: 'file', path: 'etc/udhcpc.script', mode: 0o755, data: await src('udhcpc.script') },
     { type: 'file', path: 'lib/rolecast/wipe.sh', mode: 0o644, data: await src('wipe.sh') },
     ...discover.entries,
     ...extra,
   ];
   const img = buildInitramfsImage({ kernelVersion, modules: COMMON_MODULES, init: (await src('init')).toString(), files });
-  return { ...img, warnings: discover.warnings };
+  return { ...img, warnings };
 }
 
 export interface BuildInitramfsOptions {

@@ -29,14 +29,16 @@ export function bootImages(plan: BootTargetPlan, inv: Inventory): { kernel: Imag
 /**
  * The full command line: the role's, then the machine's, then what the common initramfs reads.
  * `efiInitrd` adds initrd=<name> entries: iPXE on EFI (2019 build) hands the initrd to the kernel's EFI
- * stub only by name (PXE-NOTES.md), without it the kernel panics with no root.
+ * stub only by name (PXE-NOTES.md), without it the kernel panics with no root. `token` is this boot's
+ * token (src/boot/token.ts), minted by the edge for a script that goes to the machine's own address.
  */
-export function kernelCmdline(plan: BootTargetPlan, ctx: RenderContext, initrds: Image[], efiInitrd: boolean): string {
+export function kernelCmdline(plan: BootTargetPlan, ctx: RenderContext, initrds: Image[], efiInitrd: boolean, token?: string): string {
   const parts = plan.cmdline ? [plan.cmdline] : [];
   if (efiInitrd) for (const i of initrds) parts.push(`initrd=${i.name}`);
   parts.push(`rolecast.url=${ctx.baseUrl}`, `rolecast.mac=${plan.mac}`);
   if (plan.host) parts.push(`rolecast.host=${plan.host}`);
   parts.push(`rolecast.role=${plan.role.name}`);
+  if (token) parts.push(`rolecast.token=${token}`);
   if (plan.role.destructive && plan.machine?.confirmWipe) parts.push('rolecast.confirm_wipe=1');
   parts.push(`BOOTIF=${macToDashed(plan.mac)}`);
   return parts.join(' ');

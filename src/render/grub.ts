@@ -19,7 +19,7 @@ function grubHttpPath(ctx: RenderContext, name: string): string {
   return `(http,${u.hostname})${u.pathname.replace(/\/$/, '')}/images/${name}`;
 }
 
-export function renderGrubConfig(plan: BootTargetPlan, inv: Inventory, ctx: RenderContext): string {
+export function renderGrubConfig(plan: BootTargetPlan, inv: Inventory, ctx: RenderContext, token?: string): string {
   const { kernel, initrds, standalone } = bootImages(plan, inv);
   const efi = isEfi(plan);
   const lines = [`# rolecast: ${title(plan)}`, 'set timeout=0', 'set default=0', ...(grubOverHttp(ctx) ? ['insmod http'] : []), '', `menuentry '${title(plan).replace(/'/g, '')}' {`];
@@ -29,7 +29,7 @@ export function renderGrubConfig(plan: BootTargetPlan, inv: Inventory, ctx: Rend
     lines.push(`  ${efi ? 'chainloader' : 'linux16'} ${grubHttpPath(ctx, kernel.name)}${args ? ` ${args}` : ''}`);
   } else {
     lines.push(`  echo 'rolecast: loading ${kernel.name}'`);
-    lines.push(`  linux ${grubHttpPath(ctx, kernel.name)} ${kernelCmdline(plan, ctx, initrds, false)}`);
+    lines.push(`  linux ${grubHttpPath(ctx, kernel.name)} ${kernelCmdline(plan, ctx, initrds, false, token)}`);
     if (initrds.length) lines.push(`  initrd ${initrds.map((i) => grubHttpPath(ctx, i.name)).join(' ')}`);
   }
   lines.push('}', '');

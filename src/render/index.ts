@@ -51,8 +51,8 @@ export function machineContentHash(files: readonly RenderedFile[]): string {
   return h.digest('hex');
 }
 
-export function renderBootConfig(kind: 'ipxe' | 'pxelinux' | 'grub', plan: BootTargetPlan, inv: Inventory, ctx: RenderContext): string {
-  if (kind === 'ipxe') return renderIpxeScript(plan, inv, ctx);
-  if (kind === 'pxelinux') return renderPxelinuxConfig(plan, inv, ctx);
-  return renderGrubConfig(plan, inv, ctx);
+export function renderBootConfig(kind: 'ipxe' | 'pxelinux' | 'grub', plan: BootTargetPlan, inv: Inventory, ctx: RenderContext, token?: string): string {
+  if (kind === 'ipxe') return renderIpxeScript(plan, inv, ctx, token);
+  if (kind === 'pxelinux') return renderPxelinuxConfig(plan, inv, ctx, token);
+  return renderGrubConfig(plan, inv, ctx, token);
 }

@@ -4,7 +4,8 @@ import type { Inventory } from '../inventory/types.js';
 import type { RenderContext } from './types.js';
 import { bootImages, imageUrl, isEfi, kernelCmdline, standaloneCmdline, title } from './boot-common.js';
 
-export function renderIpxeScript(plan: BootTargetPlan, inv: Inventory, ctx: RenderContext): string {
+/** `token`: this boot's token for the kernel command line (none when the script goes elsewhere). */
+export function renderIpxeScript(plan: BootTargetPlan, inv: Inventory, ctx: RenderContext, token?: string): string {
   const { kernel, initrds, standalone } = bootImages(plan, inv);
   const lines = ['#!ipxe', `# rolecast: ${title(plan)}`, `echo rolecast: booting ${title(plan)}`];
   if (standalone) {
@@ -13,7 +14,7 @@ export function renderIpxeScript(plan: BootTargetPlan, inv: Inventory, ctx: Rend
     const args = standaloneCmdline(plan);
     lines.push(`chain --autofree ${imageUrl(ctx, kernel)}${args ? ` ${args}` : ''} || goto failed`);
   } else {
-    const cmdline = kernelCmdline(plan, ctx, initrds, isEfi(plan));
+    const cmdline = kernelCmdline(plan, ctx, initrds, isEfi(plan), token);
     lines.push(`kernel ${imageUrl(ctx, kernel)} ${cmdline} || goto failed`);
     for (const i of initrds) lines.push(`initrd --name ${i.name} ${imageUrl(ctx, i)} || goto failed`);
     lines.push('boot || goto failed');

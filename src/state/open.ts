@@ -10,8 +10,8 @@ import { silentLogger } from '../log.js';
 import { RolecastError } from '../errors.js';
 import type { State, StateHealth } from './types.js';
 
-export type StatePart = 'leases' | 'events' | 'served' | 'discovered' | 'power' | 'profiles';
-export const ALL_PARTS: readonly StatePart[] = ['leases', 'events', 'served', 'discovered', 'power', 'profiles'];
+export type StatePart = 'leases' | 'events' | 'served' | 'discovered' | 'power' | 'profiles' | 'boots';
+export const ALL_PARTS: readonly StatePart[] = ['leases', 'events', 'served', 'discovered', 'power', 'profiles', 'boots'];
 
 export interface OpenStateOptions<P extends StatePart = StatePart> {
   logger?: Logger;
@@ -23,6 +23,11 @@ export interface OpenStateOptions<P extends StatePart = StatePart> {
   follow?: boolean;
   /** Load the event log's kept timelines at open (default true; a command that only appends skips it). */
   loadEvents?: boolean;
+  /**
+   * The server's own data directory, for what is per server whatever the backend: the boot token
+   * records (keyed with <data>/server.key). PostgreSQL without it keeps them in memory.
+   */
+  dataDir?: string;
 }
 
 /** The stores asked for, with health and close. */
@@ -36,7 +41,7 @@ export async function openState<P extends StatePart = StatePart>(cfg: StateSourc
   if (cfg.state.backend === 'postgres') {
     if (!cfg.state.url) throw new RolecastError('E_USAGE', 'state.backend postgres needs state.url (postgres://user:password@host:port/database)');
     const { openPgState } = await import('./pg/index.js');
-    return await openPgState(cfg.state.url, logger, { ...opts, parts }) as unknown as OpenedState<P>;
+    return await openPgState(cfg.state.url, logger, { dataDir: cfg.dataDir, ...opts, parts }) as unknown as OpenedState<P>;
   }
   const { openFileState } = await import('./file/index.js');
   return await openFileState(cfg.dataDir, opts.profilesDir ?? cfg.profilesDir, logger, { ...opts, parts }) as unknown as OpenedState<P>;

@@ -144,6 +144,38 @@ export interface ProfileEditor {
   read(file: string): Promise<{ text: string; hash: string }>;
 }
 
+/**
+ * Per-boot token records (issue 16, src/boot/token.ts): one per MAC, the latest boot's counter, the
+ * address its script went to and whether its secrets were fetched. The token itself is never stored
+ * (it is an HMAC over MAC and counter with this server's key), so these records are per server too:
+ * every backend keeps them in the server's own data directory, beside server.key.
+ */
+export interface BootRecord {
+  mac: string;
+  /** The boot counter: issue time in ms, strictly increasing per MAC. */
+  seq: number;
+  /** The address the script or config that carried the token went to. */
+  address: string;
+  /** When the secret bundle went out (ISO 8601): the token is spent. */
+  spent?: string;
+}
+
+export interface BootTokenStore {
+  /** This MAC's latest boot, if it has one. */
+  current(mac: string): BootRecord | undefined;
+  /**
+   * A new boot of this MAC, which supersedes every earlier one: its counter is `at` (ms), or one above
+   * the last counter when the clock has not moved on. Durable when the promise resolves.
+   */
+  issue(mac: string, address: string, at: number): Promise<BootRecord>;
+  /**
+   * Spend this boot's token: decided at once (true exactly once per boot, false when spent already or
+   * superseded), so two requests racing cannot both win; durable when the promise resolves.
+   */
+  spend(mac: string, seq: number, at: string): { won: boolean; durable: Promise<void> };
+  close(): Promise<void>;
+}
+
 /** Everything a server keeps, one bundle, built once by the composition root. */
 export interface State {
   leases: LeaseStore;
@@ -152,6 +184,8 @@ export interface State {
   discovered: DiscoveredStore;
   power: PowerLog;
   profiles: ProfileEditor;
+  /** Per-boot token records (per server: see BootTokenStore). */
+  boots: BootTokenStore;
   /** Whether the state can be reached (a shared store; the file store is always up): /healthz, the log. */
   health?(): StateHealth;
   close(): Promise<void>;

@@ -8,7 +8,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
 import type { Inventory } from '../inventory/types.js';
 import { normaliseMac } from '../boot/facts.js';
-import { planBoot } from '../boot/plan.js';
+import { planBoot, type BootTargetPlan } from '../boot/plan.js';
 import { machineAt } from '../boot/identify.js';
 import { renderGrubConfig, renderPxelinuxConfig } from '../render/index.js';
 import type { RenderContext } from '../render/types.js';
@@ -35,6 +35,8 @@ export interface ResolverOptions {
   leaseHolder?: (ip: string) => string | undefined;
   /** GRUB's module directory (Debian: /usr/lib/grub), for `insmod` from a network GRUB's $prefix. */
   grubDir?: string;
+  /** This boot's token for a config that goes to the machine's own address (src/boottokens.ts); none without it. */
+  mintToken?: (plan: BootTargetPlan, address: string) => Promise<string | undefined>;
 }
 
 /** Normalise a requested name to a relative path, or say why it is refused. */
@@ -120,12 +122,13 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
     if (real) realRoots.set(root, real);
     return real;
   };
-  const renderFor = (kind: 'pxelinux' | 'grub', mac: string | undefined, address: string): Resolved => {
+  const renderFor = async (kind: 'pxelinux' | 'grub', mac: string | undefined, address: string): Promise<Resolved> => {
     if (!mac) return { kind: 'missing', reason: 'no machine for this config name' };
     const inv = opts.getInventory();
     const plan = planBoot({ mac, protocol: 'tftp', ipxe: false, pxe: true, arch: kind === 'grub' ? 7 : 0, request: 'config', address }, inv, opts.ctx);
     if (plan.action === 'ignore') return { kind: 'missing', reason: plan.reason };
-    const text = kind === 'pxelinux' ? renderPxelinuxConfig(plan, inv, opts.ctx) : renderGrubConfig(plan, inv, opts.ctx);
+    const token = await opts.mintToken?.(plan, address);
+    const text = kind === 'pxelinux' ? renderPxelinuxConfig(plan, inv, opts.ctx, token) : renderGrubConfig(plan, inv, opts.ctx, token);
     if (plan.consumesBootOnce && plan.host) opts.bootOnceServed?.(plan.host, plan.role.name);
     return { kind: 'virtual', content: Buffer.from(text), label: 'config', mac, host: plan.host };
   };

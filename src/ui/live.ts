@@ -10,6 +10,8 @@ export interface BootEvent {
   host?: string;
   detail?: string;
   address?: string;
+  /** Phone-home: signed with the boot's key (true) or an unsigned claim (false). */
+  verified?: boolean;
 }
 
 // The server names each SSE message after its stage (`event: dhcp-ack`): EventSource delivers named
@@ -17,7 +19,7 @@ export interface BootEvent {
 const STAGES = [
   'dhcp-discover', 'dhcp-offer', 'dhcp-request', 'dhcp-ack', 'dhcp-nak', 'dhcp-decline', 'dhcp-release', 'dhcp-inform', 'dhcp-ignore',
   'tftp-loader', 'tftp-config', 'tftp-file', 'tftp-error', 'http-script', 'http-config', 'http-loader', 'http-kernel', 'http-initrd',
-  'http-image', 'http-rootfs', 'http-secret-denied', 'initramfs', 'booted', 'failed', 'message',
+  'http-image', 'http-rootfs', 'http-secret-denied', 'http-secrets', 'initramfs', 'booted', 'failed', 'message',
 ];
 
 const FLUSH_MS = 150;

@@ -10,7 +10,7 @@ import { html } from './util.js';
 import { PowerPanel } from './power.js';
 import { Result } from './result.js';
 
-interface FileRow { path: string; mode: string; size: number; secret: boolean; sha256?: string }
+interface FileRow { path: string; mode: string; size?: number; secret: boolean; sha256?: string }
 interface Detail {
   host: string; role: string; bootOnce: string | null; confirmWipe: boolean;
   source: { file: string; line: number; text: string | null };
@@ -83,8 +83,8 @@ function Files({ d }: { d: Detail }) {
       ? html`<span class="tag warn">Next boot changes</span> its files differ from what it was last served (${d.lastServedRole} at ${d.lastServedAt ? new Date(d.lastServedAt).toLocaleString() : '?'}: content ${d.lastServedHash?.slice(0, 12)}; now ${d.role}: ${d.hash?.slice(0, 12)}).`
       : html`Next boot: the same files it was last served (${d.lastServedRole}, ${d.hash?.slice(0, 12)}).`}</p>
     <table class="files"><thead><tr><th scope="col">Path</th><th scope="col">Mode</th><th scope="col">Size</th><th scope="col" class="wide">sha256</th></tr></thead>
-    <tbody>${d.files.map((f) => html`<tr><td class="mono">${f.path}</td><td class="mono">${f.mode}</td><td>${f.size}</td>
-      <td class="wide mono">${f.secret ? html`<span class="tag secret" title="contents and hash are never shown">secret</span>` : f.sha256?.slice(0, 16)}</td></tr>`)}</tbody></table>
+    <tbody>${d.files.map((f) => html`<tr><td class="mono">${f.path}</td><td class="mono">${f.mode}</td><td>${f.secret ? '—' : f.size}</td>
+      <td class="wide mono">${f.secret ? html`<span class="tag secret" title="contents, size and hash are never shown; it arrives in the boot-time bundle">secret</span>` : f.sha256?.slice(0, 16)}</td></tr>`)}</tbody></table>
   </section>`;
 }
 

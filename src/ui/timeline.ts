@@ -27,7 +27,9 @@ export function splitBoots(events: readonly BootEvent[]): BootEvent[][] {
   return boots;
 }
 
-function Chain({ events }: { events: BootEvent[] }) {
+function Chain({ events: all }: { events: BootEvent[] }) {
+  // An unsigned phone-home is a claim anyone could make: listed below, it moves no step of the chain.
+  const events = all.filter((e) => e.verified !== false);
   const reached = new Set(events.map((e) => stepOf(e.stage)));
   const failed = events.find((e) => stepOf(e.stage) === 'failed');
   return html`<ol class="chain" aria-label="Boot chain">
@@ -44,7 +46,8 @@ export function Boot({ events, title }: { events: BootEvent[]; title: string }) 
     <table class="events"><thead><tr><th scope="col">+s</th><th scope="col">Stage</th><th scope="col">Detail</th><th scope="col" class="wide">From</th></tr></thead>
     <tbody>${events.map((e) => html`<tr>
       <td class="mono" title=${e.at}>${((Date.parse(e.at) - t0) / 1000).toFixed(1)}</td>
-      <td><span class=${stageClass(e.stage)}>${e.stage}</span></td>
+      <td><span class=${stageClass(e.stage)}>${e.stage}</span>${e.verified === false
+        ? html` <span class="tag warn" title="unsigned phone-home: anyone on the network could have sent it">unverified claim</span>` : null}</td>
       <td class="detail">${e.detail ?? ''}</td>
       <td class="wide mono">${e.address ?? ''}</td>
     </tr>`)}</tbody></table>

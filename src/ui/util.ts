@@ -35,7 +35,7 @@ export function stepOf(stage: string): (typeof STEPS)[number] | 'failed' | undef
   if (stage === 'http-script' || stage === 'http-config' || stage === 'tftp-config') return 'script';
   if (stage === 'http-kernel') return 'kernel';
   if (stage === 'http-initrd') return 'initrd';
-  if (stage === 'initramfs') return 'initramfs';
+  if (stage === 'initramfs' || stage === 'http-secrets') return 'initramfs';
   if (stage === 'http-rootfs') return 'rootfs';
   if (stage === 'booted') return 'booted';
   if (stage === 'failed' || stage === 'tftp-error' || stage === 'http-secret-denied') return 'failed';

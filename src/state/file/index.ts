@@ -8,6 +8,7 @@ import { FileServedStore } from './served.js';
 import { FileDiscoveredStore } from './discovered.js';
 import { FilePowerLog } from './power.js';
 import { FileProfileEditor } from './profiles.js';
+import { FileBootTokens } from './boots.js';
 
 /** All of it (or the `parts` asked for: the other fields are then absent; openState types that). */
 export async function openFileState(dataDir: string, profilesDir: string, logger: Logger, opts: OpenStateOptions = {}): Promise<State> {
@@ -19,6 +20,7 @@ export async function openFileState(dataDir: string, profilesDir: string, logger
     discovered: () => FileDiscoveredStore.open(dataDir),
     power: () => FilePowerLog.open(dataDir, logger.child({ component: 'power' }), { follow }),
     profiles: () => new FileProfileEditor(profilesDir),
+    boots: () => FileBootTokens.open(dataDir),
   });
   return { ...(stores as unknown as State), health: () => ({ backend: 'file', up: true }), close };
 }

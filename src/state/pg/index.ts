@@ -12,6 +12,7 @@ import { PgDiscoveredStore, PgPowerLog, PgServedStore } from './records.js';
 import { PgProfiles } from './profiles.js';
 import { FileProfileEditor } from '../file/profiles.js';
 import { ALL_PARTS, openParts, type OpenStateOptions } from '../open.js';
+import { FileBootTokens } from '../file/boots.js';
 
 export { PgLink, PgLeaseStore, PgEventLog, PgServedStore, PgDiscoveredStore, PgPowerLog, PgProfiles };
 
@@ -37,6 +38,8 @@ export async function openPgState(url: string, logger: Logger, opts: OpenStateOp
       power: () => PgPowerLog.open(link, log),
       // --profiles DIR on the command line: that directory, even with the database's profiles.
       profiles: () => (opts.profilesDir ? new FileProfileEditor(opts.profilesDir) : new PgProfiles(link)),
+      // Boot token records are per server (its own key): in its data directory, as with the file backend.
+      boots: () => (opts.dataDir ? FileBootTokens.open(opts.dataDir) : FileBootTokens.memory()),
     });
     const events = stores.events as PgEventLog | undefined;
     return {

@@ -39,7 +39,7 @@ async function readCache(dataDir: string): Promise<Cached | undefined> {
 export async function openPgSite(cfg: ServerConfig, logger: Logger): Promise<{ state: PgState; store: InventoryStore }> {
   const url = cfg.state.url;
   if (!url) throw new RolecastError('E_USAGE', 'state.backend postgres needs state.url (postgres://user:password@host:port/database)');
-  const state = await openPgState(url, logger, { startDown: true });
+  const state = await openPgState(url, logger, { startDown: true, dataDir: cfg.dataDir });
   try {
     let cached = await readCache(cfg.dataDir);
     if (state.link.up) await firstVersion(cfg, state, logger);

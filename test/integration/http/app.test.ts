@@ -3,7 +3,7 @@
  * composed rootfs. Source addresses are set per request to test the secret rule.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, lstatSync, readlinkSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, lstatSync, readlinkSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -102,14 +102,20 @@ describe('input validation', () => {
 describe('rootfs', () => {
   const fromLb1 = { remoteAddress: '10.0.0.11' };
 
-  it('refuses a rootfs with secrets to any address but the machine\'s own (403), and logs it', async () => {
+  it('the rootfs holds no secret (issue 16: they come only in the boot bundle); /files refuses them to anyone, and logs it', async () => {
     const r = await app.inject({ url: `/rootfs/${LB1}.tar`, remoteAddress: '10.0.0.12' });
-    expect(r.statusCode).toBe(403);
-    expect(r.json()).toMatchObject({ code: 'E_SECRET' });
-    expect((await api(`/api/machines/${LB1}/events`)).json()).toEqual(expect.arrayContaining([expect.objectContaining({ stage: 'http-secret-denied', address: '10.0.0.12' })]));
-    const f = await app.inject({ url: `/files/${LB1}/etc/keepalived/keepalived.conf`, remoteAddress: '10.0.0.99' });
-    expect(f.statusCode).toBe(403);
-    expect((await app.inject({ url: `/files/${LB1}/etc/keepalived/keepalived.conf`, ...fromLb1 })).body).toMatch(/auth_pass/);
+    expect(r.statusCode).toBe(200);
+    const names = spawnSync('tar', ['-t'], { input: r.rawPayload, encoding: 'utf8' }).stdout;
+    expect(names).toMatch(/etc\/hostname/);
+    expect(names).not.toMatch(/keepalived\.conf/);
+    expect(r.rawPayload.includes('auth_pass')).toBe(false);
+    for (const from of ['10.0.0.99', '10.0.0.11']) {
+      const f = await app.inject({ url: `/files/${LB1}/etc/keepalived/keepalived.conf`, remoteAddress: from });
+      expect(f.statusCode, from).toBe(403);
+      expect(f.json()).toMatchObject({ code: 'E_SECRET' });
+      expect(f.body).not.toMatch(/auth_pass/);
+    }
+    expect((await api(`/api/machines/${LB1}/events`)).json()).toEqual(expect.arrayContaining([expect.objectContaining({ stage: 'http-secret-denied', address: '10.0.0.99' })]));
   });
 
   it('streams base + generated files; GNU tar and busybox tar extract exactly that; same bytes twice; 304', async () => {
@@ -133,8 +139,7 @@ describe('rootfs', () => {
       expect(statSync(join(out, 'etc/motd.hard')).ino).toBe(statSync(join(out, 'etc/motd')).ino);
       expect(lstatSync(join(out, 'etc/null')).isCharacterDevice()).toBe(true);
       expect(readdirSync(join(out, 'usr', 'd'.repeat(120)))).toEqual(['f'.repeat(120)]);
-      expect(readFileSync(join(out, 'etc/keepalived/keepalived.conf'), 'utf8')).toMatch(/real_server 10\.0\.0\.101 80/);
-      expect(statSync(join(out, 'etc/keepalived/keepalived.conf')).mode & 0o777).toBe(0o600);
+      expect(existsSync(join(out, 'etc/keepalived/keepalived.conf'))).toBe(false); // secret: in the boot bundle
       if (tool === 'tar') expect(statSync(join(out, 'usr/bin/tool')).mode & 0o7777).toBe(0o4755);
     }
     const gz = await app.inject({ url: `/rootfs/${LB1}.tar.gz`, ...fromLb1 });
@@ -186,9 +191,10 @@ describe('rootfs', () => {
     const past = await app.inject({ url: `/rootfs/${LB1}.tar`, ...fromLb1, headers: { range: `bytes=${full.rawPayload.length}-` } });
     expect(past.statusCode).toBe(416);
     expect(past.headers['content-range']).toBe(`bytes */${full.rawPayload.length}`);
-    // Secrets stay secret through every route to the bytes.
-    expect((await app.inject({ method: 'HEAD', url: `/rootfs/${LB1}.tar`, remoteAddress: '10.0.0.12' })).statusCode).toBe(403);
-    expect((await app.inject({ url: `/rootfs/${LB1}.tar`, remoteAddress: '10.0.0.12', headers: { range: 'bytes=0-511' } })).statusCode).toBe(403);
+    // Anyone gets the same bytes and ETag: nothing in them, or in the ETag, derives from a secret.
+    const other = await app.inject({ url: `/rootfs/${LB1}.tar`, remoteAddress: '10.0.0.12' });
+    expect(other.rawPayload.equals(full.rawPayload)).toBe(true);
+    expect(other.headers.etag).toBe(full.headers.etag);
   });
 
   it('a base image that is not a tar is a 500 naming the file and offset, not a crash or a truncated stream', async () => {

@@ -18,6 +18,7 @@ import type { State } from '../../../src/state/types.js';
 import { InventoryStore } from '../../../src/inventory/watch.js';
 import { defaultConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
+import { bootBundle, placeholderBootImages } from '../../helpers/boot-secrets.js';
 import { serverKey } from '../../../src/serverkey.js';
 import { buildTestImage } from '../../../src/images/testimage.js';
 import { listVersions, readHistory } from '../../../src/images/versions.js';
@@ -63,12 +64,15 @@ beforeAll(async () => {
   const machines = join(dir, 'profiles/machines.yaml');
   writeFileSync(machines, readFileSync(machines, 'utf8').replace(/(host: w10[12],.*?)role: web/g, '$1role: test'));
   await buildTestImage(join(dir, 'images/build'));
+  placeholderBootImages(join(dir, 'images'));
   mkdirSync(bin);
   spawnSync('/bin/busybox', ['--install', '-s', bin]);
   // No wget: the tool here only writes its upload (-o); it must never reach the manifest's lab address.
   unlinkSync(join(bin, 'wget'));
   const cfg = { ...defaultConfig(), profilesDir: join(dir, 'profiles'), dataDir: join(dir, 'data'), imagesDir: join(dir, 'images'), address: '10.0.0.1' };
   cfg.http = { ...cfg.http, tokens: { admin: [ADMIN] }, captureMaxBytes: 2 * 1024 * 1024 };
+  // inject() has no source port to check (test/helpers/boot-secrets.ts); the secret path's own test does.
+  cfg.secrets = { ...cfg.secrets, requirePrivilegedPort: false };
   inv = await InventoryStore.open(cfg.profilesDir, silentLogger());
   state = await openFileState(cfg.dataDir, cfg.profilesDir, silentLogger());
   app = await buildApp({ getInventory: () => inv.current(), config: cfg, logger: silentLogger(), state, serverKey: await serverKey(cfg.dataDir) });
@@ -78,6 +82,10 @@ beforeAll(async () => {
   mkdirSync(box);
   const x = spawnSync('tar', ['-xf', '-', '-C', box], { input: r.rawPayload });
   expect(x.status, x.stderr.toString()).toBe(0);
+  // Its secret files (the capture credential) arrive in the boot-time bundle, as the initramfs puts them.
+  const s = spawnSync('tar', ['-xf', '-', '-C', box], { input: await bootBundle(app, state, W101.mac, W101.ip) });
+  expect(s.status, s.stderr.toString()).toBe(0);
+  rmSync(join(box, 'rolecast-boot.key'));
 });
 afterAll(async () => { await app.close(); await state.close(); inv.close(); rmSync(dir, { recursive: true, force: true }); });
 
@@ -93,7 +101,10 @@ describe('the rootfs carries the capture tool, the manifest and the credential',
     expect(m).toMatch(/^l 777 0:0 \/bin\/busybox \/usr\/bin\/wget$/m);
     expect(statSync(join(box, 'etc/rolecast/capture.key')).mode & 0o777).toBe(0o600);
     expect(key()).toMatch(/^[0-9a-f]{64}$/);
-    expect((await app.inject({ url: `/rootfs/${W101.mac}.tar`, remoteAddress: W102.ip })).statusCode).toBe(403);
+    // Not in the rootfs (which goes to anyone), and the bundle does not go to another box's address.
+    const other = await app.inject({ url: `/rootfs/${W101.mac}.tar`, remoteAddress: W102.ip });
+    expect(spawnSync('tar', ['-t'], { input: other.rawPayload, encoding: 'utf8' }).stdout).not.toMatch(/capture\.key/);
+    expect((await app.inject({ url: `/secrets/${W101.mac}`, remoteAddress: W102.ip })).statusCode).toBe(403);
     expect(tool(['--changed', '-n']).out).toBe('rolecast-capture: nothing differs from ' + current + '\n');
   });
 });
@@ -215,10 +226,10 @@ describe('refused captures leave no version', () => {
     expect(other.statusMessage).toMatch(/come only from w101's own address/);
     expect((await post(W101.mac, W101.ip, body)).json()).toMatchObject({ code: 'E_CAPTURE_CREDENTIAL' });
     expect((await post(W101.mac, W101.ip, body, 'f'.repeat(64))).statusCode).toBe(401);
-    const w102 = await app.inject({ url: `/rootfs/${W102.mac}.tar`, remoteAddress: W102.ip });
-    const k102 = /capture\.key/.test(spawnSync('tar', ['-tf', '-'], { input: w102.rawPayload, encoding: 'utf8' }).stdout);
-    expect(k102).toBe(true);
-    const key102 = spawnSync('tar', ['-xOf', '-', 'etc/rolecast/capture.key'], { input: w102.rawPayload, encoding: 'utf8' }).stdout.trim();
+    // w102's own credential, from its own boot bundle.
+    const w102 = await bootBundle(app, state, W102.mac, W102.ip);
+    const key102 = spawnSync('tar', ['-xOf', '-', 'etc/rolecast/capture.key'], { input: w102, encoding: 'utf8' }).stdout.trim();
+    expect(key102).toMatch(/^[0-9a-f]{64}$/);
     expect(key102).not.toBe(key());
     expect((await post(W101.mac, W101.ip, body, key102)).statusCode).toBe(401);
     expect((await post(W102.mac, W102.ip, body, key())).statusCode).toBe(401);

@@ -54,7 +54,7 @@ const TRAVERSALS = [
   '..%2f..%2fdata%2fserver.key', '%2e%2e%2fdata%2fserver.key', 'a/%2e%2e/%2e%2e/data/server.key',
   `${'../'.repeat(40)}etc/passwd`, '~root/.bashrc', 'file:///etc/passwd', '%u002e%u002e/etc/passwd',
 ];
-const PREFIXES = ['/loaders/', '/images/', `/files/${LB1}/`, '/rootfs/', '/boot/', `/boot/${LB1}/`, '/api/machines/', '/', '//'];
+const PREFIXES = ['/loaders/', '/images/', `/files/${LB1}/`, '/rootfs/', '/secrets/', '/boot/', `/boot/${LB1}/`, '/api/machines/', '/', '//'];
 
 beforeAll(async () => {
   cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
@@ -129,7 +129,7 @@ describe('hostile HTTP', () => {
     const z = spawnSync('zstd', ['-dc'], { input: ok.rawPayload });
     expect(z.status).toBe(0);
     writeFileSync(join(dir, 'lb1.tar'), z.stdout);
-    expect(spawnSync('tar', ['-tf', join(dir, 'lb1.tar')], { encoding: 'utf8' }).stdout).toMatch(/etc\/keepalived\/keepalived\.conf/);
+    expect(spawnSync('tar', ['-tf', join(dir, 'lb1.tar')], { encoding: 'utf8' }).stdout).toMatch(/etc\/hostname/);
     expect((await app.inject('/healthz')).statusCode).toBe(200);
   });
 });

@@ -61,6 +61,13 @@ describe('no hash oracle for secrets', () => {
     const all = published.join('\n');
     expect(all).toMatch(/"stage":"http-rootfs","address":"10\.0\.0\.11","detail":"52:54:00:00:01:01\.tar [0-9a-f]{12}"/);
     for (const g of guesses) expect(all, `${g} at ${all.indexOf(g.slice(0, 12))}: ${all.slice(Math.max(0, all.indexOf(g.slice(0, 12)) - 200), all.indexOf(g.slice(0, 12)) + 20)}`).not.toContain(g.slice(0, 12));
+    // The files view lists a secret file by path and mode only: its size (a password's length) and a
+    // hash of it derive from the secret (issue 16). Regression: sizes were published.
+    const view = (await app.inject({ url: '/api/machines/lb1/files', headers: auth })).json() as { files: Array<Record<string, unknown>> };
+    const secretRows = view.files.filter((f) => f.secret === true);
+    expect(secretRows.map((f) => f.path)).toContain('/etc/keepalived/keepalived.conf');
+    for (const f of secretRows) expect(Object.keys(f).sort(), String(f.path)).toEqual(['mode', 'path', 'secret']);
+    expect(view.files.find((f) => f.path === '/etc/hostname')).toMatchObject({ size: 4, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     // The published hash is still a stable identity of the files (same snapshot, same value).
     const rows = (await app.inject({ url: '/api/machines', headers: auth })).json() as Array<{ host: string; hash: string }>;
     const again = (await app.inject({ url: '/api/machines', headers: auth })).json() as Array<{ host: string; hash: string }>;

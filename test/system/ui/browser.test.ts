@@ -12,7 +12,7 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { describeSystem, Lab, waitFor } from '../../helpers/netns.js';
 import { describeBrowser, launchBrowser, login, screenshot, type Browser } from '../../helpers/browser.js';
 
@@ -137,14 +137,23 @@ discovery:
     await inClient('tftp', ['-m', 'binary', '10.0.0.1', '-c', 'get', 'undionly.kpxe', join(dir, 'undionly.kpxe')]);
     await see('tftp-loader');
     // iPXE: the script, kernel and initrd over HTTP.
-    await inClient('curl', ['-sSf', '-o', '/dev/null', `${BASE}/boot/${W101}.ipxe?arch=0`]);
+    const script = await inClient('curl', ['-sSf', `${BASE}/boot/${W101}.ipxe?arch=0`]);
     await see('http-script');
+    const token = /rolecast\.token=(\S+)/.exec(script.stdout)?.[1];
+    expect(token, script.stdout).toBeDefined();
     await inClient('curl', ['-sSf', '-o', '/dev/null', `${BASE}/images/kernel`]);
     await see('http-kernel');
     await inClient('curl', ['-sSf', '-o', '/dev/null', `${BASE}/images/initrd`]);
     await see('http-initrd');
-    // The initramfs phones home, fetches the rootfs, and the booted system reports.
-    const phone = (stage: string, detail: string) => inClient('curl', ['-sSf', '-o', '/dev/null', '-H', 'content-type: application/json', '-d', JSON.stringify({ stage, detail }), `${BASE}/api/machines/${W101}/events`]);
+    // The initramfs fetches its secret bundle (from a port below 1024, with the token), phones home
+    // signed with the boot key in it, fetches the rootfs, and the booted system reports.
+    await inClient('curl', ['-sSf', '--local-port', '600-1023', '-H', `authorization: Bearer ${token}`, '-o', join(dir, 'bundle.tar'), `${BASE}/secrets/${W101}`]);
+    const bootKey = spawnSync('tar', ['-xOf', join(dir, 'bundle.tar'), 'rolecast-boot.key'], { encoding: 'utf8' }).stdout.trim();
+    const phone = (stage: string, detail: string) => {
+      const body = JSON.stringify({ stage, detail });
+      return inClient('curl', ['-sSf', '-o', '/dev/null', '-H', 'content-type: application/json', '-H', `x-rolecast-boot: ${token!.split('.')[0]}`,
+        '-H', `x-rolecast-signature: ${createHmac('sha256', bootKey).update(body).digest('hex')}`, '-d', body, `${BASE}/api/machines/${W101}/events`]);
+    };
     await phone('initramfs', 'fetching rootfs');
     await see('initramfs');
     await inClient('curl', ['-sSf', '-o', join(dir, 'w101.tar'), `${BASE}/rootfs/${W101}.tar`]);

@@ -38,7 +38,7 @@ describe('server config file', () => {
 
   it('reports every unknown key, wrong type and bad enum with file:line:col', () => {
     expect(issues('adress: 10.0.0.1\ndhcp:\n  mode: sometimes\n  port: "67"\ntftp:\n  roots: [1, 2]\n')).toEqual([
-      'rolecast.conf.yaml:1:1: adress: unknown key "adress" (expected one of: profilesDir, dataDir, imagesDir, address, baseUrl, logLevel, user, dhcp, tftp, http, state, ra, bmc, reload)',
+      'rolecast.conf.yaml:1:1: adress: unknown key "adress" (expected one of: profilesDir, dataDir, imagesDir, address, baseUrl, logLevel, user, dhcp, tftp, http, state, ra, bmc, reload, secrets)',
       'rolecast.conf.yaml:3:9: dhcp.mode: must be one of: authoritative, proxy, off',
       'rolecast.conf.yaml:4:9: dhcp.port: must be a number',
       'rolecast.conf.yaml:6:10: tftp.roots: must be a list of strings',

@@ -52,6 +52,14 @@ describe('boot configs (golden)', () => {
 
   it('generic chain script', () => golden('boot.ipxe', renderIpxeChain(ctx)));
 
+  // The boot token (issue 16) the edge minted for this script: on the kernel command line, after the role.
+  const TOKEN = 'mia1b2c3.AbCdEfGhIjKlMnOpQrStUv';
+  it.each([['lb1-bios-token.ipxe', 'ipxe', 0], ['lb1-bios-token.pxelinux', 'pxelinux', 0], ['lb1-efi-token.grub', 'grub', 7]] as const)('%s', (name, kind, arch) => {
+    const text = renderBootConfig(kind, plan('lb1', arch), inv, ctx, TOKEN);
+    golden(name, text);
+    expect(text.match(/rolecast\.token=(\S+)/)?.[1]).toBe(TOKEN);
+  });
+
   it('unknown machines boot the discovery target without a host', () => {
     const p = planBoot({ mac: '52:54:00:ab:cd:ef', protocol: 'http', arch: 0, ipxe: true, pxe: true }, inv, ctx);
     if (p.action !== 'boot') throw new Error(p.reason);
