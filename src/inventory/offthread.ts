@@ -10,8 +10,9 @@ import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ProfileError, RolecastError, type ErrorCode, type ProfileIssue } from '../errors.js';
-import { InventoryBuilder, type InventoryHead } from './index.js';
+import { buildInventory, InventoryBuilder, type InventoryHead } from './index.js';
 import type { Inventory, Machine } from './types.js';
+import type { SourceFile } from './load.js';
 
 export type WorkerReply =
   | { t: 'head'; head: InventoryHead; count: number }
@@ -25,20 +26,42 @@ export class WorkerUnavailable extends Error {}
 /** Machines per message: ~2 ms of deserialising and indexing on the main thread each. */
 export const CHUNK = 1000;
 
-function startWorker(dir: string, chunk: number): Worker {
+interface WorkerInput { dir?: string; sources?: SourceFile[]; label: string; chunk: number }
+
+function startWorker(input: WorkerInput): Worker {
   const entry = new URL('./load-worker.js', import.meta.url);
-  if (!import.meta.url.endsWith('.ts')) return new Worker(entry, { workerData: { dir, chunk } });
+  if (!import.meta.url.endsWith('.ts')) return new Worker(entry, { workerData: input });
   // Running from source (the tests): the worker registers the TypeScript loader, then imports the .ts entry.
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
   const boot = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(new URL('./load-worker.ts', import.meta.url).href)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: { dir, chunk } });
+  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: input });
 }
 
+/** loadInventory(dir), on a worker thread. */
 export function loadInventoryOffThread(profilesDir: string, chunk = CHUNK): Promise<Inventory> {
   const dir = resolvePath(profilesDir);
+  return offThread({ dir, label: dir, chunk });
+}
+
+/** buildInventory(sources, label), on a worker thread (the source texts are copied to it: ~1 ms per MB). */
+export function buildInventoryOffThread(sources: SourceFile[], label: string, chunk = CHUNK): Promise<Inventory> {
+  return offThread({ sources, label, chunk });
+}
+
+/** buildInventoryOffThread, or on this thread should no worker start (the same snapshot either way). */
+export async function buildInventoryAnywhere(sources: SourceFile[], label: string): Promise<Inventory> {
+  try {
+    return await buildInventoryOffThread(sources, label);
+  } catch (err) {
+    if (err instanceof WorkerUnavailable) return buildInventory(sources, label);
+    throw err;
+  }
+}
+
+function offThread(input: WorkerInput): Promise<Inventory> {
   return new Promise<Inventory>((resolve, reject) => {
     let w: Worker;
-    try { w = startWorker(dir, chunk); } catch (err) { reject(new WorkerUnavailable(String(err), { cause: err })); return; }
+    try { w = startWorker(input); } catch (err) { reject(new WorkerUnavailable(String(err), { cause: err })); return; }
     let builder: InventoryBuilder | undefined;
     let settled = false;
     const done = (fn: () => void) => { if (!settled) { settled = true; fn(); void w.terminate(); } };

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { ServerConfig } from '../../config.js';
 import { RolecastError } from '../../errors.js';
 import { writeAtomic } from '../../fsutil.js';
-import { buildInventory } from '../../inventory/index.js';
+import { buildInventoryAnywhere } from '../../inventory/offthread.js';
 import { readSources, type SourceFile } from '../../inventory/load.js';
 import { InventoryStore } from '../../inventory/watch.js';
 import type { Logger } from '../../log.js';
@@ -48,10 +48,11 @@ export async function openPgSite(cfg: ServerConfig, logger: Logger): Promise<{ s
     } else logger.warn({ version: cached.version, since: cached.at, cache: profileCachePath(cfg.dataDir) }, `state database unreachable: serving profiles version ${cached.version} from the data directory's copy (degraded: pool allocations refused) until it is back`);
     // The same version from the copy or the database is the same snapshot (and the same label).
     const load = async () => {
-      if (!state.link.up && cached) return buildInventory(cached.sources, `postgres profiles version ${cached.version}`);
+      // Parsed and validated on a worker thread (src/inventory/offthread.ts): a pushed version does not stall serving.
+      if (!state.link.up && cached) return buildInventoryAnywhere(cached.sources, `postgres profiles version ${cached.version}`);
       const { version, sources } = await state.profiles.current();
-      if (version === 0 && cached) return buildInventory(cached.sources, `postgres profiles version ${cached.version}`);
-      const inv = buildInventory(sources, `postgres profiles version ${version}`);
+      if (version === 0 && cached) return buildInventoryAnywhere(cached.sources, `postgres profiles version ${cached.version}`);
+      const inv = await buildInventoryAnywhere(sources, `postgres profiles version ${version}`);
       if (version !== cached?.version) {
         cached = { version, at: new Date().toISOString(), sources };
         await mkdir(cfg.dataDir, { recursive: true });

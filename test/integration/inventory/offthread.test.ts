@@ -8,8 +8,9 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { loadInventory } from '../../../src/inventory/index.js';
-import { loadInventoryOffThread } from '../../../src/inventory/offthread.js';
+import { buildInventory, loadInventory } from '../../../src/inventory/index.js';
+import { readSources } from '../../../src/inventory/load.js';
+import { buildInventoryOffThread, loadInventoryOffThread } from '../../../src/inventory/offthread.js';
 import { ProfileError } from '../../../src/errors.js';
 import type { Inventory } from '../../../src/inventory/types.js';
 
@@ -43,6 +44,12 @@ describe('profile loading on a worker thread', () => {
     expect(view(there)).toEqual(view(here));
     expect(Object.isFrozen(there) && Object.isFrozen(there.machines) && Object.isFrozen(there.machines[0]!.macs) && Object.isFrozen(there.roles)).toBe(true);
     expect(there.byMac.get(there.machines[0]!.macs[0]!)).toBe(there.machines[0]);
+  });
+
+  it('builds from source texts (the PostgreSQL backend\'s profiles) what buildInventory builds', async () => {
+    const sources = await readSources(copy(many(40)));
+    const label = 'postgres profiles version 7';
+    expect(view(await buildInventoryOffThread(sources, label, 16))).toEqual(view(buildInventory(sources, label)));
   });
 
   it('gives the same errors (file:line:col) for a broken profile set', async () => {
