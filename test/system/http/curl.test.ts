@@ -1,7 +1,8 @@
 /**
- * Real HTTP clients across namespaces: lb1's own address gets its rootfs (with the keepalived secret),
- * lb2's address gets 403 for it; curl resumes an image download with a Range and gets 304 for a
- * matching ETag.
+ * Real HTTP clients across namespaces: the rootfs holds no secret and goes to anyone; lb1's secret
+ * bundle goes to curl on lb1's own address from a port below 1024 with the token of lb1's script, and
+ * to nobody else (issue 16); curl resumes an image download with a Range and gets 304 for a matching
+ * ETag.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ describeSystem('HTTP with curl from two namespaces', ['curl', 'tar'], () => {
     cpSync(join(ROOT, 'test/fixtures/profiles'), join(dir, 'profiles'), { recursive: true });
     mkdirSync(join(dir, 'images/build/rootfs'), { recursive: true });
     writeFileSync(join(dir, 'images/build/vmlinuz'), kernel);
+    writeFileSync(join(dir, 'images/build/initrd.img'), 'initrd\n'); // a script (and its token) names both
     mkdirSync(join(dir, 'base/etc'), { recursive: true });
     writeFileSync(join(dir, 'base/etc/motd'), 'base\n');
     spawnSync('tar', ['-C', join(dir, 'base'), '-cf', join(dir, 'images/build/rootfs/lb.tar'), '.']);
@@ -40,7 +42,7 @@ describeSystem('HTTP with curl from two namespaces', ['curl', 'tar'], () => {
       spawnSync('ip', ['-n', br, 'link', 'set', port, 'master', 'br0']);
       lab.addr(ns, 'e0', ip);
     }
-    // w101's own address too: every rootfs holds the machine's capture credential, a secret for it alone.
+    // w101's own address too (its rootfs below is fetched from there).
     lab.addr(a, 'e0', '10.0.0.101/24');
     let log = '';
     const p = lab.spawn(s, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', join(dir, 'rolecast.conf.yaml')], { cwd: ROOT });
@@ -50,13 +52,23 @@ describeSystem('HTTP with curl from two namespaces', ['curl', 'tar'], () => {
   }, 60_000);
   afterAll(async () => { await lab.cleanup(); });
 
-  it('the secret-bearing rootfs goes to lb1 only', async () => {
-    const own = await lab.exec(a, 'curl', ['-sS', '-f', '-o', join(dir, 'lb1.tar'), `http://10.0.0.1:8080/rootfs/${LB1}.tar`]);
-    expect(own.code, own.stderr).toBe(0);
-    const list = spawnSync('tar', ['-tf', join(dir, 'lb1.tar')], { encoding: 'utf8' }).stdout;
-    expect(list).toMatch(/etc\/keepalived\/keepalived\.conf/);
-    const other = await lab.exec(b, 'curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://10.0.0.1:8080/rootfs/${LB1}.tar`]);
-    expect(other.stdout).toBe('403');
+  it('the rootfs holds no secret; lb1\'s bundle goes to root on lb1\'s address with its script\'s token only', async () => {
+    const other = await lab.exec(b, 'curl', ['-sS', '-f', '-o', join(dir, 'lb1.tar'), `http://10.0.0.1:8080/rootfs/${LB1}.tar`]);
+    expect(other.code, other.stderr).toBe(0);
+    expect(spawnSync('tar', ['-tf', join(dir, 'lb1.tar')], { encoding: 'utf8' }).stdout).not.toMatch(/keepalived\.conf/);
+    // DHCP is off here: lb1's reserved address is what makes its script carry a token.
+    const script = await lab.exec(a, 'curl', ['-sS', '-f', `http://10.0.0.1:8080/boot/${LB1}.ipxe`]);
+    const token = /rolecast\.token=(\S+)/.exec(script.stdout)?.[1];
+    expect(token, script.stdout).toBeDefined();
+    expect((await lab.exec(b, 'curl', ['-sS', '-f', `http://10.0.0.1:8080/boot/${LB1}.ipxe`])).stdout).not.toMatch(/rolecast\.token=/);
+    const bundle = (ns: string, extra: string[]) => lab.exec(ns, 'curl', ['-sS', '-o', join(dir, 'bundle.tar'), '-w', '%{http_code}', ...extra, '-H', `authorization: Bearer ${token}`, `http://10.0.0.1:8080/secrets/${LB1}`]);
+    expect((await bundle(a, [])).stdout).toBe('403'); // an ordinary source port
+    expect(readFileSync(join(dir, 'bundle.tar'), 'utf8')).toMatch(/E_SECRET_PORT/);
+    expect((await bundle(b, ['--local-port', '600-1023'])).stdout).toBe('403'); // lb2's address
+    const own = await bundle(a, ['--local-port', '600-1023']);
+    expect(own.stdout, own.stderr).toBe('200');
+    expect(spawnSync('tar', ['-xOf', join(dir, 'bundle.tar'), 'etc/keepalived/keepalived.conf'], { encoding: 'utf8' }).stdout).toMatch(/auth_pass/);
+    expect((await bundle(a, ['--local-port', '600-1023'])).stdout).toBe('403'); // spent
   });
 
   it('a 300 MB base image streams through composition with bounded memory', async () => {
