@@ -7,7 +7,7 @@
 // busy-poll and with it off (tftp.busyPollUs 0), and a third time on its JS sessions (ROLECAST_TFTP_ENGINE=js). Each figure is the median of BENCH_RUNS rounds (default
 // 5); within a round every server takes its turn, so drift in the machine's load hits them alike.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -44,6 +44,7 @@ async function inner() {
   writeFileSync(join(dir, 'big.bin'), randomBytes(30 * 1024 * 1024));
   writeFileSync(join(dir, 'one.bin'), randomBytes(1024 * 1024));
   const procs = [];
+  const cleanups = [];
   const start = (cmd, args) => { const p = spawn(cmd, args, { stdio: 'ignore' }); procs.push(p); return p; };
   const pids = {};
   pids['tftpd-hpa'] = start('in.tftpd', ['-L', '-s', dir, '-a', '127.0.0.1:1069']).pid;
@@ -55,19 +56,39 @@ async function inner() {
   // The JS sessions (the engine before the native one; still what serves rendered configs), busy-poll on.
   procs.push(spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/tftp-server.ts'), dir, '4069'], { stdio: 'ignore', env: { ...process.env, ROLECAST_TFTP_ENGINE: 'js' } }));
   pids['rolecast-js'] = procs.at(-1).pid;
-  // Server CPU time (user + system, reaped children included: in.tftpd forks one per transfer), in ms:
-  // the per-packet cost, which a loaded machine's wall clock hides.
-  const cpuMs = (pid) => {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10;
+  // Server CPU time per round, in ms: the per-packet cost, which a loaded machine's wall clock hides. Each
+  // server runs in a cpuacct cgroup of its own, so threads (the native engine) and children (in.tftpd
+  // forks one per transfer and lets the kernel reap it) count. `ip netns exec` hides /sys/fs/cgroup:
+  // mount the v1 cpuacct hierarchy privately (this mount namespace is ours).
+  const groups = {};
+  const cgRoot = mkdtempSync(join(tmpdir(), 'rolecast-bench-cg-'));
+  const mounted = ['cpu,cpuacct', 'cpuacct'].some((o) => spawnSync('mount', ['-t', 'cgroup', '-o', o, 'none', cgRoot], { stdio: 'ignore' }).status === 0);
+  for (const [name, pid] of Object.entries(pids)) {
+    if (!mounted) break;
+    const g = join(cgRoot, `rolecast-bench-tftp-${process.pid}-${name}`);
+    try {
+      mkdirSync(g);
+      writeFileSync(join(g, 'tasks'), String(pid));
+      groups[name] = g;
+    } catch { try { rmdirSync(g); } catch { /* not made */ } }
+  }
+  const cpuMs = (name) => {
+    const g = groups[name];
+    if (!g) return NaN;
+    return Number(readFileSync(join(g, 'cpuacct.usage'), 'utf8')) / 1e6;
   };
+  cleanups.push(() => {
+    for (const g of Object.values(groups)) { try { rmdirSync(g); } catch { /* still busy */ } }
+    if (mounted) spawnSync('umount', [cgRoot]);
+    try { rmdirSync(cgRoot); } catch { /* left mounted */ }
+  });
   await new Promise((r) => setTimeout(r, 2500));
   const servers = { rolecast: 2069, 'rolecast-nopoll': 3069, 'rolecast-js': 4069, 'tftpd-hpa': 1069, dnsmasq: 69 };
   const RUNS = Number(process.env.BENCH_RUNS ?? 5);
   const median = (a) => { const x = [...a].sort((p, q) => p - q); return x[Math.floor((x.length - 1) / 2)]; };
   const report = (name, runs, cpu) => {
     const res = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v)]));
-    if (cpu) console.log(`  server CPU per round (median ms): ${Object.entries(cpu).map(([k, v]) => `${k} ${median(v)}`).join(', ')}`);
+    if (cpu) console.log(`  server CPU per round (median ms): ${Object.entries(cpu).map(([k, v]) => `${k} ${median(v).toFixed(0)}`).join(', ')}; rolecast/tftpd-hpa CPU ${(median(cpu.rolecast) / median(cpu['tftpd-hpa'])).toFixed(2)} (busy-poll off ${(median(cpu['rolecast-nopoll']) / median(cpu['tftpd-hpa'])).toFixed(2)})`);
     const line = Object.entries(res).map(([k, v]) => `${k} ${v.toFixed(1)} MiB/s`).join(', ');
     console.log(`${name} (median of ${RUNS}, load ${loadavg()[0].toFixed(1)}): ${line}; rolecast/tftpd-hpa ${(res.rolecast / res['tftpd-hpa']).toFixed(2)} (busy-poll off ${(res['rolecast-nopoll'] / res['tftpd-hpa']).toFixed(2)}, JS sessions ${(res['rolecast-js'] / res['tftpd-hpa']).toFixed(2)}), rolecast/dnsmasq ${(res.rolecast / res.dnsmasq).toFixed(2)}`);
   };
@@ -77,15 +98,16 @@ async function inner() {
     ['200 parallel x 1 MiB, blksize 1468', 'one.bin', 200, { blksize: '1468' }, 200],
   ];
   try {
-    const atftp = (port, out) => new Promise((resolve, reject) => {
-      const p = spawn('atftp', ['--option', 'blksize 1468', '-g', '-r', 'big.bin', '-l', out, '127.0.0.1', String(port)], { stdio: 'ignore' });
+    const atftp = (port, out, window) => new Promise((resolve, reject) => {
+      const opts = ['--option', 'blksize 1468', ...(window ? ['--option', `windowsize ${window}`] : [])];
+      const p = spawn('atftp', [...opts, '-g', '-r', 'big.bin', '-l', out, '127.0.0.1', String(port)], { stdio: 'ignore' });
       p.on('error', reject);
       p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`atftp exited ${code}`))));
     });
-    const viaAtftp = async (port) => {
+    const viaAtftp = async (port, window) => {
       const out = join(dir, 'atftp.out');
       const t = process.hrtime.bigint();
-      await atftp(port, out);
+      await atftp(port, out, window);
       const s = Number(process.hrtime.bigint() - t) / 1e9;
       if (statSync(out).size !== 30 * 1024 * 1024) throw new Error(`atftp from port ${port}: short file`);
       rmSync(out);
@@ -96,25 +118,36 @@ async function inner() {
       const cpu = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));
       for (let round = 0; round < RUNS; round++) {
         for (const [server, port] of Object.entries(servers)) {
-          const c0 = cpuMs(pids[server]);
+          const c0 = cpuMs(server);
           const t = process.hrtime.bigint();
           const got = await Promise.all(Array.from({ length: n }, () => tftpGet(port, file, { options, timeoutMs: 1000 })));
           const s = Number(process.hrtime.bigint() - t) / 1e9;
           if (got.some((g) => g.error || g.data.length === 0)) throw new Error(`${server}: ${name}: transfer failed`);
           runs[server].push(mib / s);
           await new Promise((r) => setTimeout(r, 100)); // the last ACK, and in.tftpd's child reaped
-          cpu[server].push(cpuMs(pids[server]) - c0);
+          cpu[server].push(cpuMs(server) - c0);
         }
       }
       report(name, runs, cpu);
     }
-    {
+    // atftp (C, like firmware) as the client, lock-step and with windowsize 16 (atftp 0.8 speaks RFC 7440).
+    for (const window of [0, 16]) {
       const runs = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));
-      for (let round = 0; round < RUNS; round++) for (const [server, port] of Object.entries(servers)) runs[server].push(await viaAtftp(port));
-      report('30 MiB, blksize 1468, atftp client', runs);
+      const cpu = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));
+      for (let round = 0; round < RUNS; round++) {
+        for (const [server, port] of Object.entries(servers)) {
+          const c0 = cpuMs(server);
+          runs[server].push(await viaAtftp(port, window));
+          await new Promise((r) => setTimeout(r, 100));
+          cpu[server].push(cpuMs(server) - c0);
+        }
+      }
+      report(`30 MiB, blksize 1468${window ? `, windowsize ${window}` : ''}, atftp client`, runs, cpu);
     }
   } finally {
     for (const p of procs) p.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    for (const c of cleanups) c();
     rmSync(dir, { recursive: true, force: true });
   }
 }
