@@ -6,7 +6,7 @@
 // peak server memory (VmHWM). Defaults are scaled for a 2-core box: BENCH_CLIENTS=50 BENCH_MB=50;
 // the issue's full size is BENCH_CLIENTS=200 BENCH_MB=200. BENCH_ROUNDS (3): the median of that many rounds.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -16,12 +16,18 @@ const self = fileURLToPath(import.meta.url);
 const ROOT = join(self, '../..');
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 50);
 const MB = Number(process.env.BENCH_MB ?? 50);
+const SERVER = '10.0.0.1';
+const CLIENT = '10.0.0.101';
 
 if (!process.argv.includes('--inner')) {
   if (process.getuid?.() !== 0) { console.error('bench:http needs root (own network namespace)'); process.exit(1); }
   const ns = `rcbh${process.pid}`;
   spawnSync('ip', ['netns', 'add', ns]);
   spawnSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  // A machine's rootfs goes only to its own address (w101: 10.0.0.101): the clients speak from it, to a
+  // server address of the lab's network, both on this namespace's loopback.
+  spawnSync('ip', ['-n', ns, 'addr', 'add', `${SERVER}/32`, 'dev', 'lo']);
+  spawnSync('ip', ['-n', ns, 'addr', 'add', `${CLIENT}/32`, 'dev', 'lo']);
   try {
     process.exitCode = spawnSync('ip', ['netns', 'exec', ns, process.execPath, self, '--inner'], { stdio: 'inherit', cwd: ROOT }).status ?? 1;
   } finally {
@@ -38,6 +44,31 @@ function bigFile(path, mb) {
   closeSync(fd);
 }
 
+/**
+ * CPU ms of each process (threads and children included) from a cpuacct cgroup of its own. `ip netns exec`
+ * hides /sys/fs/cgroup, so the v1 hierarchy is mounted privately (this mount namespace is ours).
+ */
+function cpuGroups(pids, cleanups) {
+  const root = mkdtempSync(join(tmpdir(), 'rolecast-bench-cg-'));
+  const mounted = ['cpu,cpuacct', 'cpuacct'].some((o) => spawnSync('mount', ['-t', 'cgroup', '-o', o, 'none', root], { stdio: 'ignore' }).status === 0);
+  const groups = {};
+  for (const [name, pid] of Object.entries(pids)) {
+    if (!mounted) break;
+    const g = join(root, `rolecast-bench-http-${process.pid}-${name}`);
+    try {
+      mkdirSync(g);
+      for (const p of processTree(pid)) writeFileSync(join(g, 'cgroup.procs'), String(p)); // every thread, and children
+      groups[name] = g;
+    } catch { try { rmdirSync(g); } catch { /* not made */ } }
+  }
+  cleanups.push(() => {
+    for (const g of Object.values(groups)) { try { rmdirSync(g); } catch { /* still busy */ } }
+    if (mounted) spawnSync('umount', [root]);
+    try { rmdirSync(root); } catch { /* left mounted */ }
+  });
+  return (name) => (groups[name] ? Number(readFileSync(join(groups[name], 'cpuacct.usage'), 'utf8')) / 1e6 : NaN);
+}
+
 function hwm(pid) {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -46,8 +77,8 @@ function hwm(pid) {
 function storm(url) {
   const t = process.hrtime.bigint();
   const urls = Array.from({ length: CLIENTS }, () => url).join('\n');
-  const r = spawnSync('sh', ['-c', `xargs -P ${CLIENTS} -n 1 curl -sS -f -o /dev/null`], { input: urls, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`storm on ${url} failed: ${r.stderr}`);
+  const r = spawnSync('sh', ['-c', `xargs -P ${CLIENTS} -n 1 curl -sS -f --interface ${CLIENT} -o /dev/null`], { input: urls, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`storm on ${url} failed: ${r.stderr.split('\n').slice(0, 3).join('; ')}`);
   return (CLIENTS * MB) / (Number(process.hrtime.bigint() - t) / 1e9);
 }
 
@@ -55,6 +86,7 @@ async function inner() {
   const dir = mkdtempSync(join(tmpdir(), 'rolecast-bench-http-'));
   chmodSync(dir, 0o755); // nginx workers run as www-data
   const procs = [];
+  const cleanups = [];
   try {
     cpSync(join(ROOT, 'profiles'), join(dir, 'profiles'), { recursive: true });
     mkdirSync(join(dir, 'images/build/rootfs'), { recursive: true });
@@ -64,33 +96,61 @@ async function inner() {
     bigFile(join(dir, 'images/build/vmlinuz'), MB);
     mkdirSync(join(dir, 'www'));
     cpSync(join(dir, 'images/build/rootfs/web.tar'), join(dir, 'www/static.tar'));
-    writeFileSync(join(dir, 'rc.yaml'), `profilesDir: ${dir}/profiles\ndataDir: ${dir}/data\nimagesDir: ${dir}/images\naddress: 127.0.0.1\nlogLevel: warn\ndhcp:\n  mode: 'off'\ntftp:\n  enabled: false\nhttp:\n  host: 127.0.0.1\n  port: 8080\n`);
-    writeFileSync(join(dir, 'nginx.conf'), `worker_processes auto; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/nginx.err;\nevents { worker_connections 4096; }\nhttp { access_log off; sendfile on; server { listen 127.0.0.1:8081; root ${dir}/www; } }\n`);
+    writeFileSync(join(dir, 'rc.yaml'), `profilesDir: ${dir}/profiles\ndataDir: ${dir}/data\nimagesDir: ${dir}/images\naddress: ${SERVER}\nlogLevel: warn\ndhcp:\n  mode: 'off'\ntftp:\n  enabled: false\nhttp:\n  host: ${SERVER}\n  port: 8080\n`);
+    writeFileSync(join(dir, 'nginx.conf'), `worker_processes auto; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/nginx.err;\nevents { worker_connections 4096; }\nhttp { access_log off; sendfile on; server { listen ${SERVER}:8081; root ${dir}/www; } }\n`);
     const rc = spawn(process.execPath, [join(ROOT, 'bin/rolecast.js'), 'serve', '--config', join(dir, 'rc.yaml')], { stdio: 'ignore' });
     const ng = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
     procs.push(rc, ng);
+    const cpu = cpuGroups({ rolecast: rc.pid, nginx: ng.pid }, cleanups);
     for (let i = 0; i < 100; i++) {
-      if (spawnSync('curl', ['-sf', '-o', '/dev/null', 'http://127.0.0.1:8080/healthz']).status === 0) break;
+      if (spawnSync('curl', ['-sf', '-o', '/dev/null', `http://${SERVER}:8080/healthz`]).status === 0) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     // Rounds interleave the three servers so a noisy moment hurts them alike; the median of ROUNDS each.
     const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
     const runs = { rootfs: [], image: [], nginx: [] };
+    // Server CPU per GB served (a private cpuacct cgroup per server: nginx's workers and rolecast's
+    // sendfile threads included): the per-byte cost, which a loaded machine's wall clock hides.
+    const perGb = { rootfs: [], image: [], nginx: [] };
+    const measure = (kind, server, url) => {
+      const c0 = cpu(server);
+      runs[kind].push(storm(url));
+      perGb[kind].push((cpu(server) - c0) / (CLIENTS * MB / 1000));
+    };
     for (let round = 0; round < ROUNDS; round++) {
-      runs.rootfs.push(storm('http://127.0.0.1:8080/rootfs/52:54:00:00:02:01.tar'));
-      runs.image.push(storm('http://127.0.0.1:8080/images/kernel'));
-      runs.nginx.push(storm('http://127.0.0.1:8081/static.tar'));
-      console.log(`  round ${round + 1} (load ${loadavg()[0].toFixed(1)}): rootfs ${runs.rootfs[round].toFixed(0)}, image ${runs.image[round].toFixed(0)}, nginx ${runs.nginx[round].toFixed(0)} MB/s`);
+      measure('rootfs', 'rolecast', `http://${SERVER}:8080/rootfs/52:54:00:00:02:01.tar`);
+      measure('image', 'rolecast', `http://${SERVER}:8080/images/kernel`);
+      measure('nginx', 'nginx', `http://${SERVER}:8081/static.tar`);
+      console.log(`  round ${round + 1} (load ${loadavg()[0].toFixed(1)}): rootfs ${runs.rootfs[round].toFixed(0)}, image ${runs.image[round].toFixed(0)}, nginx ${runs.nginx[round].toFixed(0)} MB/s; `
+        + `server CPU ms/GB rootfs ${perGb.rootfs[round].toFixed(0)}, image ${perGb.image[round].toFixed(0)}, nginx ${perGb.nginx[round].toFixed(0)}`);
     }
     const median = (a) => [...a].sort((x, y) => x - y)[Math.floor((a.length - 1) / 2)];
     const [rootfs, image, nginx] = [median(runs.rootfs), median(runs.image), median(runs.nginx)];
-    const health = spawnSync('curl', ['-sf', 'http://127.0.0.1:8080/healthz'], { encoding: 'utf8' }).stdout;
+    const health = spawnSync('curl', ['-sf', `http://${SERVER}:8080/healthz`], { encoding: 'utf8' }).stdout;
     console.log(`rolecast sendfile engine: ${JSON.parse(health).sendfile ? 'on' : 'off (streaming through Node)'}`);
     console.log(`${CLIENTS} clients x ${MB} MB (median of ${ROUNDS}, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}): rolecast rootfs (composed) ${rootfs.toFixed(0)} MB/s, rolecast image ${image.toFixed(0)} MB/s, nginx static ${nginx.toFixed(0)} MB/s`);
+    console.log(`server CPU per GB (median): rootfs ${median(perGb.rootfs).toFixed(0)} ms, image ${median(perGb.image).toFixed(0)} ms, nginx ${median(perGb.nginx).toFixed(0)} ms; nginx/rolecast CPU: composed ${(median(perGb.nginx) / median(perGb.rootfs)).toFixed(2)}, image ${(median(perGb.nginx) / median(perGb.image)).toFixed(2)} (> 1: rolecast cheaper)`);
     console.log(`ratios: composed/nginx ${(rootfs / nginx).toFixed(2)} (target >= 1.0), image/nginx ${(image / nginx).toFixed(2)} (target >= 1.2); rolecast peak RSS ${hwm(rc.pid).toFixed(0)} MB`);
   } finally {
     for (const p of procs) p.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 500));
+    for (const c of cleanups) c();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A process and its descendants (nginx's workers), from /proc. */
+function processTree(pid) {
+  const kids = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const ppid = Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
+    } catch { /* gone */ }
+  }
+  const out = [];
+  const walk = (p) => { out.push(p); for (const k of kids.get(p) ?? []) walk(k); };
+  walk(pid);
+  return out;
 }

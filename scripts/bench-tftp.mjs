@@ -7,7 +7,7 @@
 // busy-poll and with it off (tftp.busyPollUs 0), and a third time on its JS sessions (ROLECAST_TFTP_ENGINE=js). Each figure is the median of BENCH_RUNS rounds (default
 // 5); within a round every server takes its turn, so drift in the machine's load hits them alike.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, writeFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -68,7 +68,7 @@ async function inner() {
     const g = join(cgRoot, `rolecast-bench-tftp-${process.pid}-${name}`);
     try {
       mkdirSync(g);
-      writeFileSync(join(g, 'tasks'), String(pid));
+      for (const p of processTree(pid)) writeFileSync(join(g, 'cgroup.procs'), String(p)); // every thread, and children
       groups[name] = g;
     } catch { try { rmdirSync(g); } catch { /* not made */ } }
   }
@@ -150,4 +150,20 @@ async function inner() {
     for (const c of cleanups) c();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A process and its descendants (nginx's workers), from /proc. */
+function processTree(pid) {
+  const kids = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const ppid = Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
+    } catch { /* gone */ }
+  }
+  const out = [];
+  const walk = (p) => { out.push(p); for (const k of kids.get(p) ?? []) walk(k); };
+  walk(pid);
+  return out;
 }
