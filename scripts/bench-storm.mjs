@@ -88,8 +88,10 @@ const curlOk = (url) => new Promise((r) => {
 const CLIENT = `
 set -u
 ip link set lo up; ip link set eth0 address "$MAC"; ip link set eth0 up
-sleep "$DELAY"
 now() { date +%s%N; }
+# Every client is started first and waits for its moment: START_AT (ms since the epoch) + its delay,
+# so the wave's spread is the one asked for, not how long 300 process starts take on a loaded box.
+sleep "$(awk -v t="$START_AT" -v d="$DELAY" -v n="$(now)" 'BEGIN { s = t / 1000 + d - n / 1e9; printf "%.3f", (s > 0 ? s : 0) }')"
 echo "start $(now)"
 busybox udhcpc -i eth0 -n -q -f -t 20 -T 1 -s "$DIR/udhcpc.sh" >/dev/null 2>&1 || { echo "fail dhcp"; exit 1; }
 echo "dhcp $(now)"
@@ -115,14 +117,16 @@ exit 0
 
 /** Boot machines `idx` (delays in s); resolves with one record per machine: stage durations (ms) or the failure. */
 function storm(idx, machines, delays) {
+  // Time to start every client process before the first one goes (~30 ms each on a loaded 2-core box).
+  const startAt = Date.now() + Math.max(1000, idx.length * 40);
   return Promise.all(idx.map((i, k) => new Promise((res) => {
-    const p = inNs(cns(i), 'sh', ['-c', CLIENT], { env: { ...process.env, DELAY: String(delays[k]), MAC: machines[i].mac, DIR: dir } });
+    const p = inNs(cns(i), 'sh', ['-c', CLIENT], { env: { ...process.env, START_AT: String(startAt), DELAY: String(delays[k]), MAC: machines[i].mac, DIR: dir } });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => { out += d; });
     p.stderr.on('data', (d) => { err += d; });
     const timer = setTimeout(() => { try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } }, 900_000);
-    p.on('exit', () => {
+    p.on('close', () => { // 'close', not 'exit': the last stage's line may still be in the pipe at exit
       clearTimeout(timer);
       const at = Object.fromEntries(out.trim().split('\n').map((l) => l.split(' '))  .filter((w) => w.length === 2 && /^\d+$/.test(w[1])).map(([k, v]) => [k, Number(BigInt(v) / 1000n) / 1000]));
       const failed = /fail (\w+)/.exec(out)?.[1] ?? (at.rootfs === undefined ? 'killed' : undefined);
