@@ -41,6 +41,8 @@ const STAGES = [
   ['firmware', /iPXE \(http|>>Start PXE|Start PXE over IPv4/],
   ['pxe dhcp', /Station IP address|Configuring \(net0/],
   ['nbp tftp', /NBP file downloaded/], // UEFI: ipxe.efi over TFTP
+  ['ipxe start', /iPXE initialising devices/], // BIOS: the NIC's ROM is iPXE (stamped at 'firmware')
+  ['ipxe configuring', /Configuring \(net0/],
   ['ipxe dhcp', /Filename: http/],
   ['script', /\.ipxe\.\.\. ok|\.ipxe : \d+ bytes/],
   ['kernel+initrd', /\/initrd\.\.\. ok|initrd\.\.\. ok/],
