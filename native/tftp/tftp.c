@@ -16,7 +16,8 @@
 // the window resends it once per window (RFC 7440 §4); timeouts back off (x2, capped at 8x) and give up
 // after `retries`; a client silent for maxStallMs ends whatever its timeout; an ERROR from the client ends
 // the transfer (after the OACK it is OVMF's size probe). Busy-poll: after a send the thread polls epoll
-// without sleeping for busyPollUs when the last round trip was that short (same rule as hotpoll.ts).
+// without sleeping for busyPollUs when the last round trip was that short (same rule as hotpoll.ts),
+// yielding the core between polls, and only while no more tasks are runnable than there are cores.
 #define _GNU_SOURCE
 #ifndef NAPI_VERSION
 #define NAPI_VERSION 8
@@ -86,6 +87,8 @@ typedef struct engine {
   int64_t next_check_ns; // no timer is due before this: the job list is walked only then
   int64_t spin_until_ns;
   int64_t busy_ns;
+  int64_t idle_checked_ns;
+  int idle, cores, idle_only;
   double next_id;   // JS thread
   uint32_t pending; // JS thread: transfers not yet reported done
 } engine_t;
@@ -146,12 +149,29 @@ static void arm_timer(job_t *j, int64_t now) {
   j->deadline_ns = now + j->timeout_ns * mult;
 }
 
+// Spinning pays only while a core would otherwise sit idle: on a saturated machine it takes the time
+// slice the client (or anything else) needs to answer. /proc/loadavg's 4th field counts the tasks
+// runnable right now; checked at most every 100 ms.
+static int core_idle(engine_t *e, int64_t now) {
+  if (!e->idle_only) return 1;
+  if (now - e->idle_checked_ns < 100000000) return e->idle;
+  e->idle_checked_ns = now;
+  e->idle = 1;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (!f) return e->idle;
+  double a, b, c;
+  int running = 0, total = 0;
+  if (fscanf(f, "%lf %lf %lf %d/%d", &a, &b, &c, &running, &total) == 5) e->idle = running <= e->cores;
+  fclose(f);
+  return e->idle;
+}
+
 static void sent(engine_t *e, job_t *j) {
   int64_t now = now_ns();
   j->sent_ns = now;
   arm_timer(j, now);
   if (j->deadline_ns < e->next_check_ns) e->next_check_ns = j->deadline_ns;
-  if (e->busy_ns > 0 && j->rtt_ns <= 2 * e->busy_ns && e->active_count <= HOT_POLL_MAX_ACTIVE) {
+  if (e->busy_ns > 0 && j->rtt_ns <= 2 * e->busy_ns && e->active_count <= HOT_POLL_MAX_ACTIVE && core_idle(e, now)) {
     e->spin_until_ns = now + e->busy_ns;
     j->hot_polls++;
   }
@@ -514,10 +534,11 @@ static int get_num(napi_env env, napi_value v, double lo, double hi, double *out
   return *out >= lo && *out <= hi && *out == (double)(int64_t)*out;
 }
 
-// init(onEvent: (id, kind, info) => void, busyPollUs): starts the engine thread (once per environment).
+// init(onEvent: (id, kind, info) => void, busyPollUs, idleOnly = 1): starts the engine thread (once per
+// environment); idleOnly 0 spins whatever the machine's load (tests of the spin rule itself).
 static napi_value js_init(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   engine_t *e = get_engine(env);
   napi_valuetype type = napi_undefined;
@@ -527,11 +548,16 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "init(onEvent, busyPollUs): a function and 0..1000000 expected");
     return NULL;
   }
+  double idle_only = 1;
+  if (argc >= 3 && !get_num(env, argv[2], 0, 1, &idle_only)) idle_only = 1;
+  e->idle_only = (int)idle_only;
   if (e->started) {
     e->busy_ns = (int64_t)busy * 1000; // a later server in the same process sets its own budget
     return NULL;
   }
   e->busy_ns = (int64_t)busy * 1000;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  e->cores = cores > 0 ? (int)cores : 1;
   e->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (e->epfd < 0) return throw_errno(env, errno, "epoll_create1");
   e->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -53,7 +53,7 @@ export interface TftpEngine {
 export const NATIVE_MAX_WINDOW = 64;
 
 interface Binding {
-  init(onEvent: (id: number, kind: number, info: Omit<NativeOutcome, 'status'> & { status: number }) => void, busyPollUs: number): void;
+  init(onEvent: (id: number, kind: number, info: Omit<NativeOutcome, 'status'> & { status: number }) => void, busyPollUs: number, idleOnly: number): void;
   submit(...args: [string, string, number, number, number, number, number, number, number, number, Buffer | undefined]): number;
   cancel(id: number): void;
 }
@@ -85,7 +85,11 @@ function load(): Binding | undefined {
   return binding;
 }
 
-/** The process's engine with this busy-poll budget, or undefined (the server then uses its JS sessions). */
+/**
+ * The process's engine with this busy-poll budget, or undefined (the server then uses its JS sessions).
+ * The engine spins only while no more tasks are runnable than there are cores (a saturated machine
+ * needs the slice for the client); ROLECAST_TFTP_SPIN_ALWAYS=1 drops that condition (tests of the rule).
+ */
 export function tftpEngine(busyPollUs: number): TftpEngine | undefined {
   const b = load();
   if (!b) return undefined;
@@ -95,7 +99,7 @@ export function tftpEngine(busyPollUs: number): TftpEngine | undefined {
     if (kind === 0) return l.confirmed();
     listeners.delete(id);
     l.done({ ...info, status: NATIVE_STATUS[info.status] ?? 'socket-error' });
-  }, busyPollUs);
+  }, busyPollUs, process.env.ROLECAST_TFTP_SPIN_ALWAYS === '1' ? 0 : 1);
   return {
     submit(t, on) {
       const id = b.submit(t.bind, t.clientAddress, t.clientPort, t.fd, t.size, t.blksize, t.windowsize, t.timeoutMs, t.retries, t.maxStallMs, t.oack);

@@ -9,8 +9,9 @@ import { waitFor } from '../../helpers/netns.js';
 let fx: Fixture;
 // A wide hot-poll budget (500 µs: spin while the answer comes within 1 ms) keeps the fast/slow contrast
 // below clear even on a loaded CI machine.
-beforeAll(async () => { fx = await startFixture({ timeoutMs: 50, retries: 8, busyPollUs: 500 }); });
-afterAll(async () => { await fx.close(); });
+// The engine spins only with an idle core; this test is about the round-trip rule, on a loaded CI box too.
+beforeAll(async () => { process.env.ROLECAST_TFTP_SPIN_ALWAYS = '1'; fx = await startFixture({ timeoutMs: 50, retries: 8, busyPollUs: 500 }); });
+afterAll(async () => { await fx.close(); delete process.env.ROLECAST_TFTP_SPIN_ALWAYS; });
 
 /** Deterministic pseudo-random numbers so a failure replays. */
 function lcg(seed: number): () => number {
