@@ -5,7 +5,7 @@
  * password can be checked offline against it (issue 16: both lb1 VRRP passwords fell to 8 guesses).
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { Inventory } from '../inventory/types.js';
+import type { Inventory, Machine } from '../inventory/types.js';
 import type { RenderContext } from '../render/types.js';
 import type { State } from '../state/types.js';
 import { derive } from '../serverkey.js';
@@ -71,14 +71,41 @@ export function warmContentHashes(inv: Inventory, ctx: RenderContext): Promise<v
 
 type Served = ReturnType<State['served']['all']>;
 
-function apiRow(inv: Inventory, ctx: RenderContext, state: State, key: Buffer, served: Served, m: Inventory['machines'][number]) {
+// What the plan says of each machine (role, content hash) is a function of the snapshot, the URL base
+// and the image view: kept per snapshot and view, so a request asks planBoot once per machine only when
+// one of them changed (it was 10,000 plans per GET /api/machines). Served records and the last stage
+// are live and read per request.
+const planned = new WeakMap<Inventory, Map<string, Map<Machine, { mac: string; role: string; hash: string | null }>>>();
+
+function plannedRow(inv: Inventory, ctx: RenderContext, m: Machine): { mac: string; role: string; hash: string | null } {
+  let perView = planned.get(inv);
+  if (!perView) { perView = new Map(); planned.set(inv, perView); }
+  const key = `${ctx.baseUrl}\0${ctx.server}\0${JSON.stringify(ctx.images ?? null)}`;
+  let rows = perView.get(key);
+  if (!rows) {
+    if (perView.size >= 8) perView.clear(); // image versions come and go: keep a few views, not all
+    rows = new Map();
+    perView.set(key, rows);
+  }
+  let r = rows.get(m);
+  if (!r) {
+    const row = fleetRow(inv, ctx, m, {});
+    r = { mac: row.mac, role: row.role, hash: row.hash };
+    rows.set(m, r);
+  }
+  return r;
+}
+
+function apiRow(inv: Inventory, ctx: RenderContext, state: State, key: Buffer, served: Served, m: Machine) {
   const pub = (h: string | null | undefined) => (h ? publishedHash(key, h) : null);
-  const row = fleetRow(inv, ctx, m, served);
-  const last = state.events.last(row.mac);
+  const row = plannedRow(inv, ctx, m);
+  // As fleetRow: the record of whichever of the machine's MACs was served.
+  const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
+  const stage = state.events.last(row.mac);
   return {
     host: m.host, macs: m.macs, role: row.role, homeRole: m.role, ip: m.ip, addresses: m.addresses,
-    hash: pub(row.hash), lastServedHash: pub(row.served?.hash), changed: row.served && row.hash !== null ? row.served.hash !== row.hash : null,
-    lastStage: last?.stage ?? null, lastStageAt: last?.at ?? null,
+    hash: pub(row.hash), lastServedHash: pub(last?.hash), changed: last && row.hash !== null ? last.hash !== row.hash : null,
+    lastStage: stage?.stage ?? null, lastStageAt: stage?.at ?? null,
   };
 }
 
