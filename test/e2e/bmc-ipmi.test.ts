@@ -18,6 +18,7 @@
  *   `console` event (and in GET /api/machines/w106/console);
  * - `rolecast console w106` under a pty (util-linux script): the failed boot's shell answers through
  *   SOL, `~.` ends it with exit 0;
+ * - reset and cycle restart the VM; `boot-once w106 rescue --reboot` boots the rescue target once;
  * - a CLI power action while rolecast serve runs appears in the server's timeline and SSE stream;
  * - ipmi_sim killed: status, on, off, cycle, reset and pxe each fail within the 3 s timeout, exit 3,
  *   "BMC 10.0.0.250 did not answer in 3 s"; so does `rolecast console`.
@@ -270,13 +271,40 @@ exit 0
     expect((await power('off')).row).toMatchObject({ ok: true, op: 'off' });
   }, 90_000);
 
-  it('power on starts the VM, power off stops it', async () => {
+  it('power on starts the VM, reset and cycle restart it (a new QEMU process), power off stops it', async () => {
     expect((await power('on')).row).toMatchObject({ ok: true, op: 'on' });
-    expect(qemuPid(), 'QEMU started by power on').toBeDefined();
+    const first = qemuPid();
+    expect(first, 'QEMU started by power on').toBeDefined();
     expect((await power('status')).row).toMatchObject({ ok: true, state: 'on' });
+    expect((await power('reset')).row).toMatchObject({ ok: true, op: 'reset' });
+    const second = qemuPid();
+    expect(second, 'QEMU restarted by reset').toBeDefined();
+    expect(second).not.toBe(first);
+    expect((await power('cycle')).row).toMatchObject({ ok: true, op: 'cycle' });
+    // A cycle is off, a pause, on: the BMC answers before the machine is back (IPMI chassis control 02h).
+    await waitFor(() => { const p = qemuPid(); return p !== undefined && p !== second; }, 20_000, 200)
+      .catch(() => { throw new Error(`QEMU not restarted by cycle: ${readFileSync(join(dir, 'chassis.log'), 'utf8').slice(-400)}`); });
+    expect(readFileSync(join(dir, 'chassis.log'), 'utf8')).toMatch(/set reset 1/);
     expect((await power('off')).row).toMatchObject({ ok: true, op: 'off' });
     expect(qemuPid(), 'QEMU stopped by power off').toBeUndefined();
     expect((await power('status')).row).toMatchObject({ ok: true, state: 'off' });
+  }, 180_000);
+
+  it('boot-once w106 rescue --reboot: PXE once, power on, the VM asks for the rescue target\'s script, then its role again', async () => {
+    const since = new Date().toISOString();
+    const r = await cli(['boot-once', 'w106', 'rescue', '--reboot']);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/w106\s+pxe\s+ok/);
+    expect(r.stdout).toMatch(/w106\s+on\s+ok/);
+    await waitFor(async () => (await timeline()).some((e) => e.at >= since && e.stage === 'http-script'), 120_000, 1000)
+      .catch(() => { throw new Error(`w106 asked for no boot script; serial: ${vmLog}`); });
+    const script = (await timeline()).find((e) => e.at >= since && e.stage === 'http-script')!;
+    expect(script.detail).toBe('rescue');
+    const stages = (await timeline()).filter((e) => e.at >= since).map((e) => `${e.stage}${e.stage.startsWith('power') ? ` ${e.detail}` : ''}`);
+    expect(stages.slice(0, 5), stages.join(', ')).toEqual(['assign', 'power-request pxe by cli', 'power-done pxe ok', 'power-request on by cli', 'power-done on ok']);
+    // Served once: the machine's line loses its boot_once and the next boot is its role again.
+    await waitFor(() => !/host: w106,[^\n]*boot_once/.test(readFileSync(join(dir, 'profiles', 'machines.yaml'), 'utf8')), 20_000, 250);
+    expect((await power('off')).row).toMatchObject({ ok: true, op: 'off' });
   }, 180_000);
 
   it('a CLI power action while rolecast serve runs appears in the server\'s timeline and its SSE stream', async () => {
