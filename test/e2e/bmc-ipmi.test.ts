@@ -11,8 +11,9 @@
  *   power-done → dhcp → ... → booted;
  * - the test image powers itself off after booting, and the BMC reads "off"; `power on` starts the VM
  *   again, `power off` stops it (its QEMU process is gone);
- * - the VM's serial port is a QEMU socket chardev that ipmi_sim's Serial over LAN reads (lan.conf
- *   `sol "tcp:127.0.0.1:9003"`), so rolecast serve records each boot's console: the lb boot's log
+ * - the VM's UART is wired to ipmi_sim's Serial over LAN (lan.conf `sol "tcp:127.0.0.1:9003"`) by a
+ *   serial line that is there whether the VM is on or off (test/helpers/serial-line.ts), so rolecast
+ *   serve records each boot's console: the lb boot's log
  *   holds the kernel's serial output and no console event; `assign w106 db --reboot` with a db image
  *   that has no /sbin/init fails in the initramfs, and its last screen is in the timeline as a
  *   `console` event (and in GET /api/machines/w106/console);
@@ -49,8 +50,9 @@ const PASSWORD = 'w106-bmc-pa55';
 const RF_PASSWORD = 'w101-redfish-pa55';
 const W101 = '52:54:00:00:02:01';
 const READ = 'e2e-read-token';
-/** QEMU's serial port for w106, on the lab namespace's loopback: ipmi_sim's SOL connects to it. */
-const SERIAL_PORT = 9003;
+/** w106's serial line (test/helpers/serial-line.ts) on the lab namespace's loopback: ipmi_sim's SOL end and QEMU's UART end. */
+const SOL_PORT = 9003;
+const UART_PORT = 9004;
 
 interface Row { host: string; op: string; ok: boolean; state?: string; code?: string; error?: string; ms: number }
 
@@ -142,10 +144,10 @@ describeSystem('IPMI power: ipmi_sim as the BMC of a QEMU VM (ipmi-bmc-extern + 
     // The BMC's power switch: ipmi_sim runs `<prog> 0x20 get power`, `... set power 1|0`, `set reset 1`,
     // `set boot pxe`; the VM's power is whether its QEMU process lives. QEMU daemonizes (its PID file
     // says which process is the machine); its KCS interface talks to ipmi_sim on 127.0.0.1:9002.
-    // Its serial port: a socket ipmi_sim's SOL connects to (output is dropped while nobody is attached),
-    // every byte also kept in vmLog as the evidence the markers are read from.
+    // Its UART is wired to the BMC's SOL through the serial line (reconnecting as each power-on starts
+    // a new QEMU); every byte is also kept in vmLog, the evidence the markers are read from.
     const qemu = ['qemu-system-x86_64', '-accel', 'tcg', '-display', 'none', '-monitor', 'none', '-m', '512',
-      '-chardev', `socket,id=ser0,host=127.0.0.1,port=${SERIAL_PORT},server=on,wait=off,logfile=${vmLog}`, '-serial', 'chardev:ser0',
+      '-chardev', `socket,id=ser0,host=127.0.0.1,port=${UART_PORT},reconnect=1,logfile=${vmLog}`, '-serial', 'chardev:ser0',
       '-daemonize', '-pidfile', pidFile, '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no', '-device', `e1000,netdev=n0,mac=${MAC}`, '-boot', 'n',
       '-chardev', 'socket,id=ipmi0,host=127.0.0.1,port=9002,reconnect=10', '-device', 'ipmi-bmc-extern,chardev=ipmi0,id=bmc0', '-device', 'isa-ipmi-kcs,bmc=bmc0'].join(' ');
     const ctl = join(dir, 'chassis.sh');
@@ -163,7 +165,11 @@ esac
 exit 0
 `);
     chmodSync(ctl, 0o755);
-    sim = startIpmiSim({ dir, addr: BMC, password: PASSWORD, vmSerial: '127.0.0.1:9002', sol: `tcp:127.0.0.1:${SERIAL_PORT}`, chassisControl: ctl }, { lab, ns });
+    const line = lab.spawn(ns, 'node', ['--import', 'tsx', join(ROOT, 'test/helpers/serial-line.ts'), String(SOL_PORT), String(UART_PORT)], { cwd: ROOT });
+    let lineOut = '';
+    line.stdout?.on('data', (d: Buffer) => { lineOut += d.toString(); });
+    await waitFor(() => lineOut.includes(`bmc ${SOL_PORT}`) && lineOut.includes(`vm ${UART_PORT}`), 30_000, 100);
+    sim = startIpmiSim({ dir, addr: BMC, password: PASSWORD, vmSerial: '127.0.0.1:9002', sol: `tcp:127.0.0.1:${SOL_PORT}`, chassisControl: ctl }, { lab, ns });
 
     writeFileSync(serverLogPath, '');
     const server = lab.spawn(ns, 'node', ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', cfg], { cwd: ROOT });
