@@ -71,7 +71,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
   state.events.subscribe((e) => {
     if (e.server !== undefined) return;
     const level = PER_PACKET_STAGES.has(e.stage) ? 'debug' : 'info';
-    if (logger.isLevelEnabled(level)) logger[level]({ event: e.stage, mac: e.mac, host: e.host, detail: e.detail, address: e.address }, 'boot event');
+    if (logger.isLevelEnabled(level)) logger[level]({ event: e.stage, mac: e.mac, host: e.host, detail: e.detail, address: e.address, ...(e.verified !== undefined ? { verified: e.verified } : {}) }, 'boot event');
   });
   // Boot-once (maintenance): once the target's boot config has gone out, the machine goes back to its
   // role — the YAML loses its boot_once key and the snapshot reloads. Only the target that was served is
