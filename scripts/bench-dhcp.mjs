@@ -12,7 +12,7 @@
 // (`rolecast-pg`: Debian's PostgreSQL 15 started here in a temp dir, unix socket, a fresh database per run),
 // so the cost of sharing leases between servers is a ratio from the same run (BENCH_DHCP_PG=0 skips it).
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +69,21 @@ function cpuOf(pid) {
 }
 const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
+/** CPU seconds of the PostgreSQL cluster (the postmaster and its backends): the postgres backend's other half. */
+function pgCpu() {
+  const top = pgc?.pid();
+  if (!top) return 0;
+  let sum = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(d)) continue;
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ');
+      if (Number(d) === top || Number(f[1]) === top) sum += (Number(f[11]) + Number(f[12])) / TICKS;
+    } catch { /* gone */ }
+  }
+  return sum;
+}
+
 function stop(p) { try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ } }
 
 let pgc;
@@ -88,16 +103,16 @@ async function pgDatabase(name) {
 async function startServer(server, n, run) {
   const data = join(dir, `data-${server}-${n}-${run}`);
   mkdirSync(data, { recursive: true });
+  // BENCH_DHCP_PROF=DIR: a V8 CPU profile of each rolecast run (summarise with scripts/cpuprof-top.mjs).
+  const prof = process.env.BENCH_DHCP_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_DHCP_PROF, server)}`] : [];
   if (server === 'rolecast-pg') {
     const cfg = join(data, 'rolecast.yaml');
     writeFileSync(cfg, [`profilesDir: ${join(dir, `profiles-${n}`)}`, `dataDir: ${data}`, 'address: 10.0.0.1', 'user: root',
       `state:\n  backend: postgres\n  url: ${await pgDatabase(`bench_${n}_${run}`)}`, ''].join('\n'));
-    return spawn('ip', ['netns', 'exec', S, process.execPath, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg],
+    return spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg],
       { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env } });
   }
   if (server === 'rolecast') {
-    // BENCH_DHCP_PROF=DIR: a V8 CPU profile of each rolecast run (summarise with scripts/cpuprof-top.mjs).
-    const prof = process.env.BENCH_DHCP_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_DHCP_PROF}`] : [];
     return spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--address', '10.0.0.1', '--profiles', join(dir, `profiles-${n}`), '--data', data],
       { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env } });
   }
@@ -128,14 +143,17 @@ try {
         await waitReady(p, server);
         const at1000 = perfdhcp(join(dir, `macs-${n}`), 1000, SECONDS, true);
         const cpu0 = cpuOf(p.pid);
+        const pg0 = server === 'rolecast-pg' ? pgCpu() : 0;
         const max = perfdhcp(join(dir, `macs-${n}`), 50000, SECONDS, false);
         // CPU per exchange: what one DORA costs the server, much less sensitive than the rate to the other
         // work on a shared machine (the rate also counts time the server spent waiting for a core).
         max.cpuUs = ((cpuOf(p.pid) - cpu0) / Math.max(1, max.rate * SECONDS)) * 1e6;
+        // With the postgres backend the database works for each exchange too: counted beside it.
+        max.pgUs = server === 'rolecast-pg' ? ((pgCpu() - pg0) / Math.max(1, max.rate * SECONDS)) * 1e6 : 0;
         stop(p);
         await new Promise((r) => (p.exitCode !== null ? r() : p.once('close', r)));
         res[server].push({ at1000, max });
-        console.log(`  ${n} machines, run ${run + 1}, ${server}: at 1000/s ${at1000.drops} drops of ${at1000.sent}, OFFER p50 ${at1000.p50.toFixed(2)} ms p99 ${at1000.p99.toFixed(2)} ms; flat out ${max.rate.toFixed(0)}/s, ${max.cpuUs.toFixed(0)} µs CPU per exchange`);
+        console.log(`  ${n} machines, run ${run + 1}, ${server}: at 1000/s ${at1000.drops} drops of ${at1000.sent}, OFFER p50 ${at1000.p50.toFixed(2)} ms p99 ${at1000.p99.toFixed(2)} ms; flat out ${max.rate.toFixed(0)}/s, ${max.cpuUs.toFixed(0)} µs CPU per exchange${max.pgUs ? ` + ${max.pgUs.toFixed(0)} µs in PostgreSQL` : ''}`);
       }
     }
     const m = (s, f) => median(res[s].map(f));
@@ -147,7 +165,8 @@ try {
     console.log(line);
     if (res['rolecast-pg']) {
       const pgLine = `${n} machines (median of ${RUNS}): rolecast postgres state ${m('rolecast-pg', (r) => r.max.rate).toFixed(0)}/s vs file state ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s = ${(m('rolecast-pg', (r) => r.max.rate) / m('rolecast', (r) => r.max.rate)).toFixed(2)}x (target >= 0.8); `
-        + `at 1000/s drops postgres ${m('rolecast-pg', (r) => r.at1000.drops)} / file ${m('rolecast', (r) => r.at1000.drops)}, OFFER p99 postgres ${m('rolecast-pg', (r) => r.at1000.p99).toFixed(2)} ms`;
+        + `at 1000/s drops postgres ${m('rolecast-pg', (r) => r.at1000.drops)} / file ${m('rolecast', (r) => r.at1000.drops)}, OFFER p99 postgres ${m('rolecast-pg', (r) => r.at1000.p99).toFixed(2)} ms; `
+        + `CPU per exchange flat out postgres backend ${m('rolecast-pg', (r) => r.max.cpuUs).toFixed(0)} µs rolecast + ${m('rolecast-pg', (r) => r.max.pgUs).toFixed(0)} µs PostgreSQL / file ${m('rolecast', (r) => r.max.cpuUs).toFixed(0)} µs`;
       lines.push(pgLine);
       console.log(pgLine);
     }

@@ -21,6 +21,7 @@ import type { Logger } from '../../log.js';
 
 const MARKER = '{"journal":"compacted"';
 const POLL_MS = 1000;
+const WATCH_MS = 50;
 /** For this long after a rename, a line equal to one of the last RECENT delivered is a copy (carried, or appended again). */
 const CARRY_MS = 30_000;
 const RECENT = 4096;
@@ -42,6 +43,7 @@ export class SharedJournal {
   private queued = false;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private soon: NodeJS.Timeout | undefined;
   private closed = false;
   /** The last RECENT lines delivered (and when the journal was last renamed): copies after a rename are skipped. */
   private readonly recent = new Set<string>();
@@ -126,7 +128,11 @@ export class SharedJournal {
   private startFollowing(): void {
     const name = basename(this.file);
     try {
-      this.watcher = watch(dirname(this.file), { persistent: false }, (_ev, f) => { if (f === name) this.kick(); });
+      // Coalesced: a busy journal (our own appends fire it too) is looked at once per WATCH_MS.
+      this.watcher = watch(dirname(this.file), { persistent: false }, (_ev, f) => {
+        if (f !== name || this.soon) return;
+        this.soon = setTimeout(() => { this.soon = undefined; this.kick(); }, WATCH_MS);
+      });
       this.watcher.on('error', () => undefined); // the poll still follows
     } catch (err) {
       this.opts.logger.debug({ err, file: this.file }, 'journal: no directory watch; polling');
@@ -220,6 +226,7 @@ export class SharedJournal {
     this.closed = true;
     this.watcher?.close();
     clearInterval(this.timer);
+    clearTimeout(this.soon);
     await this.chain.catch(() => undefined);
     await this.out.fh.close();
     await this.inp.fh.close();

@@ -1,12 +1,14 @@
 /**
- * The boot-event log in PostgreSQL: append-only, ordered site-wide by id. Every insert NOTIFYs, so the
- * SSE stream and the timelines of every server show what any server recorded. Local subscribers see an
- * event at once (emit is synchronous, the DHCP/TFTP/HTTP paths never wait); the write follows in
- * batches. With the database unreachable, events wait in a bounded queue and are written, in order,
- * when it is back; each server then replays the others' events it missed to its subscribers. The
- * timelines are the same bounded Timelines as the file store's (unknown MACs capped, least recently
- * heard dropped first). A notification carries each field cut to a bounded length, well under
- * PostgreSQL's 8000-byte payload limit; the table keeps the whole event.
+ * The boot-event log in PostgreSQL: append-only, ordered site-wide by id. Every written batch NOTIFYs
+ * its origin and id range (far under the 8000-byte payload limit, whatever the events hold) and the
+ * other servers read those rows, so the SSE stream and the timelines of every server show what any
+ * server recorded. Local subscribers see an event at once (emit is synchronous, the DHCP/TFTP/HTTP
+ * paths never wait); the write follows in batches, committed without waiting for the WAL flush (a
+ * log, not leases: a database crash may lose the last moment's events, as the file store's batches
+ * may). With the database unreachable, events wait in a bounded queue and are written, in order, when
+ * it is back; each server then replays the others' events it missed to its subscribers. The timelines
+ * are the same bounded Timelines as the file store's (unknown MACs capped, least recently heard
+ * dropped first).
  */
 import type { BootEvent } from '../../events/types.js';
 import type { Logger } from '../../log.js';
@@ -34,6 +36,8 @@ export class PgEventLog implements EventLog {
   /** Ids the last catch-up delivered: their notifications, if they also arrive, are not delivered twice. */
   private replayed = new Set<bigint>();
   private dropped = 0;
+  /** Reads of other servers' batches, one after another. */
+  private reads: Promise<void> = Promise.resolve();
 
   private constructor(private readonly link: PgLink, private readonly logger: Logger, private readonly now: () => Date, limits: Partial<TimelineLimits>) {
     this.timelines = new Timelines(logger, limits);
@@ -96,16 +100,28 @@ export class PgEventLog implements EventLog {
     this.timelines.deliver(e);
   }
 
+  /**
+   * Another server wrote a batch: its rows with ids from..to (ids of several servers interleave, so the
+   * range is filtered by origin), read in notification order and delivered.
+   */
   private fromOther(p: Record<string, unknown>): void {
-    if (typeof p.mac !== 'string' || typeof p.stage !== 'string' || typeof p.at !== 'string') return;
-    const id = typeof p.id === 'number' || typeof p.id === 'string' ? BigInt(p.id) : undefined;
-    // Ids are handed out at insert and notifications come at commit, so ids from two servers can arrive
-    // out of order: only skip what a catch-up already delivered.
-    if (id !== undefined && this.replayed.delete(id)) return;
-    const e = { mac: p.mac, stage: p.stage, at: new Date(p.at).toISOString() } as BootEvent;
-    for (const k of ['host', 'detail', 'address'] as const) if (typeof p[k] === 'string') e[k] = p[k];
-    if (typeof p.s === 'string') e.server = p.s;
-    this.deliver(e, id);
+    const { s: origin, from, to } = p;
+    if (typeof origin !== 'string' || (typeof from !== 'number' && typeof from !== 'string') || (typeof to !== 'number' && typeof to !== 'string')) return;
+    this.reads = this.reads.then(async () => {
+      const r = await this.link.pool.query<Row>(
+        'SELECT id, mac, stage, at, host, detail, address, server FROM events WHERE id BETWEEN $1 AND $2 AND server = $3 ORDER BY id',
+        [String(from), String(to), origin]);
+      for (const row of r.rows) {
+        const id = BigInt(row.id);
+        // Ids are handed out at insert and notifications come at commit, so ids from two servers can
+        // arrive out of order: only skip what a catch-up already delivered.
+        if (this.replayed.delete(id)) continue;
+        this.deliver(toEvent(row), id);
+      }
+    }).catch((err: unknown) => {
+      // Down: the reconnect's catch-up reads what was missed.
+      if (!this.link.failed(err)) this.logger.error({ err }, 'cannot read boot events another server wrote');
+    });
   }
 
   emit(event: Omit<BootEvent, 'at'> & { at?: string }): void {
@@ -140,10 +156,10 @@ export class PgEventLog implements EventLog {
         await this.link.pool.query(
           `WITH e AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(mac text, stage text, at text, host text, detail text, address text)),
                 ins AS (INSERT INTO events (mac, stage, at, host, detail, address, server)
-                        SELECT mac, stage, at::timestamptz, host, detail, address, $2 FROM e
-                        RETURNING id, mac, stage, at, host, detail, address)
-           SELECT count(pg_notify('rolecast_events', json_build_object('s', $2::text, 'id', id, 'mac', left(mac, 64), 'stage', left(stage, 64),
-                  'at', at, 'host', left(host, 256), 'detail', left(detail, 2000), 'address', left(address, 64))::text)) FROM ins`,
+                        SELECT mac, stage, at::timestamptz, host, detail, address, $2 FROM e RETURNING id)
+           SELECT pg_notify('rolecast_events', json_build_object('s', $2::text, 'from', min(id), 'to', max(id))::text),
+                  set_config('synchronous_commit', 'off', true)
+           FROM ins`,
           [JSON.stringify(batch), this.link.serverId]);
         this.queue.splice(0, batch.length);
       } catch (err) {

@@ -109,10 +109,21 @@ export class PgLeaseStore implements LeaseStore {
       this.inflight.set(rec.ip, rec);
       this.moveHint(change);
     }
-    return new Promise<boolean>((resolve) => {
+    const stored = new Promise<boolean>((resolve) => {
       this.pending.push({ change, resolve });
       this.kick();
     }).finally(() => { if (this.inflight.get(rec.ip) === rec) this.inflight.delete(rec.ip); });
+    // Answered at once, the row following in the next batch, for the machine's own reservation (no
+    // other MAC may hold that address: the inventory says so on every server): an offer, which is no
+    // promise; and the renewal of a bound lease the table already holds (the grant is durable, only
+    // the later expiry follows), as the file store does. A first bound lease waits for the database.
+    const cur = this.index.byMacLive(rec.mac);
+    const renewal = rec.state === 'bound' && cur?.state === 'bound' && cur.ip === rec.ip;
+    if (change.reserved && (rec.state === 'offered' || renewal)) {
+      void stored.then((ok) => { if (!ok) this.logger.warn({ mac: rec.mac, ip: rec.ip }, 'reserved address held by another MAC in the shared table: its REQUEST will be refused'); });
+      return Promise.resolve(true);
+    }
+    return stored;
   }
 
   /** Down: a reserved grant or a release/decline is kept and written later; a pool grant is refused. */
@@ -153,8 +164,15 @@ export class PgLeaseStore implements LeaseStore {
     // true: stored; false: refused; null: an offer of a lease the MAC already holds bound (nothing stored).
     let results: Array<boolean | null>;
     try {
-      const r = await this.link.pool.query<{ r: Array<boolean | null> }>('SELECT rolecast_lease_commit($1::jsonb, $2) AS r',
-        [JSON.stringify(changes.map(toPayload)), this.link.serverId]);
+      // A batch of offers only commits without waiting for its WAL flush: the decision (no other MAC
+      // holds the address) is made and visible at once, and an offer is no promise — lost in a database
+      // crash, its client's REQUEST is refused and it starts over. A bound lease (the ACK), a release
+      // or a decline waits for the flush. Notifying commits are serialised in PostgreSQL, so every
+      // flush not waited for here shortens every other server's wait too.
+      const durable = changes.some((c) => c.rec.state !== 'offered');
+      const r = await this.link.pool.query<{ r: Array<boolean | null> }>(
+        "SELECT rolecast_lease_commit($1::jsonb, $2) AS r, set_config('synchronous_commit', $3, true)",
+        [JSON.stringify(changes.map(toPayload)), this.link.serverId, durable ? 'on' : 'off']);
       results = r.rows[0]?.r ?? [];
     } catch (err) {
       this.queued.unshift(...queued);

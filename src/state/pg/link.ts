@@ -38,6 +38,8 @@ export class PgLink {
   readonly pool: pg.Pool;
   /** This process's name in rows it writes and in notifications (so it skips its own). */
   readonly serverId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly ownA = `{"s" : ${JSON.stringify(this.serverId)}`;
+  private readonly ownB = `{"s": ${JSON.stringify(this.serverId)}`;
   private listener: pg.Client | undefined;
   private state: PgHealth = { up: false, since: new Date().toISOString() };
   private readonly handlers = new Map<string, Handler[]>();
@@ -134,6 +136,9 @@ export class PgLink {
   }
 
   private dispatch(channel: string, payload: string | undefined): void {
+    // Our own notifications come back too (every lease change, every event batch): skipped before
+    // parsing. Both json_build_object and jsonb put "s" first.
+    if (payload?.startsWith(this.ownA) || payload?.startsWith(this.ownB)) return;
     let p: Record<string, unknown>;
     try {
       p = JSON.parse(payload ?? '{}') as Record<string, unknown>;

@@ -93,8 +93,7 @@ describePg('PostgreSQL state layer: bounds, payloads, the CLI and the API throug
     await waitFor(() => b.discovered.get(rec.mac) && b.power.list('big1').length === 1 && b.events.last('52:54:00:dd:10:02'), 5000);
     expect(b.discovered.get(rec.mac)).toEqual(rec);
     expect(b.power.list('big1')[0]!.error).toBe(error);
-    // The notification carries the first 2000 characters of a detail; the table has it whole.
-    expect(b.events.last('52:54:00:dd:10:02')!.detail).toHaveLength(2000);
+    expect(b.events.last('52:54:00:dd:10:02')!.detail).toHaveLength(9000);
     expect((await b.events.history('52:54:00:dd:10:02'))[0]!.detail).toHaveLength(9000);
     await b.discovered.remove(rec.mac);
     await waitFor(() => a.discovered.get(rec.mac) === undefined, 5000);
@@ -118,6 +117,22 @@ describePg('PostgreSQL state layer: bounds, payloads, the CLI and the API throug
     expect(await file.events.history('52:54:00:77:00:03')).toEqual([]);
     await file.close();
   }, 60_000);
+
+  it('a reserved offer and the renewal of a reserved bound lease are answered at once; the table follows; a first bound lease waits and is checked', async () => {
+    const exp = (h: number) => new Date(Date.now() + h * 3600_000).toISOString();
+    const mac = '52:54:00:dd:20:01';
+    const rows = async () => (await a.link.pool.query<{ state: string; expires_at: Date }>('SELECT state, expires_at FROM leases WHERE mac = $1', [mac])).rows;
+    expect(await a.leases.commit({ mac, ip: '10.9.20.1', state: 'offered', expiresAt: exp(1) }, { network: 'lab', reserved: true })).toBe(true);
+    await waitFor(async () => (await rows())[0]?.state === 'offered', 5000);
+    expect(await a.leases.commit({ mac, ip: '10.9.20.1', state: 'bound', expiresAt: exp(1) }, { network: 'lab', reserved: true })).toBe(true);
+    expect((await rows())[0]?.state).toBe('bound'); // the first bound lease was durable before it resolved
+    expect(await a.leases.commit({ mac, ip: '10.9.20.1', state: 'bound', expiresAt: exp(5) }, { network: 'lab', reserved: true })).toBe(true);
+    await waitFor(async () => ((await rows())[0]?.expires_at.getTime() ?? 0) > Date.now() + 4 * 3600_000, 5000);
+    // Another MAC holding the "reserved" address (a misconfigured transition): the offer goes out, its bound lease is refused.
+    const other = '52:54:00:dd:20:02';
+    expect(await b.leases.commit({ mac: other, ip: '10.9.20.1', state: 'offered', expiresAt: exp(1) }, { network: 'lab', reserved: true })).toBe(true);
+    expect(await b.leases.commit({ mac: other, ip: '10.9.20.1', state: 'bound', expiresAt: exp(1) }, { network: 'lab', reserved: true })).toBe(false);
+  });
 
   it("GET /api/machines/<host>/files shows the machine's YAML line from the database's profiles", async () => {
     const site = await openPgSite(cfg, silentLogger());
