@@ -206,7 +206,9 @@ async function main() {
   const startRolecast = async () => {
     const cfg = join(dir, 'rolecast.yaml');
     writeFileSync(cfg, [`profilesDir: ${join(dir, 'profiles')}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`, `address: ${SERVER}`, 'logLevel: warn', 'user: root', ''].join('\n'));
-    const p = inNs(SNS, process.execPath, [join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    // BENCH_STORM_PROF=DIR: a CPU profile of rolecast through the storm (scripts/cpuprof-top.mjs reads it).
+    const prof = process.env.BENCH_STORM_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_STORM_PROF)] : [];
+    const p = inNs(SNS, process.execPath, [...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
     await until('rolecast', () => curlOk(`http://${SERVER}:8080/healthz`));
     const got = spawnSync('ip', ['netns', 'exec', SNS, 'curl', '-sf', '-o', join(www, 'boot', 'script.ipxe'), `http://${SERVER}:8080/boot/${machines[0].mac}.ipxe`]);
     if (got.status !== 0) throw new Error('cannot fetch the first machine\'s iPXE script from rolecast');
