@@ -20,7 +20,7 @@ const BATCH = 500;
 /** Beyond this many unwritten events the oldest are dropped (and counted in the log): memory is bounded. */
 const MAX_QUEUE = 100_000;
 
-interface Row { id: string; mac: string; stage: string; at: Date; host: string | null; detail: string | null; address: string | null; server?: string }
+interface Row { id: string; mac: string; stage: string; at: Date; host: string | null; detail: string | null; address: string | null; server?: string; verified?: boolean | null }
 
 export interface PgEventLogOptions {
   limits?: Partial<TimelineLimits>;
@@ -62,7 +62,7 @@ export class PgEventLog implements EventLog {
   /** The last `perMac` events of every machine (the timelines bound unknown MACs further). */
   private async load(): Promise<void> {
     const r = await this.link.pool.query<Row>(
-      `SELECT id, mac, stage, at, host, detail, address FROM (
+      `SELECT id, mac, stage, at, host, detail, address, verified FROM (
          SELECT *, row_number() OVER (PARTITION BY mac ORDER BY id DESC) AS n FROM events) e
        WHERE n <= $1 ORDER BY id`, [this.timelines.limits.perMac]);
     for (const row of r.rows) this.remember(toEvent(row), BigInt(row.id));
@@ -77,14 +77,14 @@ export class PgEventLog implements EventLog {
   /** One machine's whole timeline from the table (tools: `rolecast events`). */
   async history(mac: string): Promise<BootEvent[]> {
     const r = await this.link.pool.query<Row>(
-      'SELECT id, mac, stage, at, host, detail, address, server FROM events WHERE mac = $1 ORDER BY id', [mac]);
+      'SELECT id, mac, stage, at, host, detail, address, verified, server FROM events WHERE mac = $1 ORDER BY id', [mac]);
     return r.rows.map(toEvent);
   }
 
   /** After an outage: the events other servers wrote meanwhile, to the timelines and subscribers. */
   private async catchUp(): Promise<void> {
     const r = await this.link.pool.query<Row>(
-      'SELECT id, mac, stage, at, host, detail, address, server FROM events WHERE id > $1 AND server <> $2 ORDER BY id LIMIT 100000',
+      'SELECT id, mac, stage, at, host, detail, address, verified, server FROM events WHERE id > $1 AND server <> $2 ORDER BY id LIMIT 100000',
       [this.lastId.toString(), this.link.serverId]);
     this.replayed = new Set(r.rows.map((row) => BigInt(row.id)));
     for (const row of r.rows) this.deliver({ ...toEvent(row), ...(row.server ? { server: row.server } : {}) }, BigInt(row.id));
@@ -109,7 +109,7 @@ export class PgEventLog implements EventLog {
     if (typeof origin !== 'string' || (typeof from !== 'number' && typeof from !== 'string') || (typeof to !== 'number' && typeof to !== 'string')) return;
     this.reads = this.reads.then(async () => {
       const r = await this.link.pool.query<Row>(
-        'SELECT id, mac, stage, at, host, detail, address, server FROM events WHERE id BETWEEN $1 AND $2 AND server = $3 ORDER BY id',
+        'SELECT id, mac, stage, at, host, detail, address, verified, server FROM events WHERE id BETWEEN $1 AND $2 AND server = $3 ORDER BY id',
         [String(from), String(to), origin]);
       for (const row of r.rows) {
         const id = BigInt(row.id);
@@ -154,9 +154,9 @@ export class PgEventLog implements EventLog {
       const batch = this.queue.slice(0, BATCH);
       try {
         await this.link.pool.query(
-          `WITH e AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(mac text, stage text, at text, host text, detail text, address text)),
-                ins AS (INSERT INTO events (mac, stage, at, host, detail, address, server)
-                        SELECT mac, stage, at::timestamptz, host, detail, address, $2 FROM e RETURNING id)
+          `WITH e AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(mac text, stage text, at text, host text, detail text, address text, verified boolean)),
+                ins AS (INSERT INTO events (mac, stage, at, host, detail, address, verified, server)
+                        SELECT mac, stage, at::timestamptz, host, detail, address, verified, $2 FROM e RETURNING id)
            SELECT pg_notify('rolecast_events', json_build_object('s', $2::text, 'from', min(id), 'to', max(id))::text),
                   set_config('synchronous_commit', 'off', true)
            FROM ins`,
@@ -198,5 +198,6 @@ function toEvent(row: Row): BootEvent {
   if (row.host !== null) e.host = row.host;
   if (row.detail !== null) e.detail = row.detail;
   if (row.address !== null) e.address = row.address;
+  if (typeof row.verified === 'boolean') e.verified = row.verified;
   return e;
 }

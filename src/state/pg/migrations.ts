@@ -165,6 +165,15 @@ BEGIN
 END $$;
 `,
   },
+  {
+    version: 3,
+    name: 'events.verified',
+    sql: `
+-- Phone-home events signed with the boot's key (true) or unsigned claims (false); NULL for what rolecast
+-- itself observed (issue 16).
+ALTER TABLE events ADD COLUMN verified boolean;
+`,
+  },
 ];
 
 /** Apply every migration this database has not seen, in order. Safe to run from several servers at once. */

@@ -47,7 +47,7 @@ describePg('PostgreSQL state backend', () => {
 
   it('migrations are recorded once and re-running them changes nothing', async () => {
     const r = await sql.query('SELECT version FROM rolecast_schema ORDER BY version');
-    expect(r.rows.map((x: { version: number }) => x.version)).toEqual([1, 2]);
+    expect(r.rows.map((x: { version: number }) => x.version)).toEqual([1, 2, 3]);
     expect(await migrate(sql)).toEqual([]);
   });
 
@@ -104,6 +104,20 @@ describePg('PostgreSQL state backend', () => {
     off();
     expect(b.events.timeline('52:54:00:cc:00:01')[0]).toMatchObject({ stage: 'dhcp-ack', host: 'x1', address: '10.9.2.1' });
     expect(b.events.last('52:54:00:cc:00:01')?.at).toBe(a.events.last('52:54:00:cc:00:01')?.at);
+  });
+
+  it('phone-home\'s verified flag (issue 16) reaches the other server and a server that loads it later', async () => {
+    const mac = '52:54:00:cc:00:02';
+    a.events.emit({ mac, stage: 'dhcp-ack', address: '10.9.2.2' });
+    a.events.emit({ mac, stage: 'booted', address: '10.9.2.2', verified: true });
+    a.events.emit({ mac, stage: 'failed', address: '10.9.2.99', verified: false });
+    const flags = (s: PgState) => s.events.timeline(mac).map((e) => [e.stage, e.verified]);
+    const want = [['dhcp-ack', undefined], ['booted', true], ['failed', false]];
+    await waitFor(() => b.events.timeline(mac).length === 3, 3000);
+    expect(flags(b)).toEqual(want);
+    await waitFor(async () => (await sql.query('SELECT count(*)::int AS n FROM events WHERE mac = $1', [mac])).rows[0].n === 3, 3000);
+    const c = await openPgState(db.url(), silentLogger());
+    try { expect(flags(c)).toEqual(want); } finally { await c.close(); }
   });
 
   it('served records, discovered machines and power actions are shared', async () => {
