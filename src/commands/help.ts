@@ -5,7 +5,7 @@
  */
 import { GLOBAL_FLAGS, type CommandSpec, type FlagSpec } from './spec.js';
 
-export const EXIT_CODES = 'exit status: 0 ok; 1 failed (invalid profiles, unknown machine, server error); 2 usage error';
+export const EXIT_CODES = 'exit status: 0 ok; 1 failed (invalid profiles, unknown machine, server error); 2 usage error; 3 a BMC failed or did not answer (power, console, --reboot)';
 
 export const ENVIRONMENT = [
   ['ROLECAST_CONFIG', 'server config file used when --config is not given'],

@@ -139,8 +139,10 @@ function attachConsole(t: BmcTarget, timeoutMs: number, host: string): Promise<n
   let head = '';
   let errText = '';
   let timedOut = false;
-  const timer = setTimeout(() => { if (!up) { timedOut = true; child.kill('SIGKILL'); } }, timeoutMs);
-  const free = () => deactivateSol(t, AbortSignal.timeout(3000)).catch(() => undefined);
+  // The deadline covers freeing the payload too: the activation gets all but the last quarter (at most 1 s).
+  const reserve = Math.min(1000, Math.floor(timeoutMs / 4));
+  const timer = setTimeout(() => { if (!up) { timedOut = true; child.kill('SIGKILL'); } }, timeoutMs - reserve);
+  const free = () => deactivateSol(t, AbortSignal.timeout(reserve)).catch(() => undefined);
   child.stdout.on('data', (d: Buffer) => {
     if (!up) {
       head += d.toString('latin1');
