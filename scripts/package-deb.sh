@@ -37,7 +37,8 @@ install -m 0755 packaging/debian/postinst "$stage/DEBIAN/postinst"
 install -m 0755 packaging/debian/postrm "$stage/DEBIAN/postrm"
 
 # Depends: what rolecast runs on and serves (Node, the boot loaders, zstd for .tar.zst rootfs); Recommends: what
-# `rolecast images build` uses and the other loaders.
+# `rolecast images build` uses and the other loaders (gcc and libc6-dev: the initramfs's static rolecast-boot,
+# without which machines with secret files cannot fetch them, and rolecast-hw).
 cat > "$stage/DEBIAN/control" <<CONTROL
 Package: rolecast
 Version: $version
@@ -45,7 +46,7 @@ Architecture: $arch
 Maintainer: rolecast developers <rolecast@localhost>
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 Depends: nodejs (>= 20), adduser, ipxe, pxelinux, syslinux-common, zstd
-Recommends: grub-efi-amd64-bin, syslinux-efi, busybox-static, kmod, cpio, linux-image-amd64, memtest86+, mmdebstrap
+Recommends: grub-efi-amd64-bin, syslinux-efi, busybox-static, kmod, cpio, linux-image-amd64, memtest86+, mmdebstrap, gcc, libc6-dev
 Section: net
 Priority: optional
 Homepage: https://localhost/rolecast
