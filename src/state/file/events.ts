@@ -43,6 +43,7 @@ export class FileEventLog implements EventLog {
   private journal!: SharedJournal;
   private pending: string[] = [];
   private writing: Promise<void> | undefined;
+  private loaded = true;
 
   private constructor(private readonly file: string, private readonly logger: Logger, private readonly now: () => Date, private readonly limits: EventLogLimits) {
     this.timelines = new Timelines(logger, limits);
@@ -51,6 +52,7 @@ export class FileEventLog implements EventLog {
   static async open(dataDir: string, logger: Logger, now: () => Date = () => new Date(), limits: Partial<EventLogLimits> = {}, opts: FileEventLogOptions = {}): Promise<FileEventLog> {
     const file = join(dataDir, 'events.jsonl');
     const log = new FileEventLog(file, logger, now, { ...DEFAULT_EVENT_LIMITS, ...limits });
+    log.loaded = opts.load !== false;
     log.journal = await SharedJournal.open(file, {
       logger, ...opts,
       onLine: (line, how) => {
@@ -76,7 +78,9 @@ export class FileEventLog implements EventLog {
       const batch = this.pending.splice(0).join('');
       try {
         await this.journal.append(batch);
-        if (this.journal.size > this.limits.maxFileBytes) await this.compact();
+        // Only a process that holds the timelines may rewrite the file with them (one opened without
+        // loading them — a CLI that only appends — would write back nothing but its own events).
+        if (this.loaded && this.journal.size > this.limits.maxFileBytes) await this.compact();
       } catch (err) {
         this.logger.error({ err }, 'cannot write boot events');
       }

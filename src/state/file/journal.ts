@@ -100,7 +100,15 @@ export class SharedJournal {
       const tmp = `${this.file}.tmp-${process.pid}`;
       const body = `${build()}${MARKER},"at":"${new Date().toISOString()}"}\n`;
       const fh = await open(tmp, 'w');
-      try { await fh.write(body); await fh.sync(); } finally { await fh.close(); }
+      try {
+        await fh.write(body);
+        // The same owner and mode as the file it replaces: a root CLI compacting must not leave a file
+        // the server (running as its own user) can no longer append to.
+        const was = await this.inp.fh.stat();
+        if (process.getuid?.() === 0) await fh.chown(was.uid, was.gid);
+        await fh.chmod(was.mode & 0o777);
+        await fh.sync();
+      } finally { await fh.close(); }
       await rename(tmp, this.file);
       this.rotatedAt = Date.now();
       const old = this.inp;

@@ -96,6 +96,22 @@ describe('file state shared by several processes', () => {
     await again.close();
   }, 90_000);
 
+  it('a process that only appends (its timelines not loaded) never compacts the file over the limit', async () => {
+    const cfg = source();
+    const limits = { maxFileBytes: 4096 };
+    const server = await FileEventLog.open(cfg.dataDir, silentLogger(), undefined, limits, { follow: false });
+    for (let i = 0; i < 100; i++) server.emit({ mac: '52:54:00:00:02:01', host: 'w101', stage: 'dhcp-ack', detail: `kept ${i} ${'x'.repeat(40)}` });
+    await server.close();
+    const cli = await FileEventLog.open(cfg.dataDir, silentLogger(), undefined, limits, { follow: false, load: false });
+    cli.emit({ mac: '52:54:00:00:02:01', host: 'w101', stage: 'power-request', detail: 'from the CLI' });
+    await cli.close();
+    const again = await FileEventLog.open(cfg.dataDir, silentLogger(), undefined, undefined, { follow: false });
+    expect(again.timeline('52:54:00:00:02:01').map((e) => e.detail?.split(' ').slice(0, 2).join(' '))).toEqual([
+      ...Array.from({ length: 100 }, (_, i) => `kept ${i}`), 'from the',
+    ]);
+    await again.close();
+  });
+
   it('a partial last line waits until it is complete; a rotated file is followed from its start', async () => {
     const cfg = source();
     const server = await openState(cfg, { logger: silentLogger(), parts: ['events'] });
