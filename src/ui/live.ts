@@ -20,6 +20,7 @@ const STAGES = [
   'dhcp-discover', 'dhcp-offer', 'dhcp-request', 'dhcp-ack', 'dhcp-nak', 'dhcp-decline', 'dhcp-release', 'dhcp-inform', 'dhcp-ignore',
   'tftp-loader', 'tftp-config', 'tftp-file', 'tftp-error', 'http-script', 'http-config', 'http-loader', 'http-kernel', 'http-initrd',
   'http-image', 'http-rootfs', 'http-secret-denied', 'http-secrets', 'initramfs', 'booted', 'failed', 'message',
+  'assign', 'power-request', 'power-done', 'power-failed', 'console',
 ];
 
 const FLUSH_MS = 150;

@@ -48,7 +48,7 @@ export function Boot({ events, title }: { events: BootEvent[]; title: string }) 
       <td class="mono" title=${e.at}>${((Date.parse(e.at) - t0) / 1000).toFixed(1)}</td>
       <td><span class=${stageClass(e.stage)}>${e.stage}</span>${e.verified === false
         ? html` <span class="tag warn" title="unsigned phone-home: anyone on the network could have sent it">unverified claim</span>` : null}</td>
-      <td class="detail">${e.detail ?? ''}</td>
+      <td class="detail">${e.stage === 'console' ? html`<pre class="screen">${e.detail ?? ''}</pre>` : e.detail ?? ''}</td>
       <td class="wide mono">${e.address ?? ''}</td>
     </tr>`)}</tbody></table>
   </section>`;

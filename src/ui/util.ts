@@ -22,7 +22,7 @@ export function clock(iso: string): string {
 export function stageClass(stage: string | null | undefined): string {
   if (!stage) return 'stage none';
   if (stage === 'booted') return 'stage ok';
-  if (stage === 'failed' || stage === 'dhcp-nak' || stage === 'tftp-error' || stage === 'http-secret-denied' || stage === 'dhcp-ignore') return 'stage bad';
+  if (stage === 'failed' || stage === 'dhcp-nak' || stage === 'tftp-error' || stage === 'http-secret-denied' || stage === 'dhcp-ignore' || stage === 'power-failed' || stage === 'console') return 'stage bad';
   return 'stage busy';
 }
 
