@@ -125,7 +125,8 @@ function cliLogger(): Logger {
  * directory. Closed after `fn`.
  */
 export async function withState<P extends StatePart, T>(l: Loaded, parts: readonly P[], fn: (s: OpenedState<P>) => Promise<T>, opts: Omit<OpenStateOptions<P>, 'parts'> = {}): Promise<T> {
-  const state = await openState(l.cfg, { logger: cliLogger(), parts, ...(l.profilesFlag ? { profilesDir: l.cfg.profilesDir } : {}), ...opts });
+  // A command is short: it need not follow what a running server appends meanwhile (file backend).
+  const state = await openState(l.cfg, { logger: cliLogger(), parts, follow: false, ...(l.profilesFlag ? { profilesDir: l.cfg.profilesDir } : {}), ...opts });
   try { return await fn(state); } finally { await state.close(); }
 }
 

@@ -76,19 +76,27 @@ export class SharedJournal {
     return this.serial(async () => {
       const own = new Map<string, number>();
       for (const l of text.split('\n')) if (l) own.set(l, (own.get(l) ?? 0) + 1);
+      const base = new Map(own);
       const expected = this.inp.ino === this.out.ino ? this.inp.offset + Buffer.byteLength(text) : -1;
       await this.out.fh.write(text);
-      const path = await stat(this.file).catch(() => undefined);
-      if (path && path.ino !== this.out.ino) {
-        // Renamed under us (another process compacted): the write went to the old file. Again, to the new one.
+      let path = await stat(this.file).catch(() => undefined);
+      let again = false;
+      while (path && path.ino !== this.out.ino) {
+        // Renamed under us (another process compacted): the write went to the old file. Again, to the new
+        // one — and again if that one was compacted away too meanwhile (a compactor carries over only
+        // what it saw in the old file's tail).
         await this.reopenOut();
         await this.out.fh.write(text);
-        for (const [l, n] of own) own.set(l, n * 2);
-      } else if (path?.size === expected) {
+        for (const [l, n] of base) own.set(l, (own.get(l) ?? 0) + n);
+        again = true;
+        path = await stat(this.file).catch(() => undefined);
+      }
+      if (!again && path?.size === expected) {
         this.inp.offset = expected; // nothing from anyone else in between: no need to read our lines back
         return;
       }
-      await this.step(own);
+      // Not following (a CLI that only appends): others' lines are not ours to read.
+      if (this.opts.follow !== false) await this.step(own);
     });
   }
 
