@@ -103,6 +103,10 @@ export class PgLeaseStore implements LeaseStore {
   commit(rec: LeaseRecord, opts: { network?: string; reserved?: boolean } = {}): Promise<boolean> {
     const change: Change = { rec, network: opts.network ?? this.netOf.get(rec.mac) ?? '', reserved: opts.reserved ?? false };
     if (!this.link.up) return Promise.resolve(this.queueWhileDown(change));
+    // An offer of the address this MAC holds bound: the database would store nothing (a live bound
+    // lease is never turned back into an offer), so it is not asked.
+    const held = this.index.byMacLive(rec.mac);
+    if (rec.state === 'offered' && held?.state === 'bound' && held.ip === rec.ip) return Promise.resolve(true);
     if (isGrant(rec)) {
       const other = this.inflight.get(rec.ip);
       if (other && other.mac !== rec.mac) return Promise.resolve(false);
@@ -117,8 +121,7 @@ export class PgLeaseStore implements LeaseStore {
     // other MAC may hold that address: the inventory says so on every server): an offer, which is no
     // promise; and the renewal of a bound lease the table already holds (the grant is durable, only
     // the later expiry follows), as the file store does. A first bound lease waits for the database.
-    const cur = this.index.byMacLive(rec.mac);
-    const renewal = rec.state === 'bound' && cur?.state === 'bound' && cur.ip === rec.ip;
+    const renewal = rec.state === 'bound' && held?.state === 'bound' && held.ip === rec.ip;
     if (change.reserved && (rec.state === 'offered' || renewal)) {
       void stored.then((ok) => { if (!ok) this.logger.warn({ mac: rec.mac, ip: rec.ip }, 'reserved address held by another MAC in the shared table: its REQUEST will be refused'); });
       return Promise.resolve(true);
