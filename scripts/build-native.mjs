@@ -42,7 +42,8 @@ if (!gyp) fail("npm's bundled node-gyp not found");
 
 const nodedir = process.env.npm_config_nodedir ?? (existsSync('/usr/include/node/node_api.h') ? '/usr' : undefined);
 
-// One addon per directory under native/: the sendfile engine (HTTP) and the TFTP data engine.
+// One addon per directory under native/: the sendfile engine (HTTP), the TFTP data engine, and neigh (the ARP
+// entry DHCP installs before a unicast reply).
 function build(name) {
   const dir = path.join(root, 'native', name);
   // Up to date: the addon is newer than its sources (and the node binary it was built against).
@@ -76,3 +77,4 @@ function build(name) {
 // In turn: node-gyp's own temp files are per directory, but two builds at once double the peak load.
 await build('sendfile');
 await build('tftp');
+await build('neigh');

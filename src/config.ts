@@ -21,6 +21,11 @@ export interface DhcpConfig {
   ipxeNoProxyWait: boolean;
   /** Delay (ms) before replying, for ROMs that miss fast replies (dnsmasq's dhcp-reply-delay). */
   replyDelayMs: number;
+  /**
+   * auto: unicast OFFER/ACK to yiaddr when the client's broadcast bit is clear, after adding its ARP entry
+   * (needs CAP_NET_ADMIN and the native/neigh addon; without them: broadcast, said once at info). off: always broadcast.
+   */
+  unicastReplies: 'auto' | 'off';
   /** Dynamic pool for unknown machines: network name in the inventory whose `pool` is used. */
   poolNetwork?: string;
 }
@@ -161,7 +166,7 @@ export function defaultConfig(): ServerConfig {
     logLevel: 'info',
     dhcp: {
       mode: 'authoritative', port: 67, proxyPort: 4011, bind: '0.0.0.0', leaseTime: 3600,
-      serveNonPxe: true, ipxeNoProxyWait: true, replyDelayMs: 0,
+      serveNonPxe: true, ipxeNoProxyWait: true, replyDelayMs: 0, unicastReplies: 'auto',
     },
     tftp: {
       enabled: true, port: 69, bind: '0.0.0.0', roots: [...DEFAULT_TFTP_ROOTS], maxBlksize: 1468,

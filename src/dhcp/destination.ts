@@ -3,9 +3,12 @@
  *   giaddr set                     → the relay, port 67 (it forwards to the client)
  *   came in on 4011 (proxyDHCP)    → back to the sender's address and port (PXE spec §2.2.5)
  *   ciaddr set, not a NAK          → unicast to ciaddr, port 68 (RENEWING, INFORM)
+ *   broadcast bit clear, Ethernet, not a NAK, and we can add neighbour entries on the arrival link
+ *                                  → unicast to yiaddr, port 68, after the ARP entry yiaddr → chaddr
  *   otherwise                      → broadcast, port 68
- * The RFC would allow unicast to yiaddr when the broadcast bit is clear, but that needs an ARP entry
- * for an unconfigured client, which Node cannot add: broadcast it is. The limited broadcast
+ * The unicast case needs an ARP entry for a client that cannot answer ARP yet (native/neigh, CAP_NET_ADMIN):
+ * in a boot storm every broadcast wakes every waiting client, unicast only the one it is for. A client
+ * that cannot take unicast before it has an address sets the broadcast bit (OVMF's PXE does). The limited broadcast
  * (255.255.255.255) leaves through the socket bound to our own address, which Linux sends out of the
  * interface that owns it; OVMF's PXE accepts only that, not the subnet's directed broadcast. Without
  * that socket (our address not configured here, e.g. tests on loopback) the directed broadcast is used.
@@ -13,7 +16,14 @@
 import { MSG, type DhcpPacket } from './packet.js';
 
 export interface DestinationInput {
-  req: Pick<DhcpPacket, 'giaddr' | 'ciaddr'>;
+  req: Pick<DhcpPacket, 'giaddr' | 'ciaddr'> & Partial<Pick<DhcpPacket, 'flags' | 'htype' | 'hlen' | 'chaddr'>>;
+  /** The reply's yiaddr (0.0.0.0 in proxyDHCP replies). */
+  yiaddr?: string;
+  /**
+   * The arrival interface's subnet when the server can install neighbour entries there (else undefined:
+   * broadcast). A yiaddr outside it would not go out of that link.
+   */
+  unicastSubnet?: { address: string; prefix: number };
   replyType: number;
   /** The request came in on the proxyDHCP port; its source is where the reply goes. */
   viaProxyPort: boolean;
@@ -29,6 +39,28 @@ export interface Destination {
   port: number;
   /** Send through the socket bound to our own address (else through the socket the request came in on). */
   viaOwnAddress: boolean;
+  /** Install this ARP entry on the arrival interface before sending (unicast to a client without an address). */
+  neighbour?: { ip: string; mac: string };
+}
+
+const BROADCAST_FLAG = 0x8000;
+const HTYPE_ETHERNET = 1;
+
+const u32 = (ip: string): number => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+
+function inSubnet(ip: string, net: { address: string; prefix: number }): boolean {
+  const size = 2 ** (32 - net.prefix);
+  return Math.floor(u32(ip) / size) === Math.floor(u32(net.address) / size);
+}
+
+/** chaddr as aa:bb:cc:dd:ee:ff when the client may take a unicast reply to yiaddr (RFC 2131 §4.1), else undefined. */
+function unicastMac(i: DestinationInput): string | undefined {
+  const { req, yiaddr, unicastSubnet } = i;
+  if (!unicastSubnet || !yiaddr || yiaddr === '0.0.0.0' || i.replyType === MSG.NAK) return undefined;
+  if (req.flags === undefined || (req.flags & BROADCAST_FLAG) !== 0) return undefined;
+  if (req.htype !== HTYPE_ETHERNET || req.hlen !== 6 || !req.chaddr || req.chaddr.length < 6) return undefined;
+  if (!inSubnet(yiaddr, unicastSubnet)) return undefined;
+  return [...req.chaddr.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
 export function replyDestination(i: DestinationInput): Destination {
@@ -36,5 +68,7 @@ export function replyDestination(i: DestinationInput): Destination {
   if (i.req.giaddr !== '0.0.0.0') return { address: i.req.giaddr, port: 67, viaOwnAddress: own };
   if (i.viaProxyPort) return { address: i.source.address, port: i.source.port, viaOwnAddress: false };
   if (i.req.ciaddr !== '0.0.0.0' && i.replyType !== MSG.NAK) return { address: i.req.ciaddr, port: 68, viaOwnAddress: own };
+  const mac = own ? unicastMac(i) : undefined;
+  if (mac) return { address: i.yiaddr!, port: 68, viaOwnAddress: true, neighbour: { ip: i.yiaddr!, mac } };
   return { address: i.boundToOwnAddress ? '255.255.255.255' : i.directedBroadcast, port: 68, viaOwnAddress: own };
 }

@@ -14,10 +14,11 @@ import type { EventSink } from '../events/types.js';
 import type { Logger } from '../log.js';
 import type { Inventory } from '../inventory/types.js';
 import type { LeaseStore } from '../state/types.js';
-import { decodeDhcp, encodeDhcp } from './packet.js';
+import { decodeDhcp, encodeDhcp, type DhcpPacket } from './packet.js';
 import { OPT } from './options.js';
 import { handleDhcp, type DhcpAnswer } from './handle.js';
 import { replyDestination } from './destination.js';
+import { unicastReplies, type UnicastReplies } from './unicast.js';
 import { networkOf } from './allocate.js';
 import { intToIp, ipToInt } from '../inventory/ip.js';
 import { dhcpMetrics } from '../metrics.js';
@@ -62,6 +63,7 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
   const main = createSocket({ type: 'udp4', reuseAddr: true });
   const proxy = config.mode === 'proxy' ? createSocket({ type: 'udp4', reuseAddr: true }) : undefined;
   let out: Socket | undefined; // bound to o.address:port when that address is ours
+  let unicast: UnicastReplies = { subnet: () => undefined, install: () => false };
 
   const directedBroadcast = () => {
     const net = networkOf(o.getInventory(), o.address);
@@ -69,15 +71,20 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     return net && base !== undefined ? intToIp(base + 2 ** (32 - net.prefix) - 1) : '255.255.255.255';
   };
 
-  function send(sock: Socket, answer: DhcpAnswer, req: { giaddr: string; ciaddr: string }, rinfo: RemoteInfo, viaProxyPort: boolean): void {
+  function send(sock: Socket, answer: DhcpAnswer, req: DhcpPacket, rinfo: RemoteInfo, viaProxyPort: boolean): void {
     const reply = answer.reply!;
     const buf = encodeDhcp(reply.packet, reply.order);
-    const to = replyDestination({
-      req, replyType: reply.packet.options.get(OPT.MSG_TYPE)?.[0] ?? 0, viaProxyPort, source: rinfo,
+    const input = {
+      req, yiaddr: reply.packet.yiaddr, replyType: reply.packet.options.get(OPT.MSG_TYPE)?.[0] ?? 0, viaProxyPort, source: rinfo,
       boundToOwnAddress: out !== undefined, directedBroadcast: out ? '255.255.255.255' : directedBroadcast(),
-    });
-    const via = to.viaOwnAddress && out ? out : sock;
-    const go = () => via.send(buf, to.port, to.address, (err) => { if (err) logger.warn({ err, to }, 'dhcp send failed'); });
+    };
+    const go = () => {
+      let to = replyDestination({ ...input, unicastSubnet: unicast.subnet() });
+      // The ARP entry first (the client cannot answer ARP for yiaddr yet); if it cannot be added, broadcast.
+      if (to.neighbour && !unicast.install(to.neighbour.ip, to.neighbour.mac)) to = replyDestination(input);
+      const via = to.viaOwnAddress && out ? out : sock;
+      via.send(buf, to.port, to.address, (err) => { if (err) logger.warn({ err, to }, 'dhcp send failed'); });
+    };
     if (config.replyDelayMs > 0) setTimeout(go, config.replyDelayMs); else go();
   }
 
@@ -131,6 +138,7 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
       logger.warn({ err, address: o.address }, 'cannot bind the reply socket to the listener address: replies go to the directed broadcast');
     }
   }
+  unicast = unicastReplies(config.unicastReplies, o.address, out !== undefined, logger);
   if (proxy) {
     proxy.on('message', onMessage(proxy, true));
     proxy.on('error', (err) => logger.error({ err }, 'proxydhcp socket error'));

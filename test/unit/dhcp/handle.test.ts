@@ -184,3 +184,34 @@ describe('replyDestination (RFC 2131 §4.1)', () => {
     expect(replyDestination({ ...base, req, replyType, viaProxyPort, boundToOwnAddress })).toEqual(want);
   });
 });
+
+describe('replyDestination: unicast to yiaddr when the broadcast bit is clear (RFC 2131 §4.1)', () => {
+  const z = '0.0.0.0';
+  const mac = Buffer.from('525400000201', 'hex');
+  const eth = { giaddr: z, ciaddr: z, flags: 0, htype: 1, hlen: 6, chaddr: Buffer.concat([mac, Buffer.alloc(10)]) };
+  const base = { source: { address: z, port: 68 }, directedBroadcast: '10.0.0.255', viaProxyPort: false, boundToOwnAddress: true, yiaddr: '10.0.0.101' };
+  const net = { address: '10.0.0.1', prefix: 24 };
+  const bcast = { address: '255.255.255.255', port: 68, viaOwnAddress: true };
+  const uni = { address: '10.0.0.101', port: 68, viaOwnAddress: true, neighbour: { ip: '10.0.0.101', mac: '52:54:00:00:02:01' } };
+  it.each([
+    ['bit clear (iPXE, SeaBIOS ROM, udhcpc, dhclient): unicast after the ARP entry', {}, MSG.OFFER, net, uni],
+    ['ACK, bit clear: unicast too', {}, MSG.ACK, net, uni],
+    ['broadcast bit set (OVMF PXE): limited broadcast', { flags: 0x8000 }, MSG.OFFER, net, bcast],
+    ['NAK: always broadcast (the client may hold a wrong address)', {}, MSG.NAK, net, bcast],
+    ['no neighbour table (no CAP_NET_ADMIN, no addon, unicastReplies off): broadcast', {}, MSG.OFFER, undefined, bcast],
+    ['not Ethernet (htype 6): broadcast, chaddr is no MAC for ARP', { htype: 6 }, MSG.OFFER, net, bcast],
+    ['hlen not 6: broadcast', { hlen: 8 }, MSG.OFFER, net, bcast],
+    ['yiaddr outside the arrival link: broadcast', {}, MSG.OFFER, { address: '10.9.0.1', prefix: 24 }, bcast],
+    ['relayed, bit clear: still to the relay', { giaddr: '10.0.1.1' }, MSG.OFFER, net, { address: '10.0.1.1', port: 67, viaOwnAddress: true }],
+    ['renewing (ciaddr set): to ciaddr, no ARP entry needed', { ciaddr: '10.0.0.101' }, MSG.ACK, net, { address: '10.0.0.101', port: 68, viaOwnAddress: true }],
+  ] as const)('%s', (_n, over, replyType, unicastSubnet, want) => {
+    expect(replyDestination({ ...base, req: { ...eth, ...over }, replyType, unicastSubnet })).toEqual(want);
+  });
+  it('no socket on our own address: no unicast (the kernel would pick the link)', () => {
+    expect(replyDestination({ ...base, boundToOwnAddress: false, req: eth, replyType: MSG.OFFER, unicastSubnet: net }))
+      .toEqual({ address: '10.0.0.255', port: 68, viaOwnAddress: false });
+  });
+  it('proxyDHCP reply (yiaddr 0.0.0.0): no unicast to yiaddr', () => {
+    expect(replyDestination({ ...base, yiaddr: z, req: eth, replyType: MSG.OFFER, unicastSubnet: net })).toEqual(bcast);
+  });
+});

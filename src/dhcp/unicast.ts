@@ -1,0 +1,63 @@
+/**
+ * Unicast replies to clients without an address (RFC 2131 §4.1, broadcast bit clear): the transport's half.
+ * replyDestination decides; this finds the arrival interface and installs the ARP entry yiaddr → chaddr there
+ * before the send, as dnsmasq does. Node's dgram gives no IP_PKTINFO, so the arrival interface is the one that
+ * owns the listener's address (replies leave through the socket bound to it). Without CAP_NET_ADMIN, the addon
+ * or that interface, every reply is broadcast for the life of the process, said once at info.
+ */
+import { networkInterfaces } from 'node:os';
+import type { Logger } from '../log.js';
+import { neighbourTable, type NeighbourTable } from '../native/neigh.js';
+
+export interface UnicastReplies {
+  /** The arrival interface's subnet while unicast is possible; undefined: broadcast. */
+  subnet(): { address: string; prefix: number } | undefined;
+  /** Installs the ARP entry; false: send this reply as a broadcast instead. */
+  install(ip: string, mac: string): boolean;
+}
+
+const OFF: UnicastReplies = { subnet: () => undefined, install: () => false };
+
+/** Errors that will not go away while the process runs: stop trying. */
+const FOR_GOOD = new Set(['EPERM', 'EACCES', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP', 'EAFNOSUPPORT']);
+
+/** The interface that owns address, with its subnet (os.networkInterfaces of this network namespace). */
+export function interfaceOf(address: string): { name: string; address: string; prefix: number } | undefined {
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    const a = addrs?.find((x) => x.family === 'IPv4' && x.address === address && !x.internal);
+    if (a?.cidr) return { name, address: a.address, prefix: Number(a.cidr.split('/')[1]) };
+  }
+  return undefined;
+}
+
+export function unicastReplies(mode: 'auto' | 'off', address: string, haveOwnSocket: boolean, logger: Logger,
+  open: () => ReturnType<typeof neighbourTable> = neighbourTable): UnicastReplies {
+  const off = (why: string): UnicastReplies => {
+    logger.info({ address, why }, 'dhcp: replies to clients without an address are broadcast');
+    return OFF;
+  };
+  if (mode === 'off') return off('dhcp.unicastReplies is off');
+  if (!haveOwnSocket) return off(`no socket bound to ${address}`);
+  const iface = interfaceOf(address);
+  if (!iface) return off(`${address} is on no interface here`);
+  const t = open();
+  if ('unavailable' in t) return off(`${t.unavailable}; unicast to yiaddr needs it (see README, DHCP unicast replies)`);
+  const table: NeighbourTable = t.table;
+  let subnet: { address: string; prefix: number } | undefined = { address: iface.address, prefix: iface.prefix };
+  logger.info({ address, interface: iface.name }, 'dhcp: unicast replies to clients that clear the broadcast bit');
+  return {
+    subnet: () => subnet,
+    install(ip, mac) {
+      if (!subnet) return false;
+      const err = table.set(iface.name, ip, Buffer.from(mac.replace(/:/g, ''), 'hex'));
+      if (!err) return true;
+      if (FOR_GOOD.has(err)) {
+        subnet = undefined;
+        logger.info({ address, interface: iface.name, err }, 'dhcp: cannot add ARP entries; replies to clients without an address are broadcast from now on');
+      } else {
+        logger.debug({ ip, mac, interface: iface.name, err }, 'dhcp: ARP entry not added; this reply is broadcast');
+      }
+      return false;
+    },
+  };
+}
