@@ -205,7 +205,9 @@ async function main() {
   for (const sub of ['boot', 'images', 'rootfs']) mkdirSync(join(www, sub), { recursive: true });
   const startRolecast = async () => {
     const cfg = join(dir, 'rolecast.yaml');
-    writeFileSync(cfg, [`profilesDir: ${join(dir, 'profiles')}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`, `address: ${SERVER}`, 'logLevel: warn', 'user: root', ''].join('\n'));
+    writeFileSync(cfg, [`profilesDir: ${join(dir, 'profiles')}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`, `address: ${SERVER}`, 'logLevel: warn', 'user: root',
+      // BENCH_STORM_UNICAST=off: every DHCP reply broadcast (the before of unicast replies); default auto.
+      ...(process.env.BENCH_STORM_UNICAST ? ['dhcp:', `  unicastReplies: ${process.env.BENCH_STORM_UNICAST}`] : []), ''].join('\n'));
     // BENCH_STORM_PROF=DIR: a CPU profile of rolecast through the storm (scripts/cpuprof-top.mjs reads it).
     const prof = process.env.BENCH_STORM_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_STORM_PROF)] : [];
     const p = inNs(SNS, process.execPath, [...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
