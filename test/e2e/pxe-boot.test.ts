@@ -74,9 +74,12 @@ function sh(cmd: string, args: string[]): string {
   return r.stdout;
 }
 
-/** Console text without terminal control sequences (ESC [ ... letter). */
+/**
+ * Console text without terminal control sequences (ESC [ ... letter) and carriage returns: PXELINUX's
+ * drawing can put a CR and a cursor move right after the first letter of its name (seen: P, CR, ESC [25;02H, XELINUX).
+ */
 const CSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z]`, 'g');
-const plain = (log: string) => log.replace(CSI, '');
+const plain = (log: string) => log.replace(CSI, '').replace(/\r/g, '');
 
 interface TimelineEvent { stage: string; detail?: string; at: string }
 
