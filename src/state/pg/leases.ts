@@ -49,7 +49,7 @@ export class PgLeaseStore implements LeaseStore {
   static async open(link: PgLink, logger: Logger, now: () => number = Date.now): Promise<PgLeaseStore> {
     const s = new PgLeaseStore(link, logger, now);
     if (link.up) await s.reload(); // else (a server started degraded) the reconnect loads it
-    link.on('rolecast_leases', (p) => s.apply(fromPayload(p), typeof p.network === 'string' ? p.network : undefined));
+    link.on('rolecast_leases', (p) => { for (const [rec, net] of fromPayload(p)) s.apply(rec, net); });
     link.onReconnect(() => s.reload());
     link.onUp(() => s.kick());
     return s;
@@ -217,9 +217,21 @@ function toPayload(c: Change): Record<string, unknown> {
   return { network: c.network, mac: c.rec.mac, ip: c.rec.ip, state: c.rec.state, expiresAt: c.rec.expiresAt, host: c.rec.host ?? null, reserved: c.reserved };
 }
 
-function fromPayload(p: Record<string, unknown>): LeaseRecord | undefined {
-  const { mac, ip, state, expiresAt, host } = p;
-  if (typeof mac !== 'string' || typeof ip !== 'string' || typeof state !== 'string' || typeof expiresAt !== 'string') return undefined;
-  if (!['offered', 'bound', 'declined', 'released', 'expired'].includes(state)) return undefined;
-  return { mac, ip, state: state as LeaseRecord['state'], expiresAt: new Date(expiresAt).toISOString(), ...(typeof host === 'string' ? { host } : {}) };
+/**
+ * Another server's notification: the changes its batch stored, as [network, mac, ip, state, expiresAt,
+ * host] rows (migration 4: one NOTIFY per batch). A malformed row is skipped.
+ */
+function fromPayload(p: Record<string, unknown>): Array<[LeaseRecord, string]> {
+  if (!Array.isArray(p.l)) return [];
+  const out: Array<[LeaseRecord, string]> = [];
+  for (const row of p.l as unknown[]) {
+    if (!Array.isArray(row)) continue;
+    const [network, mac, ip, state, expiresAt, host] = row as unknown[];
+    if (typeof network !== 'string' || typeof mac !== 'string' || typeof ip !== 'string' || typeof state !== 'string' || typeof expiresAt !== 'string') continue;
+    if (!['offered', 'bound', 'declined', 'released', 'expired'].includes(state)) continue;
+    const when = new Date(expiresAt);
+    if (Number.isNaN(when.getTime())) continue;
+    out.push([{ mac, ip, state: state as LeaseRecord['state'], expiresAt: when.toISOString(), ...(typeof host === 'string' ? { host } : {}) }, network]);
+  }
+  return out;
 }

@@ -8,6 +8,7 @@
  */
 import type pg from 'pg';
 import { RolecastError } from '../../errors.js';
+import { LEASE_COMMIT_V4 } from './lease-sql.js';
 
 export interface Migration { version: number; name: string; sql: string }
 
@@ -173,6 +174,11 @@ END $$;
 -- itself observed (issue 16).
 ALTER TABLE events ADD COLUMN verified boolean;
 `,
+  },
+  {
+    version: 4,
+    name: 'lease commit without subtransactions, one NOTIFY per batch',
+    sql: LEASE_COMMIT_V4,
   },
 ];
 

@@ -47,7 +47,7 @@ describePg('PostgreSQL state backend', () => {
 
   it('migrations are recorded once and re-running them changes nothing', async () => {
     const r = await sql.query('SELECT version FROM rolecast_schema ORDER BY version');
-    expect(r.rows.map((x: { version: number }) => x.version)).toEqual([1, 2, 3]);
+    expect(r.rows.map((x: { version: number }) => x.version)).toEqual([1, 2, 3, 4]);
     expect(await migrate(sql)).toEqual([]);
   });
 
@@ -69,6 +69,30 @@ describePg('PostgreSQL state backend', () => {
     for (const w of won) expect(rows).toContainEqual({ mac: w.mac, ip: w.ip });
     // Both caches converge on the table (the loser learns of the winner's grants from NOTIFY).
     for (const s of [a, b]) await waitFor(() => won.every((w) => s.leases.holder(w.ip)?.mac === w.mac), 3000);
+  });
+
+  it('one batch of hundreds of changes (migration 4): decided in order, one NOTIFY per ~60 reaching the other server', async () => {
+    // Past 64 changes migration 2 needed one subtransaction each; now none. 300 grants, every tenth
+    // of them an address an earlier change of the same batch took for another MAC (refused), then
+    // releases of what this origin wrote and of what it did not.
+    const batch: Array<Record<string, unknown>> = [];
+    const exp = new Date(Date.now() + 600_000).toISOString();
+    for (let i = 0; i < 300; i++) {
+      const ip = i >= 250 ? `10.9.8.${i - 250}` : `10.9.7.${i % 10 === 9 ? i - 1 : i}`;
+      batch.push({ network: 'lab', mac: `52:54:00:dd:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, ip, state: 'bound', expiresAt: exp, host: null, reserved: false });
+    }
+    batch.push({ ...batch[0], state: 'released' });
+    const r = await sql.query<{ r: Array<boolean | null> }>('SELECT rolecast_lease_commit($1::jsonb, $2) AS r', [JSON.stringify(batch), a.link.serverId]);
+    const res = r.rows[0]!.r;
+    const want = batch.map((c, i) => (i === 300 ? true : i < 250 && i % 10 === 9 ? false : true));
+    expect(res).toEqual(want);
+    const other = await sql.query<{ r: Array<boolean | null> }>('SELECT rolecast_lease_commit($1::jsonb, $2) AS r', [JSON.stringify([{ ...batch[1], state: 'released' }]), 'someone-else']);
+    expect(other.rows[0]!.r).toEqual([false]); // a server releases only what it wrote last
+    const rows = (await sql.query("SELECT count(*)::int AS n, count(DISTINCT ip)::int AS d FROM leases WHERE mac LIKE '52:54:00:dd:%' AND state = 'bound'")).rows[0] as { n: number; d: number };
+    expect(rows).toEqual({ n: 274, d: 274 }); // 300 grants - 25 refused - 1 released
+    // b learns all of them from a's notifications (the store skips its own, so a is not asked).
+    await waitFor(() => batch.every((c, i) => !want[i] || i === 0 || i === 300 || b.leases.holder(c.ip as string)?.mac === c.mac), 5000);
+    await waitFor(() => b.leases.lastOf(batch[0]!.mac as string)?.state === 'released', 5000);
   });
 
   it('one MAC, one offer site-wide; a server releases only what it wrote last', async () => {
