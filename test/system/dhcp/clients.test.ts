@@ -93,7 +93,13 @@ describeSystem('DHCP with real clients (udhcpc, dhclient)', ['busybox', 'dhclien
     const base = ['-4', '-v', '-lf', leaseFile, '-pf', pidFile, '-sf', '/bin/true'];
     // dhclient -1 goes to the background once bound: end the daemon this test started (by its PID file),
     // or it outlives the test and its namespace.
-    const stopDaemon = () => {
+    // The parent returns when the lease is bound; the daemon may write its PID file a moment later, so
+    // wait for it after a run that left a daemon (a missed file leaked one dhclient per run).
+    let daemon = false;
+    const stopDaemon = async () => {
+      if (!daemon) return;
+      daemon = false;
+      await waitFor(() => existsSync(pidFile), 3_000).catch(() => undefined);
       if (!existsSync(pidFile)) return;
       const pid = Number(readFileSync(pidFile, 'utf8').trim());
       if (Number.isInteger(pid) && pid > 1) { try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ } }
@@ -101,21 +107,24 @@ describeSystem('DHCP with real clients (udhcpc, dhclient)', ['busybox', 'dhclien
     };
     try {
       let r = await lab.exec(cli, 'dhclient', [...base, '-1', 'rc0'], { timeoutMs: 40_000 });
+      daemon = r.code === 0;
       expect(r.code, r.stderr).toBe(0);
       expect(readFileSync(leaseFile, 'utf8')).toContain('fixed-address 10.0.0.31;');
       expect(r.stderr).toMatch(/DHCPACK of 10\.0\.0\.31 from 10\.0\.0\.1/);
       // Renew: a REQUEST with ciaddr from the bound client (the address must be on the interface).
       lab.addr(cli, 'rc0', '10.0.0.31/24');
-      stopDaemon();
+      await stopDaemon();
       r = await lab.exec(cli, 'dhclient', [...base, '-1', 'rc0'], { timeoutMs: 40_000 });
+      daemon = r.code === 0;
       expect(r.stderr).toMatch(/DHCPACK of 10\.0\.0\.31/);
       r = await lab.exec(cli, 'dhclient', [...base, '-r', 'rc0'], { timeoutMs: 40_000 });
+      if (r.code === 0) daemon = false; // -r ends the daemon its PID file names
       expect(r.code).toBe(0);
       await waitFor(() => log.includes('"event":"dhcp-release","mac":"52:54:00:00:03:01"'));
       const leases = readFileSync(join(dir, 'data', 'leases.jsonl'), 'utf8');
       expect(leases).toMatch(/"mac":"52:54:00:00:03:01","ip":"10\.0\.0\.31","state":"released"/);
     } finally {
-      stopDaemon();
+      await stopDaemon();
     }
   });
 
