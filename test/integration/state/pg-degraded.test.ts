@@ -55,7 +55,7 @@ describePg('a server on PostgreSQL started while the database is down', () => {
     // A first start with the database up: the directory becomes version 1; an edit makes version 2.
     running = await startServer(cfg, silentLogger());
     await running.state.profiles.edit(MACHINES_FILE, setRole('w106', 'lb'), { who: 'test' });
-    await waitFor(() => running!.store.current().byHost.get('w106')?.role === 'lb', 5000);
+    await waitFor(() => running!.store.current().byHost.get('w106')?.role === 'lb', 15_000);
     const cache = profileCachePath(cfg.dataDir);
     expect((JSON.parse(readFileSync(cache, 'utf8')) as { version: number }).version).toBe(2);
     expect(statSync(cache).mode & 0o777).toBe(0o600); // it holds secrets.yaml
@@ -89,8 +89,8 @@ describePg('a server on PostgreSQL started while the database is down', () => {
     await sql.connect();
     try {
       // The boot events of the outage (the script above) and the reserved grant reached the table.
-      await waitFor(async () => Number((await sql.query('SELECT count(*) AS n FROM events WHERE mac = $1', [W106])).rows[0].n) > 0, 5000);
-      await waitFor(async () => (await sql.query('SELECT state FROM leases WHERE mac = $1', [W106])).rows[0]?.state === 'bound', 5000);
+      await waitFor(async () => Number((await sql.query('SELECT count(*) AS n FROM events WHERE mac = $1', [W106])).rows[0].n) > 0, 15_000);
+      await waitFor(async () => (await sql.query('SELECT state FROM leases WHERE mac = $1', [W106])).rows[0]?.state === 'bound', 15_000);
     } finally {
       await sql.end();
     }
@@ -101,7 +101,7 @@ describePg('a server on PostgreSQL started while the database is down', () => {
     } finally {
       await other.close();
     }
-    await waitFor(() => running!.store.current().byHost.get('w106')?.role === 'db', 5000);
+    await waitFor(() => running!.store.current().byHost.get('w106')?.role === 'db', 15_000);
     expect(await (await fetch(`${url}/boot/${W106}.ipxe?arch=0`)).text()).toMatch(/w106 as db\n/);
   }, 120_000);
 });
