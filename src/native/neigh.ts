@@ -3,8 +3,7 @@
 // table). SIOCSARP needs CAP_NET_ADMIN, which the packaged unit does not grant by default.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { addonFile } from './addon.js';
 import { getSystemErrorName } from 'node:util';
 
 interface Binding {
@@ -16,16 +15,7 @@ export interface NeighbourTable {
   set(ifname: string, ip: string, mac: Buffer): string | undefined;
 }
 
-function addonPath(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'native'))) break;
-    const up = path.dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return path.join(dir, 'native', 'neigh', 'build', 'Release', 'neigh.node');
-}
+const addonPath = (): string => addonFile('neigh');
 
 const CAP_NET_ADMIN = 12n;
 

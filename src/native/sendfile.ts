@@ -11,10 +11,9 @@
 // The file descriptor may be closed by the caller once send() has returned its promise (the engine has its own dup).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { addonFile } from './addon.js';
 import type { Socket } from 'node:net';
 import { availableParallelism, constants } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 
 export interface SendOptions {
@@ -71,17 +70,7 @@ export function sendfileError(errno: number, bytesSent: number, message?: string
   return err;
 }
 
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'native'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-    dir = up;
-  }
-}
-
-export const addonPath = (): string => path.join(packageRoot(), 'native', 'sendfile', 'build', 'Release', 'sendfile.node');
+export const addonPath = (): string => addonFile('sendfile');
 
 /**
  * Engine threads: one per core (at most 4), since on loopback and fast NICs the sending thread also does

@@ -6,8 +6,7 @@
 // built, not Linux) or with ROLECAST_TFTP_ENGINE=js the server runs its JS sessions (src/tftp/session.ts).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { addonFile } from './addon.js';
 
 /** How a transfer ended (the engine's status codes). */
 export const NATIVE_STATUS = ['ok', 'timeout', 'client-error', 'cancelled', 'read-error', 'socket-error', 'stalled'] as const;
@@ -58,16 +57,7 @@ interface Binding {
   cancel(id: number): void;
 }
 
-function addonPath(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'native'))) break;
-    const up = path.dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return path.join(dir, 'native', 'tftp', 'build', 'Release', 'tftp.node');
-}
+const addonPath = (): string => addonFile('tftp');
 
 let binding: Binding | undefined | null = null;
 const listeners = new Map<number, { confirmed(): void; done(o: NativeOutcome): void }>();
