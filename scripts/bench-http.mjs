@@ -6,11 +6,12 @@
 // peak server memory (VmHWM). Defaults are scaled for a 2-core box: BENCH_CLIENTS=50 BENCH_MB=50;
 // the issue's full size is BENCH_CLIENTS=200 BENCH_MB=200. BENCH_ROUNDS (3): the median of that many rounds.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { cpuGroups } from './bench-cpu.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const ROOT = join(self, '../..');
@@ -42,31 +43,6 @@ function bigFile(path, mb) {
   const chunk = randomBytes(1024 * 1024);
   for (let i = 0; i < mb; i++) writeSync(fd, chunk);
   closeSync(fd);
-}
-
-/**
- * CPU ms of each process (threads and children included) from a cpuacct cgroup of its own. `ip netns exec`
- * hides /sys/fs/cgroup, so the v1 hierarchy is mounted privately (this mount namespace is ours).
- */
-function cpuGroups(pids, cleanups) {
-  const root = mkdtempSync(join(tmpdir(), 'rolecast-bench-cg-'));
-  const mounted = ['cpu,cpuacct', 'cpuacct'].some((o) => spawnSync('mount', ['-t', 'cgroup', '-o', o, 'none', root], { stdio: 'ignore' }).status === 0);
-  const groups = {};
-  for (const [name, pid] of Object.entries(pids)) {
-    if (!mounted) break;
-    const g = join(root, `rolecast-bench-http-${process.pid}-${name}`);
-    try {
-      mkdirSync(g);
-      for (const p of processTree(pid)) writeFileSync(join(g, 'cgroup.procs'), String(p)); // every thread, and children
-      groups[name] = g;
-    } catch { try { rmdirSync(g); } catch { /* not made */ } }
-  }
-  cleanups.push(() => {
-    for (const g of Object.values(groups)) { try { rmdirSync(g); } catch { /* still busy */ } }
-    if (mounted) spawnSync('umount', [root]);
-    try { rmdirSync(root); } catch { /* left mounted */ }
-  });
-  return (name) => (groups[name] ? Number(readFileSync(join(groups[name], 'cpuacct.usage'), 'utf8')) / 1e6 : NaN);
 }
 
 function hwm(pid) {
@@ -101,7 +77,7 @@ async function inner() {
     const rc = spawn(process.execPath, [join(ROOT, 'bin/rolecast.js'), 'serve', '--config', join(dir, 'rc.yaml')], { stdio: 'ignore' });
     const ng = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
     procs.push(rc, ng);
-    const cpu = cpuGroups({ rolecast: rc.pid, nginx: ng.pid }, cleanups);
+    const cpu = cpuGroups({ rolecast: rc.pid, nginx: ng.pid }, cleanups, 'http');
     for (let i = 0; i < 100; i++) {
       if (spawnSync('curl', ['-sf', '-o', '/dev/null', `http://${SERVER}:8080/healthz`]).status === 0) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -137,20 +113,4 @@ async function inner() {
     for (const c of cleanups) c();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** A process and its descendants (nginx's workers), from /proc. */
-function processTree(pid) {
-  const kids = new Map();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const ppid = Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
-    } catch { /* gone */ }
-  }
-  const out = [];
-  const walk = (p) => { out.push(p); for (const k of kids.get(p) ?? []) walk(k); };
-  walk(pid);
-  return out;
 }

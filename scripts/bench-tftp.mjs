@@ -7,11 +7,12 @@
 // busy-poll and with it off (tftp.busyPollUs 0), and a third time on its JS sessions (ROLECAST_TFTP_ENGINE=js). Each figure is the median of BENCH_RUNS rounds (default
 // 5); within a round every server takes its turn, so drift in the machine's load hits them alike.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, writeFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { cpuGroups } from './bench-cpu.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const ROOT = join(self, '../..');
@@ -60,28 +61,7 @@ async function inner() {
   // server runs in a cpuacct cgroup of its own, so threads (the native engine) and children (in.tftpd
   // forks one per transfer and lets the kernel reap it) count. `ip netns exec` hides /sys/fs/cgroup:
   // mount the v1 cpuacct hierarchy privately (this mount namespace is ours).
-  const groups = {};
-  const cgRoot = mkdtempSync(join(tmpdir(), 'rolecast-bench-cg-'));
-  const mounted = ['cpu,cpuacct', 'cpuacct'].some((o) => spawnSync('mount', ['-t', 'cgroup', '-o', o, 'none', cgRoot], { stdio: 'ignore' }).status === 0);
-  for (const [name, pid] of Object.entries(pids)) {
-    if (!mounted) break;
-    const g = join(cgRoot, `rolecast-bench-tftp-${process.pid}-${name}`);
-    try {
-      mkdirSync(g);
-      for (const p of processTree(pid)) writeFileSync(join(g, 'cgroup.procs'), String(p)); // every thread, and children
-      groups[name] = g;
-    } catch { try { rmdirSync(g); } catch { /* not made */ } }
-  }
-  const cpuMs = (name) => {
-    const g = groups[name];
-    if (!g) return NaN;
-    return Number(readFileSync(join(g, 'cpuacct.usage'), 'utf8')) / 1e6;
-  };
-  cleanups.push(() => {
-    for (const g of Object.values(groups)) { try { rmdirSync(g); } catch { /* still busy */ } }
-    if (mounted) spawnSync('umount', [cgRoot]);
-    try { rmdirSync(cgRoot); } catch { /* left mounted */ }
-  });
+  const cpuMs = cpuGroups(pids, cleanups, 'tftp');
   await new Promise((r) => setTimeout(r, 2500));
   const servers = { rolecast: 2069, 'rolecast-nopoll': 3069, 'rolecast-js': 4069, 'tftpd-hpa': 1069, dnsmasq: 69 };
   const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -150,20 +130,4 @@ async function inner() {
     for (const c of cleanups) c();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** A process and its descendants (nginx's workers), from /proc. */
-function processTree(pid) {
-  const kids = new Map();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const ppid = Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
-    } catch { /* gone */ }
-  }
-  const out = [];
-  const walk = (p) => { out.push(p); for (const k of kids.get(p) ?? []) walk(k); };
-  walk(pid);
-  return out;
 }
