@@ -48,7 +48,9 @@ function build(name) {
   const dir = path.join(root, 'native', name);
   // Up to date: the addon is newer than its sources (and the node binary it was built against).
   const addon = path.join(dir, 'build', 'Release', `${name}.node`);
-  const sources = [`${name}.c`, 'binding.gyp'].map((f) => path.join(dir, f));
+  // native/common/engine.h: the engine scaffolding sendfile and tftp include.
+  const shared = name === 'neigh' ? [] : ['../common/engine.h'];
+  const sources = [`${name}.c`, 'binding.gyp', ...shared].map((f) => path.join(dir, f));
   if (existsSync(addon) && [...sources, realpathSync(process.execPath)].every((f) => statSync(f).mtimeMs <= statSync(addon).mtimeMs)) {
     console.log(`build:native: native/${name} is up to date`);
     return Promise.resolve();

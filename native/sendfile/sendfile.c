@@ -13,25 +13,11 @@
 // thread therefore blocks SIGPIPE and consumes any pending one after EPIPE, so the signal never reaches a handler
 // or kills the process.
 #define _GNU_SOURCE
-#ifndef NAPI_VERSION
-#define NAPI_VERSION 8
-#endif
-#include <node_api.h>
+#include "engine.h" // the engine thread, request queue and threadsafe function shared with native/tftp
 
-#include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/sendfile.h>
-#include <time.h>
-#include <unistd.h>
 
 #define CHUNK ((size_t)16 << 20)         // largest single sendfile(2) call
 #define TURN_BUDGET ((uint64_t)16 << 20) // bytes one job may send before yielding to the others
@@ -52,12 +38,6 @@ typedef struct job {
   int64_t last_progress_ms;
 } job_t;
 
-typedef struct request {
-  struct request *next;
-  job_t *job;   // a submission, or
-  double id;    // a cancel of this id
-} request_t;
-
 typedef struct completion {
   double id;
   double sent;
@@ -65,21 +45,11 @@ typedef struct completion {
 } completion_t;
 
 typedef struct engine {
-  napi_env env;
-  napi_threadsafe_function tsfn;
-  pthread_t thread;
-  int started;
-  int epfd;
-  int evfd;
-  pthread_mutex_t lock; // guards requests and stop
-  request_t *req_head, *req_tail;
-  int stop;
+  rc_engine_t core; // first: the cleanup hook and call_js get this engine as an rc_engine_t *
   // engine thread only
   job_t *active;
   job_t *dead; // completed this turn, freed after the event batch
   // JS thread only
-  double next_id;
-  uint32_t pending;
   int index; // position in the set: ids are next_id * count + index, so an id names its engine
   int count;
 } engine_t;
@@ -90,25 +60,7 @@ typedef struct engine_set {
   uint32_t deal;  // round-robin cursor (JS thread only)
 } engine_set_t;
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void wake(engine_t *e) {
-  uint64_t one = 1;
-  while (write(e->evfd, &one, sizeof one) < 0 && errno == EINTR) {
-  }
-}
-
-static void enqueue(engine_t *e, request_t *r) {
-  pthread_mutex_lock(&e->lock);
-  if (e->req_tail) e->req_tail->next = r; else e->req_head = r;
-  e->req_tail = r;
-  pthread_mutex_unlock(&e->lock);
-  wake(e);
-}
+static int64_t now_ms(void) { return rc_now_ns() / 1000000; }
 
 static void drain_sigpipe(void) {
   sigset_t pending, pipe_set;
@@ -125,7 +77,7 @@ static void drain_sigpipe(void) {
 static void complete(engine_t *e, job_t *j, int err) {
   if (j->done) return;
   j->done = 1;
-  if (j->armed) epoll_ctl(e->epfd, EPOLL_CTL_DEL, j->sock, NULL); // the description outlives our dup: must DEL
+  if (j->armed) epoll_ctl(e->core.epfd, EPOLL_CTL_DEL, j->sock, NULL); // the description outlives our dup: must DEL
   close(j->sock);
   close(j->file);
   j->sock = j->file = -1;
@@ -139,13 +91,13 @@ static void complete(engine_t *e, job_t *j, int err) {
   c->id = j->id;
   c->sent = (double)j->sent;
   c->err = err;
-  if (napi_call_threadsafe_function(e->tsfn, c, napi_tsfn_nonblocking) != napi_ok) free(c);
+  rc_post(&e->core, c);
 }
 
 static void arm(engine_t *e, job_t *j) {
   struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT, .data.ptr = j};
   int op = j->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  if (epoll_ctl(e->epfd, op, j->sock, &ev) != 0) {
+  if (epoll_ctl(e->core.epfd, op, j->sock, &ev) != 0) {
     complete(e, j, errno);
     return;
   }
@@ -187,16 +139,9 @@ static void pump(engine_t *e, job_t *j) {
 }
 
 static void take_requests(engine_t *e, int *stop) {
-  uint64_t count;
-  while (read(e->evfd, &count, sizeof count) < 0 && errno == EINTR) {
-  }
-  pthread_mutex_lock(&e->lock);
-  request_t *r = e->req_head;
-  e->req_head = e->req_tail = NULL;
-  *stop = e->stop;
-  pthread_mutex_unlock(&e->lock);
+  rc_request_t *r = rc_take(&e->core, stop);
   while (r) {
-    request_t *next = r->next;
+    rc_request_t *next = r->next;
     if (r->job) {
       job_t *j = r->job;
       j->next = e->active;
@@ -243,7 +188,7 @@ static void *engine_main(void *arg) {
   struct epoll_event events[MAX_EVENTS];
   int stop = 0;
   while (!stop) {
-    int n = epoll_wait(e->epfd, events, MAX_EVENTS, expire(e));
+    int n = epoll_wait(e->core.epfd, events, MAX_EVENTS, expire(e));
     if (n < 0) {
       if (errno == EINTR) continue;
       break; // cannot happen with valid fds; leave pending jobs to the cleanup hook
@@ -274,7 +219,7 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
     free(c);
     return;
   }
-  if (e->pending > 0 && --e->pending == 0) napi_unref_threadsafe_function(env, e->tsfn);
+  rc_job_ended(env, &e->core);
   napi_value argv[3], undefined;
   napi_create_double(env, c->id, &argv[0]);
   napi_create_double(env, c->sent, &argv[1]);
@@ -284,43 +229,25 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
   napi_call_function(env, undefined, cb, 3, argv, NULL);
 }
 
+static void drop_job(void *job) {
+  job_t *j = job;
+  close(j->sock);
+  close(j->file);
+  free(j);
+}
+
 static void stop_engine(void *arg) {
   engine_t *e = arg;
-  if (e->started) {
-    pthread_mutex_lock(&e->lock);
-    e->stop = 1;
-    pthread_mutex_unlock(&e->lock);
-    wake(e);
-    pthread_join(e->thread, NULL);
-    e->started = 0;
-  }
+  rc_stop(&e->core);
   // Jobs still queued or active at teardown: close their dups, drop them.
-  for (request_t *r = e->req_head; r;) {
-    request_t *next = r->next;
-    if (r->job) {
-      close(r->job->sock);
-      close(r->job->file);
-      free(r->job);
-    }
-    free(r);
-    r = next;
-  }
-  e->req_head = e->req_tail = NULL;
+  rc_drop_queue(&e->core, drop_job);
   for (job_t *j = e->active; j;) {
     job_t *next = j->next;
-    close(j->sock);
-    close(j->file);
-    free(j);
+    drop_job(j);
     j = next;
   }
   e->active = NULL;
-  if (e->tsfn) {
-    napi_release_threadsafe_function(e->tsfn, napi_tsfn_abort);
-    e->tsfn = NULL;
-  }
-  if (e->epfd >= 0) close(e->epfd);
-  if (e->evfd >= 0) close(e->evfd);
-  e->epfd = e->evfd = -1;
+  rc_close(&e->core);
 }
 
 static void free_set(napi_env env, void *data, void *hint) {
@@ -330,22 +257,10 @@ static void free_set(napi_env env, void *data, void *hint) {
   for (int i = 0; i < MAX_THREADS; i++) {
     engine_t *e = set->engines[i];
     if (!e) continue;
-    pthread_mutex_destroy(&e->lock);
+    pthread_mutex_destroy(&e->core.lock);
     free(e);
   }
   free(set);
-}
-
-static napi_value throw_errno(napi_env env, int err, const char *what) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_value message, error, errno_value;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, NULL, message, &error);
-  napi_create_int32(env, err, &errno_value);
-  napi_set_named_property(env, error, "errno", errno_value);
-  napi_throw(env, error);
-  return NULL;
 }
 
 static engine_set_t *get_set(napi_env env) {
@@ -354,46 +269,11 @@ static engine_set_t *get_set(napi_env env) {
   return set;
 }
 
-static int get_int64(napi_env env, napi_value v, int64_t *out);
-
-// Starts one engine thread with its own epoll, eventfd and threadsafe function (calling onComplete).
-static napi_value start_engine(napi_env env, engine_t *e, napi_value on_complete) {
-  if (e->epfd < 0) e->epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (e->epfd < 0) return throw_errno(env, errno, "epoll_create1");
-  if (e->evfd < 0) {
-    e->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (e->evfd < 0) return throw_errno(env, errno, "eventfd");
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ev) != 0) {
-      int err = errno;
-      close(e->evfd);
-      e->evfd = -1;
-      return throw_errno(env, err, "epoll_ctl");
-    }
-  }
-  napi_value name;
-  napi_create_string_utf8(env, "sendfile-engine", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, on_complete, NULL, name, 0, 1, NULL, NULL, e, call_js, &e->tsfn) != napi_ok) {
-    napi_throw_error(env, NULL, "napi_create_threadsafe_function failed");
-    return NULL;
-  }
-  napi_unref_threadsafe_function(env, e->tsfn);
-  // The engine thread blocks SIGPIPE (see the top of this file); it inherits this mask.
-  sigset_t pipe_set, old;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-  int rc = pthread_create(&e->thread, NULL, engine_main, e);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (rc != 0) {
-    napi_release_threadsafe_function(e->tsfn, napi_tsfn_abort);
-    e->tsfn = NULL;
-    return throw_errno(env, rc, "pthread_create");
-  }
-  e->started = 1;
-  // Registered after the threadsafe function, so it runs before the tsfn's own teardown (hooks run in reverse).
-  napi_add_env_cleanup_hook(env, stop_engine, e);
-  return NULL;
+static int get_int64(napi_env env, napi_value v, int64_t *out) {
+  double d;
+  if (!rc_get_int(env, v, 0, 9007199254740991.0, &d)) return 0;
+  *out = (int64_t)d;
+  return 1;
 }
 
 // init(onComplete: (id, sent, errno) => void, threads = 1): starts the engine threads (once).
@@ -421,30 +301,18 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   }
   for (int i = 0; i < (int)threads; i++) {
     engine_t *e = calloc(1, sizeof *e);
-    if (!e) return throw_errno(env, ENOMEM, "init");
-    e->env = env;
-    e->epfd = e->evfd = -1;
+    if (!e) return rc_throw_errno(env, ENOMEM, "init");
+    rc_engine_init(&e->core);
     e->index = i;
     e->count = (int)threads;
-    pthread_mutex_init(&e->lock, NULL);
     set->engines[i] = e;
-    start_engine(env, e, argv[0]);
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) return NULL; // engines started so far serve alone; ids still route (count is theirs)
+    if (rc_start(env, &e->core, argv[0], "sendfile-engine", call_js, engine_main, stop_engine) != 0) {
+      for (int k = 0; k < i; k++) set->engines[k]->count = i; // the ones started serve alone; ids route among them
+      return NULL;
+    }
     set->count = i + 1;
   }
   return NULL;
-}
-
-static int get_int64(napi_env env, napi_value v, int64_t *out) {
-  napi_valuetype type;
-  if (napi_typeof(env, v, &type) != napi_ok || type != napi_number) return 0;
-  double d;
-  napi_get_value_double(env, v, &d);
-  if (!(d >= 0 && d <= 9007199254740991.0) || d != (double)(int64_t)d) return 0;
-  *out = (int64_t)d;
-  return 1;
 }
 
 // submit(sockFd, fileFd, offset, length, idleTimeoutMs?) -> id
@@ -467,13 +335,12 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int flags = fcntl((int)sock, F_GETFL);
-  if (flags < 0) return throw_errno(env, errno, "submit: socket fd");
-  if (!(flags & O_NONBLOCK)) return throw_errno(env, EINVAL, "submit: socket fd must be non-blocking");
+  if (flags < 0) return rc_throw_errno(env, errno, "submit: socket fd");
+  if (!(flags & O_NONBLOCK)) return rc_throw_errno(env, EINVAL, "submit: socket fd must be non-blocking");
   job_t *j = calloc(1, sizeof *j);
-  request_t *r = calloc(1, sizeof *r);
   const char *failed = NULL;
   int err = ENOMEM;
-  if (!j || !r) {
+  if (!j) {
     failed = "submit";
   } else if ((j->sock = fcntl((int)sock, F_DUPFD_CLOEXEC, 0)) < 0) {
     err = errno;
@@ -485,18 +352,21 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
   }
   if (failed) {
     free(j);
-    free(r);
-    return throw_errno(env, err, failed);
+    return rc_throw_errno(env, err, failed);
   }
-  j->id = ++e->next_id * e->count + e->index;
+  // The worker may end and free the job as soon as it is queued: only the local id is used after.
+  double id = j->id = (e->core.next_id + 1) * e->count + e->index;
   j->offset = (off_t)offset;
   j->left = (uint64_t)length;
   j->timeout_ms = timeout;
-  r->job = j;
-  if (e->pending++ == 0) napi_ref_threadsafe_function(env, e->tsfn);
-  enqueue(e, r);
+  if (rc_enqueue(&e->core, j, id) != 0) {
+    drop_job(j);
+    return rc_throw_errno(env, ENOMEM, "submit");
+  }
+  e->core.next_id++;
+  rc_job_started(env, &e->core);
   napi_value result;
-  napi_create_double(env, j->id, &result);
+  napi_create_double(env, id, &result);
   return result;
 }
 
@@ -514,11 +384,8 @@ static napi_value js_cancel(napi_env env, napi_callback_info info) {
   if (set->count == 0) return NULL;
   engine_t *e = set->engines[0];
   if (e->count > 0) e = set->engines[id % e->count];
-  if (!e || !e->started) return NULL;
-  request_t *r = calloc(1, sizeof *r);
-  if (!r) return throw_errno(env, ENOMEM, "cancel");
-  r->id = (double)id;
-  enqueue(e, r);
+  if (!e || !e->core.started) return NULL;
+  if (rc_enqueue(&e->core, NULL, (double)id) != 0) return rc_throw_errno(env, ENOMEM, "cancel");
   return NULL;
 }
 

@@ -19,28 +19,15 @@
 // without sleeping for busyPollUs when the last round trip was that short (same rule as hotpoll.ts),
 // yielding the core between polls, and only while no more tasks are runnable than there are cores.
 #define _GNU_SOURCE
-#ifndef NAPI_VERSION
-#define NAPI_VERSION 8
-#endif
-#include <node_api.h>
+#include "engine.h" // the engine thread, request queue and threadsafe function shared with native/sendfile
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
-#include <unistd.h>
 
 #define MAX_EVENTS 256
 #define MAX_WINDOW 64          // windowsize cap (options.ts caps lower)
@@ -69,18 +56,8 @@ typedef struct event {
   char message[160];
 } event_t;
 
-typedef struct request {
-  struct request *next;
-  job_t *job; // a submission, or
-  double id;  // a cancel
-} request_t;
-
 typedef struct engine {
-  napi_threadsafe_function tsfn;
-  pthread_t thread;
-  int started, epfd, evfd, stop;
-  pthread_mutex_t lock;
-  request_t *req_head, *req_tail;
+  rc_engine_t core; // first: the cleanup hook and call_js get this engine as an rc_engine_t *
   job_t *active;
   job_t *dead;
   int active_count;
@@ -89,19 +66,11 @@ typedef struct engine {
   int64_t busy_ns;
   int64_t idle_checked_ns;
   int idle, cores, idle_only;
-  double next_id;   // JS thread
-  uint32_t pending; // JS thread: transfers not yet reported done
 } engine_t;
 
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+static int64_t now_ns(void) { return rc_now_ns(); }
 
-static void post(engine_t *e, event_t *ev) {
-  if (napi_call_threadsafe_function(e->tsfn, ev, napi_tsfn_nonblocking) != napi_ok) free(ev);
-}
+static void post(engine_t *e, event_t *ev) { rc_post(&e->core, ev); }
 
 // ---- engine thread ----
 
@@ -121,7 +90,7 @@ static void finish(engine_t *e, job_t *j, int status, int client_code, const cha
     ev->hot_polls = j->hot_polls;
     snprintf(ev->message, sizeof ev->message, "%s", message ? message : "");
   }
-  epoll_ctl(e->epfd, EPOLL_CTL_DEL, j->sock, NULL);
+  epoll_ctl(e->core.epfd, EPOLL_CTL_DEL, j->sock, NULL);
   close(j->sock);
   close(j->file);
   if (j->prev) j->prev->next = j->next; else e->active = j->next;
@@ -134,13 +103,13 @@ static void finish(engine_t *e, job_t *j, int status, int client_code, const cha
   if (ev) post(e, ev);
 }
 
+static void free_job(job_t *j);
+
 static void free_dead(engine_t *e) {
   while (e->dead) {
     job_t *j = e->dead;
     e->dead = j->next;
-    free(j->oack);
-    free(j->buf);
-    free(j);
+    free_job(j);
   }
 }
 
@@ -352,16 +321,10 @@ static int wait_ms(engine_t *e, int64_t now) {
   return ms > 60000 ? 60000 : (int)ms;
 }
 
-static void take_requests(engine_t *e) {
-  uint64_t count;
-  while (read(e->evfd, &count, sizeof count) < 0 && errno == EINTR) {
-  }
-  pthread_mutex_lock(&e->lock);
-  request_t *r = e->req_head;
-  e->req_head = e->req_tail = NULL;
-  pthread_mutex_unlock(&e->lock);
+static void take_requests(engine_t *e, int *stop) {
+  rc_request_t *r = rc_take(&e->core, stop);
   while (r) {
-    request_t *next = r->next;
+    rc_request_t *next = r->next;
     if (r->job) {
       job_t *j = r->job;
       j->next = e->active;
@@ -371,7 +334,7 @@ static void take_requests(engine_t *e) {
       struct epoll_event ev = {.events = EPOLLIN, .data.ptr = j};
       int64_t now = now_ns();
       j->heard_ns = now;
-      if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, j->sock, &ev) != 0) {
+      if (epoll_ctl(e->core.epfd, EPOLL_CTL_ADD, j->sock, &ev) != 0) {
         char m[120];
         snprintf(m, sizeof m, "socket error: epoll: %s", strerror(errno));
         finish(e, j, ST_SOCKET_ERROR, 0, m);
@@ -398,7 +361,7 @@ static void *engine_main(void *arg) {
   e->next_check_ns = INT64_MAX;
   for (;;) {
     int timeout = wait_ms(e, now_ns());
-    int n = epoll_wait(e->epfd, events, MAX_EVENTS, timeout);
+    int n = epoll_wait(e->core.epfd, events, MAX_EVENTS, timeout);
     if (n < 0 && errno != EINTR) break;
     // Spinning with nothing to do: let whatever else is runnable on this core have it (on a busy machine
     // that is often the very client whose ACK we wait for); returns at once when nothing is.
@@ -407,10 +370,7 @@ static void *engine_main(void *arg) {
     for (int i = 0; i < n; i++) {
       job_t *j = events[i].data.ptr;
       if (j == NULL) {
-        take_requests(e);
-        pthread_mutex_lock(&e->lock);
-        stop = e->stop;
-        pthread_mutex_unlock(&e->lock);
+        take_requests(e, &stop);
       } else if (!j->done) {
         on_readable(e, j);
       }
@@ -432,7 +392,7 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
     free(ev);
     return;
   }
-  if (ev->kind == 1 && e->pending > 0 && --e->pending == 0) napi_unref_threadsafe_function(env, e->tsfn);
+  if (ev->kind == 1) rc_job_ended(env, &e->core);
   napi_value argv[3], info, v, undefined;
   napi_create_double(env, ev->id, &argv[0]);
   napi_create_int32(env, ev->kind, &argv[1]);
@@ -459,79 +419,45 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
   napi_call_function(env, undefined, cb, 3, argv, NULL);
 }
 
+static void free_job(job_t *j) {
+  free(j->oack);
+  free(j->buf);
+  free(j);
+}
+
+static void drop_job(void *job) {
+  job_t *j = job;
+  close(j->sock);
+  close(j->file);
+  free_job(j);
+}
+
 static void stop_engine(void *arg) {
   engine_t *e = arg;
-  if (e->started) {
-    pthread_mutex_lock(&e->lock);
-    e->stop = 1;
-    pthread_mutex_unlock(&e->lock);
-    uint64_t one = 1;
-    if (write(e->evfd, &one, sizeof one) < 0) { /* the thread wakes on its timeout anyway */ }
-    pthread_join(e->thread, NULL);
-    e->started = 0;
-  }
-  for (request_t *r = e->req_head; r;) {
-    request_t *next = r->next;
-    if (r->job) {
-      close(r->job->sock);
-      close(r->job->file);
-      free(r->job->oack);
-      free(r->job->buf);
-      free(r->job);
-    }
-    free(r);
-    r = next;
-  }
-  e->req_head = e->req_tail = NULL;
+  rc_stop(&e->core);
+  rc_drop_queue(&e->core, drop_job);
   for (job_t *j = e->active; j;) {
     job_t *next = j->next;
-    close(j->sock);
-    close(j->file);
-    free(j->oack);
-    free(j->buf);
-    free(j);
+    drop_job(j);
     j = next;
   }
   e->active = NULL;
   free_dead(e);
-  if (e->tsfn) napi_release_threadsafe_function(e->tsfn, napi_tsfn_abort);
-  e->tsfn = NULL;
-  if (e->epfd >= 0) close(e->epfd);
-  if (e->evfd >= 0) close(e->evfd);
-  e->epfd = e->evfd = -1;
+  rc_close(&e->core);
 }
 
 static void free_engine(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   engine_t *e = data;
-  pthread_mutex_destroy(&e->lock);
+  pthread_mutex_destroy(&e->core.lock);
   free(e);
-}
-
-static napi_value throw_errno(napi_env env, int err, const char *what) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_value message, error, code;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, NULL, message, &error);
-  napi_create_int32(env, err, &code);
-  napi_set_named_property(env, error, "errno", code);
-  napi_throw(env, error);
-  return NULL;
 }
 
 static engine_t *get_engine(napi_env env) {
   engine_t *e = NULL;
   napi_get_instance_data(env, (void **)&e);
   return e;
-}
-
-static int get_num(napi_env env, napi_value v, double lo, double hi, double *out) {
-  napi_valuetype type;
-  if (napi_typeof(env, v, &type) != napi_ok || type != napi_number) return 0;
-  napi_get_value_double(env, v, out);
-  return *out >= lo && *out <= hi && *out == (double)(int64_t)*out;
 }
 
 // init(onEvent: (id, kind, info) => void, busyPollUs, idleOnly = 1): starts the engine thread (once per
@@ -544,37 +470,18 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   napi_valuetype type = napi_undefined;
   double busy = 0;
   if (argc >= 1) napi_typeof(env, argv[0], &type);
-  if (type != napi_function || argc < 2 || !get_num(env, argv[1], 0, 1000000, &busy)) {
+  if (type != napi_function || argc < 2 || !rc_get_int(env, argv[1], 0, 1000000, &busy)) {
     napi_throw_type_error(env, NULL, "init(onEvent, busyPollUs): a function and 0..1000000 expected");
     return NULL;
   }
   double idle_only = 1;
-  if (argc >= 3 && !get_num(env, argv[2], 0, 1, &idle_only)) idle_only = 1;
+  if (argc >= 3 && !rc_get_int(env, argv[2], 0, 1, &idle_only)) idle_only = 1;
   e->idle_only = (int)idle_only;
-  if (e->started) {
-    e->busy_ns = (int64_t)busy * 1000; // a later server in the same process sets its own budget
-    return NULL;
-  }
-  e->busy_ns = (int64_t)busy * 1000;
+  e->busy_ns = (int64_t)busy * 1000; // a later server in the same process sets its own budget
+  if (e->core.started) return NULL;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   e->cores = cores > 0 ? (int)cores : 1;
-  e->epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (e->epfd < 0) return throw_errno(env, errno, "epoll_create1");
-  e->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (e->evfd < 0) return throw_errno(env, errno, "eventfd");
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ev) != 0) return throw_errno(env, errno, "epoll_ctl");
-  napi_value name;
-  napi_create_string_utf8(env, "tftp-engine", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, e, call_js, &e->tsfn) != napi_ok) {
-    napi_throw_error(env, NULL, "napi_create_threadsafe_function failed");
-    return NULL;
-  }
-  napi_unref_threadsafe_function(env, e->tsfn);
-  int rc = pthread_create(&e->thread, NULL, engine_main, e);
-  if (rc != 0) return throw_errno(env, rc, "pthread_create");
-  e->started = 1;
-  napi_add_env_cleanup_hook(env, stop_engine, e);
+  rc_start(env, &e->core, argv[0], "tftp-engine", call_js, engine_main, stop_engine);
   return NULL;
 }
 
@@ -584,7 +491,7 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
   napi_value argv[11];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   engine_t *e = get_engine(env);
-  if (!e->started) {
+  if (!e->core.started) {
     napi_throw_error(env, NULL, "tftp engine not started: call init() first");
     return NULL;
   }
@@ -593,10 +500,10 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
   double port, fd, size, blksize, window, timeout, retries, stall;
   if (argc < 10 || napi_get_value_string_utf8(env, argv[0], bind_ip, sizeof bind_ip, &len) != napi_ok ||
       napi_get_value_string_utf8(env, argv[1], client_ip, sizeof client_ip, &len) != napi_ok ||
-      !get_num(env, argv[2], 1, 65535, &port) || !get_num(env, argv[3], 0, INT32_MAX, &fd) ||
-      !get_num(env, argv[4], 0, 9007199254740991.0, &size) || !get_num(env, argv[5], 8, 65464, &blksize) ||
-      !get_num(env, argv[6], 1, MAX_WINDOW, &window) || !get_num(env, argv[7], 1, 3600000, &timeout) ||
-      !get_num(env, argv[8], 0, 1000, &retries) || !get_num(env, argv[9], 1, 86400000, &stall)) {
+      !rc_get_int(env, argv[2], 1, 65535, &port) || !rc_get_int(env, argv[3], 0, INT32_MAX, &fd) ||
+      !rc_get_int(env, argv[4], 0, 9007199254740991.0, &size) || !rc_get_int(env, argv[5], 8, 65464, &blksize) ||
+      !rc_get_int(env, argv[6], 1, MAX_WINDOW, &window) || !rc_get_int(env, argv[7], 1, 3600000, &timeout) ||
+      !rc_get_int(env, argv[8], 0, 1000, &retries) || !rc_get_int(env, argv[9], 1, 86400000, &stall)) {
     napi_throw_range_error(env, NULL, "submit(bindIp, clientIp, clientPort, fileFd, size, blksize, windowsize, timeoutMs, retries, maxStallMs, oack?): bad argument");
     return NULL;
   }
@@ -606,12 +513,7 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
     return NULL;
   }
   job_t *j = calloc(1, sizeof *j);
-  request_t *r = calloc(1, sizeof *r);
-  if (!j || !r) {
-    free(j);
-    free(r);
-    return throw_errno(env, ENOMEM, "submit");
-  }
+  if (!j) return rc_throw_errno(env, ENOMEM, "submit");
   j->sock = j->file = -1;
   const char *failed = NULL;
   int err = 0;
@@ -645,13 +547,9 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
   }
   if (failed) {
     if (j->sock >= 0) close(j->sock);
-    free(j->oack);
-    free(j->buf);
-    free(j);
-    free(r);
-    return throw_errno(env, err, failed);
+    free_job(j);
+    return rc_throw_errno(env, err, failed);
   }
-  j->id = ++e->next_id;
   j->size = (uint64_t)size;
   j->blksize = (uint32_t)blksize;
   j->window = (uint32_t)window;
@@ -661,17 +559,16 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
   j->timeout_ns = (int64_t)timeout * 1000000;
   j->retries = (int)retries;
   j->stall_ns = (int64_t)stall * 1000000;
-  r->job = j;
-  if (e->pending++ == 0) napi_ref_threadsafe_function(env, e->tsfn);
-  pthread_mutex_lock(&e->lock);
-  if (e->req_tail) e->req_tail->next = r; else e->req_head = r;
-  e->req_tail = r;
-  pthread_mutex_unlock(&e->lock);
-  uint64_t one = 1;
-  while (write(e->evfd, &one, sizeof one) < 0 && errno == EINTR) {
+  // The worker may end and free the job as soon as it is queued: only the local id is used after.
+  double id = j->id = e->core.next_id + 1;
+  if (rc_enqueue(&e->core, j, id) != 0) {
+    drop_job(j);
+    return rc_throw_errno(env, ENOMEM, "submit");
   }
+  e->core.next_id = id;
+  rc_job_started(env, &e->core);
   napi_value result;
-  napi_create_double(env, j->id, &result);
+  napi_create_double(env, id, &result);
   return result;
 }
 
@@ -682,21 +579,12 @@ static napi_value js_cancel(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   engine_t *e = get_engine(env);
   double id;
-  if (argc < 1 || !get_num(env, argv[0], 1, 9007199254740991.0, &id)) {
+  if (argc < 1 || !rc_get_int(env, argv[0], 1, 9007199254740991.0, &id)) {
     napi_throw_range_error(env, NULL, "cancel(id): id expected");
     return NULL;
   }
-  if (!e->started) return NULL;
-  request_t *r = calloc(1, sizeof *r);
-  if (!r) return throw_errno(env, ENOMEM, "cancel");
-  r->id = id;
-  pthread_mutex_lock(&e->lock);
-  if (e->req_tail) e->req_tail->next = r; else e->req_head = r;
-  e->req_tail = r;
-  pthread_mutex_unlock(&e->lock);
-  uint64_t one = 1;
-  while (write(e->evfd, &one, sizeof one) < 0 && errno == EINTR) {
-  }
+  if (!e->core.started) return NULL;
+  if (rc_enqueue(&e->core, NULL, id) != 0) return rc_throw_errno(env, ENOMEM, "cancel");
   return NULL;
 }
 
@@ -706,8 +594,7 @@ NAPI_MODULE_INIT() {
     napi_throw_error(env, NULL, "tftp: out of memory");
     return NULL;
   }
-  e->epfd = e->evfd = -1;
-  pthread_mutex_init(&e->lock, NULL);
+  rc_engine_init(&e->core);
   napi_set_instance_data(env, e, free_engine, NULL);
   napi_property_descriptor props[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_enumerable, NULL},
