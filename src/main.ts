@@ -7,7 +7,7 @@ import { baseUrlOf } from './config.js';
 import type { Logger } from './log.js';
 import { InventoryStore } from './inventory/watch.js';
 import type { Inventory } from './inventory/types.js';
-import { warmContentHashes } from './http/machines.js';
+import { expectHashes, warmContentHashes } from './http/machines.js';
 import { buildApp } from './http/app.js';
 import { startTftpServer } from './tftp/server.js';
 import { createResolver } from './tftp/resolve.js';
@@ -26,6 +26,7 @@ import { PowerService } from './bmc/service.js';
 import { ConsoleLogStore } from './bmc/consolelog.js';
 import { ConsoleRecorder } from './bmc/recorder.js';
 import { join } from 'node:path';
+import { loadImageView } from './images/view.js';
 
 const PER_PACKET_STAGES: ReadonlySet<string> = new Set(['dhcp-discover', 'dhcp-offer', 'dhcp-request', 'dhcp-inform']);
 
@@ -44,12 +45,19 @@ export async function openSite(cfg: ServerConfig, logger: Logger, loaded?: Inven
     const { openPgSite } = await import('./state/pg/site.js');
     return openPgSite(cfg, logger);
   }
-  const store = await InventoryStore.open(cfg.profilesDir, logger, cfg.reload, undefined, loaded);
+  // The API's render context: reloads hash every machine's files with it on the loader thread.
+  const hashWith = cfg.http.enabled ? async () => ({ baseUrl: baseUrlOf(cfg), server: cfg.address, serverKey: await serverKey(cfg.dataDir) }) : undefined;
+  const store = await InventoryStore.open(cfg.profilesDir, logger, { ...cfg.reload, ...(hashWith ? { hashWith } : {}) }, undefined, loaded);
   store.watch();
   return { store, state: await openState(cfg, { logger }) };
 }
 
-export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: Inventory, site?: { state: State; store: InventoryStore }): Promise<Running> {
+export interface StartOptions {
+  /** The files hashes of `loaded`'s machines under the API's render context, coming from the loader thread. */
+  hashes?: Promise<readonly (string | null)[]>;
+}
+
+export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: Inventory, site?: { state: State; store: InventoryStore }, opts: StartOptions = {}): Promise<Running> {
   const { store, state } = site ?? await openSite(cfg, logger, loaded);
   // Images the inventory names but this server lacks: said at start and after every reload (and on /healthz).
   const reportImages = (inv: Inventory) => {
@@ -59,10 +67,19 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
   reportImages(store.current());
   store.onSwap(reportImages);
   const baseUrl = baseUrlOf(cfg);
-  // /api/machines needs every machine's content hash: work them out in the background (in slices) for
-  // each snapshot, so the first request after a start or reload does not wait for them.
-  const warm = (inv: Inventory) => { void warmContentHashes(inv, { baseUrl, server: cfg.address }); };
-  store.onSwap(warm);
+  // /api/machines needs every machine's content hash and planned row: for a reload, made ready before the
+  // new snapshot goes live (from the hashes the loader thread worked out); at start, in the background.
+  // Same render context and image view as the API's, so it finds them.
+  const key = cfg.http.enabled ? await serverKey(cfg.dataDir) : undefined;
+  const renderCtx = { baseUrl, server: cfg.address, ...(key ? { serverKey: key } : {}) };
+  const warm = async (inv: Inventory, hashes?: Promise<readonly (string | null)[]>) => {
+    if (hashes) expectHashes(inv, renderCtx, hashes);
+    const images = await loadImageView(inv, cfg.imagesDir).catch(() => undefined);
+    await warmContentHashes(inv, { ...renderCtx, ...(images ? { images } : {}) }, hashes ?? store.hashesOf(inv));
+  };
+  store.beforeSwap(warm);
+  // Taken before anything listens: a request meanwhile waits for these hashes rather than rendering.
+  if (opts.hashes && loaded === store.current()) void warm(loaded, opts.hashes);
   // One sink for DHCP, TFTP, HTTP and phone-home: every boot event lands in the per-machine timeline
   // and, once, in the log: at info one line per boot stage (an ACK, a loader, a script, a kernel...);
   // the per-packet DHCP steps before an ACK at debug, where a boot storm's thousands of packets a
@@ -121,7 +138,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
     await running.close();
     throw err;
   }
-  warm(store.current());
+  if (!opts.hashes) void warm(store.current());
   logger.info({ address: cfg.address, baseUrl, http: running.httpPort, tftp: running.tftpPort, dhcp: running.dhcpPort, dhcpMode: cfg.dhcp.mode, profiles: cfg.profilesDir, version: store.current().version.slice(0, 12) }, 'rolecast serving');
   return running;
 }

@@ -5,6 +5,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { baseUrlOf, defaultConfig, type ServerConfig } from '../config.js';
 import { loadConfig, type ParsedConfig } from '../configfile.js';
 import { loadInventory } from '../inventory/index.js';
+import type { OffThreadLoad } from '../inventory/offthread.js';
 import { formatIssue, ProfileError, RolecastError } from '../errors.js';
 import type { Inventory, Machine } from '../inventory/types.js';
 import type { RenderContext } from '../render/types.js';
@@ -148,6 +149,24 @@ export async function loadProfiles(l: Loaded | ServerConfig): Promise<Inventory>
     throw new RolecastError('E_NO_PROFILES', `profiles directory ${dir} does not exist: pass --profiles DIR, set profilesDir in ${('file' in l && l.file) || DEFAULT_CONFIG_FILE}, or start from the bundled example: cp -r ${BUNDLED_PROFILES} ${dir}`);
   }
   return loadInventory(dir);
+}
+
+/**
+ * The profiles for `serve`: like loadProfiles, but a directory is read and validated on a worker thread
+ * (the caller imports and opens the rest of the server meanwhile), which stays to hash every machine's
+ * files for the API once the caller knows its render context (`load`: hashes() or close()).
+ */
+export async function loadProfilesForServe(l: Loaded): Promise<{ inv: Inventory; load?: OffThreadLoad }> {
+  if (usesDatabase(l) || !existsSync(l.cfg.profilesDir)) return { inv: await loadProfiles(l) };
+  const { startOffThreadLoad, WorkerUnavailable } = await import('../inventory/offthread.js');
+  const load = startOffThreadLoad(l.cfg.profilesDir);
+  try {
+    return { inv: await load.inventory, load };
+  } catch (err) {
+    load.close();
+    if (err instanceof WorkerUnavailable) return { inv: await loadProfiles(l) };
+    throw err;
+  }
 }
 
 /** Fill what the site profile decides when the config did not: provisioning address and HTTP port. */

@@ -2,7 +2,9 @@
 import { createLogger } from '../log.js';
 import { dropPrivileges, targetUser, warnIfReadOnly } from '../privdrop.js';
 import { FLAGS, str, type CommandSpec, type Flags } from './spec.js';
-import { applySite, loadProfiles, serverConfig } from './common.js';
+import { applySite, loadProfilesForServe, serverConfig } from './common.js';
+import { baseUrlOf } from '../config.js';
+import { serverKey } from '../serverkey.js';
 
 export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
   const loaded = await serverConfig(flags);
@@ -10,8 +12,12 @@ export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
   // postgres: the state and the profiles come from the site's database (opened here: the site's address
   // and port may come from its profiles).
   const site = loaded.cfg.state.backend === 'postgres' ? await (await import('../main.js')).openSite(loaded.cfg, logger) : undefined;
+  // Loaded on demand (the other subcommands need no HTTP stack): imported while the profiles load.
+  const mainModule = import('../main.js');
+  mainModule.catch(() => undefined);
   // Load once up front: a broken profile set stops the start with every error listed.
-  const inv = site ? site.store.current() : await loadProfiles(loaded);
+  const first = site ? { inv: site.store.current() } : await loadProfilesForServe(loaded);
+  const inv = first.inv;
   const cfg = applySite(loaded, inv);
   const u = str(flags, 'user');
   if (u) cfg.user = u;
@@ -21,12 +27,18 @@ export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
     account = process.getuid?.() === 0 ? targetUser(cfg.user) : undefined;
   } catch (err) {
     site?.store.close();
+    first.load?.close();
     await site?.state.close();
     throw err;
   }
-  // Loaded on demand: the other subcommands need no HTTP stack.
-  const { startServer } = await import('../main.js');
-  const running = await startServer(cfg, logger, inv, site);
+  // The loader thread goes on to hash every machine's files for the API while the server starts.
+  const hashes = first.load && cfg.http.enabled
+    ? serverKey(cfg.dataDir).then((key) => first.load!.hashes({ baseUrl: baseUrlOf(cfg), server: cfg.address, serverKey: key })).finally(() => first.load!.close())
+    : undefined;
+  if (!hashes) first.load?.close();
+  hashes?.catch(() => undefined); // a failed hand-over only means the API works them out itself
+  const { startServer } = await mainModule;
+  const running = await startServer(cfg, logger, inv, site, hashes ? { hashes } : {});
   try {
     dropPrivileges(account, [cfg.dataDir], logger);
   } catch (err) {

@@ -13,6 +13,8 @@ import { fleetRow } from '../boot/fleet.js';
 import { resolveMachine } from '../inventory/resolve.js';
 import { renderHosts } from '../render/hostfiles.js';
 import { realServersOf } from '../render/keepalived.js';
+import { hasSeededHashes, renderKeyOf, seedFilesHashes } from '../boot/content.js';
+import type { ImageView } from '../images/view.js';
 
 // Published forms per server key (an HMAC each): 10,000 of them per request cost more than the rest.
 const published = new WeakMap<Buffer, Map<string, string>>();
@@ -30,9 +32,11 @@ export function publishedHash(key: Buffer, contentHash: string): string {
   return p;
 }
 
-// Content hashes are computed once per snapshot (src/boot/content.ts keeps them), here in slices that
-// give the event loop back every few milliseconds: at 10,000 machines the whole pass takes about a
-// second, and DHCP and TFTP must not wait that long for a turn.
+// Content hashes are computed once per snapshot (src/boot/content.ts keeps them). A snapshot from the
+// profile loader thread comes with every machine's files hash (the thread rendered them): then this pass
+// only asks the plan of each machine and looks its hash up. Otherwise (the loader thread failed) the
+// files are rendered here, in slices that give the event loop back every few milliseconds: at 10,000
+// machines that takes about a second, and DHCP and TFTP must not wait that long for a turn.
 const warmed = new WeakMap<Inventory, Map<string, Promise<void>>>();
 const SLICE_MS = 10;
 
@@ -47,7 +51,23 @@ async function sliced<T>(items: readonly T[], fn: (x: T) => void): Promise<void>
   }
 }
 
-async function fill(inv: Inventory, ctx: RenderContext): Promise<void> {
+// Files hashes on their way from the loader thread, per snapshot and render context (expectHashes).
+const coming = new WeakMap<Inventory, Map<string, Promise<readonly (string | null)[]>>>();
+
+/**
+ * Says that this snapshot's files hashes under `ctx` are on their way: a warm-up started before they
+ * arrive (a request right after the start) waits for them instead of rendering every machine here.
+ */
+export function expectHashes(inv: Inventory, ctx: RenderContext, hashes: Promise<readonly (string | null)[]>): void {
+  let perCtx = coming.get(inv);
+  if (!perCtx) { perCtx = new Map(); coming.set(inv, perCtx); }
+  perCtx.set(renderKeyOf(ctx), hashes);
+}
+
+async function fill(inv: Inventory, ctx: RenderContext, hashes: Promise<readonly (string | null)[]> | undefined): Promise<void> {
+  const on = hashes ?? coming.get(inv)?.get(renderKeyOf(ctx));
+  const handed = on ? await on.catch(() => undefined) : undefined;
+  if (handed && !hasSeededHashes(inv, ctx)) seedFilesHashes(inv, ctx, handed);
   // The per-snapshot pieces every machine's files share (each machine resolved, /etc/hosts, the sites'
   // real servers) are O(N) each: built first, each in its own turn, instead of all inside the first
   // load balancer's row (a 150 ms step at 10,000 machines, 300-500 ms on a busy host, after every reload).
@@ -56,16 +76,20 @@ async function fill(inv: Inventory, ctx: RenderContext): Promise<void> {
   await yieldToLoop();
   realServersOf(inv, '');
   await yieldToLoop();
-  await sliced(inv.machines, (m) => fleetRow(inv, ctx, m, {}));
+  await sliced(inv.machines, (m) => plannedRow(inv, ctx, m));
 }
 
-/** Every machine's content hash for this snapshot, computed on first use in slices (shared by concurrent callers). */
-export function warmContentHashes(inv: Inventory, ctx: RenderContext): Promise<void> {
+/**
+ * Every machine's content hash and planned row for this snapshot and render context, computed on first
+ * use in slices (shared by concurrent callers). `hashes`: the files hashes the loader thread worked out
+ * for it (src/inventory/offthread.ts), awaited first and taken instead of rendering.
+ */
+export function warmContentHashes(inv: Inventory, ctx: RenderContext, hashes?: Promise<readonly (string | null)[]>): Promise<void> {
   let perCtx = warmed.get(inv);
   if (!perCtx) { perCtx = new Map(); warmed.set(inv, perCtx); }
-  const key = `${ctx.baseUrl}\0${ctx.server}`;
+  const key = renderKeyOf(ctx);
   let p = perCtx.get(key);
-  if (!p) { p = fill(inv, ctx); perCtx.set(key, p); }
+  if (!p) { p = fill(inv, ctx, hashes); perCtx.set(key, p); }
   return p;
 }
 
@@ -77,10 +101,18 @@ type Served = ReturnType<State['served']['all']>;
 // are live and read per request.
 const planned = new WeakMap<Inventory, Map<string, Map<Machine, { mac: string; role: string; hash: string | null }>>>();
 
+/** The image view as a key: the same view gives the same key whatever order its entries were read in. */
+export function viewKey(images: ImageView | undefined): string {
+  if (!images) return 'null';
+  const sorted = (o: object): unknown => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => [k, v && typeof v === 'object' ? sorted(v as object) : v]));
+  return JSON.stringify(sorted(images));
+}
+
 function plannedRow(inv: Inventory, ctx: RenderContext, m: Machine): { mac: string; role: string; hash: string | null } {
   let perView = planned.get(inv);
   if (!perView) { perView = new Map(); planned.set(inv, perView); }
-  const key = `${ctx.baseUrl}\0${ctx.server}\0${JSON.stringify(ctx.images ?? null)}`;
+  const key = `${renderKeyOf(ctx)}\0${viewKey(ctx.images)}`;
   let rows = perView.get(key);
   if (!rows) {
     if (perView.size >= 8) perView.clear(); // image versions come and go: keep a few views, not all

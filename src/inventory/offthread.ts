@@ -17,8 +17,14 @@ import type { SourceFile } from './load.js';
 export type WorkerReply =
   | { t: 'head'; head: InventoryHead; count: number }
   | { t: 'machines'; list: Machine[]; last: boolean }
+  | { t: 'hashes'; from: number; list: (string | null)[]; last: boolean }
   | { t: 'issues'; issues: ProfileIssue[] }
   | { t: 'error'; message: string; code?: ErrorCode };
+
+/** The render context the loader thread hashes machines' files with (src/boot/content.ts filesHashOf). */
+export interface HashContext { baseUrl: string; server: string; serverKey?: Uint8Array }
+
+export type WorkerRequest = { t: 'more' } | { t: 'hash'; ctx: HashContext };
 
 /** The worker could not run (not a verdict on the profiles): the caller loads on its own thread instead. */
 export class WorkerUnavailable extends Error {}
@@ -39,13 +45,14 @@ function startWorker(input: WorkerInput): Worker {
 
 /** loadInventory(dir), on a worker thread. */
 export function loadInventoryOffThread(profilesDir: string, chunk = CHUNK): Promise<Inventory> {
-  const dir = resolvePath(profilesDir);
-  return offThread({ dir, label: dir, chunk });
+  const load = startLoad({ dir: resolvePath(profilesDir), label: resolvePath(profilesDir), chunk });
+  return load.inventory.finally(() => load.close());
 }
 
 /** buildInventory(sources, label), on a worker thread (the source texts are copied to it: ~1 ms per MB). */
 export function buildInventoryOffThread(sources: SourceFile[], label: string, chunk = CHUNK): Promise<Inventory> {
-  return offThread({ sources, label, chunk });
+  const load = startLoad({ sources, label, chunk });
+  return load.inventory.finally(() => load.close());
 }
 
 /** buildInventoryOffThread, or on this thread should no worker start (the same snapshot either way). */
@@ -58,29 +65,66 @@ export async function buildInventoryAnywhere(sources: SourceFile[], label: strin
   }
 }
 
-function offThread(input: WorkerInput): Promise<Inventory> {
-  return new Promise<Inventory>((resolve, reject) => {
-    let w: Worker;
-    try { w = startWorker(input); } catch (err) { reject(new WorkerUnavailable(String(err), { cause: err })); return; }
+/** A load running on a worker thread. */
+export interface OffThreadLoad {
+  /** The snapshot, once every machine has arrived (rejects with the ProfileError of a broken set). */
+  inventory: Promise<Inventory>;
+  /**
+   * After the snapshot: every machine's files hash under `ctx`, by position in inv.machines (null where
+   * its files cannot be rendered), worked out on the loader thread, which then ends.
+   */
+  hashes(ctx: HashContext): Promise<(string | null)[]>;
+  /** Ends the thread (a load whose hashes are not wanted, or no longer). */
+  close(): void;
+}
+
+/** Loads the profiles directory on a worker thread; the thread stays until hashes() or close(). */
+export function startOffThreadLoad(profilesDir: string, chunk = CHUNK): OffThreadLoad {
+  const dir = resolvePath(profilesDir);
+  return startLoad({ dir, label: dir, chunk });
+}
+
+function startLoad(input: WorkerInput): OffThreadLoad {
+  let w: Worker | undefined;
+  let closed = false;
+  let hashWaiter: { resolve: (h: (string | null)[]) => void; reject: (e: unknown) => void; list: (string | null)[] } | undefined;
+  const close = () => { if (!closed) { closed = true; void w?.terminate(); } };
+  const failHashes = (err: unknown) => { hashWaiter?.reject(err); hashWaiter = undefined; };
+  const inventory = new Promise<Inventory>((resolve, reject) => {
+    try { w = startWorker(input); } catch (err) { closed = true; reject(new WorkerUnavailable(String(err), { cause: err })); return; }
+    const worker = w;
     let builder: InventoryBuilder | undefined;
     let settled = false;
-    const done = (fn: () => void) => { if (!settled) { settled = true; fn(); void w.terminate(); } };
+    const done = (fn: () => void) => { if (!settled) { settled = true; fn(); } };
+    const fail = (err: unknown) => { done(() => reject(err)); failHashes(err); close(); };
     // The next slice is asked for from setImmediate: pending I/O (DHCP packets, requests) runs in between.
-    const more = () => setImmediate(() => { if (!settled) w.postMessage(0); });
-    w.on('message', (m: WorkerReply) => {
+    const more = () => setImmediate(() => { if (!closed) worker.postMessage({ t: 'more' } satisfies WorkerRequest); });
+    worker.on('message', (m: WorkerReply) => {
       if (m.t === 'head') {
         builder = new InventoryBuilder(m.head);
         if (m.count === 0) done(() => resolve(builder!.finish())); else more();
       } else if (m.t === 'machines' && builder) {
         builder.add(m.list);
         if (m.last) done(() => resolve(builder!.finish())); else more();
+      } else if (m.t === 'hashes' && hashWaiter) {
+        for (let i = 0; i < m.list.length; i++) hashWaiter.list[m.from + i] = m.list[i]!;
+        if (m.last) { hashWaiter.resolve(hashWaiter.list); hashWaiter = undefined; close(); }
       } else if (m.t === 'issues') {
-        done(() => reject(new ProfileError(m.issues)));
+        fail(new ProfileError(m.issues));
       } else if (m.t === 'error') {
-        done(() => reject(m.code ? new RolecastError(m.code, m.message) : new Error(m.message)));
+        fail(m.code ? new RolecastError(m.code, m.message) : new Error(m.message));
       }
     });
-    w.on('error', (err) => done(() => reject(new WorkerUnavailable(`profile loader thread failed: ${err.message}`, { cause: err }))));
-    w.on('exit', (code) => done(() => reject(new WorkerUnavailable(`profile loader thread exited (${code}) before it answered`))));
+    worker.on('error', (err) => fail(new WorkerUnavailable(`profile loader thread failed: ${err.message}`, { cause: err })));
+    worker.on('exit', (code) => { if (!closed) fail(new WorkerUnavailable(`profile loader thread exited (${code}) before it answered`)); else failHashes(new WorkerUnavailable('profile loader thread ended before the hashes')); });
   });
+  const hashes = async (ctx: HashContext): Promise<(string | null)[]> => {
+    const inv = await inventory;
+    if (closed || !w) throw new WorkerUnavailable('profile loader thread already ended');
+    if (hashWaiter) throw new Error('hashes already asked for');
+    const p = new Promise<(string | null)[]>((resolve, reject) => { hashWaiter = { resolve, reject, list: new Array<string | null>(inv.machines.length).fill(null) }; });
+    w.postMessage({ t: 'hash', ctx } satisfies WorkerRequest);
+    return p;
+  };
+  return { inventory, hashes, close };
 }

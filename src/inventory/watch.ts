@@ -13,19 +13,30 @@ import { ROLES_DIR } from './load.js';
 import type { Inventory } from './types.js';
 import { reloadFailed } from '../metrics.js';
 import { droppedMachines, profileStamp } from './settle.js';
-import { loadInventoryOffThread, WorkerUnavailable } from './offthread.js';
+import { startOffThreadLoad, WorkerUnavailable, type HashContext } from './offthread.js';
 
 /**
  * A directory's reloads run on a worker thread (offthread.ts); should the thread not start, on this one,
- * said once in the log.
+ * said once in the log. With `hashWith`, a snapshot of a new version also gets every machine's files
+ * hash worked out on that thread (kept for hashesOf), so nothing renders 10,000 machines on this one.
  */
-function offThreadLoader(dir: string, logger: Logger): () => Promise<Inventory> {
+function offThreadLoader(dir: string, logger: Logger, hashWith: StoreOptions['hashWith'], current: () => Inventory,
+  remember: (inv: Inventory, hashes: Promise<(string | null)[]>) => void): () => Promise<Inventory> {
   let warned = false;
-  return () => loadInventoryOffThread(dir).catch((err: unknown) => {
-    if (!(err instanceof WorkerUnavailable)) throw err;
-    if (!warned) { warned = true; logger.warn({ err }, 'profile reloads run on the main thread (the loader thread failed)'); }
-    return loadInventory(dir);
-  });
+  return async () => {
+    const load = startOffThreadLoad(dir);
+    try {
+      const inv = await load.inventory;
+      if (hashWith && inv.version !== current().version) remember(inv, hashWith().then((ctx) => load.hashes(ctx)).finally(() => load.close()));
+      else load.close();
+      return inv;
+    } catch (err) {
+      load.close();
+      if (!(err instanceof WorkerUnavailable)) throw err;
+      if (!warned) { warned = true; logger.warn({ err }, 'profile reloads run on the main thread (the loader thread failed)'); }
+      return loadInventory(dir);
+    }
+  };
 }
 
 export interface ReloadResult {
@@ -45,6 +56,14 @@ export interface ReloadOptions {
   maxDropShare?: number;
 }
 
+export interface StoreOptions extends ReloadOptions {
+  /**
+   * The render context machines' files are hashed with (src/boot/content.ts): given, a reload of the
+   * directory hashes every machine on the loader thread too (hashesOf).
+   */
+  hashWith?: () => Promise<HashContext>;
+}
+
 export interface ReloadStatusRecord {
   at: string;
   ok: boolean;
@@ -57,6 +76,8 @@ export class InventoryStore {
   private watchers: FSWatcher[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: Array<(inv: Inventory) => void> = [];
+  private readonly preparers: Array<(inv: Inventory) => Promise<void>> = [];
+  private readonly hashes = new WeakMap<Inventory, Promise<(string | null)[]>>();
   private reloading: Promise<ReloadResult> | undefined;
   private again = false;
   private last: ReloadStatusRecord | undefined;
@@ -65,9 +86,14 @@ export class InventoryStore {
   readonly settleMs: number;
   readonly maxDropShare: number;
 
-  private constructor(readonly dir: string, private readonly logger: Logger, inv: Inventory, opts: ReloadOptions,
-    private readonly load: () => Promise<Inventory>) {
+  private readonly load: () => Promise<Inventory>;
+
+  private constructor(readonly dir: string, private readonly logger: Logger, inv: Inventory, opts: StoreOptions, load: (() => Promise<Inventory>) | undefined) {
     this.inv = inv;
+    this.load = load ?? offThreadLoader(dir, logger, opts.hashWith, () => this.inv, (i, h) => {
+      h.catch((err: unknown) => this.logger.warn({ err }, 'machine hashes from the loader thread failed; they are worked out here on first use'));
+      this.hashes.set(i, h);
+    });
     this.settleMs = opts.settleMs ?? 2000;
     this.maxDropShare = opts.maxDropShare ?? 0.25;
   }
@@ -80,10 +106,10 @@ export class InventoryStore {
    * such a store is not watched: its source calls reload() when it changes. A number as the third
    * argument is the settle time (ms).
    */
-  static async open(dir: string, logger: Logger, opts: number | ReloadOptions = {}, load?: () => Promise<Inventory>, first?: Inventory): Promise<InventoryStore> {
+  static async open(dir: string, logger: Logger, opts: number | StoreOptions = {}, load?: () => Promise<Inventory>, first?: Inventory): Promise<InventoryStore> {
     // The first load has nothing to keep answering meanwhile: it runs here; reloads of a directory, off-thread.
     const inv = first ?? await (load ?? (() => loadInventory(dir)))();
-    return new InventoryStore(dir, logger, inv, typeof opts === 'number' ? { settleMs: opts } : opts, load ?? offThreadLoader(dir, logger));
+    return new InventoryStore(dir, logger, inv, typeof opts === 'number' ? { settleMs: opts } : opts, load);
   }
 
   current(): Inventory {
@@ -97,6 +123,20 @@ export class InventoryStore {
 
   onSwap(fn: (inv: Inventory) => void): void {
     this.listeners.push(fn);
+  }
+
+  /**
+   * Work to finish on a new snapshot before it goes live (the per-snapshot caches the API reads), so the
+   * first request after a reload finds them ready; the old snapshot keeps serving meanwhile. A failure
+   * is logged and does not stop the swap.
+   */
+  beforeSwap(fn: (inv: Inventory) => Promise<void>): void {
+    this.preparers.push(fn);
+  }
+
+  /** Every machine's files hash of a reloaded snapshot, from the loader thread (undefined: none coming). */
+  hashesOf(inv: Inventory): Promise<(string | null)[]> | undefined {
+    return this.hashes.get(inv);
   }
 
   /**
@@ -151,6 +191,9 @@ export class InventoryStore {
       this.logger.warn({ dropped: drop.dropped, machines: this.inv.machines.length, version: next.version.slice(0, 12) },
         `profile reload held back: it would drop ${drop.dropped.length} of ${this.inv.machines.length} machines (more than ${Math.round(this.maxDropShare * 100)}%); send SIGHUP or run \`rolecast reload --force\` to apply it`);
       return { ok: true, changed: false, held: { dropped: drop.dropped, machines: this.inv.machines.length } };
+    }
+    for (const fn of this.preparers) {
+      await fn(next).catch((err: unknown) => this.logger.warn({ err, version: next.version.slice(0, 12) }, 'preparing the new snapshot failed; swapping it in anyway'));
     }
     const prev = this.inv;
     this.inv = next; // one assignment: readers see the old snapshot or the new one, never a mix

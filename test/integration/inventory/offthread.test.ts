@@ -10,7 +10,9 @@ import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { buildInventory, loadInventory } from '../../../src/inventory/index.js';
 import { readSources } from '../../../src/inventory/load.js';
-import { buildInventoryOffThread, loadInventoryOffThread } from '../../../src/inventory/offthread.js';
+import { buildInventoryOffThread, loadInventoryOffThread, startOffThreadLoad } from '../../../src/inventory/offthread.js';
+import { filesHashOf, machineContent, machineContentHashOf, seedFilesHashes } from '../../../src/boot/content.js';
+import { planBoot, type BootTargetPlan } from '../../../src/boot/plan.js';
 import { ProfileError } from '../../../src/errors.js';
 import type { Inventory } from '../../../src/inventory/types.js';
 
@@ -91,5 +93,39 @@ describe('profile loading on a worker thread', () => {
     expect(inv.machines.length).toBe(5000);
     // Not a timing target (those are benchmarks): the longest stall is a fraction of the whole load.
     expect(h.max / 1e6).toBeLessThan(Math.max(inThreadMs / 2, 40));
+  });
+
+  it('hands over every machine\'s files hash, as this thread renders them, and the rootfs content agrees', async () => {
+    const dir = copy(many(40));
+    const serverKey = Buffer.alloc(32, 9);
+    const ctx = { baseUrl: 'http://10.0.0.1:8080', server: '10.0.0.1', serverKey };
+    const load = startOffThreadLoad(dir, 7);
+    const inv = await load.inventory;
+    const handed = await load.hashes({ baseUrl: ctx.baseUrl, server: ctx.server, serverKey });
+    expect(handed).toHaveLength(inv.machines.length);
+    const here = inv.machines.map((m) => filesHashOf(inv, ctx, m));
+    expect(here.every((h) => typeof h === 'string')).toBe(true);
+    expect(handed).toEqual(here);
+    // Another key gives other hashes (the capture credential is in the files): the key is part of it.
+    const other = startOffThreadLoad(dir, 7);
+    await other.inventory;
+    expect(await other.hashes({ baseUrl: ctx.baseUrl, server: ctx.server, serverKey: Buffer.alloc(32, 1) })).not.toEqual(handed);
+    // Seeded, the fleet's content hash of each machine is the one its rootfs request serves and records.
+    seedFilesHashes(inv, ctx, handed);
+    for (const m of inv.machines) {
+      const plan = planBoot({ mac: m.macs[0]!, protocol: 'http', request: 'rootfs', ipxe: true, pxe: true }, inv, { baseUrl: ctx.baseUrl }) as BootTargetPlan;
+      expect(machineContentHashOf(plan, inv, ctx)).toBe(machineContent(plan, inv, ctx).hash);
+    }
+  });
+
+  it('takes a seeded hash instead of rendering (a wrong seed shows), only for its render context', async () => {
+    const dir = copy();
+    const inv = await loadInventory(dir);
+    const ctx = { baseUrl: 'http://10.0.0.1:8080', server: '10.0.0.1', serverKey: Buffer.alloc(32, 3) };
+    seedFilesHashes(inv, ctx, inv.machines.map((_, i) => `seed${i}`));
+    const plan = (i: number) => planBoot({ mac: inv.machines[i]!.macs[0]!, protocol: 'http', request: 'rootfs', ipxe: true, pxe: true }, inv, { baseUrl: ctx.baseUrl }) as BootTargetPlan;
+    expect(machineContentHashOf(plan(0), inv, ctx)).toBe('seed0');
+    // Without the key (or with another) the files differ: rendered, never the seed.
+    expect(machineContentHashOf(plan(0), inv, { baseUrl: ctx.baseUrl, server: ctx.server })).toBe(filesHashOf(inv, { baseUrl: ctx.baseUrl, server: ctx.server }, inv.machines[0]!));
   });
 });
