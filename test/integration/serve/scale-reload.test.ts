@@ -58,6 +58,22 @@ async function machines(): Promise<{ ms: number; rows: Row[] }> {
   return { ms: performance.now() - t, rows };
 }
 
+interface FleetRow { host: string; changed: boolean | null }
+async function fleet(): Promise<FleetRow[]> {
+  const r = await fetch(`http://127.0.0.1:${running.httpPort}/api/fleet`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  expect(r.status).toBe(200);
+  return (await r.json() as { machines: FleetRow[] }).machines;
+}
+
+/** The content hash the rootfs route would record for the host (unpublished). */
+async function contentHash(inv: Inventory, host: string): Promise<string> {
+  const key = await serverKey(cfg.dataDir);
+  const ctx = { baseUrl: `http://127.0.0.1:${cfg.http.port}`, server: cfg.address, serverKey: key };
+  const m = inv.byHost.get(host)!;
+  const plan = planBoot({ mac: m.macs[0]!, protocol: 'http', request: 'rootfs', ipxe: true, pxe: true }, inv, { baseUrl: ctx.baseUrl }) as BootTargetPlan;
+  return machineContent(plan, inv, ctx).hash;
+}
+
 /** What the rootfs route would record for the host: its content hash, published as the API publishes it. */
 async function servedForm(inv: Inventory, host: string): Promise<string> {
   const key = await serverKey(cfg.dataDir);
@@ -72,6 +88,11 @@ it(`reloads ${N} machines with the per-snapshot hashes ready at the swap and the
   expect(before.rows).toHaveLength(running.store.current().machines.length);
   const s0 = before.rows.find((r) => r.host === 's0')!;
   expect(s0.hash).toBe(await servedForm(running.store.current(), 's0'));
+  // s0 booted with what it gets now: unchanged in the fleet view; s1 never booted.
+  await running.state.served.record('52:54:01:00:00:00', { host: 's0', role: 'web', hash: await contentHash(running.store.current(), 's0'), at: new Date().toISOString() });
+  const f0 = await fleet();
+  expect(f0.find((r) => r.host === 's0')!.changed).toBe(false);
+  expect(f0.find((r) => r.host === 's1')!.changed).toBe(null);
 
   // At the swap, the new snapshot already holds the loader thread's hashes for the API's render context.
   const key = await serverKey(cfg.dataDir);
@@ -90,6 +111,8 @@ it(`reloads ${N} machines with the per-snapshot hashes ready at the swap and the
   const s0After = after.rows.find((r) => r.host === 's0')!;
   expect(s0After.hash).not.toBe(s0.hash);
   expect(s0After.hash).toBe(await servedForm(running.store.current(), 's0'));
+  // Its files changed: its next boot changes, in the fleet view too.
+  expect((await fleet()).find((r) => r.host === 's0')!.changed).toBe(true);
   console.log(`scale-reload: ${N} machines, GET /api/machines during the reload max ${Math.max(...during).toFixed(0)} ms (${during.length} calls), first after the swap ${after.ms.toFixed(0)} ms`);
   // Generous (CI has 2 busy cores); the targets themselves are benchmarks (npm run bench:scale).
   expect(Math.max(...during, after.ms)).toBeLessThan(5000);
