@@ -158,10 +158,13 @@ export async function loadProfiles(l: Loaded | ServerConfig): Promise<Inventory>
  */
 export async function loadProfilesForServe(l: Loaded): Promise<{ inv: Inventory; load?: OffThreadLoad }> {
   if (usesDatabase(l) || !existsSync(l.cfg.profilesDir)) return { inv: await loadProfiles(l) };
-  const { startOffThreadLoad, WorkerUnavailable } = await import('../inventory/offthread.js');
+  const { LOADER_HASHES_MIN, startOffThreadLoad, WorkerUnavailable } = await import('../inventory/offthread.js');
   const load = startOffThreadLoad(l.cfg.profilesDir);
   try {
-    return { inv: await load.inventory, load };
+    const inv = await load.inventory;
+    if (inv.machines.length >= LOADER_HASHES_MIN) return { inv, load };
+    load.close();
+    return { inv };
   } catch (err) {
     load.close();
     if (err instanceof WorkerUnavailable) return { inv: await loadProfiles(l) };

@@ -14,14 +14,15 @@ import { readSources, type SourceFile } from './load.js';
 import { ProfileError, RolecastError } from '../errors.js';
 import type { HashContext, WorkerReply, WorkerRequest } from './offthread.js';
 import type { Inventory } from './types.js';
-import { filesHashOf } from '../boot/content.js';
 
 // A profiles directory to read, or source texts already read (the PostgreSQL backend's profiles).
 const { dir, sources, label, chunk } = workerData as { dir?: string; sources?: SourceFile[]; label: string; chunk: number };
 const port = parentPort!;
 const send = (m: WorkerReply) => port.postMessage(m);
 
-function hashAll(inv: Inventory, c: HashContext): void {
+async function hashAll(inv: Inventory, c: HashContext): Promise<void> {
+  // The renderers are loaded only when hashes are asked for: a plain load stays as light as it was.
+  const { filesHashOf } = await import('../boot/content.js');
   const ctx = { baseUrl: c.baseUrl, server: c.server, ...(c.serverKey ? { serverKey: Buffer.from(c.serverKey) } : {}) };
   for (let from = 0; from < inv.machines.length; from += chunk) {
     const list = inv.machines.slice(from, from + chunk).map((m) => filesHashOf(inv, ctx, m));
@@ -44,8 +45,10 @@ try {
       // built from the same machines in the same order, so position i is the same machine there.
       const b = new InventoryBuilder(head);
       b.add(machines);
-      hashAll(b.finish(), req.ctx);
-      port.close();
+      void hashAll(b.finish(), req.ctx).then(() => port.close(), (err: unknown) => {
+        send({ t: 'error', message: `hashing on the loader thread: ${(err as Error).message}` });
+        port.close();
+      });
     }
   });
 } catch (err) {

@@ -65,6 +65,12 @@ export async function buildInventoryAnywhere(sources: SourceFile[], label: strin
   }
 }
 
+/**
+ * Below this many machines the main thread hashes them itself (a few milliseconds, in slices): asking the
+ * loader thread would first load the renderers there, which costs more than it saves.
+ */
+export const LOADER_HASHES_MIN = 1000;
+
 /** A load running on a worker thread. */
 export interface OffThreadLoad {
   /** The snapshot, once every machine has arrived (rejects with the ProfileError of a broken set). */
