@@ -9,9 +9,9 @@
 //
 // One engine thread per process owns an epoll instance and every transfer's socket: its own UDP socket
 // (a new TID, RFC 1350 §4) bound to the server's address and connected to the client, so the kernel
-// drops other TIDs' packets. A window is read with one pread(2) into the transfer's buffer and sent with
-// one sendmmsg(2) (header + slice per block, no copy); a lock-step transfer does one pread and one send
-// per ACK. Semantics as src/tftp/session.ts: block numbers roll over to 0; a duplicate ACK never
+// drops other TIDs' packets. The file is read ahead 32 KiB at a time with pread(2) into the transfer's
+// buffer (at least one window), and a window is sent with one sendmmsg(2) (header + slice per block, no
+// copy): a lock-step round trip is epoll_wait, recv and send, with a pread every ~22 blocks. Semantics as src/tftp/session.ts: block numbers roll over to 0; a duplicate ACK never
 // retransmits in lock-step (Sorcerer's Apprentice, RFC 1123 §4.2.3.1); with a window an ACK from before
 // the window resends it once per window (RFC 7440 §4); timeouts back off (x2, capped at 8x) and give up
 // after `retries`; a client silent for maxStallMs ends whatever its timeout; an ERROR from the client ends
@@ -32,6 +32,7 @@
 #define MAX_EVENTS 256
 #define MAX_WINDOW 64          // windowsize cap (options.ts caps lower)
 #define HOT_POLL_MAX_ACTIVE 32 // with more transfers the thread is busy anyway
+#define READ_AHEAD 32768       // file bytes read at once per transfer (one pread per ~22 blocks at 1468)
 
 enum { ST_OK = 0, ST_TIMEOUT, ST_CLIENT_ERROR, ST_CANCELLED, ST_READ_ERROR, ST_SOCKET_ERROR, ST_STALLED };
 
@@ -44,7 +45,9 @@ typedef struct job {
   int64_t timeout_ns, stall_ns, deadline_ns, heard_ns, sent_ns, rtt_ns;
   unsigned char *oack;
   size_t oack_len;
-  unsigned char *buf; // window * blksize bytes of file data
+  unsigned char *buf; // read-ahead: buf_len bytes of the file from buf_off (room for buf_cap, >= one window)
+  uint64_t buf_off;
+  size_t buf_len, buf_cap;
   unsigned char hdr[MAX_WINDOW][4];
 } job_t;
 
@@ -146,7 +149,8 @@ static void sent(engine_t *e, job_t *j) {
   }
 }
 
-// Send blocks base .. base+window-1 (fewer at the end): one pread, one sendmmsg. Returns 0, or -1 if the job ended.
+// Send blocks base .. base+window-1 (fewer at the end): one sendmmsg, and a pread when the read-ahead buffer
+// does not hold them. Returns 0, or -1 if the job ended.
 static int send_window(engine_t *e, job_t *j) {
   uint64_t end = j->base + j->window - 1;
   if (end > j->last_block) end = j->last_block;
@@ -154,18 +158,27 @@ static int send_window(engine_t *e, job_t *j) {
   uint64_t off = (j->base - 1) * (uint64_t)j->blksize;
   uint64_t want = off >= j->size ? 0 : j->size - off;
   if (want > (uint64_t)count * j->blksize) want = (uint64_t)count * j->blksize;
-  size_t got = 0;
-  while (got < want) {
-    ssize_t r = pread(j->file, j->buf + got, want - got, (off_t)(off + got));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      char m[120];
-      snprintf(m, sizeof m, "read failed: %s", r < 0 ? strerror(errno) : "file shorter than when opened");
-      finish(e, j, ST_READ_ERROR, 0, m);
-      return -1;
+  // Read ahead: refill from this window's start when the buffer does not hold the whole window, so a
+  // lock-step transfer reads once per buffer, not once per block, and a resent window is still there.
+  if (want > 0 && (off < j->buf_off || off + want > j->buf_off + j->buf_len)) {
+    uint64_t fill = j->size - off < j->buf_cap ? j->size - off : j->buf_cap;
+    size_t got = 0;
+    while (got < fill) {
+      ssize_t r = pread(j->file, j->buf + got, fill - got, (off_t)(off + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        if (got >= want) break; // short past this window: the next refill reports it
+        char m[120];
+        snprintf(m, sizeof m, "read failed: %s", r < 0 ? strerror(errno) : "file shorter than when opened");
+        finish(e, j, ST_READ_ERROR, 0, m);
+        return -1;
+      }
+      got += (size_t)r;
     }
-    got += (size_t)r;
+    j->buf_off = off;
+    j->buf_len = got;
   }
+  unsigned char *data = want > 0 ? j->buf + (off - j->buf_off) : j->buf;
   struct mmsghdr msgs[MAX_WINDOW];
   struct iovec iov[MAX_WINDOW][2];
   memset(msgs, 0, sizeof(struct mmsghdr) * count);
@@ -179,7 +192,7 @@ static int send_window(engine_t *e, job_t *j) {
     j->hdr[i][3] = (unsigned char)(n & 0xff);
     iov[i][0].iov_base = j->hdr[i];
     iov[i][0].iov_len = 4;
-    iov[i][1].iov_base = j->buf + boff;
+    iov[i][1].iov_base = data + boff;
     iov[i][1].iov_len = len;
     msgs[i].msg_hdr.msg_iov = iov[i];
     msgs[i].msg_hdr.msg_iovlen = 2;
@@ -528,7 +541,12 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
       j->in_oack = 1;
     }
   }
-  j->buf = malloc((size_t)window * (size_t)blksize);
+  // Read-ahead room: READ_AHEAD bytes in whole blocks, at least one window, at most the file (rounded up).
+  size_t cap = (READ_AHEAD / (size_t)blksize) * (size_t)blksize;
+  if (cap < (size_t)window * (size_t)blksize) cap = (size_t)window * (size_t)blksize;
+  if ((uint64_t)cap > (uint64_t)size) cap = (size_t)size;
+  j->buf_cap = cap;
+  j->buf = malloc(cap ? cap : 1);
   if (!j->buf || (j->in_oack && !j->oack)) {
     err = ENOMEM;
     failed = "submit";

@@ -1,6 +1,7 @@
 /** Loss, duplicates, windows, OVMF's size probe, limits and 500 concurrent transfers on real UDP sockets. */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, truncateSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFixture, type Fixture } from './fixture.js';
 import { tftpGet } from '../../helpers/tftp-client.js';
@@ -70,6 +71,41 @@ describe('TFTP robustness', () => {
     expect(full.data.equals(fx.files['undionly.kpxe']!)).toBe(true);
     await new Promise((r) => setTimeout(r, 50));
     expect(fx.server.stats().failed).toBe(before.failed);
+  });
+
+  // The native engine reads 32 KiB ahead (22 blocks of 1468): sizes on and around that edge, windows that
+  // straddle it, and resends of a window after the buffer moved on, all byte-identical.
+  it.each([
+    ['22 blocks exactly, lock-step', 22 * 1468, {}],
+    ['one byte past the read-ahead, lock-step', 22 * 1468 + 1, {}],
+    ['three buffers and a bit, windowsize 7, lossy', 3 * 22 * 1468 + 5, { windowsize: '7' }],
+    ['blksize 512 (64 blocks a buffer), windowsize 5, lossy', 64 * 512 * 2 - 1, { windowsize: '5' }],
+  ] as const)('read-ahead edges: %s', async (name, size, extra) => {
+    const file = `ra-${size}.bin`;
+    const data = randomBytes(size);
+    writeFileSync(join(fx.root, file), data);
+    const lossy = 'windowsize' in extra;
+    const blksize = name.includes('512') ? '512' : '1468';
+    const r = await tftpGet(fx.server.port, file, { options: { blksize, ...extra }, ...(lossy ? { dropData: 0.05, dropAck: 0.05, duplicateAcks: true } : {}), rand: lcg(7), timeoutMs: 60 });
+    expect(r.error).toBeUndefined();
+    expect(r.data.equals(data)).toBe(true);
+  });
+
+  it('a file cut short mid-transfer fails the transfer (no bytes from past its end)', async () => {
+    const data = randomBytes(200_000);
+    writeFileSync(join(fx.root, 'shrinks.bin'), data);
+    await waitFor(() => fx.server.stats().active === 0, 5000); // earlier transfers' final ACKs counted
+    const before = fx.server.stats();
+    const got: Buffer[] = [];
+    // 5 ms per ACK: ~20 blocks sent by the time the file is cut, inside the first read-ahead buffer.
+    const transfer = tftpGet(fx.server.port, 'shrinks.bin', { options: { blksize: '1468' }, ackDelayMs: 5, timeoutMs: 30 })
+      .then((r) => { got.push(r.data); }, () => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    truncateSync(join(fx.root, 'shrinks.bin'), 1000);
+    await transfer;
+    await waitFor(() => fx.server.stats().failed > before.failed, 5000);
+    expect(fx.server.stats().completed).toBe(before.completed);
+    expect(got.every((b) => b.length < data.length)).toBe(true);
   });
 
   it('500 concurrent transfers all complete', async () => {
