@@ -45,6 +45,12 @@ function bigFile(path, mb) {
   closeSync(fd);
 }
 
+/** CPU ms of this process's reaped children (clock ticks of 10 ms): /proc/self/stat cutime + cstime. */
+function childrenCpuMs() {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(f[13]) + Number(f[14])) * 10;
+}
+
 function hwm(pid) {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -88,17 +94,23 @@ async function inner() {
     // Server CPU per GB served (a private cpuacct cgroup per server: nginx's workers and rolecast's
     // sendfile threads included): the per-byte cost, which a loaded machine's wall clock hides.
     const perGb = { rootfs: [], image: [], nginx: [] };
+    // The clients' CPU per GB too (curl, reaped through xargs and sh into this process's cutime/cstime):
+    // on a saturated box the clients take most of the CPU, which bounds what a cheaper server can gain.
+    const clientGb = { rootfs: [], image: [], nginx: [] };
     const measure = (kind, server, url) => {
       const c0 = cpu(server);
+      const k0 = childrenCpuMs();
       runs[kind].push(storm(url));
       perGb[kind].push((cpu(server) - c0) / (CLIENTS * MB / 1000));
+      clientGb[kind].push((childrenCpuMs() - k0) / (CLIENTS * MB / 1000));
     };
     for (let round = 0; round < ROUNDS; round++) {
       measure('rootfs', 'rolecast', `http://${SERVER}:8080/rootfs/52:54:00:00:02:01.tar`);
       measure('image', 'rolecast', `http://${SERVER}:8080/images/kernel`);
       measure('nginx', 'nginx', `http://${SERVER}:8081/static.tar`);
       console.log(`  round ${round + 1} (load ${loadavg()[0].toFixed(1)}): rootfs ${runs.rootfs[round].toFixed(0)}, image ${runs.image[round].toFixed(0)}, nginx ${runs.nginx[round].toFixed(0)} MB/s; `
-        + `server CPU ms/GB rootfs ${perGb.rootfs[round].toFixed(0)}, image ${perGb.image[round].toFixed(0)}, nginx ${perGb.nginx[round].toFixed(0)}`);
+        + `server CPU ms/GB rootfs ${perGb.rootfs[round].toFixed(0)}, image ${perGb.image[round].toFixed(0)}, nginx ${perGb.nginx[round].toFixed(0)}; `
+        + `client CPU ms/GB ${clientGb.rootfs[round].toFixed(0)}, ${clientGb.image[round].toFixed(0)}, ${clientGb.nginx[round].toFixed(0)}`);
     }
     const median = (a) => [...a].sort((x, y) => x - y)[Math.floor((a.length - 1) / 2)];
     const [rootfs, image, nginx] = [median(runs.rootfs), median(runs.image), median(runs.nginx)];
@@ -106,6 +118,9 @@ async function inner() {
     console.log(`rolecast sendfile engine: ${JSON.parse(health).sendfile ? 'on' : 'off (streaming through Node)'}`);
     console.log(`${CLIENTS} clients x ${MB} MB (median of ${ROUNDS}, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}): rolecast rootfs (composed) ${rootfs.toFixed(0)} MB/s, rolecast image ${image.toFixed(0)} MB/s, nginx static ${nginx.toFixed(0)} MB/s`);
     console.log(`server CPU per GB (median): rootfs ${median(perGb.rootfs).toFixed(0)} ms, image ${median(perGb.image).toFixed(0)} ms, nginx ${median(perGb.nginx).toFixed(0)} ms; nginx/rolecast CPU: composed ${(median(perGb.nginx) / median(perGb.rootfs)).toFixed(2)}, image ${(median(perGb.nginx) / median(perGb.image)).toFixed(2)} (> 1: rolecast cheaper)`);
+    const total = (k) => median(perGb[k]) + median(clientGb[k]);
+    console.log(`client CPU per GB (median): rootfs ${median(clientGb.rootfs).toFixed(0)} ms, image ${median(clientGb.image).toFixed(0)} ms, nginx ${median(clientGb.nginx).toFixed(0)} ms; `
+      + `(server + client) nginx/rolecast: composed ${(total('nginx') / total('rootfs')).toFixed(2)}, image ${(total('nginx') / total('image')).toFixed(2)} (the wall-clock ratio a CPU-bound box allows)`);
     console.log(`ratios: composed/nginx ${(rootfs / nginx).toFixed(2)} (target >= 1.0), image/nginx ${(image / nginx).toFixed(2)} (target >= 1.2); rolecast peak RSS ${hwm(rc.pid).toFixed(0)} MB`);
   } finally {
     for (const p of procs) p.kill('SIGTERM');

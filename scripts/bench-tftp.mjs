@@ -7,7 +7,7 @@
 // busy-poll and with it off (tftp.busyPollUs 0), and a third time on its JS sessions (ROLECAST_TFTP_ENGINE=js). Each figure is the median of BENCH_RUNS rounds (default
 // 5); within a round every server takes its turn, so drift in the machine's load hits them alike.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -38,6 +38,12 @@ if (!process.argv.includes('--inner')) {
   await inner();
 }
 
+/** CPU ms of this process's reaped children (atftp), from /proc/self/stat's cutime + cstime (clock ticks, 100/s here). */
+function childrenCpuMs() {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(f[13]) + Number(f[14])) * 10;
+}
+
 async function inner() {
   const { tftpGet } = await import(join(ROOT, 'test/helpers/tftp-client.ts'));
   const dir = mkdtempSync(join(tmpdir(), 'rolecast-bench-'));
@@ -66,8 +72,11 @@ async function inner() {
   const servers = { rolecast: 2069, 'rolecast-nopoll': 3069, 'rolecast-js': 4069, 'tftpd-hpa': 1069, dnsmasq: 69 };
   const RUNS = Number(process.env.BENCH_RUNS ?? 5);
   const median = (a) => { const x = [...a].sort((p, q) => p - q); return x[Math.floor((x.length - 1) / 2)]; };
-  const report = (name, runs, cpu) => {
+  const report = (name, runs, cpu, client) => {
     const res = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v)]));
+    // The client's own CPU per round (the Node client: this process; atftp: its reaped children), per server:
+    // when it exceeds the servers', the client sets the pace and the ratio understates the server's difference.
+    if (client) console.log(`  client CPU per round (median ms): ${Object.entries(client).map(([k, v]) => `${k} ${median(v).toFixed(0)}`).join(', ')}`);
     if (cpu) console.log(`  server CPU per round (median ms): ${Object.entries(cpu).map(([k, v]) => `${k} ${median(v).toFixed(0)}`).join(', ')}; rolecast/tftpd-hpa CPU ${(median(cpu.rolecast) / median(cpu['tftpd-hpa'])).toFixed(2)} (busy-poll off ${(median(cpu['rolecast-nopoll']) / median(cpu['tftpd-hpa'])).toFixed(2)})`);
     const line = Object.entries(res).map(([k, v]) => `${k} ${v.toFixed(1)} MiB/s`).join(', ');
     console.log(`${name} (median of ${RUNS}, load ${loadavg()[0].toFixed(1)}): ${line}; rolecast/tftpd-hpa ${(res.rolecast / res['tftpd-hpa']).toFixed(2)} (busy-poll off ${(res['rolecast-nopoll'] / res['tftpd-hpa']).toFixed(2)}, JS sessions ${(res['rolecast-js'] / res['tftpd-hpa']).toFixed(2)}), rolecast/dnsmasq ${(res.rolecast / res.dnsmasq).toFixed(2)}`);
@@ -96,33 +105,40 @@ async function inner() {
     for (const [name, file, n, options, mib] of cases) {
       const runs = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));
       const cpu = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));
+      const client = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));
       for (let round = 0; round < RUNS; round++) {
         for (const [server, port] of Object.entries(servers)) {
           const c0 = cpuMs(server);
+          const u0 = process.cpuUsage();
           const t = process.hrtime.bigint();
           const got = await Promise.all(Array.from({ length: n }, () => tftpGet(port, file, { options, timeoutMs: 1000 })));
           const s = Number(process.hrtime.bigint() - t) / 1e9;
           if (got.some((g) => g.error || g.data.length === 0)) throw new Error(`${server}: ${name}: transfer failed`);
           runs[server].push(mib / s);
+          const u = process.cpuUsage(u0);
+          client[server].push((u.user + u.system) / 1000);
           await new Promise((r) => setTimeout(r, 100)); // the last ACK, and in.tftpd's child reaped
           cpu[server].push(cpuMs(server) - c0);
         }
       }
-      report(name, runs, cpu);
+      report(name, runs, cpu, client);
     }
     // atftp (C, like firmware) as the client, lock-step and with windowsize 16 (atftp 0.8 speaks RFC 7440).
     for (const window of [0, 16]) {
       const runs = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));
       const cpu = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));
+      const client = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));
       for (let round = 0; round < RUNS; round++) {
         for (const [server, port] of Object.entries(servers)) {
           const c0 = cpuMs(server);
+          const a0 = childrenCpuMs();
           runs[server].push(await viaAtftp(port, window));
+          client[server].push(childrenCpuMs() - a0);
           await new Promise((r) => setTimeout(r, 100));
           cpu[server].push(cpuMs(server) - c0);
         }
       }
-      report(`30 MiB, blksize 1468${window ? `, windowsize ${window}` : ''}, atftp client`, runs, cpu);
+      report(`30 MiB, blksize 1468${window ? `, windowsize ${window}` : ''}, atftp client`, runs, cpu, client);
     }
   } finally {
     for (const p of procs) p.kill('SIGTERM');
