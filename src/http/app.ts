@@ -49,6 +49,7 @@ import type { ConsoleLogStore } from '../bmc/consolelog.js';
 import { registerPowerApi } from './power.js';
 import { BootTokens } from '../boottokens.js';
 import { registerSecrets } from './secrets.js';
+import { statShared } from '../fsutil.js';
 
 export interface AppDeps {
   getInventory: () => Inventory;
@@ -172,7 +173,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const host = plan.action === 'boot' ? plan.host : who.host;
       state.events.emit({ mac: who.mac, ...(host ? { host } : {}), stage: img.kind === 'kernel' ? 'http-kernel' : img.kind === 'initrd' ? 'http-initrd' : 'http-image', detail: img.name, address: sourceAddress(req) });
     }
-    const st = await stat(file).catch(() => undefined);
+    const st = await statShared(file).catch(() => undefined);
     // An image the inventory names but the disk lacks is our failure, not the client's: 500.
     if (!st?.isFile()) throw new RolecastError('E_NO_IMAGE', `image "${img.name}": ${file} is missing (rolecast images list)`);
     return sendBody(req, reply, { ...fileBody(file, st), zeroCopy: config.http.sendfile });

@@ -8,7 +8,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createGzip } from 'node:zlib';
 import { basename, isAbsolute, join } from 'node:path';
-import { realpath } from 'node:fs/promises';
+import { realpathShared } from '../fsutil.js';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Inventory } from '../inventory/types.js';
@@ -97,7 +97,7 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
       // Every rootfs with a base carries rolecast-capture and the manifest of what this box boots.
       // The manifest still lists the secret paths (kind s, no hash): rolecast-capture must skip them.
       const files = basePath
-        ? (await withCaptureFiles(basePath, c.files, { server: deps.ctx.baseUrl, mac: c.mac, image: c.base!.name, version: basename(await realpath(basePath)), sha256: baseSha! })).filter((f) => !f.secret)
+        ? (await withCaptureFiles(basePath, c.files, { server: deps.ctx.baseUrl, mac: c.mac, image: c.base!.name, version: basename(await realpathShared(basePath)), sha256: baseSha! })).filter((f) => !f.secret)
         : served;
       plan = await planRootfs({ basePath, files });
     } catch (err) {

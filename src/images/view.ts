@@ -3,7 +3,7 @@
  * current version (the <name>.tar link) and the versions staged on single machines (`images try`).
  * Loaded by the edges (routes, CLI) before they ask the plan, so the decision itself stays pure.
  */
-import { readlink, stat } from 'node:fs/promises';
+import { readlinkShared, statShared } from '../fsutil.js';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { Inventory } from '../inventory/types.js';
 import { readHistory, versionPattern } from './versions.js';
@@ -19,7 +19,7 @@ const pinCache = new Map<string, { key: string; pins: Record<string, string> }>(
 
 async function pinsOf(dir: string, name: string): Promise<Record<string, string>> {
   const file = join(dir, `${name}.history.json`);
-  const st = await stat(file).catch(() => undefined);
+  const st = await statShared(file).catch(() => undefined);
   if (!st) return {};
   const key = `${st.size}:${st.mtimeMs}:${st.ino}`;
   const hit = pinCache.get(file);
@@ -37,7 +37,7 @@ export async function loadImageView(inv: Inventory, imagesDir: string): Promise<
     if (!img?.path.endsWith('.tar')) return;
     const path = isAbsolute(img.path) ? img.path : join(imagesDir, img.path);
     const stem = basename(path, '.tar');
-    const target = await readlink(path).then(basename, () => undefined);
+    const target = await readlinkShared(path).then(basename, () => undefined);
     if (target && versionPattern(stem).test(target)) view.current[name] = target;
     const pins = await pinsOf(dirname(path), stem).catch(() => ({}));
     if (Object.keys(pins).length) view.pins[name] = pins;

@@ -4,14 +4,13 @@
  * the same value `rolecast diff` compares.
  */
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
-import { sha256File } from '../fsutil.js';
+import { sha256File, statShared } from '../fsutil.js';
 
 const cache = new Map<string, { key: string; sha: Promise<string> }>();
 
 /** A file's sha256, once per version (size, mtime, inode); a boot storm's first requests share one pass. */
 export async function fileSha256(path: string): Promise<string> {
-  const st = await stat(path);
+  const st = await statShared(path);
   const key = `${st.size}:${st.mtimeMs}:${st.ino}`;
   const hit = cache.get(path);
   if (hit?.key === key) return hit.sha;

@@ -9,7 +9,8 @@
  * Reads headers only (and the small data of prefix headers); the index of a 200 MB base costs a few
  * thousand pread calls, once per file version.
  */
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { statShared } from '../fsutil.js';
 
 const BLOCK = 512;
 
@@ -188,7 +189,7 @@ const cache = new Map<string, { key: string; index: Promise<TarIndex> }>();
  * first requests share one indexing pass.
  */
 export async function tarIndexOf(file: string): Promise<TarIndex> {
-  const st = await stat(file);
+  const st = await statShared(file);
   const key = `${st.size}:${st.mtimeMs}:${st.ino}`;
   const hit = cache.get(file);
   if (hit?.key === key) return hit.index;
