@@ -28,7 +28,7 @@ const N = Number(process.env.BENCH_STORM_N ?? 300);
 const ROOTFS_MB = Number(process.env.BENCH_STORM_ROOTFS_MB ?? 100);
 const SPREAD_S = 5;
 const SERVER = '10.0.0.1';
-const TAG = `rcst${process.pid}`;
+const TAG = `${process.env.ROLECAST_NS_PREFIX ?? ''}rcst${process.pid}`;
 const SNS = `${TAG}s`;
 const cns = (i) => `${TAG}c${i}`;
 const STAGES = ['dhcp', 'loader', 'script', 'kernel', 'initrd', 'rootfs'];

@@ -57,7 +57,8 @@ export class Lab {
 
   constructor(tag = 'lab') {
     // ip netns names: keep short and unique per process and lab.
-    this.id = `rc${tag.slice(0, 4)}${process.pid}x${counter++}`;
+    // ROLECAST_NS_PREFIX: a prefix for every namespace (several people sharing one machine tell theirs apart).
+    this.id = `${process.env.ROLECAST_NS_PREFIX ?? ''}rc${tag.slice(0, 4)}${process.pid}x${counter++}`;
     liveLabs.add(this);
   }
 
