@@ -9,7 +9,7 @@
 // (default 1: each boot is ~30-60 s of TCG); ratio = peer time / rolecast time (> 1: rolecast faster).
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, cpSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, cpSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -54,11 +54,18 @@ const STAGES = [
   ['booted', DONE],
 ];
 
-function stampStages(logPath, t0) {
+function stampStages(logPath, t0, tracePath) {
   const seen = {};
+  let traced = 0;
   const timer = setInterval(() => {
     let log;
     try { log = readFileSync(logPath, 'utf8'); } catch { return; }
+    if (tracePath && log.length > traced) {
+      // Every new piece of console output with the time it showed up (s from QEMU start).
+      const at = ((performance.now() - t0) / 1000).toFixed(2);
+      appendFileSync(tracePath, log.slice(traced).replace(/\r/g, '').split('\n').filter((l) => l.trim()).map((l) => `${at} ${l}\n`).join(''));
+      traced = log.length;
+    }
     for (const [name, re] of STAGES) if (seen[name] === undefined && re.test(log)) seen[name] = (performance.now() - t0) / 1000;
   }, 50);
   return { seen, stop: () => clearInterval(timer) };
@@ -68,11 +75,22 @@ const stageTimes = {};
 
 async function boot(ns, name, firmware) {
   const args = firmware === 'bios' ? biosPxeArgs({ tap: 'tap0', mac: MAC }) : uefiPxeArgs({ tap: 'tap0', mac: MAC }, join(dir, `ovmf-${name}`));
+  // BENCH_BOOT_PCAP=DIR: a packet capture of the lab bridge per boot (DIR/<name>.pcap), and the QEMU start time
+  // (epoch ms) in DIR/<name>.t0, to line the packets up with the console stages.
+  const pcap = process.env.BENCH_BOOT_PCAP ? resolve(process.env.BENCH_BOOT_PCAP) : undefined;
+  let dump;
+  if (pcap) {
+    mkdirSync(pcap, { recursive: true });
+    dump = lab.spawn(ns, 'tcpdump', ['-i', 'br0', '-n', '-U', '-s', '256', '-w', join(pcap, `${name}.pcap`)]);
+    await new Promise((r) => setTimeout(r, 500));
+    writeFileSync(join(pcap, `${name}.t0`), `${Date.now()}\n`);
+  }
   const t = performance.now();
-  const stamps = stampStages(join(ARTIFACTS, `bench-boot-${name}-${process.pid}.serial.log`), t);
+  const stamps = stampStages(join(ARTIFACTS, `bench-boot-${name}-${process.pid}.serial.log`), t, pcap && join(pcap, `${name}.trace`));
   const vm = await runQemu(`bench-boot-${name}`, args, { prefix: ['ip', 'netns', 'exec', ns], until: new RegExp(`${DONE.source}|${FAILED.source}`), timeoutMs: 300_000 });
   const s = (performance.now() - t) / 1000;
   stamps.stop();
+  if (dump) { await new Promise((r) => setTimeout(r, 300)); lab.kill(dump); }
   if (!DONE.test(vm.log)) { console.log(`  ${name}: did not boot (serial log ${vm.logPath})`); return NaN; }
   stamps.seen.booted ??= s; // the VM may end between two samples
   const key = name.replace(/-\d+$/, '');
@@ -126,7 +144,7 @@ http { access_log off; sendfile on; tcp_nopush on; default_type application/octe
   const dnsmasq = lab.spawn(ns, 'dnsmasq', ['-k', '--quiet-dhcp', '--conf-file=/dev/null', '--port=0', '--interface=br0', '--bind-interfaces', '--user=root',
     `--dhcp-range=${SERVER.replace(/\.1$/, '.100')},${SERVER.replace(/\.1$/, '.150')},255.255.255.0,10m`, `--dhcp-host=${MAC},10.0.0.101`, '--leasefile-ro',
     '--enable-tftp', '--tftp-root=/usr/lib/ipxe', '--dhcp-match=set:ipxe,175', '--dhcp-match=set:efi,option:client-arch,7',
-    '--dhcp-boot=tag:!ipxe,tag:!efi,undionly.kpxe', '--dhcp-boot=tag:!ipxe,tag:efi,ipxe.efi',
+    '--dhcp-boot=tag:!ipxe,tag:!efi,undionly.kpxe', `--dhcp-boot=tag:!ipxe,tag:efi,${process.env.BENCH_BOOT_PEER_EFI_LOADER ?? 'ipxe.efi'}`,
     `--dhcp-boot=tag:ipxe,tag:!efi,http://${SERVER}:8080/boot/bios.ipxe`, `--dhcp-boot=tag:ipxe,tag:efi,http://${SERVER}:8080/boot/efi.ipxe`]);
   return [nginx, dnsmasq];
 }
@@ -142,6 +160,12 @@ try {
   for (const role of ['test', 'web']) {
     const file = join(dir, 'profiles', 'roles', `${role}.yaml`);
     if (process.env.BENCH_BOOT_CMDLINE) writeFileSync(file, readFileSync(file, 'utf8').replace(/^cmdline: (.*)$/m, (_, c) => `cmdline: ${c} ${process.env.BENCH_BOOT_CMDLINE}`));
+  }
+  // BENCH_BOOT_EFI_LOADER / BENCH_BOOT_PEER_EFI_LOADER: the UEFI x64 loader each side hands OVMF (a file in
+  // /usr/lib/ipxe; default: each side's own default).
+  if (process.env.BENCH_BOOT_EFI_LOADER) {
+    const file = join(dir, 'profiles', 'rolecast.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^site:\n/m, `site:\n  loaders: { uefi-x64: ${process.env.BENCH_BOOT_EFI_LOADER} }\n`));
   }
   mkdirSync(join(dir, 'data'));
   const ns = lab.ns('boot');
