@@ -4,7 +4,7 @@
  * profiles/machines.yaml network-boot from it, one at a time, each chain once:
  * - lb1, BIOS: SeaBIOS + the e1000 option ROM (iPXE) → DHCP → HTTP /boot/<mac>.ipxe → kernel + initramfs
  *   → lb, with its own keepalived.conf;
- * - w101, UEFI: OVMF's own PXE (virtio-net, no ROM) → ipxe.efi over TFTP → iPXE → HTTP → web;
+ * - w101, UEFI: OVMF's own PXE (virtio-net, no ROM) → snponly.efi over TFTP → iPXE → HTTP → web;
  * - w102, BIOS with `boot: pxelinux`: pxelinux.0 → pxelinux.cfg/01-<mac> → kernel + initramfs, all over TFTP;
  * - w103, UEFI with `boot: grub`: OVMF PXE → Debian's grubnetx64.efi over TFTP → $prefix/grub.cfg (rendered
  *   per machine, found by the client's address) → kernel + initramfs over TFTP (GRUB 2.06 reaches HTTP on
@@ -83,7 +83,7 @@ const plain = (log: string) => log.replace(CSI, '').replace(/\r/g, '');
 
 interface TimelineEvent { stage: string; detail?: string; at: string }
 
-describeSystem('PXE boot from rolecast: BIOS (iPXE ROM), UEFI (OVMF → ipxe.efi), PXELINUX, boot-once wipe, reassignment', ['qemu-system-x86_64', 'ip', 'curl', 'tcpdump'], () => {
+describeSystem('PXE boot from rolecast: BIOS (iPXE ROM), UEFI (OVMF → snponly.efi), PXELINUX, boot-once wipe, reassignment', ['qemu-system-x86_64', 'ip', 'curl', 'tcpdump'], () => {
   const lab = new Lab('pxe');
   const dir = mkdtempSync(join(tmpdir(), 'rolecast-e2e-pxe-'));
   const cfgFile = join(dir, 'rolecast.yaml');
@@ -203,12 +203,12 @@ describeSystem('PXE boot from rolecast: BIOS (iPXE ROM), UEFI (OVMF → ipxe.efi
     expect(rendered(LB1.host).has('/etc/keepalived/keepalived.conf'), 'rolecast render lb1 has no keepalived.conf').toBe(true);
   }, 270_000);
 
-  it('UEFI w101: OVMF PXE → ipxe.efi over TFTP → iPXE → HTTP → web', async () => {
+  it('UEFI w101: OVMF PXE → snponly.efi over TFTP → iPXE → HTTP → web', async () => {
     const { vm, since } = await boot('pxe-uefi-w101', uefiPxeArgs({ tap: 'tap1', mac: W101.mac }, join(dir, 'ovmf-w101')));
     const events = await expectRole(vm, since, W101, 'web', 'ipxe');
     expect(vm.log, evidence(vm)).toMatch(/using SNP on SNP-/);
-    expect(events, evidence(vm)).toContainEqual(expect.objectContaining({ stage: 'tftp-loader', detail: 'ipxe.efi' }));
-    expect(logged(), `tftp-loader ipxe.efi in ${serverLogPath}`).toContainEqual(expect.objectContaining({ event: 'tftp-loader', mac: W101.mac, detail: 'ipxe.efi' }));
+    expect(events, evidence(vm)).toContainEqual(expect.objectContaining({ stage: 'tftp-loader', detail: 'snponly.efi' }));
+    expect(logged(), `tftp-loader snponly.efi in ${serverLogPath}`).toContainEqual(expect.objectContaining({ event: 'tftp-loader', mac: W101.mac, detail: 'snponly.efi' }));
   }, 270_000);
 
   it('BIOS w102 with boot: pxelinux: pxelinux.0 → pxelinux.cfg/01-<mac> over TFTP → web', async () => {

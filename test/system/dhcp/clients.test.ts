@@ -63,11 +63,11 @@ describeSystem('DHCP with real clients (udhcpc, dhclient)', ['busybox', 'dhclien
     expect(log).not.toMatch(/"event":"dhcp-(discover|offer|request)"/);
   });
 
-  it('udhcpc as UEFI x64 (arch 7) gets ipxe.efi; as iPXE it gets the HTTP script, never the loader', async () => {
+  it('udhcpc as UEFI x64 (arch 7) gets snponly.efi; as iPXE it gets the HTTP script, never the loader', async () => {
     setMac(W101);
     let r = await lab.exec(cli, 'busybox', ['udhcpc', '-i', 'rc0', '-f', '-q', '-n', '-t', '5', '-T', '1', '-s', script, '-V', 'PXEClient:Arch:00007:UNDI:003000', '-x', '93:0007'], { timeoutMs: 30_000 });
     expect(r.code).toBe(0);
-    expect(readFileSync(join(dir, 'udhcpc-rc0.env'), 'utf8')).toContain('boot_file=ipxe.efi');
+    expect(readFileSync(join(dir, 'udhcpc-rc0.env'), 'utf8')).toContain('boot_file=snponly.efi');
     r = await lab.exec(cli, 'busybox', ['udhcpc', '-i', 'rc0', '-f', '-q', '-n', '-t', '5', '-T', '1', '-s', script, '-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '93:0000', '-x', '77:69505845'], { timeoutMs: 30_000 });
     expect(r.code).toBe(0);
     expect(readFileSync(join(dir, 'udhcpc-rc0.env'), 'utf8')).toContain(`boot_file=http://10.0.0.1:8080/boot/${W101}.ipxe?arch=0`);

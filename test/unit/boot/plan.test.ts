@@ -36,8 +36,8 @@ type Row = [string, MachineFacts, Partial<BootPlan> & Record<string, unknown>, t
 const table: Row[] = [
   ['BIOS PXE gets undionly.kpxe over TFTP', f(WEB, { arch: 0 }), { action: 'boot', firmware: 'bios', bootfile: { kind: 'tftp', file: 'undionly.kpxe' } }],
   ['no option 93 is BIOS', f(WEB), { firmware: 'bios', bootfile: { kind: 'tftp', file: 'undionly.kpxe' } }],
-  ['UEFI x64 arch 7 gets ipxe.efi', f(WEB, { arch: 7 }), { firmware: 'uefi-x64', bootfile: { kind: 'tftp', file: 'ipxe.efi' } }],
-  ['UEFI x64 arch 9 gets ipxe.efi', f(WEB, { arch: 9 }), { firmware: 'uefi-x64', bootfile: { kind: 'tftp', file: 'ipxe.efi' } }],
+  ['UEFI x64 arch 7 gets snponly.efi', f(WEB, { arch: 7 }), { firmware: 'uefi-x64', bootfile: { kind: 'tftp', file: 'snponly.efi' } }],
+  ['UEFI x64 arch 9 gets snponly.efi', f(WEB, { arch: 9 }), { firmware: 'uefi-x64', bootfile: { kind: 'tftp', file: 'snponly.efi' } }],
   ['ARM64 arch 11 gets the arm64 iPXE', f(WEB, { arch: 11 }), { firmware: 'uefi-arm64', bootfile: { kind: 'tftp', file: 'ipxe-arm64.efi' } }],
   ['UEFI HTTP arch 16 gets an http URL', f(WEB, { arch: 16 }), { firmware: 'uefi-http-x64', bootfile: { kind: 'http', url: 'http://10.0.0.1:8080/loaders/ipxe.efi' } }],
   ['iPXE gets the script, never the loader', f(WEB, { arch: 0, ipxe: true }), { bootfile: { kind: 'http', url: `http://10.0.0.1:8080/boot/${WEB}.ipxe?arch=0` } }],

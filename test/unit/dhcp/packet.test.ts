@@ -34,7 +34,7 @@ describe('decoding real captures', () => {
     expect(p.flags & 0x8000).toBe(0x8000);
     expect(factsOf(p, macOf(p), 'dhcp')).toMatchObject({ arch: 7, ipxe: false, pxe: true, vendorClass: 'PXEClient:Arch:00007:UNDI:003000', uuid: '01020304-0506-0708-090a-0b0c0d0e0f10' });
     const plan = planBoot(factsOf(p, macOf(p), 'dhcp'), inv, ctx);
-    expect(plan.action === 'boot' && plan.bootfile).toEqual({ kind: 'tftp', file: 'ipxe.efi' });
+    expect(plan.action === 'boot' && plan.bootfile).toEqual({ kind: 'tftp', file: 'snponly.efi' });
   });
 
   it('busybox udhcpc sent as a PXE client: arch 0, not iPXE', () => {
