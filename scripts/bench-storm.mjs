@@ -14,7 +14,7 @@
 //
 // Every namespace is removed on exit, also on failure and on Ctrl-C; processes are ended by PID.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -171,7 +171,13 @@ async function runServer(name, start, machines) {
     const delays = idx.map((i) => ((i * 7919) % 1000) / 1000 * SPREAD_S);
     const load = loadavg()[0];
     const t = Date.now();
+    // BENCH_STORM_PCAP=DIR: DHCP on the bridge through each storm (DIR/<server>.pcap), to count what was asked and answered.
+    const dump = process.env.BENCH_STORM_PCAP
+      ? inNs(SNS, 'tcpdump', ['-i', 'br0', '-n', '-U', '-s', '400', '-w', join(resolve(process.env.BENCH_STORM_PCAP), `${name.replace(/\W+/g, '-')}.pcap`), 'udp port 67 or udp port 68'], { stdio: 'ignore' })
+      : undefined;
+    if (dump) await sleep(500);
     const recs = await storm(idx, machines, delays);
+    if (dump) await stop(dump);
     const res = summary(`${name} (load ${load.toFixed(1)} → ${loadavg()[0].toFixed(1)}, ${((Date.now() - t) / 1000).toFixed(1)} s wall)`, lone, recs);
     for (let i = 0; i < machines.length; i++) spawnSync('ip', ['-n', cns(i), 'addr', 'flush', 'dev', 'eth0']);
     return res;
@@ -205,12 +211,15 @@ async function main() {
   for (const sub of ['boot', 'images', 'rootfs']) mkdirSync(join(www, sub), { recursive: true });
   const startRolecast = async () => {
     const cfg = join(dir, 'rolecast.yaml');
-    writeFileSync(cfg, [`profilesDir: ${join(dir, 'profiles')}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`, `address: ${SERVER}`, 'logLevel: warn', 'user: root',
+    // BENCH_STORM_LOG=FILE: rolecast's log at BENCH_STORM_LOGLEVEL (default info: one line per boot stage) kept in FILE.
+    const logFile = process.env.BENCH_STORM_LOG ? resolve(process.env.BENCH_STORM_LOG) : undefined;
+    writeFileSync(cfg, [`profilesDir: ${join(dir, 'profiles')}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`, `address: ${SERVER}`,
+      `logLevel: ${logFile ? process.env.BENCH_STORM_LOGLEVEL ?? 'info' : 'warn'}`, 'user: root',
       // BENCH_STORM_UNICAST=off: every DHCP reply broadcast (the before of unicast replies); default auto.
       ...(process.env.BENCH_STORM_UNICAST ? ['dhcp:', `  unicastReplies: ${process.env.BENCH_STORM_UNICAST}`] : []), ''].join('\n'));
     // BENCH_STORM_PROF=DIR: a CPU profile of rolecast through the storm (scripts/cpuprof-top.mjs reads it).
     const prof = process.env.BENCH_STORM_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_STORM_PROF)] : [];
-    const p = inNs(SNS, process.execPath, [...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    const p = inNs(SNS, process.execPath, [...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', logFile ? openSync(logFile, 'a') : 'ignore', 'inherit'] });
     await until('rolecast', () => curlOk(`http://${SERVER}:8080/healthz`));
     const got = spawnSync('ip', ['netns', 'exec', SNS, 'curl', '-sf', '-o', join(www, 'boot', 'script.ipxe'), `http://${SERVER}:8080/boot/${machines[0].mac}.ipxe`]);
     if (got.status !== 0) throw new Error('cannot fetch the first machine\'s iPXE script from rolecast');
@@ -244,8 +253,9 @@ http { access_log off; sendfile on; tcp_nopush on; default_type application/octe
   };
   const peer = await runServer('dnsmasq+nginx', startPeers, machines).catch((e) => { console.log(String(e)); return undefined; });
   if (rc && peer) {
-    console.log(`storm: rolecast ${rc.ok}/${machines.length}, p99 ${fmt(rc.p99)} = ${(rc.p99 / rc.lone).toFixed(2)}x its lone boot (target <= 2); `
-      + `dnsmasq+nginx ${peer.ok}/${machines.length}, p99 ${fmt(peer.p99)}; rolecast/peer p99 time ${(rc.p99 / peer.p99).toFixed(2)}, p50 ${(rc.p50 / peer.p50).toFixed(2)} (< 1: rolecast faster)`);
+    console.log(`storm: rolecast ${rc.ok}/${machines.length}, p99 ${fmt(rc.p99)}, p99 / lone boot ${(rc.p99 / rc.lone).toFixed(2)} (target <= 2); `
+      + `dnsmasq+nginx ${peer.ok}/${machines.length}, p99 ${fmt(peer.p99)}, p99 / lone boot ${(peer.p99 / peer.lone).toFixed(2)}; `
+      + `rolecast/peer p99 time ${(rc.p99 / peer.p99).toFixed(2)}, p50 ${(rc.p50 / peer.p50).toFixed(2)} (< 1: rolecast faster)`);
   }
 }
 
