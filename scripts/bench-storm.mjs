@@ -14,6 +14,7 @@
 //
 // Every namespace is removed on exit, also on failure and on Ctrl-C; processes are ended by PID.
 import { spawn, spawnSync } from 'node:child_process';
+import * as requireFs from 'node:fs';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -155,6 +156,35 @@ function summary(name, lone, recs) {
   return { ok: ok.length, p50: pct(ok.map((r) => r.stages.total), 0.5), p99: pct(ok.map((r) => r.stages.total), 0.99), lone: lone.stages.total };
 }
 
+/**
+ * BENCH_STORM_SAMPLE=1: where the DHCP server's main thread is through the storm, from /proc every 10 ms:
+ * running or waiting for a core (R), asleep (S: its event loop idle, or waiting on a lock), in the disk or
+ * a kernel mutex (D), with the kernel function it sleeps in (wchan) and the top of its kernel stack.
+ * Its runqueue wait (schedstat) says how long it was ready to run but had no core.
+ */
+function sampleThread(pid) {
+  if (!process.env.BENCH_STORM_SAMPLE || !pid) return () => undefined;
+  const { readFileSync } = requireFs;
+  const read = (f) => { try { return readFileSync(`/proc/${pid}/task/${pid}/${f}`, 'utf8'); } catch { return ''; } };
+  const sched = () => read('schedstat').split(' ').map(Number);
+  const [cpu0, wait0] = sched();
+  const counts = new Map();
+  let n = 0;
+  const timer = setInterval(() => {
+    const state = read('stat').replace(/^.*\) /, '')[0];
+    const top = read('stack').split('\n').map((l) => l.replace(/^\[<[0-9a-f]+>\] /, '').replace(/\+0x.*$/, '')).filter((f) => f && !/^(__schedule|schedule|schedule_.*|do_syscall_64|entry_SYSCALL.*|__x64_sys_.*|x64_sys_call)$/.test(f)).slice(0, 3).join(' < ');
+    const key = `${state} ${state === 'R' ? '' : read('wchan')}${top ? ` [${top}]` : ''}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    n++;
+  }, 10);
+  return () => {
+    clearInterval(timer);
+    const [cpu1, wait1] = sched();
+    console.log(`  DHCP server thread ${pid}: ${((cpu1 - cpu0) / 1e9).toFixed(2)} s on a core, ${((wait1 - wait0) / 1e9).toFixed(2)} s waiting for one; ${n} samples:`);
+    for (const [k, v] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`    ${(100 * v / n).toFixed(1).padStart(5)}%  ${k}`);
+  };
+}
+
 async function runServer(name, start, machines) {
   const servers = await start();
   try {
@@ -176,7 +206,9 @@ async function runServer(name, start, machines) {
       ? inNs(SNS, 'tcpdump', ['-i', 'br0', '-n', '-U', '-s', '400', '-w', join(resolve(process.env.BENCH_STORM_PCAP), `${name.replace(/\W+/g, '-')}.pcap`), 'udp port 67 or udp port 68'], { stdio: 'ignore' })
       : undefined;
     if (dump) await sleep(500);
+    const sampled = sampleThread(servers[name === 'rolecast' ? 0 : 1]?.pid);
     const recs = await storm(idx, machines, delays);
+    sampled();
     if (dump) await stop(dump);
     const res = summary(`${name} (load ${load.toFixed(1)} → ${loadavg()[0].toFixed(1)}, ${((Date.now() - t) / 1000).toFixed(1)} s wall)`, lone, recs);
     for (let i = 0; i < machines.length; i++) spawnSync('ip', ['-n', cns(i), 'addr', 'flush', 'dev', 'eth0']);
