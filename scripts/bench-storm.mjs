@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
 if (process.getuid?.() !== 0) { console.error('bench:storm needs root (network namespaces)'); process.exit(1); }
 const { writeProfiles } = await import(join(ROOT, 'scripts/bench-profiles.mjs'));
+const { processTree } = await import(join(ROOT, 'scripts/bench-cpu.mjs'));
 const { buildInitramfs } = await import(join(ROOT, 'src/images/initramfs.ts'));
 
 const N = Number(process.env.BENCH_STORM_N ?? 300);
@@ -185,6 +186,21 @@ function sampleThread(pid) {
   };
 }
 
+/** CPU seconds (user + system, every thread) of the servers and their children (nginx's workers) so far. */
+function treeCpu(servers) {
+  const tick = 100; // USER_HZ
+  let ms = 0;
+  for (const p of servers) {
+    for (const pid of p.pid ? processTree(p.pid) : []) {
+      try {
+        const f = requireFs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        ms += (Number(f[11]) + Number(f[12])) * 1000 / tick; // utime, stime
+      } catch { /* gone */ }
+    }
+  }
+  return ms;
+}
+
 async function runServer(name, start, machines) {
   const servers = await start();
   try {
@@ -207,10 +223,12 @@ async function runServer(name, start, machines) {
       : undefined;
     if (dump) await sleep(500);
     const sampled = sampleThread(servers[name === 'rolecast' ? 0 : 1]?.pid);
+    const cpu0 = treeCpu(servers);
     const recs = await storm(idx, machines, delays);
+    const cpu = treeCpu(servers) - cpu0;
     sampled();
     if (dump) await stop(dump);
-    const res = summary(`${name} (load ${load.toFixed(1)} → ${loadavg()[0].toFixed(1)}, ${((Date.now() - t) / 1000).toFixed(1)} s wall)`, lone, recs);
+    const res = summary(`${name} (load ${load.toFixed(1)} → ${loadavg()[0].toFixed(1)}, ${((Date.now() - t) / 1000).toFixed(1)} s wall, server CPU ${(cpu / 1000).toFixed(1)} s)`, lone, recs);
     for (let i = 0; i < machines.length; i++) spawnSync('ip', ['-n', cns(i), 'addr', 'flush', 'dev', 'eth0']);
     return res;
   } finally {
