@@ -64,6 +64,17 @@ export function lastPower(actions: readonly PowerAction[]): { state: 'on' | 'off
   return null;
 }
 
+/** Line n (1-based) of a text, without splitting all of it (machines.yaml is 10,000 lines at scale). */
+export function lineOf(text: string, n: number): string | undefined {
+  let at = 0;
+  for (let i = 1; i < n; i++) {
+    at = text.indexOf('\n', at) + 1;
+    if (at === 0) return undefined;
+  }
+  const end = text.indexOf('\n', at);
+  return end < 0 ? text.slice(at) : text.slice(at, end);
+}
+
 function findMachine(inv: Inventory, key: string): Machine | undefined {
   return inv.byHost.get(key) ?? inv.byMac.get(normaliseMac(key) ?? '');
 }
@@ -115,7 +126,7 @@ export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
     // Through the state's profile store: the profiles directory, or the database's current version.
     // Unreadable (the database is down): no line, the rest of the answer stands.
     const src = await deps.state.profiles.read(m.source.file).catch(() => undefined);
-    const line = src?.text.split('\n')[m.source.line - 1];
+    const line = src ? lineOf(src.text, m.source.line) : undefined;
     const row = fleetRow(inv, deps.images ? { ...deps.ctx, images: await deps.images(inv) } : deps.ctx, m, served.all());
     const last = row.served;
     const key = await serverKey(deps.dataDir);

@@ -12,7 +12,7 @@ import { derive } from '../serverkey.js';
 import { fleetRow } from '../boot/fleet.js';
 import { resolveMachine } from '../inventory/resolve.js';
 import { renderHosts } from '../render/hostfiles.js';
-import { realServersOf } from '../render/keepalived.js';
+import { realServersOf, virtualServerText } from '../render/keepalived.js';
 import { hasSeededHashes, renderKeyOf, seedFilesHashes } from '../boot/content.js';
 import type { ImageView } from '../images/view.js';
 
@@ -76,6 +76,11 @@ async function fill(inv: Inventory, ctx: RenderContext, hashes: Promise<readonly
   await yieldToLoop();
   realServersOf(inv, '');
   await yieldToLoop();
+  // Each site's real-server block, each in its own turn (the first load balancer's files need them all).
+  for (const site of Object.keys(inv.sites)) {
+    virtualServerText(inv, site);
+    await yieldToLoop();
+  }
   await sliced(inv.machines, (m) => plannedRow(inv, ctx, m));
 }
 

@@ -72,13 +72,27 @@ function virtualServerBlock(inv: Inventory, name: string): string[] {
   return out;
 }
 
+// A site's virtual_server block lists every real server (O(N) text): the same for every load balancer
+// of the snapshot, so it is built once per snapshot and site.
+const siteBlocks = new WeakMap<Inventory, Map<string, string>>();
+
+/** The virtual_server block of a site as text (its lines joined), once per snapshot. */
+export function virtualServerText(inv: Inventory, name: string): string {
+  let perInv = siteBlocks.get(inv);
+  if (!perInv) { perInv = new Map(); siteBlocks.set(inv, perInv); }
+  let text = perInv.get(name);
+  if (text === undefined) { text = virtualServerBlock(inv, name).join('\n'); perInv.set(name, text); }
+  return text;
+}
+
 export function renderKeepalived(rm: ResolvedMachine, inv: Inventory): RenderedFile | undefined {
   const k = rm.role.keepalived;
   if (!k) return undefined;
   const out = [`# rolecast: keepalived for ${rm.machine.host} (${rm.role.name}); real servers from the inventory`, 'global_defs {',
     `    router_id ${k.routerIdPrefix ?? ''}${rm.machine.host}`, '    vrrp_garp_master_refresh 60', '}', ''];
   for (const v of k.vrrp) out.push(...vrrpBlock(rm, inv, v));
-  for (const s of k.virtualServers) out.push(...virtualServerBlock(inv, s));
+  // Joining the parts' joined lines with the same separator gives the text joining every line would.
+  const content = [out.join('\n'), ...k.virtualServers.map((s) => virtualServerText(inv, s))].join('\n');
   const secret = k.vrrp.some((v) => v.authSecret !== undefined);
-  return { path: '/etc/keepalived/keepalived.conf', mode: secret ? 0o600 : 0o644, content: out.join('\n'), secret };
+  return { path: '/etc/keepalived/keepalived.conf', mode: secret ? 0o600 : 0o644, content, secret };
 }
