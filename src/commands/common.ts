@@ -159,7 +159,8 @@ export async function loadProfiles(l: Loaded | ServerConfig): Promise<Inventory>
 export async function loadProfilesForServe(l: Loaded): Promise<{ inv: Inventory; load?: OffThreadLoad }> {
   if (usesDatabase(l) || !existsSync(l.cfg.profilesDir)) return { inv: await loadProfiles(l) };
   const { LOADER_HASHES_MIN, startOffThreadLoad, WorkerUnavailable } = await import('../inventory/offthread.js');
-  const load = startOffThreadLoad(l.cfg.profilesDir);
+  // Nothing is served yet: the snapshot comes over in one message rather than paced slices.
+  const load = startOffThreadLoad(l.cfg.profilesDir, Number.MAX_SAFE_INTEGER);
   try {
     const inv = await load.inventory;
     if (inv.machines.length >= LOADER_HASHES_MIN) return { inv, load };
