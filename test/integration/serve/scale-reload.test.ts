@@ -117,3 +117,26 @@ it(`reloads ${N} machines with the per-snapshot hashes ready at the swap and the
   // Generous (CI has 2 busy cores); the targets themselves are benchmarks (npm run bench:scale).
   expect(Math.max(...during, after.ms)).toBeLessThan(5000);
 }, 120_000);
+
+it('starts on a snapshot and hashes from the loader thread (as `serve` does): the API takes those hashes', async () => {
+  const { startOffThreadLoad } = await import('../../../src/inventory/offthread.js');
+  const base = defaultConfig();
+  const cfg2: ServerConfig = { ...cfg, dataDir: join(dir, 'data2'), http: { ...base.http, host: '127.0.0.1', port: 0, tokens: { read: [TOKEN] } } };
+  const load = startOffThreadLoad(profiles, Number.MAX_SAFE_INTEGER);
+  const inv = await load.inventory;
+  const key = await serverKey(cfg2.dataDir);
+  const ctx = { baseUrl: `http://127.0.0.1:${cfg2.http.port}`, server: cfg2.address, serverKey: key };
+  const hashes = load.hashes(ctx);
+  const second = await startServer(cfg2, silentLogger(), inv, undefined, { hashes });
+  try {
+    const r = await fetch(`http://127.0.0.1:${second.httpPort}/api/machines`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const rows = await r.json() as Row[];
+    expect(rows).toHaveLength(inv.machines.length);
+    expect(hasSeededHashes(inv, ctx)).toBe(true);
+    const m = inv.byHost.get('s7')!;
+    const plan = planBoot({ mac: m.macs[0]!, protocol: 'http', request: 'rootfs', ipxe: true, pxe: true }, inv, { baseUrl: ctx.baseUrl }) as BootTargetPlan;
+    expect(rows.find((x) => x.host === 's7')!.hash).toBe(publishedHash(key, machineContent(plan, inv, ctx).hash));
+  } finally {
+    await second.close();
+  }
+}, 120_000);
