@@ -87,10 +87,15 @@ function pgCpu() {
 function stop(p) { try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ } }
 
 let pgc;
+let pgUrl;
+// BENCH_DHCP_PGSTAT=1: load pg_stat_statements (nested statements too: plpgsql's) and count function
+// time in the bench's own temp cluster, and print what PostgreSQL spent its time on during each
+// flat-out run (it adds its own overhead: a diagnostic, not a figure to compare).
+const PGSTAT = process.env.BENCH_DHCP_PGSTAT === '1';
 async function pgDatabase(name) {
   if (!pgc) {
     const { PgCluster } = await import('../test/helpers/pg.ts');
-    pgc = await PgCluster.start();
+    pgc = await PgCluster.start(PGSTAT ? ["shared_preload_libraries = 'pg_stat_statements'", "pg_stat_statements.track = 'all'", "track_functions = 'all'"] : []);
   }
   const { default: pg } = await import('pg');
   const c = new pg.Client({ connectionString: pgc.url('postgres') });
@@ -100,6 +105,37 @@ async function pgDatabase(name) {
   return pgc.url(name);
 }
 
+/** One query on the run's database (WAL position, statistics). */
+async function pgQuery(url, sql) {
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try { return (await c.query(sql)).rows; } finally { await c.end(); }
+}
+
+/** Start of a flat-out run on PostgreSQL: the WAL position, and (PGSTAT) statistics reset. */
+async function pgMark(url) {
+  if (PGSTAT) {
+    await pgQuery(url, 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await pgQuery(url, 'SELECT pg_stat_statements_reset(), pg_stat_reset()');
+  }
+  return BigInt((await pgQuery(url, "SELECT (pg_current_wal_lsn() - '0/0')::bigint AS b"))[0].b);
+}
+
+/** End of it: WAL bytes per exchange, and (PGSTAT) the statements and functions that took the time. */
+async function pgReport(url, wal0, exchanges) {
+  const wal = BigInt((await pgQuery(url, "SELECT (pg_current_wal_lsn() - '0/0')::bigint AS b"))[0].b) - wal0;
+  const lines = [`    WAL ${(Number(wal) / exchanges).toFixed(0)} bytes per exchange`];
+  if (PGSTAT) {
+    const st = await pgQuery(url, `SELECT calls, total_exec_time, rows, toplevel, wal_bytes, regexp_replace(left(query, 110), '\\s+', ' ', 'g') AS q
+      FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 14`);
+    for (const r of st) lines.push(`    ${(r.total_exec_time * 1000 / exchanges).toFixed(1).padStart(6)} µs/exch ${String(r.calls).padStart(7)} calls ${(r.total_exec_time * 1000 / Math.max(1, r.calls)).toFixed(1).padStart(7)} µs/call ${r.toplevel ? 'top ' : 'nest'} ${r.q}`);
+    const fn = await pgQuery(url, 'SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions ORDER BY total_time DESC');
+    for (const r of fn) lines.push(`    fn ${r.funcname}: ${r.calls} calls, total ${(r.total_time * 1000 / exchanges).toFixed(1)} µs/exch, self ${(r.self_time * 1000 / exchanges).toFixed(1)} µs/exch`);
+  }
+  return lines.join('\n');
+}
+
 async function startServer(server, n, run) {
   const data = join(dir, `data-${server}-${n}-${run}`);
   mkdirSync(data, { recursive: true });
@@ -107,8 +143,9 @@ async function startServer(server, n, run) {
   const prof = process.env.BENCH_DHCP_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_DHCP_PROF, server)}`] : [];
   if (server === 'rolecast-pg') {
     const cfg = join(data, 'rolecast.yaml');
+    pgUrl = await pgDatabase(`bench_${n}_${run}`);
     writeFileSync(cfg, [`profilesDir: ${join(dir, `profiles-${n}`)}`, `dataDir: ${data}`, 'address: 10.0.0.1', 'user: root',
-      `state:\n  backend: postgres\n  url: ${await pgDatabase(`bench_${n}_${run}`)}`, ''].join('\n'));
+      `state:\n  backend: postgres\n  url: ${pgUrl}`, ''].join('\n'));
     return spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg],
       { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env } });
   }
@@ -143,6 +180,7 @@ try {
         await waitReady(p, server);
         const at1000 = perfdhcp(join(dir, `macs-${n}`), 1000, SECONDS, true);
         const cpu0 = cpuOf(p.pid);
+        const wal0 = server === 'rolecast-pg' ? await pgMark(pgUrl) : 0n;
         const pg0 = server === 'rolecast-pg' ? pgCpu() : 0;
         const max = perfdhcp(join(dir, `macs-${n}`), 50000, SECONDS, false);
         // CPU per exchange: what one DORA costs the server, much less sensitive than the rate to the other
@@ -150,10 +188,12 @@ try {
         max.cpuUs = ((cpuOf(p.pid) - cpu0) / Math.max(1, max.rate * SECONDS)) * 1e6;
         // With the postgres backend the database works for each exchange too: counted beside it.
         max.pgUs = server === 'rolecast-pg' ? ((pgCpu() - pg0) / Math.max(1, max.rate * SECONDS)) * 1e6 : 0;
+        const pgDetail = server === 'rolecast-pg' ? await pgReport(pgUrl, wal0, Math.max(1, max.rate * SECONDS)) : '';
         stop(p);
         await new Promise((r) => (p.exitCode !== null ? r() : p.once('close', r)));
         res[server].push({ at1000, max });
         console.log(`  ${n} machines, run ${run + 1}, ${server}: at 1000/s ${at1000.drops} drops of ${at1000.sent}, OFFER p50 ${at1000.p50.toFixed(2)} ms p99 ${at1000.p99.toFixed(2)} ms; flat out ${max.rate.toFixed(0)}/s, ${max.cpuUs.toFixed(0)} µs CPU per exchange${max.pgUs ? ` + ${max.pgUs.toFixed(0)} µs in PostgreSQL` : ''}`);
+        if (pgDetail) console.log(pgDetail);
       }
     }
     const m = (s, f) => median(res[s].map(f));

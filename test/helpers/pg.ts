@@ -42,8 +42,11 @@ export class PgCluster {
   /** The socket directory (the cluster's temp dir). */
   get socketDir(): string { return this.dir; }
 
-  /** initdb + start; one database `rolecast`. */
-  static async start(): Promise<PgCluster> {
+  /**
+   * initdb + start; one database `rolecast`. `settings`: extra postgresql.conf lines (the DHCP bench
+   * loads pg_stat_statements this way, only in its own temp cluster).
+   */
+  static async start(settings: string[] = []): Promise<PgCluster> {
     const who = owner();
     const dir = mkdtempSync('/tmp/rcpg-');
     chownSync(dir, who.uid, who.gid);
@@ -55,7 +58,7 @@ export class PgCluster {
       // Unix socket only, in our directory; fsync stays on (the tests are about durability).
       writeFileSync(join(c.dataDir, 'postgresql.auto.conf'), [
         "listen_addresses = ''", `unix_socket_directories = '${dir}'`, 'max_connections = 100',
-        'shared_buffers = 32MB', "log_min_messages = 'warning'", '',
+        'shared_buffers = 32MB', "log_min_messages = 'warning'", ...settings, '',
       ].join('\n'));
       c.pgStart();
       const cl = new pg.Client({ host: dir, user: 'postgres', database: 'postgres' });
