@@ -9,6 +9,7 @@
 import type pg from 'pg';
 import { RolecastError } from '../../errors.js';
 import { LEASE_COMMIT_V4 } from './lease-sql.js';
+import { LEASE_COMMIT_V5 } from './lease-sql-v5.js';
 
 export interface Migration { version: number; name: string; sql: string }
 
@@ -179,6 +180,11 @@ ALTER TABLE events ADD COLUMN verified boolean;
     version: 4,
     name: 'lease commit without subtransactions, one NOTIFY per batch',
     sql: LEASE_COMMIT_V4,
+  },
+  {
+    version: 5,
+    name: 'lease commit: one set-based statement for a batch of independent grants',
+    sql: LEASE_COMMIT_V5,
   },
 ];
 

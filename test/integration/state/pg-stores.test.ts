@@ -47,7 +47,7 @@ describePg('PostgreSQL state backend', () => {
 
   it('migrations are recorded once and re-running them changes nothing', async () => {
     const r = await sql.query('SELECT version FROM rolecast_schema ORDER BY version');
-    expect(r.rows.map((x: { version: number }) => x.version)).toEqual([1, 2, 3, 4]);
+    expect(r.rows.map((x: { version: number }) => x.version)).toEqual([1, 2, 3, 4, 5]);
     expect(await migrate(sql)).toEqual([]);
   });
 
@@ -118,6 +118,19 @@ describePg('PostgreSQL state backend', () => {
     // A reserved address goes through whatever another server offered this MAC.
     expect(await a.leases.commit(lease(mac, '10.9.1.12'), { network: 'lab' })).toBe(true);
     expect(await b.leases.commit(lease(mac, '10.9.1.99', 'bound'), { network: 'lab', reserved: true })).toBe(true);
+  });
+
+  it('a reserved offer and its ACK gathered into one batch: the ACK stores the lease, both are answered, the other server learns it', async () => {
+    const mac = '52:54:00:bb:00:31';
+    const offer = a.leases.commit(lease(mac, '10.9.3.31'), { network: 'lab', reserved: true });
+    const ack = a.leases.commit(lease(mac, '10.9.3.31', 'bound'), { network: 'lab', reserved: true });
+    // A renewal right behind it (answered at once) and a pool offer of another MAC in the same window.
+    expect(await Promise.all([offer, ack])).toEqual([true, true]);
+    expect(await a.leases.commit(lease(mac, '10.9.3.31', 'bound'), { network: 'lab', reserved: true })).toBe(true);
+    expect(await a.leases.commit(lease('52:54:00:bb:00:32', '10.9.3.31'), { network: 'lab' })).toBe(false);
+    const row = (await sql.query('SELECT state, ip, server FROM leases WHERE mac = $1', [mac])).rows[0] as { state: string; ip: string; server: string };
+    expect(row).toEqual({ state: 'bound', ip: '10.9.3.31', server: a.link.serverId });
+    await waitFor(() => b.leases.byMacLive(mac)?.state === 'bound', 3000);
   });
 
   it("an event recorded on one server reaches the other's subscribers and timeline", async () => {
