@@ -17,6 +17,41 @@ import type { PgLink } from './link.js';
 import { Timelines, type TimelineLimits } from '../timelines.js';
 
 const BATCH = 500;
+/**
+ * A writer that finds fewer than BATCH events waiting first lets more gather for this long: under a
+ * DHCP burst (4 events per exchange) a batch then carries hundreds of rows instead of dozens, and
+ * PostgreSQL's per-statement cost (plan, commit, NOTIFY) is paid that many times less. Other servers
+ * see an event that much later; local subscribers see it at once (emit delivers before it queues).
+ */
+const GATHER_MS = 10;
+
+/**
+ * One batch: one multi-row INSERT from typed arrays (one per column, unnested) and one NOTIFY of its
+ * origin and id range, committed without waiting for the WAL flush. A named (prepared) statement: each
+ * pooled connection parses and plans it once. Typed arrays rather than a jsonb document: nothing for
+ * PostgreSQL to parse per field but the values themselves (measured: ~20-40% less backend CPU per row).
+ */
+const INSERT_EVENTS = `WITH ins AS (
+    INSERT INTO events (mac, stage, at, host, detail, address, verified, server)
+    SELECT mac, stage, at, host, detail, address, verified, $8
+      FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::boolean[])
+        AS x(mac, stage, at, host, detail, address, verified)
+    RETURNING id)
+  SELECT pg_notify('rolecast_events', json_build_object('s', $8::text, 'from', min(id), 'to', max(id))::text),
+         set_config('synchronous_commit', 'off', true)
+  FROM ins`;
+
+function columnsOf(batch: readonly BootEvent[], server: string): unknown[] {
+  const n = batch.length;
+  const mac = new Array<string>(n), stage = new Array<string>(n), at = new Array<string>(n);
+  const host = new Array<string | null>(n), detail = new Array<string | null>(n), address = new Array<string | null>(n), verified = new Array<boolean | null>(n);
+  for (let i = 0; i < n; i++) {
+    const e = batch[i]!;
+    mac[i] = e.mac; stage[i] = e.stage; at[i] = e.at;
+    host[i] = e.host ?? null; detail[i] = e.detail ?? null; address[i] = e.address ?? null; verified[i] = e.verified ?? null;
+  }
+  return [mac, stage, at, host, detail, address, verified, server];
+}
 /** Beyond this many unwritten events the oldest are dropped (and counted in the log): memory is bounded. */
 const MAX_QUEUE = 100_000;
 
@@ -36,6 +71,7 @@ export class PgEventLog implements EventLog {
   /** Ids the last catch-up delivered: their notifications, if they also arrive, are not delivered twice. */
   private replayed = new Set<bigint>();
   private dropped = 0;
+  private closing = false;
   /** Reads of other servers' batches, one after another. */
   private reads: Promise<void> = Promise.resolve();
 
@@ -147,20 +183,15 @@ export class PgEventLog implements EventLog {
 
   private async write(): Promise<void> {
     while (this.queue.length && this.link.up) {
+      if (this.queue.length < BATCH && !this.closing) await new Promise((r) => setTimeout(r, GATHER_MS));
+      if (!this.link.up) return;
       if (this.dropped) {
         this.logger.error({ dropped: this.dropped }, 'boot events dropped: the state database was unreachable too long');
         this.dropped = 0;
       }
       const batch = this.queue.slice(0, BATCH);
       try {
-        await this.link.pool.query(
-          `WITH e AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(mac text, stage text, at text, host text, detail text, address text, verified boolean)),
-                ins AS (INSERT INTO events (mac, stage, at, host, detail, address, verified, server)
-                        SELECT mac, stage, at::timestamptz, host, detail, address, verified, $2 FROM e RETURNING id)
-           SELECT pg_notify('rolecast_events', json_build_object('s', $2::text, 'from', min(id), 'to', max(id))::text),
-                  set_config('synchronous_commit', 'off', true)
-           FROM ins`,
-          [JSON.stringify(batch), this.link.serverId]);
+        await this.link.pool.query({ name: 'rolecast_events_insert', text: INSERT_EVENTS, values: columnsOf(batch, this.link.serverId) });
         this.queue.splice(0, batch.length);
       } catch (err) {
         if (!this.link.failed(err)) {
@@ -186,6 +217,7 @@ export class PgEventLog implements EventLog {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.writing;
     if (this.link.up && this.queue.length) await this.write();
     if (this.queue.length) this.logger.warn({ events: this.queue.length }, 'boot events not written at shutdown (state database unreachable)');

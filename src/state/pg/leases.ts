@@ -15,10 +15,19 @@ import type { PgLink } from './link.js';
 import { ipToInt } from '../../inventory/ip.js';
 import { LeaseIndex } from '../lease-index.js';
 
-interface Change { rec: LeaseRecord; network: string; reserved: boolean }
+/** `answered`: its DHCP reply has already gone (a reserved machine's offer or renewal): nobody waits for it. */
+interface Change { rec: LeaseRecord; network: string; reserved: boolean; answered?: boolean }
 interface Waiter { change: Change; resolve(ok: boolean): void }
 
 const LANES = 3;
+/**
+ * Changes nobody waits for (reserved offers and renewals, answered at once) gather this long, up to
+ * GATHER_MAX of them, before a batch is sent: under a burst one transaction then carries dozens of
+ * them instead of a few (PostgreSQL's cost per batch — statement, locks, commit — is several times its
+ * cost per change). A change someone waits for sends the batch at once, with whatever gathered.
+ */
+const GATHER_MS = 10;
+const GATHER_MAX = 200;
 
 function isGrant(r: LeaseRecord): boolean {
   return r.state === 'offered' || r.state === 'bound';
@@ -41,6 +50,12 @@ export class PgLeaseStore implements LeaseStore {
   private readonly inflight = new Map<string, LeaseRecord>();
   /** MACs whose change is in a transaction now. */
   private readonly busy = new Set<string>();
+  /** Pending changes somebody waits for (a pool grant, a first bound lease, a release): send now. */
+  private waited = 0;
+  private gather: NodeJS.Timeout | undefined;
+  /** The gathering time is over (or the store is closing): send what is pending. */
+  private due = false;
+  private closing = false;
 
   private constructor(private readonly link: PgLink, private readonly logger: Logger, now: () => number) {
     this.index = new LeaseIndex(now);
@@ -113,16 +128,18 @@ export class PgLeaseStore implements LeaseStore {
       this.inflight.set(rec.ip, rec);
       this.moveHint(change);
     }
-    const stored = new Promise<boolean>((resolve) => {
-      this.pending.push({ change, resolve });
-      this.kick();
-    }).finally(() => { if (this.inflight.get(rec.ip) === rec) this.inflight.delete(rec.ip); });
     // Answered at once, the row following in the next batch, for the machine's own reservation (no
     // other MAC may hold that address: the inventory says so on every server): an offer, which is no
     // promise; and the renewal of a bound lease the table already holds (the grant is durable, only
     // the later expiry follows), as the file store does. A first bound lease waits for the database.
     const renewal = rec.state === 'bound' && held?.state === 'bound' && held.ip === rec.ip;
-    if (change.reserved && (rec.state === 'offered' || renewal)) {
+    change.answered = change.reserved && (rec.state === 'offered' || renewal);
+    const stored = new Promise<boolean>((resolve) => {
+      this.pending.push({ change, resolve });
+      if (!change.answered) this.waited++;
+      this.kick();
+    }).finally(() => { if (this.inflight.get(rec.ip) === rec) this.inflight.delete(rec.ip); });
+    if (change.answered) {
       void stored.then((ok) => { if (!ok) this.logger.warn({ mac: rec.mac, ip: rec.ip }, 'reserved address held by another MAC in the shared table: its REQUEST will be refused'); });
       return Promise.resolve(true);
     }
@@ -145,11 +162,20 @@ export class PgLeaseStore implements LeaseStore {
   private kick(): void {
     while (this.link.up && this.lanes.size < LANES && (this.queued.length || this.pending.length)) {
       if (this.queued.length && this.lanes.size > 0) return;
+      if (!this.queued.length && !this.waited && !this.due && !this.closing && this.pending.length < GATHER_MAX) {
+        this.gather ??= setTimeout(() => {
+          this.gather = undefined;
+          this.due = true;
+          try { this.kick(); } finally { this.due = false; }
+        }, GATHER_MS);
+        return;
+      }
       const queued = this.queued.splice(0);
       const batch: Waiter[] = [];
       const later: Waiter[] = [];
       for (const w of this.pending) (this.busy.has(w.change.rec.mac) ? later : batch).push(w);
       this.pending = later;
+      this.waited = later.reduce((n, w) => n + (w.change.answered ? 0 : 1), 0);
       if (!queued.length && !batch.length) return;
       const macs = [...queued.map((c) => c.rec.mac), ...batch.map((w) => w.change.rec.mac)];
       for (const m of macs) this.busy.add(m);
@@ -162,7 +188,8 @@ export class PgLeaseStore implements LeaseStore {
     }
   }
 
-  private async send(queued: Change[], batch: Waiter[]): Promise<void> {
+  private async send(queued: Change[], all: Waiter[]): Promise<void> {
+    const { batch, superseded } = supersede(all);
     const changes = [...queued, ...batch.map((w) => w.change)];
     // true: stored; false: refused; null: an offer of a lease the MAC already holds bound (nothing stored).
     let results: Array<boolean | null>;
@@ -172,10 +199,17 @@ export class PgLeaseStore implements LeaseStore {
       // crash, its client's REQUEST is refused and it starts over. A bound lease (the ACK), a release
       // or a decline waits for the flush. Notifying commits are serialised in PostgreSQL, so every
       // flush not waited for here shortens every other server's wait too.
-      const durable = changes.some((c) => c.rec.state !== 'offered');
-      const r = await this.link.pool.query<{ r: Array<boolean | null> }>(
-        "SELECT rolecast_lease_commit($1::jsonb, $2) AS r, set_config('synchronous_commit', $3, true)",
-        [JSON.stringify(changes.map(toPayload)), this.link.serverId, durable ? 'on' : 'off']);
+      // Changes answered already (a reserved machine's offer or renewal: no other MAC may hold that
+      // address) need no flush either: their reply left before this transaction began, so waiting
+      // for the WAL here protects nothing a client was told; a database crash within the WAL writer's
+      // delay loses only a later expiry of a lease the table holds, or an offer.
+      const durable = queued.length > 0 || changes.some((c) => c.rec.state !== 'offered' && !c.answered);
+      // A named (prepared) statement: parsed and planned once per pooled connection.
+      const r = await this.link.pool.query<{ r: Array<boolean | null> }>({
+        name: 'rolecast_lease_commit',
+        text: "SELECT rolecast_lease_commit($1::jsonb, $2) AS r, set_config('synchronous_commit', $3, true)",
+        values: [JSON.stringify(changes.map(toPayload)), this.link.serverId, durable ? 'on' : 'off'],
+      });
       results = r.rows[0]?.r ?? [];
     } catch (err) {
       this.queued.unshift(...queued);
@@ -183,6 +217,7 @@ export class PgLeaseStore implements LeaseStore {
       this.logger.error({ err, changes: changes.length }, gone ? 'lease commit: state database unreachable' : 'lease commit failed');
       // Not stored: a reserved grant may still go out (queued), a pool grant is refused.
       for (const w of batch) w.resolve(gone ? this.queueWhileDown(w.change) : false);
+      for (const [w, by] of superseded) void by.then(w.resolve);
       return;
     }
     changes.forEach((c, i) => { if (results[i]) this.stored(c); });
@@ -193,6 +228,7 @@ export class PgLeaseStore implements LeaseStore {
       const r = results[queued.length + i];
       w.resolve(r === true || r === null || !isGrant(w.change.rec));
     });
+    for (const [w, by] of superseded) void by.then(w.resolve);
   }
 
   /** A change the database took: into the cache. */
@@ -208,9 +244,50 @@ export class PgLeaseStore implements LeaseStore {
   }
 
   async close(): Promise<void> {
+    // What gathered is sent, not dropped: renewals answered at once are in it.
+    this.closing = true;
+    clearTimeout(this.gather);
+    this.gather = undefined;
+    this.kick();
     while (this.lanes.size) await Promise.all([...this.lanes]);
     for (const w of this.pending.splice(0)) w.resolve(false);
   }
+}
+
+/**
+ * A reserved grant answered already (its offer) followed in the same batch by a reserved grant of the
+ * same MAC and address (its ACK, or the next renewal) is not sent: the later one stores the same
+ * lease, and decides exactly as the pair would (for a reserved address the rules look only at other
+ * MACs' rows, which are the same for both). A DHCP exchange's offer and ACK gathered into one batch
+ * would otherwise put one MAC twice in a batch, which PostgreSQL then decides change by change
+ * (migration 5's fast path wants each MAC once). The skipped waiter gets the later change's answer.
+ */
+function supersede(all: Waiter[]): { batch: Waiter[]; superseded: Array<[Waiter, Promise<boolean>]> } {
+  const next = new Map<string, Waiter & { answer?: Promise<boolean> }>();
+  const keep: Waiter[] = [];
+  const superseded: Array<[Waiter, Promise<boolean>]> = [];
+  for (let i = all.length - 1; i >= 0; i--) {
+    const w = all[i]!;
+    const c = w.change;
+    const key = `${c.network}|${c.rec.mac}`;
+    const later = next.get(key);
+    if (later && c.answered && c.reserved && isGrant(c.rec) && later.change.reserved && isGrant(later.change.rec) && later.change.rec.ip === c.rec.ip) {
+      superseded.push([w, answerOf(later)]);
+      continue;
+    }
+    keep.push(w);
+    next.set(key, w);
+  }
+  return { batch: keep.reverse(), superseded };
+}
+
+/** A promise of what a waiter will be told (its resolve wrapped once). */
+function answerOf(w: Waiter & { answer?: Promise<boolean> }): Promise<boolean> {
+  if (!w.answer) {
+    const resolve = w.resolve;
+    w.answer = new Promise<boolean>((r) => { w.resolve = (ok) => { resolve(ok); r(ok); }; });
+  }
+  return w.answer;
 }
 
 function toPayload(c: Change): Record<string, unknown> {
