@@ -32,7 +32,7 @@ export class Timelines {
   /** Into the timeline only (loading history: subscribers are not told). */
   remember(e: BootEvent): void {
     const list = this.byMac.get(e.mac) ?? [];
-    list.push(e);
+    insertByTime(list, e);
     if (e.host) this.unknown.delete(e.mac);
     else if (this.unknown.has(e.mac) || list.length === 1) {
       this.unknown.delete(e.mac); // re-insert: most recently heard last
@@ -73,6 +73,18 @@ export class Timelines {
     this.subscribers.add(fn);
     return () => this.subscribers.delete(fn);
   }
+}
+
+/**
+ * Into a MAC's list, oldest first by `at` (after any equal one): events come in as they happen, except
+ * history loaded after a degraded start (the outage's own events are in the list already) and another
+ * server's batch read late; both belong before what came later. Usually the last place: one comparison.
+ */
+function insertByTime(list: BootEvent[], e: BootEvent): void {
+  let i = list.length;
+  while (i > 0 && list[i - 1]!.at > e.at) i--;
+  if (i === list.length) list.push(e);
+  else list.splice(i, 0, e);
 }
 
 /** A boot event read back from a journal or a notification: the fields every consumer relies on are strings. */

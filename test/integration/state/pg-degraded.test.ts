@@ -59,6 +59,8 @@ describePg('a server on PostgreSQL started while the database is down', () => {
     const cache = profileCachePath(cfg.dataDir);
     expect((JSON.parse(readFileSync(cache, 'utf8')) as { version: number }).version).toBe(2);
     expect(statSync(cache).mode & 0o777).toBe(0o600); // it holds secrets.yaml
+    // History of w106 in the database (written by close at the latest).
+    running.state.events.emit({ mac: W106, host: 'w106', stage: 'dhcp-ack', address: '10.0.0.106', at: new Date(Date.now() - 60_000).toISOString() });
     await running.close();
     running = undefined;
 
@@ -94,6 +96,12 @@ describePg('a server on PostgreSQL started while the database is down', () => {
     } finally {
       await sql.end();
     }
+    // The history loaded once the database came up sorts before the outage's own events (the boot
+    // script served above), not after them.
+    await waitFor(() => running!.state.events.timeline(W106).some((e) => e.stage === 'dhcp-ack'), 15_000);
+    const stages = running.state.events.timeline(W106).map((e) => e.stage);
+    expect(stages[0]).toBe('dhcp-ack');
+    expect(stages.length).toBeGreaterThan(1);
     // And it listens: a version made elsewhere reaches it.
     const other = await openPgState(db.url(), silentLogger(), { parts: ['profiles'] });
     try {
