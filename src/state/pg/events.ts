@@ -24,6 +24,10 @@ const BATCH = 500;
  * see an event that much later; local subscribers see it at once (emit delivers before it queues).
  */
 const GATHER_MS = 10;
+/** A catch-up reads from this many ids below the highest delivered (other servers' batches still in flight then). */
+const CATCH_UP_MARGIN = 5_000n;
+/** Other servers' event ids remembered as delivered (a catch-up's re-read and late notifications skip them). */
+const SEEN_MAX = 50_000;
 
 /**
  * One batch: one multi-row INSERT from typed arrays (one per column, unnested) and one NOTIFY of its
@@ -68,8 +72,16 @@ export class PgEventLog implements EventLog {
   private queue: BootEvent[] = [];
   private writing: Promise<void> | undefined;
   private lastId = 0n;
-  /** Ids the last catch-up delivered: their notifications, if they also arrive, are not delivered twice. */
-  private replayed = new Set<bigint>();
+  /** Where the history loaded at open ends: a catch-up never reads below it (those rows are in the timelines). */
+  private historyTo = 0n;
+  /**
+   * Ids of other servers' events delivered here (the last SEEN_MAX): a catch-up reads some of them again
+   * (it starts below the highest id delivered) and a notification may arrive for rows a catch-up
+   * delivered; neither is delivered twice.
+   */
+  private readonly seen = new Set<bigint>();
+  /** The first id of the lowest batch whose read failed: the next catch-up starts below it. */
+  private missedFrom: bigint | undefined;
   private dropped = 0;
   private closing = false;
   /** Reads of other servers' batches, one after another. */
@@ -102,12 +114,14 @@ export class PgEventLog implements EventLog {
          SELECT *, row_number() OVER (PARTITION BY mac ORDER BY id DESC) AS n FROM events) e
        WHERE n <= $1 ORDER BY id`, [this.timelines.limits.perMac]);
     for (const row of r.rows) this.remember(toEvent(row), BigInt(row.id));
+    this.historyTo = this.lastId;
   }
 
   /** Without the history: only where it ends (a catch-up after an outage starts there). */
   private async skipHistory(): Promise<void> {
     const r = await this.link.pool.query<{ id: string | null }>('SELECT max(id) AS id FROM events');
     this.lastId = BigInt(r.rows[0]?.id ?? 0);
+    this.historyTo = this.lastId;
   }
 
   /** One machine's whole timeline from the table (tools: `rolecast events`). */
@@ -117,13 +131,27 @@ export class PgEventLog implements EventLog {
     return r.rows.map(toEvent);
   }
 
-  /** After an outage: the events other servers wrote meanwhile, to the timelines and subscribers. */
+  /**
+   * After an outage (or a failed read): the events other servers wrote meanwhile, to the timelines and
+   * subscribers. Ids are handed out at insert and notified at commit, so the highest id delivered is no
+   * boundary: a batch of another server may have taken lower ids and committed while this link was
+   * down, and a batch whose read failed lies below later ones that were read. So the catch-up reads from
+   * CATCH_UP_MARGIN ids below the highest delivered, or from below the lowest failed batch, whichever
+   * is lower (never below the loaded history), and skips what was delivered already.
+   */
   private async catchUp(): Promise<void> {
+    let from = this.lastId - CATCH_UP_MARGIN;
+    const missed = this.missedFrom;
+    if (missed !== undefined && missed - 1n < from) from = missed - 1n;
+    if (from < this.historyTo) from = this.historyTo;
     const r = await this.link.pool.query<Row>(
       'SELECT id, mac, stage, at, host, detail, address, verified, server FROM events WHERE id > $1 AND server <> $2 ORDER BY id LIMIT 100000',
-      [this.lastId.toString(), this.link.serverId]);
-    this.replayed = new Set(r.rows.map((row) => BigInt(row.id)));
-    for (const row of r.rows) this.deliver({ ...toEvent(row), ...(row.server ? { server: row.server } : {}) }, BigInt(row.id));
+      [from.toString(), this.link.serverId]);
+    if (this.missedFrom === missed) this.missedFrom = undefined;
+    for (const row of r.rows) {
+      const id = BigInt(row.id);
+      if (!this.seen.has(id)) this.deliver({ ...toEvent(row), ...(row.server ? { server: row.server } : {}) }, id);
+    }
   }
 
   private remember(e: BootEvent, id?: bigint): void {
@@ -132,7 +160,11 @@ export class PgEventLog implements EventLog {
   }
 
   private deliver(e: BootEvent, id?: bigint): void {
-    if (id !== undefined && id > this.lastId) this.lastId = id;
+    if (id !== undefined) {
+      if (id > this.lastId) this.lastId = id;
+      this.seen.add(id);
+      if (this.seen.size > SEEN_MAX) this.seen.delete(this.seen.values().next().value as bigint);
+    }
     this.timelines.deliver(e);
   }
 
@@ -150,13 +182,19 @@ export class PgEventLog implements EventLog {
       for (const row of r.rows) {
         const id = BigInt(row.id);
         // Ids are handed out at insert and notifications come at commit, so ids from two servers can
-        // arrive out of order: only skip what a catch-up already delivered.
-        if (this.replayed.delete(id)) continue;
-        this.deliver(toEvent(row), id);
+        // arrive out of order: only skip what was delivered already (by a catch-up).
+        if (!this.seen.has(id)) this.deliver(toEvent(row), id);
       }
     }).catch((err: unknown) => {
-      // Down: the reconnect's catch-up reads what was missed.
-      if (!this.link.failed(err)) this.logger.error({ err }, 'cannot read boot events another server wrote');
+      // Not read: the next catch-up starts below this batch, even if later batches are read meanwhile.
+      const first = BigInt(String(from));
+      if (this.missedFrom === undefined || first < this.missedFrom) this.missedFrom = first;
+      // Down: the reconnect's catch-up reads what was missed; another error: a catch-up next, in order.
+      if (this.link.failed(err)) return;
+      this.logger.error({ err }, 'cannot read boot events another server wrote; reading again from there');
+      this.reads = this.reads.then(() => this.catchUp()).catch((e: unknown) => {
+        if (!this.link.failed(e)) this.logger.error({ err: e }, 'cannot read boot events another server wrote');
+      });
     });
   }
 

@@ -157,6 +157,38 @@ describePg('PostgreSQL state backend', () => {
     try { expect(flags(c)).toEqual(want); } finally { await c.close(); }
   });
 
+  it("a failed read of another server's batch: later batches read meanwhile do not make the catch-up skip it", async () => {
+    // Ids are handed out at insert, batches read one by one as notified. Batch 1's read fails (the
+    // connection dies under it), batch 2's read, next in line, succeeds on another pooled connection;
+    // then the link is back and catches up. It used to catch up from the highest id delivered (batch
+    // 2's), so batch 1 never reached this server.
+    const mac = '52:54:00:cc:00:07';
+    const pool = b.link.pool as unknown as { query: (...args: unknown[]) => Promise<unknown> };
+    const real = pool.query.bind(pool);
+    let release: ((fail: boolean) => void) | undefined;
+    let held = 0;
+    pool.query = (...args: unknown[]) => {
+      const text = typeof args[0] === 'string' ? args[0] : '';
+      if (!text.includes('WHERE id BETWEEN') || held++ > 0) return real(...args);
+      return new Promise<boolean>((r) => { release = r; }).then(() => {
+        throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+      });
+    };
+    try {
+      a.events.emit({ mac, stage: 'dhcp-discover' });
+      await waitFor(() => release, 3000);
+      a.events.emit({ mac, stage: 'dhcp-offer', address: '10.9.2.7' });
+      await waitFor(() => a.events.backlog === 0, 3000);
+      await new Promise((r) => setTimeout(r, 300)); // batch 2's notification reaches b, its read queues
+      release!(true);
+      await waitFor(() => b.events.timeline(mac).length >= 2 && b.link.up, 5000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(b.events.timeline(mac).map((e) => e.stage)).toEqual(['dhcp-discover', 'dhcp-offer']);
+    } finally {
+      pool.query = real;
+    }
+  });
+
   it('served records, discovered machines and power actions are shared', async () => {
     await a.served.record('52:54:00:dd:00:01', { host: 'w1', role: 'web', hash: 'h1', at: new Date().toISOString() });
     await a.discovered.put({ mac: '52:54:00:dd:00:02', macs: ['52:54:00:dd:00:02'], firstSeen: 't', lastSeen: 't', state: 'waiting', facts: { cpus: 2 } });
