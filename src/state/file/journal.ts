@@ -9,10 +9,13 @@
  *   last line (a write in progress, or torn by a crash) waits until it is complete. This process's own
  *   lines are recognised and skipped (its store has them already).
  * - Compaction (`replace`) writes the new body and a marker line to a temp file and renames it over the
- *   journal. Lines others appended to the old file meanwhile are carried over, and a writer that finds the
- *   path renamed under its descriptor after a write appends its lines again to the new file. Followers
- *   finish the old file, then read the new one after the marker (a file without one is a rotation:
- *   all of it is new). A line seen in the old tail is not delivered again from the new file.
+ *   journal, then appends a seal line to the old file and carries over to the new one every line others
+ *   appended to the old file before the seal. A writer that finds the path renamed under its descriptor
+ *   after a write looks for the seal in the file it wrote to: its lines before the seal were carried
+ *   (or are in the body), those after it were not and it appends them again to the new file; no seal
+ *   (a rotation, or a compactor that died) means none was carried. Followers finish the old file (up to
+ *   its seal), then read the new one after the marker (a file without one is a rotation: all of it is
+ *   new). A line seen in the old tail is not delivered again from the new file.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
@@ -20,6 +23,12 @@ import { basename, dirname } from 'node:path';
 import type { Logger } from '../../log.js';
 
 const MARKER = '{"journal":"compacted"';
+/** The compactor's last line in the file it replaced: what others appended after it was not carried over. */
+const SEAL = '{"journal":"sealed"';
+/** How long a writer that found the journal renamed waits for the compactor's seal (else: a rotation). */
+const SEAL_WAIT_MS = 1000;
+/** How much of the replaced file's end a writer reads looking for the seal (only late appends follow it). */
+const SEAL_SCAN = 1 << 20;
 const POLL_MS = 1000;
 const WATCH_MS = 50;
 /** For this long after a rename, a line equal to one of the last RECENT delivered is a copy (carried, or appended again). */
@@ -76,19 +85,21 @@ export class SharedJournal {
     return this.serial(async () => {
       const own = new Map<string, number>();
       for (const l of text.split('\n')) if (l) own.set(l, (own.get(l) ?? 0) + 1);
-      const base = new Map(own);
       const expected = this.inp.ino === this.out.ino ? this.inp.offset + Buffer.byteLength(text) : -1;
       await this.out.fh.write(text);
       let path = await stat(this.file).catch(() => undefined);
       let again = false;
+      let lines = own;
       while (path && path.ino !== this.out.ino) {
-        // Renamed under us (another process compacted): the write went to the old file. Again, to the new
-        // one — and again if that one was compacted away too meanwhile (a compactor carries over only
-        // what it saw in the old file's tail).
+        // Renamed under us (another process compacted, or a rotation): the write went to the old file.
+        // What its compactor did not carry over (written after its seal) goes again to the new one —
+        // and again if that one was compacted away too meanwhile.
+        lines = await this.notCarried(this.out, lines);
         await this.reopenOut();
-        await this.out.fh.write(text);
-        for (const [l, n] of base) own.set(l, (own.get(l) ?? 0) + n);
         again = true;
+        if (!lines.size) break;
+        await this.out.fh.write(linesText(lines));
+        for (const [l, n] of lines) own.set(l, (own.get(l) ?? 0) + n);
         path = await stat(this.file).catch(() => undefined);
       }
       if (!again && path?.size === expected) {
@@ -120,6 +131,9 @@ export class SharedJournal {
       await rename(tmp, this.file);
       this.rotatedAt = Date.now();
       const old = this.inp;
+      // Sealed (through our append descriptor, still on the old file since step()): a line others append
+      // to it after this is not carried, and its writer, finding the seal before it, appends it again.
+      if (this.out.ino === old.ino) await this.out.fh.write(`${SEAL},"at":"${new Date().toISOString()}"}\n`);
       await this.reopenOut();
       // Others may append to the new file at once: follow it from the end of our body, not from its end.
       this.inp = await cursor(this.file);
@@ -206,6 +220,11 @@ export class SharedJournal {
     if (end < 0) return [];
     c.offset += Buffer.byteLength(text.slice(0, end + 1));
     let lines = text.slice(0, end).split('\n');
+    if (how === 'tail') {
+      // Lines after the compactor's seal were not carried: their writers append them to the new file.
+      const s = lines.findIndex((l) => l.startsWith(SEAL));
+      if (s >= 0) lines = lines.slice(0, s);
+    }
     if (how === 'switch') {
       const m = lines.findLastIndex((l) => l.startsWith(MARKER));
       if (m >= 0) lines = lines.slice(m + 1);
@@ -213,7 +232,7 @@ export class SharedJournal {
     const out: string[] = [];
     const afterRename = Date.now() - this.rotatedAt < CARRY_MS;
     for (const line of lines) {
-      if (!line || line.startsWith(MARKER)) continue;
+      if (!line || line.startsWith(MARKER) || line.startsWith(SEAL)) continue;
       const n = own?.get(line);
       if (n) { own!.set(line, n - 1); continue; }
       if (how !== 'load') {
@@ -226,6 +245,32 @@ export class SharedJournal {
     return out;
   }
 
+  /**
+   * Of `lines` (just appended through `c`, a file since renamed away), those its compactor did not carry
+   * over: the ones after its seal. Waits a little for the seal (the compactor writes it right after
+   * the rename); none at all means a rotation or a compactor that died: nothing was carried.
+   */
+  private async notCarried(c: Cursor, lines: Map<string, number>): Promise<Map<string, number>> {
+    for (const t0 = Date.now(); ;) {
+      const size = (await c.fh.stat()).size;
+      const from = Math.max(0, size - SEAL_SCAN);
+      const buf = Buffer.alloc(size - from);
+      const { bytesRead } = await c.fh.read(buf, 0, buf.length, from);
+      const all = buf.subarray(0, bytesRead).toString('utf8').split('\n');
+      const at = all.findIndex((l) => l.startsWith(SEAL));
+      if (at >= 0) {
+        const after = new Map<string, number>();
+        for (const l of all.slice(at + 1)) {
+          const mine = lines.get(l) ?? 0;
+          if (mine > (after.get(l) ?? 0)) after.set(l, (after.get(l) ?? 0) + 1);
+        }
+        return after;
+      }
+      if (this.closed || Date.now() - t0 > SEAL_WAIT_MS) return lines;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   private remember(line: string): void {
     this.recent.add(line);
     if (this.recent.size > RECENT) this.recent.delete(this.recent.values().next().value as string);
@@ -233,7 +278,8 @@ export class SharedJournal {
 
   private async reopenOut(): Promise<void> {
     const old = this.out;
-    const fh = await open(this.file, 'a');
+    // Read-write (O_APPEND still places every write at the end): a writer reads the seal back from it.
+    const fh = await open(this.file, 'a+');
     this.out = { fh, ino: (await fh.stat()).ino, offset: 0 };
     await old.fh.close();
   }
@@ -249,6 +295,12 @@ export class SharedJournal {
   }
 }
 
+function linesText(lines: Map<string, number>): string {
+  let t = '';
+  for (const [l, n] of lines) for (let i = 0; i < n; i++) t += `${l}\n`;
+  return t;
+}
+
 async function cursor(file: string): Promise<Cursor> {
   const fh = await open(file, 'r');
   return { fh, ino: (await fh.stat()).ino, offset: 0 };
@@ -257,7 +309,7 @@ async function cursor(file: string): Promise<Cursor> {
 /** An append descriptor and a read descriptor on the same file (retried if it is renamed in between). */
 async function openPair(file: string): Promise<{ out: Cursor; inp: Cursor }> {
   for (;;) {
-    const a = await open(file, 'a');
+    const a = await open(file, 'a+');
     const r = await open(file, 'r');
     const [sa, sr] = await Promise.all([a.stat(), r.stat()]);
     if (sa.ino === sr.ino) return { out: { fh: a, ino: sa.ino, offset: 0 }, inp: { fh: r, ino: sr.ino, offset: 0 } };
