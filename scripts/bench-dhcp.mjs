@@ -170,7 +170,9 @@ try {
     const machines = writeProfiles(prof, Math.max(2, n));
     writeFileSync(join(dir, `macs-${n}`), `${machines.map((m) => m.mac).join('\n')}\n`);
     writeFileSync(join(dir, `hosts-${n}`), `${machines.map((m) => `${m.mac},${m.ip}`).join('\n')}\n`);
-    const servers = process.env.BENCH_DHCP_PG === '0' ? ['rolecast', 'dnsmasq'] : ['rolecast', 'rolecast-pg', 'dnsmasq'];
+    // BENCH_DHCP_SERVERS=rolecast-pg,rolecast: only those (a quick A/B of one backend).
+    const servers = process.env.BENCH_DHCP_SERVERS ? process.env.BENCH_DHCP_SERVERS.split(',')
+      : process.env.BENCH_DHCP_PG === '0' ? ['rolecast', 'dnsmasq'] : ['rolecast', 'rolecast-pg', 'dnsmasq'];
     const res = Object.fromEntries(servers.map((x) => [x, []]));
     for (let run = 0; run < RUNS; run++) {
       // Alternate which server goes first, so drift in the machine's load hits both alike.
@@ -197,13 +199,15 @@ try {
       }
     }
     const m = (s, f) => median(res[s].map(f));
-    const line = `${n} machines (median of ${RUNS}): flat out rolecast ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s vs dnsmasq ${m('dnsmasq', (r) => r.max.rate).toFixed(0)}/s = ${(m('rolecast', (r) => r.max.rate) / m('dnsmasq', (r) => r.max.rate)).toFixed(2)}x; `
+    const line = !res.dnsmasq || !res.rolecast ? '' : `${n} machines (median of ${RUNS}): flat out rolecast ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s vs dnsmasq ${m('dnsmasq', (r) => r.max.rate).toFixed(0)}/s = ${(m('rolecast', (r) => r.max.rate) / m('dnsmasq', (r) => r.max.rate)).toFixed(2)}x; `
       + `at 1000/s drops rolecast ${m('rolecast', (r) => r.at1000.drops)} / dnsmasq ${m('dnsmasq', (r) => r.at1000.drops)} of ~${m('rolecast', (r) => r.at1000.sent)}, `
       + `OFFER p99 rolecast ${m('rolecast', (r) => r.at1000.p99).toFixed(2)} ms / dnsmasq ${m('dnsmasq', (r) => r.at1000.p99).toFixed(2)} ms; `
       + `CPU per exchange flat out rolecast ${m('rolecast', (r) => r.max.cpuUs).toFixed(0)} µs / dnsmasq ${m('dnsmasq', (r) => r.max.cpuUs).toFixed(0)} µs = ${(m('dnsmasq', (r) => r.max.cpuUs) / m('rolecast', (r) => r.max.cpuUs)).toFixed(2)}x`;
-    lines.push(line);
-    console.log(line);
-    if (res['rolecast-pg']) {
+    if (line) {
+      lines.push(line);
+      console.log(line);
+    }
+    if (res['rolecast-pg'] && res.rolecast) {
       const pgLine = `${n} machines (median of ${RUNS}): rolecast postgres state ${m('rolecast-pg', (r) => r.max.rate).toFixed(0)}/s vs file state ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s = ${(m('rolecast-pg', (r) => r.max.rate) / m('rolecast', (r) => r.max.rate)).toFixed(2)}x (target >= 0.8); `
         + `at 1000/s drops postgres ${m('rolecast-pg', (r) => r.at1000.drops)} / file ${m('rolecast', (r) => r.at1000.drops)}, OFFER p99 postgres ${m('rolecast-pg', (r) => r.at1000.p99).toFixed(2)} ms; `
         + `CPU per exchange flat out postgres backend ${m('rolecast-pg', (r) => r.max.cpuUs).toFixed(0)} µs rolecast + ${m('rolecast-pg', (r) => r.max.pgUs).toFixed(0)} µs PostgreSQL / file ${m('rolecast', (r) => r.max.cpuUs).toFixed(0)} µs`;
