@@ -11,12 +11,16 @@
 // rolecast runs twice per round: with the file state (default) and with the postgres state backend
 // (`rolecast-pg`: Debian's PostgreSQL 15 started here in a temp dir, unix socket, a fresh database per run),
 // so the cost of sharing leases between servers is a ratio from the same run (BENCH_DHCP_PG=0 skips it).
+// CPU per exchange counts the server's whole process tree (threads, children, reaped children), user and
+// system apart. BENCH_DHCP_SERVERS=rolecast,dnsmasq picks servers; BENCH_DHCP_PERF=DIR records `perf record -g`
+// of each flat-out run (node gets --perf-basic-prof so JIT frames have names; `perf report -i FILE`).
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeProfiles } from './bench-profiles.mjs';
+import { processTree } from './bench-cpu.mjs';
 
 const ROOT = join(fileURLToPath(import.meta.url), '../..');
 if (process.getuid?.() !== 0) { console.error('bench:dhcp needs root (network namespaces)'); process.exit(1); }
@@ -60,12 +64,21 @@ async function waitReady(p, server) {
   for (let i = 0; i < 600 && !log.includes('rolecast serving'); i++) await sleep(100);
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (the server's own, not the machine's). */
+/**
+ * CPU seconds a server has used so far, from /proc: the process and its descendants, each with its threads
+ * and its reaped children (user, system and the sum): the server's own, not the machine's.
+ */
 function cpuOf(pid) {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICKS;
-  } catch { return NaN; }
+  let user = 0;
+  let sys = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+      user += (Number(f[11]) + Number(f[13])) / TICKS;
+      sys += (Number(f[12]) + Number(f[14])) / TICKS;
+    } catch { /* gone */ }
+  }
+  return { user, sys, all: user + sys };
 }
 const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
@@ -140,7 +153,8 @@ async function startServer(server, n, run) {
   const data = join(dir, `data-${server}-${n}-${run}`);
   mkdirSync(data, { recursive: true });
   // BENCH_DHCP_PROF=DIR: a V8 CPU profile of each rolecast run (summarise with scripts/cpuprof-top.mjs).
-  const prof = process.env.BENCH_DHCP_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_DHCP_PROF, server)}`] : [];
+  const prof = [...(process.env.BENCH_DHCP_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_DHCP_PROF, server)}`] : []),
+    ...(process.env.BENCH_DHCP_PERF ? ['--perf-basic-prof'] : [])];
   if (server === 'rolecast-pg') {
     const cfg = join(data, 'rolecast.yaml');
     pgUrl = await pgDatabase(`bench_${n}_${run}`);
@@ -184,17 +198,24 @@ try {
         const cpu0 = cpuOf(p.pid);
         const wal0 = server === 'rolecast-pg' ? await pgMark(pgUrl) : 0n;
         const pg0 = server === 'rolecast-pg' ? pgCpu() : 0;
+        const perf = process.env.BENCH_DHCP_PERF ? spawn('perf', ['record', '-g', '-F', '2000', '-o', join(process.env.BENCH_DHCP_PERF, `${server}-${n}-${run}.data`),
+          '-p', String(p.pid), '--', 'sleep', String(SECONDS)], { stdio: 'ignore' }) : undefined;
         const max = perfdhcp(join(dir, `macs-${n}`), 50000, SECONDS, false);
+        if (perf && perf.exitCode === null) await new Promise((r) => perf.once('close', r));
         // CPU per exchange: what one DORA costs the server, much less sensitive than the rate to the other
         // work on a shared machine (the rate also counts time the server spent waiting for a core).
-        max.cpuUs = ((cpuOf(p.pid) - cpu0) / Math.max(1, max.rate * SECONDS)) * 1e6;
+        const cpu1 = cpuOf(p.pid);
+        const per = (x) => (x / Math.max(1, max.rate * SECONDS)) * 1e6;
+        max.cpuUs = per(cpu1.all - cpu0.all);
+        max.userUs = per(cpu1.user - cpu0.user);
+        max.sysUs = per(cpu1.sys - cpu0.sys);
         // With the postgres backend the database works for each exchange too: counted beside it.
         max.pgUs = server === 'rolecast-pg' ? ((pgCpu() - pg0) / Math.max(1, max.rate * SECONDS)) * 1e6 : 0;
         const pgDetail = server === 'rolecast-pg' ? await pgReport(pgUrl, wal0, Math.max(1, max.rate * SECONDS)) : '';
         stop(p);
         await new Promise((r) => (p.exitCode !== null ? r() : p.once('close', r)));
         res[server].push({ at1000, max });
-        console.log(`  ${n} machines, run ${run + 1}, ${server}: at 1000/s ${at1000.drops} drops of ${at1000.sent}, OFFER p50 ${at1000.p50.toFixed(2)} ms p99 ${at1000.p99.toFixed(2)} ms; flat out ${max.rate.toFixed(0)}/s, ${max.cpuUs.toFixed(0)} µs CPU per exchange${max.pgUs ? ` + ${max.pgUs.toFixed(0)} µs in PostgreSQL` : ''}`);
+        console.log(`  ${n} machines, run ${run + 1}, ${server}: at 1000/s ${at1000.drops} drops of ${at1000.sent}, OFFER p50 ${at1000.p50.toFixed(2)} ms p99 ${at1000.p99.toFixed(2)} ms; flat out ${max.rate.toFixed(0)}/s, ${max.cpuUs.toFixed(0)} µs CPU per exchange (user ${max.userUs.toFixed(0)}, system ${max.sysUs.toFixed(0)})${max.pgUs ? ` + ${max.pgUs.toFixed(0)} µs in PostgreSQL` : ''}`);
         if (pgDetail) console.log(pgDetail);
       }
     }
@@ -202,7 +223,8 @@ try {
     const line = !res.dnsmasq || !res.rolecast ? '' : `${n} machines (median of ${RUNS}): flat out rolecast ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s vs dnsmasq ${m('dnsmasq', (r) => r.max.rate).toFixed(0)}/s = ${(m('rolecast', (r) => r.max.rate) / m('dnsmasq', (r) => r.max.rate)).toFixed(2)}x; `
       + `at 1000/s drops rolecast ${m('rolecast', (r) => r.at1000.drops)} / dnsmasq ${m('dnsmasq', (r) => r.at1000.drops)} of ~${m('rolecast', (r) => r.at1000.sent)}, `
       + `OFFER p99 rolecast ${m('rolecast', (r) => r.at1000.p99).toFixed(2)} ms / dnsmasq ${m('dnsmasq', (r) => r.at1000.p99).toFixed(2)} ms; `
-      + `CPU per exchange flat out rolecast ${m('rolecast', (r) => r.max.cpuUs).toFixed(0)} µs / dnsmasq ${m('dnsmasq', (r) => r.max.cpuUs).toFixed(0)} µs = ${(m('dnsmasq', (r) => r.max.cpuUs) / m('rolecast', (r) => r.max.cpuUs)).toFixed(2)}x`;
+      + `CPU per exchange flat out rolecast ${m('rolecast', (r) => r.max.cpuUs).toFixed(0)} µs / dnsmasq ${m('dnsmasq', (r) => r.max.cpuUs).toFixed(0)} µs = ${(m('dnsmasq', (r) => r.max.cpuUs) / m('rolecast', (r) => r.max.cpuUs)).toFixed(2)}x `
+      + `(user/system rolecast ${m('rolecast', (r) => r.max.userUs).toFixed(0)}/${m('rolecast', (r) => r.max.sysUs).toFixed(0)} µs, dnsmasq ${m('dnsmasq', (r) => r.max.userUs).toFixed(0)}/${m('dnsmasq', (r) => r.max.sysUs).toFixed(0)} µs)`;
     if (line) {
       lines.push(line);
       console.log(line);
