@@ -38,8 +38,10 @@ export class Timelines {
       this.unknown.delete(e.mac); // re-insert: most recently heard last
       this.unknown.add(e.mac);
     }
-    const cap = this.unknown.has(e.mac) ? this.limits.perUnknownMac : this.limits.perMac;
-    if (list.length > cap) list.splice(0, list.length - cap);
+    // Trimmed in steps of a quarter of the cap, not by one on every event past it: a machine at its cap
+    // (every machine DHCP hears often) would shift its whole list on each packet. Readers see the last `cap`.
+    const over = list.length - this.capOf(e.mac);
+    if (over > this.capOf(e.mac) >> 2) list.splice(0, over);
     this.byMac.set(e.mac, list);
     while (this.unknown.size > this.limits.maxUnknownMacs) {
       const oldest = this.unknown.values().next().value as string;
@@ -56,8 +58,19 @@ export class Timelines {
     }
   }
 
+  private capOf(mac: string): number {
+    return this.unknown.has(mac) ? this.limits.perUnknownMac : this.limits.perMac;
+  }
+
+  /** The kept events of one MAC (the list may hold up to a quarter more, trimmed in steps). */
+  private kept(mac: string, list: BootEvent[]): BootEvent[] {
+    const cap = this.capOf(mac);
+    return list.length > cap ? list.slice(list.length - cap) : list;
+  }
+
   timeline(mac: string): BootEvent[] {
-    return [...(this.byMac.get(mac) ?? [])];
+    const list = this.byMac.get(mac);
+    return list ? [...this.kept(mac, list)] : [];
   }
 
   last(mac: string): BootEvent | undefined {
@@ -66,7 +79,7 @@ export class Timelines {
 
   /** Every kept event, oldest first (the file log's compaction writes these). */
   all(): BootEvent[] {
-    return [...this.byMac.values()].flat().sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+    return [...this.byMac].flatMap(([mac, list]) => this.kept(mac, list)).sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
   }
 
   subscribe(fn: (e: BootEvent) => void): () => void {
