@@ -35,17 +35,27 @@ export class FileLeaseStore implements LeaseStore {
   private fh!: FileHandle;
   private lines = 0;
   private pending: LeaseRecord[] = [];
+  /**
+   * Reserved renewals not yet written, the latest per MAC: a machine renewing many times between two
+   * writes needs only its last expiry on disk. A change of any other kind for the MAC drops its entry
+   * here (that record is newer), so the file's order stays the order of the changes.
+   */
+  private readonly renewals = new Map<string, LeaseRecord>();
   /** MAC → address of its bound lease as last fdatasync'd: a reserved renewal of it need not wait for a sync. */
   private readonly synced = new Map<string, string>();
   private flushing: Promise<void> | undefined;
   private waiters: Array<{ resolve(): void; reject(e: unknown): void }> = [];
 
-  private constructor(private readonly dir: string, private readonly logger: Logger, now: () => number) {
+  private constructor(private readonly dir: string, private readonly logger: Logger, now: () => number, private readonly slack: number) {
     this.index = new LeaseIndex(now);
   }
 
-  static async open(dataDir: string, logger: Logger, now: () => number = Date.now): Promise<FileLeaseStore> {
-    const s = new FileLeaseStore(dataDir, logger, now);
+  /**
+   * `compactSlack`: the journal is compacted once it holds this many lines more than 4 per live lease. A
+   * few machines renewing flat out would otherwise rewrite and sync the whole file several times a second.
+   */
+  static async open(dataDir: string, logger: Logger, now: () => number = Date.now, opts: { compactSlack?: number } = {}): Promise<FileLeaseStore> {
+    const s = new FileLeaseStore(dataDir, logger, now, opts.compactSlack ?? 20_000);
     await mkdir(dataDir, { recursive: true });
     await s.load();
     return s;
@@ -122,7 +132,7 @@ export class FileLeaseStore implements LeaseStore {
       // (no other MAC can get it) and the bound lease is on disk: a crash now loses only the later expiry,
       // never the grant, so the ACK need not wait for this record's sync (it follows with the next batch).
       this.apply(r);
-      this.pending.push(r);
+      this.renewals.set(r.mac, r);
       this.flushing ??= this.flush();
       return true;
     }
@@ -138,6 +148,7 @@ export class FileLeaseStore implements LeaseStore {
   /** Record a change; resolves once it is on disk (fdatasync). */
   private async record(r: LeaseRecord): Promise<void> {
     this.apply(r);
+    this.renewals.delete(r.mac);
     this.pending.push(r);
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     this.flushing ??= this.flush();
@@ -151,8 +162,9 @@ export class FileLeaseStore implements LeaseStore {
   /** The only writer: appends, syncs and compacts one at a time, so nothing races the file handle. */
   private async flush(): Promise<void> {
     for (;;) {
-      while (this.pending.length) {
-        const batch = this.pending.splice(0);
+      while (this.pending.length || this.renewals.size) {
+        const batch = [...this.pending.splice(0), ...this.renewals.values()];
+        this.renewals.clear();
         const waiters = this.waiters.splice(0);
         try {
           await this.fh.write(batch.map((r) => `${JSON.stringify(r)}\n`).join(''));
@@ -165,7 +177,7 @@ export class FileLeaseStore implements LeaseStore {
           waiters.forEach((w) => w.reject(err));
         }
       }
-      if (this.lines <= 4 * this.index.size + 1000) break;
+      if (this.lines <= 4 * this.index.size + this.slack) break;
       try {
         await this.compact();
       } catch (err) {

@@ -65,4 +65,36 @@ describe('reserved lease renewals', () => {
     expect(onDisk(d, back)).toBe(true);
     await s.close();
   });
+
+  it('writes only the last of many renewals between two syncs; a release after them stays the last word', async () => {
+    const { d, s } = await open();
+    await s.commit(bound(3600), { reserved: true });
+    const renewals = Array.from({ length: 200 }, (_, i) => bound(3601 + i));
+    await Promise.all(renewals.map((r) => s.commit(r, { reserved: true })));
+    const released = { ...bound(0), state: 'released' as const };
+    await s.commit(released, { reserved: true }); // waits for its sync: every renewal before it is written too
+    const text = readFileSync(join(d, 'leases.jsonl'), 'utf8');
+    expect(text.split('\n').filter((l) => l.includes(MAC)).length).toBeLessThan(20);
+    // The release is newer than every renewal: a store opened now (kill -9) has it, not a bound lease.
+    const again = await FileLeaseStore.open(d, quiet);
+    expect(again.lastOf(MAC)).toMatchObject({ state: 'released' });
+    await again.close();
+    await s.close();
+  });
+
+  it('a renewal right after a new grant is written after it', async () => {
+    const { d, s } = await open();
+    await s.commit(bound(3600), { reserved: true });
+    const grant = bound(3700, { ip: '10.0.0.102' }); // another address: a new grant, waits for its sync
+    const renewal = bound(3800, { ip: '10.0.0.102' });
+    const g = s.commit(grant, { reserved: true });
+    const r = s.commit(renewal, { reserved: true }); // its grant is not on disk yet: waits as well
+    await Promise.all([g, r]);
+    const extended = bound(3900, { ip: '10.0.0.102' });
+    await s.commit(extended, { reserved: true }); // a renewal of a durable grant: follows with the next batch
+    await s.close();
+    const last = await FileLeaseStore.open(d, quiet);
+    expect(last.lastOf(MAC)).toMatchObject({ state: 'bound', ip: '10.0.0.102', expiresAt: extended.expiresAt });
+    await last.close();
+  });
 });

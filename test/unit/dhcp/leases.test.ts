@@ -111,7 +111,7 @@ describe('LeaseStore', () => {
 
   it('compacts the journal once it grows well past the live set', async () => {
     const d = dir();
-    const s = await LeaseStore.open(d, logger());
+    const s = await LeaseStore.open(d, logger(), Date.now, { compactSlack: 1000 });
     for (let i = 0; i < 1100; i++) await s.commit({ mac: '52:54:00:00:ee:01', ip: '10.0.0.230', state: 'bound', expiresAt: later(60 + i) });
     const lines = readFileSync(join(d, 'leases.jsonl'), 'utf8').trim().split('\n');
     expect(lines.length).toBeLessThan(200);
