@@ -42,8 +42,8 @@ if (!gyp) fail("npm's bundled node-gyp not found");
 
 const nodedir = process.env.npm_config_nodedir ?? (existsSync('/usr/include/node/node_api.h') ? '/usr' : undefined);
 
-// One addon per directory under native/: the sendfile engine (HTTP), the TFTP data engine, and neigh (the ARP
-// entry DHCP installs before a unicast reply).
+// One addon per directory under native/: the sendfile engine (HTTP), the TFTP data engine, neigh (the ARP
+// entry DHCP installs before a unicast reply) and dhcpio (DHCP's batched datagram I/O).
 function build(name) {
   const dir = path.join(root, 'native', name);
   // Up to date: the addon is newer than its sources (and the node binary it was built against).
@@ -80,3 +80,4 @@ function build(name) {
 await build('sendfile');
 await build('tftp');
 await build('neigh');
+await build('dhcpio');

@@ -26,6 +26,11 @@ export interface DhcpConfig {
    * (needs CAP_NET_ADMIN and the native/neigh addon; without them: broadcast, said once at info). off: always broadcast.
    */
   unicastReplies: 'auto' | 'off';
+  /**
+   * auto: DHCP datagrams move in batches (recvmmsg/sendmmsg, native/dhcpio) when the addon is built, else
+   * through node:dgram; off: always node:dgram.
+   */
+  batchIo: 'auto' | 'off';
   /** Dynamic pool for unknown machines: network name in the inventory whose `pool` is used. */
   poolNetwork?: string;
 }
@@ -166,7 +171,7 @@ export function defaultConfig(): ServerConfig {
     logLevel: 'info',
     dhcp: {
       mode: 'authoritative', port: 67, proxyPort: 4011, bind: '0.0.0.0', leaseTime: 3600,
-      serveNonPxe: true, ipxeNoProxyWait: true, replyDelayMs: 0, unicastReplies: 'auto',
+      serveNonPxe: true, ipxeNoProxyWait: true, replyDelayMs: 0, unicastReplies: 'auto', batchIo: 'auto',
     },
     tftp: {
       enabled: true, port: 69, bind: '0.0.0.0', roots: [...DEFAULT_TFTP_ROOTS], maxBlksize: 1468,

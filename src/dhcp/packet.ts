@@ -94,26 +94,33 @@ function putIp(b: Buffer, o: number, a: string): void {
   while (part < 4) b[o + part++] = 0;
 }
 
-/**
- * Encode; options are written in the order given, long values split per RFC 3396; padded to 300 bytes.
- * One buffer, sized first and written in place (a reply used to be ~25 small Buffers concatenated).
- */
-export function encodeDhcp(p: DhcpPacket, order?: number[]): Buffer {
+/** Bytes encodeDhcp writes for this packet: options in the order given, long values split per RFC 3396, 300 at least. */
+export function encodedSize(p: DhcpPacket, order?: number[]): number {
   const codes = order ?? [...p.options.keys()];
   let size = 240 + 1;
   for (const code of codes) {
     const v = p.options.get(code);
     if (v) size += v.length + 2 * Math.max(1, Math.ceil(v.length / 255));
   }
-  const out = Buffer.alloc(Math.max(300, size));
-  out[0] = p.op; out[1] = p.htype; out[2] = p.hlen; out[3] = p.hops;
-  out.writeUInt32BE(p.xid >>> 0, 4); out.writeUInt16BE(p.secs, 8); out.writeUInt16BE(p.flags, 10);
-  putIp(out, 12, p.ciaddr); putIp(out, 16, p.yiaddr); putIp(out, 20, p.siaddr); putIp(out, 24, p.giaddr);
-  p.chaddr.copy(out, 28, 0, 16);
-  out.write(p.sname.slice(0, 63), 44, 'latin1');
-  out.write(p.file.slice(0, 127), 108, 'latin1');
-  out.writeUInt32BE(MAGIC, 236);
-  let at = 240;
+  return Math.max(300, size);
+}
+
+/**
+ * Encode into `out` at `at` (encodedSize bytes, zeroed first: the buffer may be a reused send arena);
+ * returns the length. Options in the order given, long values split per RFC 3396; padded to 300 bytes.
+ */
+export function encodeDhcpInto(p: DhcpPacket, order: number[] | undefined, out: Buffer, at0: number): number {
+  const codes = order ?? [...p.options.keys()];
+  const size = encodedSize(p, codes);
+  out.fill(0, at0, at0 + size);
+  out[at0] = p.op; out[at0 + 1] = p.htype; out[at0 + 2] = p.hlen; out[at0 + 3] = p.hops;
+  out.writeUInt32BE(p.xid >>> 0, at0 + 4); out.writeUInt16BE(p.secs, at0 + 8); out.writeUInt16BE(p.flags, at0 + 10);
+  putIp(out, at0 + 12, p.ciaddr); putIp(out, at0 + 16, p.yiaddr); putIp(out, at0 + 20, p.siaddr); putIp(out, at0 + 24, p.giaddr);
+  p.chaddr.copy(out, at0 + 28, 0, 16);
+  out.write(p.sname.slice(0, 63), at0 + 44, 'latin1');
+  out.write(p.file.slice(0, 127), at0 + 108, 'latin1');
+  out.writeUInt32BE(MAGIC, at0 + 236);
+  let at = at0 + 240;
   for (const code of codes) {
     const v = p.options.get(code);
     if (!v) continue;
@@ -125,6 +132,13 @@ export function encodeDhcp(p: DhcpPacket, order?: number[]): Buffer {
     }
   }
   out[at] = 255;
+  return size;
+}
+
+/** Encode into a new buffer of its own (see encodeDhcpInto). */
+export function encodeDhcp(p: DhcpPacket, order?: number[]): Buffer {
+  const out = Buffer.allocUnsafe(encodedSize(p, order));
+  encodeDhcpInto(p, order, out, 0);
   return out;
 }
 

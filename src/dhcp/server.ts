@@ -7,14 +7,19 @@
  * Node cannot bind a socket to a device, so replies leave through a second socket bound to the
  * listener's own address (port 67, SO_REUSEADDR): Linux sends a 255.255.255.255 datagram out of the
  * interface that owns its source address (OVMF accepts only the limited broadcast).
+ *
+ * Bytes move through the batched datagram addon when it is built (src/dhcp/batch-socket.ts: recvmmsg and
+ * sendmmsg, one system call per batch), else through node:dgram (dhcp.batchIo: off forces that).
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import type { DhcpConfig } from '../config.js';
 import type { EventSink } from '../events/types.js';
 import type { Logger } from '../log.js';
 import type { Inventory } from '../inventory/types.js';
 import type { LeaseStore } from '../state/types.js';
 import { decodeDhcp, encodeDhcp, type DhcpPacket } from './packet.js';
+import { BatchSocket, Outbox, type DhcpSocket, type OnDatagram, type Peer } from './batch-socket.js';
+import { dhcpIo } from '../native/dhcpio.js';
 import { OPT } from './options.js';
 import { handleDhcp, type DhcpAnswer } from './handle.js';
 import { replyDestination } from './destination.js';
@@ -46,23 +51,38 @@ export interface DhcpServer {
  */
 const RECV_BUFFER = 1 << 20;
 
-function bind(sock: Socket, port: number, address: string): Promise<void> {
+/** A node:dgram socket bound to address:port (the fall-back when the batched addon is not there). */
+function dgramSocket(address: string, port: number, onDatagram: OnDatagram, logger: Logger, label: string): Promise<DhcpSocket> {
+  const sock = createSocket({ type: 'udp4', reuseAddr: true });
   return new Promise((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(port, address, () => {
       sock.off('error', reject);
       sock.setBroadcast(true);
       try { sock.setRecvBufferSize(RECV_BUFFER); } catch { /* the kernel's default then */ }
-      resolve();
+      sock.on('message', (msg, rinfo) => onDatagram(msg, rinfo));
+      sock.on('error', (err) => logger.error({ err }, `${label} socket error`));
+      resolve({
+        port: sock.address().port,
+        sendReply(packet, order, toPort, toAddress) {
+          sock.send(encodeDhcp(packet, order), toPort, toAddress, (err) => { if (err) logger.warn({ err, to: { address: toAddress, port: toPort } }, 'dhcp send failed'); });
+        },
+        close: () => new Promise<void>((r) => sock.close(() => r())),
+      });
     });
   });
 }
 
 export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer> {
   const { config, logger } = o;
-  const main = createSocket({ type: 'udp4', reuseAddr: true });
-  const proxy = config.mode === 'proxy' ? createSocket({ type: 'udp4', reuseAddr: true }) : undefined;
-  let out: Socket | undefined; // bound to o.address:port when that address is ours
+  const io = config.batchIo === 'off' ? { unavailable: 'dhcp.batchIo is off' } : dhcpIo();
+  const outbox = new Outbox();
+  const open = (address: string, port: number, onDatagram: OnDatagram, label: string): Promise<DhcpSocket> => {
+    if (!('binding' in io)) return dgramSocket(address, port, onDatagram, logger, label);
+    const truncated = (from: Peer, length: number) => { dhcpMetrics.dropped('malformed'); logger.debug({ from: from.address, length }, 'dhcp packet dropped: longer than the receive slot'); };
+    return Promise.resolve(BatchSocket.open(io.binding, address, port, RECV_BUFFER, outbox, logger, onDatagram, truncated));
+  };
+  let out: DhcpSocket | undefined; // bound to o.address:port when that address is ours
   let unicast: UnicastReplies = { subnet: () => undefined, install: () => false };
 
   const directedBroadcast = () => {
@@ -71,11 +91,10 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     return net && base !== undefined ? intToIp(base + 2 ** (32 - net.prefix) - 1) : '255.255.255.255';
   };
 
-  function send(sock: Socket, answer: DhcpAnswer, req: DhcpPacket, rinfo: RemoteInfo, viaProxyPort: boolean): void {
+  function send(sock: DhcpSocket, answer: DhcpAnswer, req: DhcpPacket, from: Peer, viaProxyPort: boolean): void {
     const reply = answer.reply!;
-    const buf = encodeDhcp(reply.packet, reply.order);
     const input = {
-      req, yiaddr: reply.packet.yiaddr, replyType: reply.packet.options.get(OPT.MSG_TYPE)?.[0] ?? 0, viaProxyPort, source: rinfo,
+      req, yiaddr: reply.packet.yiaddr, replyType: reply.packet.options.get(OPT.MSG_TYPE)?.[0] ?? 0, viaProxyPort, source: from,
       boundToOwnAddress: out !== undefined, directedBroadcast: out ? '255.255.255.255' : directedBroadcast(),
     };
     const go = () => {
@@ -83,15 +102,15 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
       // The ARP entry first (the client cannot answer ARP for yiaddr yet); if it cannot be added, broadcast.
       if (to.neighbour && !unicast.install(to.neighbour.ip, to.neighbour.mac)) to = replyDestination(input);
       const via = to.viaOwnAddress && out ? out : sock;
-      via.send(buf, to.port, to.address, (err) => { if (err) logger.warn({ err, to }, 'dhcp send failed'); });
+      via.sendReply(reply.packet, reply.order, to.port, to.address);
     };
     if (config.replyDelayMs > 0) setTimeout(go, config.replyDelayMs); else go();
   }
 
-  async function handle(msg: Buffer, rinfo: RemoteInfo, sock: Socket, viaProxyPort: boolean): Promise<void> {
+  async function handle(msg: Buffer, from: Peer, sock: DhcpSocket, viaProxyPort: boolean): Promise<void> {
     const since = process.hrtime.bigint();
-    const d = decodeDhcp(msg);
-    if (!d.ok) { dhcpMetrics.dropped('malformed'); logger.debug({ from: rinfo.address, reason: d.reason }, 'dhcp packet dropped'); return; }
+    const d = decodeDhcp(msg); // copies what it keeps: msg may be a view of a receive buffer reused after this turn
+    if (!d.ok) { dhcpMetrics.dropped('malformed'); logger.debug({ from: from.address, reason: d.reason }, 'dhcp packet dropped'); return; }
     const req = d.packet;
     const type = req.options.get(OPT.MSG_TYPE)?.[0];
     if (req.op !== 1 || type === undefined) dhcpMetrics.dropped('not_request');
@@ -109,48 +128,40 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
         return;
       }
     }
-    if (answer.reply) send(sock, answer, req, rinfo, viaProxyPort);
+    if (answer.reply) send(sock, answer, req, from, viaProxyPort);
     const { level, msg: text, fields } = answer.log;
     if (logger.isLevelEnabled(level)) logger[level]({ mac: answer.mac, xid: req.xid.toString(16), type: answer.type, ...fields }, text);
     for (const e of answer.events) o.events.emit({ mac: answer.mac, ...(answer.host ? { host: answer.host } : {}), ...e });
     if (type !== undefined && req.op === 1) dhcpMetrics.handled(since);
   }
 
-  function onMessage(sock: Socket, viaProxyPort: boolean) {
-    return (msg: Buffer, rinfo: RemoteInfo) => {
-      handle(msg, rinfo, sock, viaProxyPort).catch((err: unknown) => { dhcpMetrics.dropped('error'); logger.error({ err, from: rinfo.address }, 'dhcp handling failed'); });
-    };
-  }
+  /** A socket whose requests are handled (and answered through it unless the destination says otherwise). */
+  const listen = async (address: string, port: number, viaProxyPort: boolean, label: string): Promise<DhcpSocket> => {
+    const ref: { sock?: DhcpSocket } = {}; // set before any datagram can arrive: the socket polls once bound
+    ref.sock = await open(address, port, (msg, from) => {
+      handle(msg, from, ref.sock!, viaProxyPort).catch((err: unknown) => { dhcpMetrics.dropped('error'); logger.error({ err, from: from.address }, 'dhcp handling failed'); });
+    }, label);
+    return ref.sock;
+  };
 
-  main.on('message', onMessage(main, false));
-  main.on('error', (err) => logger.error({ err }, 'dhcp socket error'));
-  await bind(main, config.port, config.bind);
+  const main = await listen(config.bind, config.port, false, 'dhcp');
   if (config.bind === '0.0.0.0' && config.port !== 0) {
-    const s = createSocket({ type: 'udp4', reuseAddr: true });
     try {
-      await bind(s, config.port, o.address);
-      // Unicast to our address (renewals, relays) now lands here: handle it like the main socket.
-      s.on('message', onMessage(s, false));
-      s.on('error', (err) => logger.error({ err }, 'dhcp send socket error'));
-      out = s;
+      // Unicast to our address (renewals, relays) lands here: handled like the main socket's requests.
+      out = await listen(o.address, config.port, false, 'dhcp send');
     } catch (err) {
-      s.close();
       logger.warn({ err, address: o.address }, 'cannot bind the reply socket to the listener address: replies go to the directed broadcast');
     }
   }
   unicast = unicastReplies(config.unicastReplies, o.address, out !== undefined, logger);
-  if (proxy) {
-    proxy.on('message', onMessage(proxy, true));
-    proxy.on('error', (err) => logger.error({ err }, 'proxydhcp socket error'));
-    await bind(proxy, config.proxyPort, config.bind);
-  }
-  logger.info({ mode: config.mode, port: main.address().port, address: o.address }, 'dhcp listening');
+  const proxy = config.mode === 'proxy' ? await listen(config.bind, config.proxyPort, true, 'proxydhcp') : undefined;
+  logger.info({ mode: config.mode, port: main.port, address: o.address, io: 'binding' in io ? 'batched (recvmmsg/sendmmsg)' : `node:dgram (${io.unavailable})` }, 'dhcp listening');
   return {
-    port: main.address().port,
+    port: main.port,
     close: async () => {
-      await new Promise<void>((r) => main.close(() => r()));
-      if (out) await new Promise<void>((r) => out!.close(() => r()));
-      if (proxy) await new Promise<void>((r) => proxy.close(() => r()));
+      await main.close();
+      if (out) await out.close();
+      if (proxy) await proxy.close();
     },
   };
 }

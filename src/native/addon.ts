@@ -14,6 +14,6 @@ function packageRoot(): string {
 }
 
 /** The built addon file of native/<name> (it may not exist: the caller falls back when it does not). */
-export function addonFile(name: 'sendfile' | 'tftp' | 'neigh'): string {
+export function addonFile(name: 'sendfile' | 'tftp' | 'neigh' | 'dhcpio'): string {
   return path.join(packageRoot(), 'native', name, 'build', 'Release', `${name}.node`);
 }
