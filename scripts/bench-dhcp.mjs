@@ -4,7 +4,7 @@
 // profiles, dnsmasq from a dhcp-hostsfile with the same MAC,IP pairs), and perfdhcp draws its clients'
 // MACs from that list (-M). perfdhcp runs as a relay (giaddr = its address) so both servers unicast.
 // dnsmasq runs with production flags (-k --quiet-dhcp, its lease file on disk, no --log-dhcp), rolecast
-// with its defaults (lease journal fdatasync'd before each ACK, logging at info).
+// with its defaults (lease journal fdatasync'd before each ACK, logging at info); both log to a file.
 // Per inventory size (BENCH_DHCP_SIZES, default 10,1000,10000) and server, BENCH_RUNS runs (default 3) of:
 // 1000 exchanges/s for BENCH_SECONDS (drops, OFFER latency p50/p99 from perfdhcp's timestamps), then flat
 // out (exchanges/s). Medians are printed with rolecast/dnsmasq ratios.
@@ -15,7 +15,7 @@
 // system apart. BENCH_DHCP_SERVERS=rolecast,dnsmasq picks servers; BENCH_DHCP_PERF=DIR records `perf record -g`
 // of each flat-out run (node gets --perf-basic-prof so JIT frames have names; `perf report -i FILE`).
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,9 +59,7 @@ function perfdhcp(macFile, rate, seconds, timestamps) {
 
 async function waitReady(p, server) {
   if (!server.startsWith('rolecast')) { await sleep(1000); return; }
-  let log = '';
-  p.stdout?.on('data', (d) => { log += d; });
-  for (let i = 0; i < 600 && !log.includes('rolecast serving'); i++) await sleep(100);
+  for (let i = 0; i < 600 && !readFileSync(p.logFile, 'utf8').includes('rolecast serving'); i++) await sleep(100);
 }
 
 /**
@@ -152,6 +150,11 @@ async function pgReport(url, wal0, exchanges) {
 async function startServer(server, n, run) {
   const data = join(dir, `data-${server}-${n}-${run}`);
   mkdirSync(data, { recursive: true });
+  // rolecast logs (JSON lines at info) to a file, as dnsmasq does (--log-facility): a pipe this script does not
+  // drain while perfdhcp runs would make the server's log writes wait on the benchmark.
+  const logFile = join(data, 'rolecast.log');
+  writeFileSync(logFile, '');
+  const logFd = openSync(logFile, 'a');
   // BENCH_DHCP_PROF=DIR: a V8 CPU profile of each rolecast run (summarise with scripts/cpuprof-top.mjs).
   const prof = [...(process.env.BENCH_DHCP_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_DHCP_PROF, server)}`] : []),
     ...(process.env.BENCH_DHCP_PERF ? ['--perf-basic-prof'] : [])];
@@ -160,12 +163,12 @@ async function startServer(server, n, run) {
     pgUrl = await pgDatabase(`bench_${n}_${run}`);
     writeFileSync(cfg, [`profilesDir: ${join(dir, `profiles-${n}`)}`, `dataDir: ${data}`, 'address: 10.0.0.1', 'user: root',
       `state:\n  backend: postgres\n  url: ${pgUrl}`, ''].join('\n'));
-    return spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg],
-      { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env } });
+    return Object.assign(spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg],
+      { detached: true, stdio: ['ignore', logFd, 'ignore'], env: { ...process.env } }), { logFile });
   }
   if (server === 'rolecast') {
-    return spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--address', '10.0.0.1', '--profiles', join(dir, `profiles-${n}`), '--data', data],
-      { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env } });
+    return Object.assign(spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--address', '10.0.0.1', '--profiles', join(dir, `profiles-${n}`), '--data', data],
+      { detached: true, stdio: ['ignore', logFd, 'ignore'], env: { ...process.env } }), { logFile });
   }
   return spawn('ip', ['netns', 'exec', S, 'dnsmasq', '-k', '--quiet-dhcp', '--no-ping', '--port=0', '--conf-file=/dev/null', '--pid-file=',
     '--dhcp-range=10.0.0.0,static,255.252.0.0,1h', `--dhcp-hostsfile=${join(dir, `hosts-${n}`)}`, `--dhcp-leasefile=${join(data, 'dnsmasq.leases')}`,
