@@ -97,7 +97,11 @@ describeSystem('rendered network and keepalived configs on real tools (VM)', ['q
       expect(lines, `${h}: ${evidence}`).toContain('NETTEST ifup rc=0');
       const link = lines.filter((l) => l.startsWith('NETTEST link: ')).join('\n');
       expect(link).toMatch(/bond0: .*MASTER.*UP/);
-      expect(link).toMatch(/bond mode active-backup active_slave eth\d/);
+      // An MII-monitored bond (dummy slaves: carrier always up) has an active slave. An ARP-monitored one
+      // (db) has none once its arp_ip_target stays silent for arp_interval x arp_missed_max: nothing in
+      // this VM answers 10.0.0.254, so whether it still shows one depends on how long ifup took under TCG.
+      if (h.startsWith('lb')) expect(link).toMatch(/bond mode active-backup active_slave eth\d/);
+      else expect(link).toMatch(/bond mode active-backup /);
       expect(link).toMatch(/eth0: .*SLAVE.* master bond0/);
       expect(link).toMatch(/eth1: .*SLAVE.* master bond0/);
       const addr = lines.filter((l) => l.startsWith('NETTEST addr: ')).join('\n');
