@@ -7,7 +7,7 @@
  * DISCOVER and REQUEST are broadcast, so every server on the segment sees them (as from a real NIC).
  * The first OFFER wins; a client that hears nothing for 1.5 s starts over with a new xid (a server
  * killed between OFFER and ACK is survived that way). Prints one JSON line per ACK
- * ({"ack":MAC,"ip":...,"server":...}) and a summary line ({"done":N,"total":N,"retries":N,"ms":N}).
+ * ({"ack":MAC,"ip":...,"server":...,"reqAt":ms}, reqAt the wall-clock time the ACKed REQUEST was sent) and a summary line ({"done":N,"total":N,"retries":N,"ms":N}).
  */
 import { createSocket } from 'node:dgram';
 import { decodeDhcp, encodeDhcp, type DhcpPacket } from '../../src/dhcp/packet.js';
@@ -83,7 +83,7 @@ sock.on('message', (m) => {
     byXid.delete(c.xid);
     active--;
     done++;
-    out({ ack: c.mac, ip: p.yiaddr, server });
+    out({ ack: c.mac, ip: p.yiaddr, server, reqAt: c.sent });
     fill();
   } else if (type === 6 && c.phase === 'request' && server === c.server) {
     retries++;
