@@ -27,7 +27,7 @@ it('serves the boot-once target once, clears boot_once in the YAML, then serves 
   running = await startServer(cfg, silentLogger());
   const url = `http://127.0.0.1:${running.httpPort}/boot/52:54:00:00:02:06.ipxe?arch=0`;
   expect(await (await fetch(url)).text()).toMatch(/w106 as memtest \(boot once\)/);
-  await waitFor(() => !readFileSync(join(profiles, 'machines.yaml'), 'utf8').includes('boot_once'), 5000);
-  await waitFor(() => running!.store.current().byHost.get('w106')?.bootOnce === undefined, 5000);
+  await waitFor(() => !readFileSync(join(profiles, 'machines.yaml'), 'utf8').includes('boot_once'), 20_000);
+  await waitFor(() => running!.store.current().byHost.get('w106')?.bootOnce === undefined, 20_000);
   expect(await (await fetch(url)).text()).toMatch(/w106 as web\n/);
 });

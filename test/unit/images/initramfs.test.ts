@@ -33,7 +33,7 @@ describe('common initramfs', () => {
     } finally {
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 240_000);
 
   it('holds busybox, /init, the udhcpc hook, the wipe action, dev/console and the NIC modules in load order', async () => {
     const img = await common();
@@ -50,7 +50,7 @@ describe('common initramfs', () => {
     // softdep: libcrc32c needs a crc32c provider inserted first (no modprobe to fetch it on demand).
     before('crc32c_generic', 'libcrc32c');
     before('libcrc32c', 'bnx2x');
-  });
+  }, 180_000); // the first to build the common image (gzip -9 of ~15 MB: slow on a loaded box)
 
   it('lets busybox modprobe pick drivers by modalias: modules.dep (dependencies last-loaded first, softdeps included) and modules.alias of the image\'s modules', async () => {
     const img = await common();
