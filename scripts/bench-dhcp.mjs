@@ -12,7 +12,7 @@
 // (`rolecast-pg`: Debian's PostgreSQL 15 started here in a temp dir, unix socket, a fresh database per run),
 // so the cost of sharing leases between servers is a ratio from the same run (BENCH_DHCP_PG=0 skips it).
 // CPU per exchange counts the server's whole process tree (threads, children, reaped children), user and
-// system apart. BENCH_DHCP_SERVERS=rolecast,dnsmasq picks servers; BENCH_DHCP_PERF=DIR records `perf record -g`
+// system apart. BENCH_DHCP_SERVERS=rolecast,dnsmasq picks servers (rolecast-main: DHCP on the main thread); BENCH_DHCP_PERF=DIR records `perf record -g`
 // of each flat-out run (node gets --perf-basic-prof so JIT frames have names; `perf report -i FILE`).
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,8 +28,8 @@ const SIZES = (process.env.BENCH_DHCP_SIZES ?? '10,1000,10000').split(',').map(N
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const id = process.pid;
-const S = `rcbs${id}`;
-const C = `rcbc${id}`;
+const S = `${process.env.ROLECAST_NS_PREFIX ?? ''}rcbs${id}`;
+const C = `${process.env.ROLECAST_NS_PREFIX ?? ''}rcbc${id}`;
 const ip = (...a) => { const r = spawnSync('ip', a, { encoding: 'utf8' }); if (r.status !== 0) throw new Error(`ip ${a.join(' ')}: ${r.stderr}`); };
 const dir = mkdtempSync(join(tmpdir(), 'rolecast-bench-dhcp-'));
 chmodSync(dir, 0o755); // dnsmasq reads its hostsfile after dropping to nobody
@@ -166,8 +166,11 @@ async function startServer(server, n, run) {
     return Object.assign(spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg],
       { detached: true, stdio: ['ignore', logFd, 'ignore'], env: { ...process.env } }), { logFile });
   }
-  if (server === 'rolecast') {
-    return Object.assign(spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--address', '10.0.0.1', '--profiles', join(dir, `profiles-${n}`), '--data', data],
+  if (server === 'rolecast' || server === 'rolecast-main') {
+    // rolecast-main: DHCP on the main thread (dhcp.thread: off), for an A/B of DHCP's own thread.
+    const cfg = join(data, 'rolecast.yaml');
+    writeFileSync(cfg, server === 'rolecast-main' ? 'dhcp:\n  thread: off\n' : '{}\n');
+    return Object.assign(spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg, '--address', '10.0.0.1', '--profiles', join(dir, `profiles-${n}`), '--data', data],
       { detached: true, stdio: ['ignore', logFd, 'ignore'], env: { ...process.env } }), { logFile });
   }
   return spawn('ip', ['netns', 'exec', S, 'dnsmasq', '-k', '--quiet-dhcp', '--no-ping', '--port=0', '--conf-file=/dev/null', '--pid-file=',
@@ -231,6 +234,13 @@ try {
     if (line) {
       lines.push(line);
       console.log(line);
+    }
+    if (res['rolecast-main'] && res.rolecast) {
+      const mainLine = `${n} machines (median of ${RUNS}): DHCP on its own thread ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s vs main thread ${m('rolecast-main', (r) => r.max.rate).toFixed(0)}/s flat out; `
+        + `OFFER p99 at 1000/s ${m('rolecast', (r) => r.at1000.p99).toFixed(2)} vs ${m('rolecast-main', (r) => r.at1000.p99).toFixed(2)} ms, drops ${m('rolecast', (r) => r.at1000.drops)} vs ${m('rolecast-main', (r) => r.at1000.drops)}; `
+        + `CPU per exchange ${m('rolecast', (r) => r.max.cpuUs).toFixed(0)} vs ${m('rolecast-main', (r) => r.max.cpuUs).toFixed(0)} µs`;
+      lines.push(mainLine);
+      console.log(mainLine);
     }
     if (res['rolecast-pg'] && res.rolecast) {
       const pgLine = `${n} machines (median of ${RUNS}): rolecast postgres state ${m('rolecast-pg', (r) => r.max.rate).toFixed(0)}/s vs file state ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s = ${(m('rolecast-pg', (r) => r.max.rate) / m('rolecast', (r) => r.max.rate)).toFixed(2)}x (target >= 0.8); `

@@ -31,6 +31,11 @@ export interface DhcpConfig {
    * through node:dgram; off: always node:dgram.
    */
   batchIo: 'auto' | 'off';
+  /**
+   * auto: answer on a thread of its own (src/dhcp/thread.ts) with the file lease store on it; the main
+   * thread when the leases are in PostgreSQL or the thread cannot start. off: always the main thread.
+   */
+  thread: 'auto' | 'off';
   /** Dynamic pool for unknown machines: network name in the inventory whose `pool` is used. */
   poolNetwork?: string;
 }
@@ -171,7 +176,7 @@ export function defaultConfig(): ServerConfig {
     logLevel: 'info',
     dhcp: {
       mode: 'authoritative', port: 67, proxyPort: 4011, bind: '0.0.0.0', leaseTime: 3600,
-      serveNonPxe: true, ipxeNoProxyWait: true, replyDelayMs: 0, unicastReplies: 'auto', batchIo: 'auto',
+      serveNonPxe: true, ipxeNoProxyWait: true, replyDelayMs: 0, unicastReplies: 'auto', batchIo: 'auto', thread: 'auto',
     },
     tftp: {
       enabled: true, port: 69, bind: '0.0.0.0', roots: [...DEFAULT_TFTP_ROOTS], maxBlksize: 1468,

@@ -15,7 +15,7 @@ const SHAPE: Shape = {
   profilesDir: 'string', dataDir: 'string', imagesDir: 'string', address: 'string', baseUrl: 'string', logLevel: 'string', user: 'string',
   dhcp: {
     mode: 'string', port: 'number', proxyPort: 'number', bind: 'string', leaseTime: 'number', serveNonPxe: 'boolean',
-    ipxeNoProxyWait: 'boolean', replyDelayMs: 'number', unicastReplies: 'string', batchIo: 'string', poolNetwork: 'string',
+    ipxeNoProxyWait: 'boolean', replyDelayMs: 'number', unicastReplies: 'string', batchIo: 'string', thread: 'string', poolNetwork: 'string',
   },
   tftp: {
     enabled: 'boolean', port: 'number', bind: 'string', roots: 'string[]', maxBlksize: 'number', maxWindowsize: 'number',
@@ -33,6 +33,7 @@ const ENUMS: Record<string, readonly string[]> = {
   'dhcp.mode': ['authoritative', 'proxy', 'off'],
   'dhcp.unicastReplies': ['auto', 'off'],
   'dhcp.batchIo': ['auto', 'off'],
+  'dhcp.thread': ['auto', 'off'],
   'state.backend': ['file', 'postgres'],
   'bmc.console.record': ['boot', 'power', 'off'],
   logLevel: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],

@@ -4,7 +4,7 @@
  */
 import type { ServerConfig } from './config.js';
 import { baseUrlOf } from './config.js';
-import type { Logger } from './log.js';
+import { wantPretty, type Logger } from './log.js';
 import { InventoryStore } from './inventory/watch.js';
 import type { Inventory } from './inventory/types.js';
 import { expectHashes, warmContentHashes } from './http/machines.js';
@@ -12,13 +12,14 @@ import { buildApp } from './http/app.js';
 import { startTftpServer } from './tftp/server.js';
 import { createResolver } from './tftp/resolve.js';
 import { setBootOnce } from './inventory/edit.js';
-import { openState } from './state/open.js';
+import { ALL_PARTS, openState, type StatePart } from './state/open.js';
 import type { State } from './state/types.js';
 import { startDhcpServer } from './dhcp/server.js';
 import { startRouterAdvertiser } from './ra.js';
 import { targetUser } from './privdrop.js';
 import { listening } from './startup.js';
-import { addTftpSource } from './metrics.js';
+import { addTftpSource, dhcpMetrics } from './metrics.js';
+import { DhcpThread } from './dhcp/thread.js';
 import { IMAGE_FIX, missingImages } from './imagecheck.js';
 import { serverKey } from './serverkey.js';
 import { BootTokens } from './boottokens.js';
@@ -40,7 +41,14 @@ export interface Running {
 }
 
 /** The state and the inventory: the data and profiles directories (watched), or the site's PostgreSQL. */
-export async function openSite(cfg: ServerConfig, logger: Logger, loaded?: Inventory): Promise<{ state: State; store: InventoryStore }> {
+export interface Site {
+  state: State;
+  store: InventoryStore;
+  /** DHCP's own thread, holding the lease journal (file backend, dhcp.thread: auto). */
+  dhcpThread?: DhcpThread;
+}
+
+export async function openSite(cfg: ServerConfig, logger: Logger, loaded?: Inventory): Promise<Site> {
   if (cfg.state.backend === 'postgres') {
     const { openPgSite } = await import('./state/pg/site.js');
     return openPgSite(cfg, logger);
@@ -49,7 +57,38 @@ export async function openSite(cfg: ServerConfig, logger: Logger, loaded?: Inven
   const hashWith = cfg.http.enabled ? async () => ({ baseUrl: baseUrlOf(cfg), server: cfg.address, serverKey: await serverKey(cfg.dataDir) }) : undefined;
   const store = await InventoryStore.open(cfg.profilesDir, logger, { ...cfg.reload, ...(hashWith ? { hashWith } : {}) }, undefined, loaded);
   store.watch();
-  return { store, state: await openState(cfg, { logger }) };
+  try {
+    return { store, ...await openFileState(cfg, logger) };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
+/**
+ * The file state; with DHCP on its own thread (dhcp.thread: auto), the lease journal is opened there and
+ * state.leases is the main thread's mirror of it (src/dhcp/thread.ts).
+ */
+async function openFileState(cfg: ServerConfig, logger: Logger): Promise<{ state: State; dhcpThread?: DhcpThread }> {
+  let dhcpThread: DhcpThread | undefined;
+  if (cfg.dhcp.mode !== 'off' && cfg.dhcp.thread === 'auto') {
+    try {
+      dhcpThread = await DhcpThread.open({ dataDir: cfg.dataDir, log: { level: logger.level, pretty: wantPretty() } }, logger);
+    } catch (err) {
+      logger.warn({ err }, 'dhcp thread cannot start: DHCP answers on the main thread');
+    }
+  }
+  if (!dhcpThread) return { state: await openState(cfg, { logger }) };
+  const thread = dhcpThread;
+  let rest: Omit<State, 'leases'>;
+  try {
+    rest = await openState(cfg, { logger, parts: ALL_PARTS.filter((p): p is Exclude<StatePart, 'leases'> => p !== 'leases') });
+  } catch (err) {
+    await thread.close();
+    throw err;
+  }
+  const state: State = { ...rest, leases: thread.leases, close: async () => { await thread.close(); await rest.close(); } };
+  return { state, dhcpThread: thread };
 }
 
 export interface StartOptions {
@@ -57,8 +96,8 @@ export interface StartOptions {
   hashes?: Promise<readonly (string | null)[]>;
 }
 
-export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: Inventory, site?: { state: State; store: InventoryStore }, opts: StartOptions = {}): Promise<Running> {
-  const { store, state } = site ?? await openSite(cfg, logger, loaded);
+export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: Inventory, site?: Site, opts: StartOptions = {}): Promise<Running> {
+  const { store, state, dhcpThread } = site ?? await openSite(cfg, logger, loaded);
   // Images the inventory names but this server lacks: said at start and after every reload (and on /healthz).
   const reportImages = (inv: Inventory) => {
     const missing = missingImages(inv, cfg.imagesDir);
@@ -127,7 +166,11 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
       closers.push(async () => { unregister(); await tftp.close(); });
     }
     if (cfg.dhcp.mode !== 'off') {
-      const dhcp = await listening('DHCP', 'udp', cfg.dhcp.bind, cfg.dhcp.port, () => startDhcpServer({ config: cfg.dhcp, address: cfg.address, baseUrl, getInventory: () => store.current(), leases: state.leases, events: state.events, logger: logger.child({ component: 'dhcp' }) }));
+      const dhcp = await listening('DHCP', 'udp', cfg.dhcp.bind, cfg.dhcp.port, () => dhcpThread
+        ? dhcpThread.listen({ config: cfg.dhcp, address: cfg.address, baseUrl, inventory: store.current(), sinks: { events: state.events, metrics: dhcpMetrics } })
+        : startDhcpServer({ config: cfg.dhcp, address: cfg.address, baseUrl, getInventory: () => store.current(), leases: state.leases, events: state.events, logger: logger.child({ component: 'dhcp' }), metrics: dhcpMetrics }));
+      // The thread answers from its own copy of the snapshot: every new one goes to it as it goes live here.
+      if (dhcpThread) store.onSwap((inv) => dhcpThread.sendInventory(inv));
       running.dhcpPort = dhcp.port;
       closers.push(() => dhcp.close());
       // iPXE waits ~13 s for IPv6 after its DHCP unless an RA says there is no router (src/ra.ts).

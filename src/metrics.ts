@@ -31,6 +31,12 @@ export const dhcpMetrics = {
   dropped(reason: keyof typeof dhcpDropBy): void { dhcpDropBy[reason].inc(); },
   /** `since` from process.hrtime.bigint() at receipt. */
   handled(since: bigint): void { dhcpSeconds.observe(Number(process.hrtime.bigint() - since) / 1e9); },
+  /** What the DHCP thread (src/dhcp/thread.ts) counted since its last batch. */
+  add(d: { requests: Record<number, number>; dropped: Record<string, number>; seconds: number[] }): void {
+    for (const [type, n] of Object.entries(d.requests)) (dhcpByType.get(Number(type)) ?? dhcpOther).inc(n);
+    for (const [reason, n] of Object.entries(d.dropped)) if (reason in dhcpDropBy) dhcpDropBy[reason as keyof typeof dhcpDropBy].inc(n);
+    for (const s of d.seconds) dhcpSeconds.observe(s);
+  },
 };
 
 const tftpSeconds = new Histogram({ name: 'rolecast_tftp_transfer_seconds', help: 'TFTP transfer duration, request to last ACK (or failure)', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] });

@@ -17,7 +17,7 @@ import type { EventSink } from '../events/types.js';
 import type { Logger } from '../log.js';
 import type { Inventory } from '../inventory/types.js';
 import type { LeaseStore } from '../state/types.js';
-import { decodeDhcp, encodeDhcp, type DhcpPacket } from './packet.js';
+import { decodeDhcp, encodeDhcp, macOf, type DhcpPacket } from './packet.js';
 import { BatchSocket, Outbox, type DhcpSocket, type OnDatagram, type Peer } from './batch-socket.js';
 import { dhcpIo } from '../native/dhcpio.js';
 import { OPT } from './options.js';
@@ -26,7 +26,18 @@ import { replyDestination } from './destination.js';
 import { unicastReplies, type UnicastReplies } from './unicast.js';
 import { networkOf } from './allocate.js';
 import { intToIp, ipToInt } from '../inventory/ip.js';
-import { dhcpMetrics } from '../metrics.js';
+import { RepeatedAnswers } from './repeat.js';
+
+/** Where the listener counts (src/metrics.ts on the main thread; the DHCP thread batches them to it). */
+export interface DhcpMetricsSink {
+  request(type: number): void;
+  dropped(reason: 'malformed' | 'not_request' | 'error'): void;
+  /** `since` from process.hrtime.bigint() at receipt. */
+  handled(since: bigint): void;
+}
+
+/** A retransmission (same MAC, xid, type) within this long of our answer gets that answer again (src/dhcp/repeat.ts). */
+export const REPEAT_WINDOW_MS = 2000;
 
 export interface DhcpServerOptions {
   config: DhcpConfig;
@@ -36,6 +47,9 @@ export interface DhcpServerOptions {
   leases: LeaseStore;
   events: EventSink;
   logger: Logger;
+  metrics: DhcpMetricsSink;
+  /** 0: decide every retransmission again. */
+  repeatWindowMs?: number;
 }
 
 export interface DhcpServer {
@@ -74,7 +88,8 @@ function dgramSocket(address: string, port: number, onDatagram: OnDatagram, logg
 }
 
 export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer> {
-  const { config, logger } = o;
+  const { config, logger, metrics: dhcpMetrics } = o;
+  const repeats = new RepeatedAnswers(o.repeatWindowMs ?? REPEAT_WINDOW_MS);
   const io = config.batchIo === 'off' ? { unavailable: 'dhcp.batchIo is off' } : dhcpIo();
   const outbox = new Outbox();
   const open = (address: string, port: number, onDatagram: OnDatagram, label: string): Promise<DhcpSocket> => {
@@ -115,9 +130,17 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     const type = req.options.get(OPT.MSG_TYPE)?.[0];
     if (req.op !== 1 || type === undefined) dhcpMetrics.dropped('not_request');
     else dhcpMetrics.request(type);
-    const answer = handleDhcp(req, {
-      inv: o.getInventory(), leases: o.leases, config, serverId: o.address, baseUrl: o.baseUrl, now: Date.now(), viaProxyPort,
-    });
+    const inv = o.getInventory();
+    const now = Date.now();
+    const key = type !== undefined && req.op === 1 && req.hlen === 6 ? RepeatedAnswers.key(macOf(req), req.xid, type, msg.length, viaProxyPort) : undefined;
+    const again = key !== undefined ? repeats.get(key, now, inv) : undefined;
+    if (again) {
+      send(sock, again, req, from, viaProxyPort);
+      if (logger.isLevelEnabled('debug')) logger.debug({ mac: again.mac, xid: req.xid.toString(16), type: again.type }, 'dhcp: retransmission, answered as before');
+      dhcpMetrics.handled(since);
+      return;
+    }
+    const answer = handleDhcp(req, { inv, leases: o.leases, config, serverId: o.address, baseUrl: o.baseUrl, now, viaProxyPort });
     if (answer.lease) {
       // Durable before the reply leaves. A shared store may refuse a grant another server made first.
       const { network, reserved } = answer.lease;
@@ -128,7 +151,10 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
         return;
       }
     }
-    if (answer.reply) send(sock, answer, req, from, viaProxyPort);
+    if (answer.reply) {
+      send(sock, answer, req, from, viaProxyPort);
+      if (key !== undefined) repeats.put(key, now, inv, answer);
+    }
     const { level, msg: text, fields } = answer.log;
     if (logger.isLevelEnabled(level)) logger[level]({ mac: answer.mac, xid: req.xid.toString(16), type: answer.type, ...fields }, text);
     for (const e of answer.events) o.events.emit({ mac: answer.mac, ...(answer.host ? { host: answer.host } : {}), ...e });

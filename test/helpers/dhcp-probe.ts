@@ -1,7 +1,8 @@
 /**
  * A scriptable DHCP client for what udhcpc/dhclient cannot do: many MACs at once, raw DORA steps,
  * collecting every OFFER (proxyDHCP next to another server). Run inside a client namespace:
- *   node --import tsx test/helpers/dhcp-probe.ts burst N | offers
+ *   node --import tsx test/helpers/dhcp-probe.ts burst N | offers | repeat N
+ * (repeat: one DISCOVER per MAC, sent again with the same xid 1 s later, as a client whose OFFER was late.)
  * It prints one JSON line per event on stdout.
  */
 import { createSocket } from 'node:dgram';
@@ -37,7 +38,13 @@ async function main(): Promise<void> {
     // proxyDHCP (PXE spec §2.2.5): after the address, ask the proxy on 4011 for the boot file.
     if (mode === 'offers' && type === 2 && server && p.yiaddr === '0.0.0.0') sock.send(request(mac, 3, [[54, server]], p.xid), 4011, [...server].join('.'));
   });
-  for (const mac of macs) sock.send(request(mac, 1), 67, target);
+  if (mode === 'repeat') {
+    const xids = macs.map((_, i) => 0x5eed0000 + i);
+    macs.forEach((mac, i) => sock.send(request(mac, 1, [], xids[i]), 67, target));
+    setTimeout(() => macs.forEach((mac, i) => sock.send(request(mac, 1, [], xids[i]), 67, target)), 1000);
+  } else {
+    for (const mac of macs) sock.send(request(mac, 1), 67, target);
+  }
   setTimeout(() => { sock.close(); }, Number(process.env.PROBE_MS ?? 4000));
 }
 

@@ -2,7 +2,8 @@
  * kill -9 of the server in the middle of a burst of leases: after a restart, every lease whose ACK
  * reached a client is still on disk (leases are fdatasync'd before the ACK is sent). Through both ways
  * DHCP moves datagrams: batched (recvmmsg/sendmmsg: the replies of a turn leave together, after their
- * commits) and node:dgram (dhcp.batchIo: off).
+ * commits) and node:dgram (dhcp.batchIo: off); and on DHCP's own thread, which holds the lease journal
+ * (dhcp.thread: auto), as well as on the main thread (off).
  */
 import { afterAll, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -19,15 +20,19 @@ describeSystem('DHCP leases survive kill -9', [], () => {
   const lab = new Lab('kill');
   afterAll(async () => { await lab.cleanup(); });
 
-  it.each([['auto', /"io":"batched/], ['off', /"io":"node:dgram/]] as const)('every ACKed lease is still there after kill -9 and restart (batchIo %s)', async (batchIo, io) => {
+  it.each([
+    ['auto', 'auto', /"thread":"dhcp","mode"[^\n]*"io":"batched/],
+    ['off', 'auto', /"thread":"dhcp","mode"[^\n]*"io":"node:dgram/],
+    ['auto', 'off', /"component":"dhcp","mode"[^\n]*"io":"batched/],
+  ] as const)('every ACKed lease is still there after kill -9 and restart (batchIo %s, thread %s)', async (batchIo, thread, io) => {
     const dir = mkdtempSync(join(tmpdir(), 'rolecast-kill-'));
-    const srv = lab.ns(`s${batchIo}`);
-    const cli = lab.ns(`c${batchIo}`);
+    const srv = lab.ns(`s${batchIo}${thread}`);
+    const cli = lab.ns(`c${batchIo}${thread}`);
     lab.veth(srv, 'rs0', cli, 'rc0');
     lab.addr(srv, 'rs0', '10.0.0.1/24');
     lab.addr(cli, 'rc0', '10.0.0.99/24');
     const cfg = join(dir, 'rolecast.yaml');
-    writeFileSync(cfg, `dhcp:\n  batchIo: '${batchIo}'\n`);
+    writeFileSync(cfg, `dhcp:\n  batchIo: '${batchIo}'\n  thread: '${thread}'\n`);
     const args = ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', cfg, '--profiles', join(ROOT, 'test/fixtures/profiles'), '--images', join(ROOT, 'images'), '--address', '10.0.0.1', '--data', join(dir, 'data')];
     let log = '';
     const server = lab.spawn(srv, process.execPath, args, { cwd: ROOT });

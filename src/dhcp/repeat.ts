@@ -1,0 +1,46 @@
+/**
+ * Answers to requests a client sends again. A DHCP client retransmits with the same xid when no reply
+ * reached it in time (RFC 2131 §4.1: 4 s, doubling; busybox udhcpc -T 1: every second), and under load a
+ * retransmission may arrive while the first answer is a moment old. Deciding it again costs the whole
+ * handler (plan, lease commit, events) and gives the same answer, so within `windowMs` of an answer to the
+ * same MAC, xid, message type and request length (and on the same inventory snapshot) the listener sends
+ * the answer it already made and records nothing new: the lease change and the events were recorded once.
+ */
+import type { Inventory } from '../inventory/types.js';
+import type { DhcpAnswer } from './handle.js';
+
+interface Entry { at: number; inv: Inventory; answer: DhcpAnswer }
+
+export class RepeatedAnswers {
+  private readonly answers = new Map<string, Entry>();
+
+  constructor(private readonly windowMs: number, private readonly max = 4096) {}
+
+  static key(mac: string, xid: number, type: number, length: number, viaProxyPort: boolean): string {
+    return `${mac}/${xid}/${type}/${length}/${viaProxyPort ? 'p' : ''}`;
+  }
+
+  /** The answer made to this request less than windowMs ago on this snapshot, if any. */
+  get(key: string, now: number, inv: Inventory): DhcpAnswer | undefined {
+    const e = this.answers.get(key);
+    if (!e) return undefined;
+    if (now - e.at < this.windowMs && e.inv === inv) return e.answer;
+    this.answers.delete(key);
+    return undefined;
+  }
+
+  put(key: string, now: number, inv: Inventory, answer: DhcpAnswer): void {
+    if (this.windowMs <= 0) return;
+    this.answers.delete(key); // re-inserted last: the Map's order is the age order
+    this.answers.set(key, { at: now, inv, answer });
+    // Oldest first out: at most `max` kept, and none older than the window once a put passes them.
+    for (const [k, e] of this.answers) {
+      if (this.answers.size <= this.max && now - e.at < this.windowMs) break;
+      this.answers.delete(k);
+    }
+  }
+
+  get size(): number {
+    return this.answers.size;
+  }
+}

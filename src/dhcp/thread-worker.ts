@@ -1,0 +1,158 @@
+/**
+ * The DHCP thread (src/dhcp/thread.ts explains why): the file lease store and the DHCP listener, on a copy
+ * of the inventory snapshot. What the main thread keeps — lease changes for its mirror, boot events,
+ * metric counts — leaves in one message per turn, after the turn's replies are queued.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger, type Logger } from '../log.js';
+import { PinoPretty } from 'pino-pretty';
+import { destination, pino } from 'pino';
+import { FileLeaseStore } from '../state/file/leases.js';
+import type { LeaseCommitOptions, LeaseRecord, LeaseStore } from '../state/types.js';
+import { InventoryBuilder } from '../inventory/index.js';
+import type { Inventory } from '../inventory/types.js';
+import { startDhcpServer, type DhcpMetricsSink, type DhcpServer } from './server.js';
+import type { DhcpThreadInit, FromThread, MetricsDelta, ThreadEvent, ToThread } from './thread.js';
+
+const init = workerData as DhcpThreadInit;
+const port = parentPort!;
+const send = (m: FromThread) => port.postMessage(m);
+
+/** Lines go straight to fd 1 from this thread (as the main thread's do), never through the main loop. */
+function threadLogger(): Logger {
+  const { level, pretty } = init.log;
+  if (pretty) return pino({ level, base: { name: 'rolecast' }, timestamp: pino.stdTimeFunctions.isoTime }, PinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name', sync: true, destination: 1 }));
+  return createLogger(level, destination({ dest: 1, sync: true }));
+}
+
+/** Longest an event or a count waits on this thread for others to share its message. */
+const EVENTS_MS = 5;
+
+/** What leaves for the main thread: lease changes at the end of the turn, events and counts within EVENTS_MS. */
+class Outgoing {
+  private leases: LeaseRecord[] = [];
+  private events: ThreadEvent[] = [];
+  private metrics: MetricsDelta = { requests: {}, dropped: {}, seconds: [] };
+  private counted = false;
+  private scheduled = false;
+
+  private timer: NodeJS.Timeout | undefined;
+
+  lease(r: LeaseRecord): void { this.leases.push(r); this.schedule(true); }
+  event(e: ThreadEvent): void { this.events.push({ ...e, at: e.at ?? new Date().toISOString() }); this.schedule(false); }
+
+  readonly sink: DhcpMetricsSink = {
+    request: (type) => { this.metrics.requests[type] = (this.metrics.requests[type] ?? 0) + 1; this.count(); },
+    dropped: (reason) => { this.metrics.dropped[reason] = (this.metrics.dropped[reason] ?? 0) + 1; this.count(); },
+    handled: (since) => { this.metrics.seconds.push(Number(process.hrtime.bigint() - since) / 1e9); this.count(); },
+  };
+
+  private count(): void { this.counted = true; this.schedule(false); }
+
+  /**
+   * A lease change goes at the end of this turn (setImmediate: after the turn's replies, which the batched
+   * sockets' outbox queued first), so the main thread's mirror has it about when the client has its ACK.
+   * Events and counts wait up to EVENTS_MS to share a message: under load a turn is a packet or two, and a
+   * message per turn would cost the main thread more than the events themselves.
+   */
+  private schedule(urgent: boolean): void {
+    if (this.scheduled) return;
+    if (urgent) {
+      this.scheduled = true;
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      setImmediate(() => this.flush());
+    } else {
+      this.timer ??= setTimeout(() => this.flush(), EVENTS_MS);
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.leases.length && !this.events.length && !this.counted) return;
+    send({ t: 'batch', leases: this.leases, events: this.events, ...(this.counted ? { metrics: this.metrics } : {}) });
+    this.leases = [];
+    this.events = [];
+    if (this.counted) this.metrics = { requests: {}, dropped: {}, seconds: [] };
+    this.counted = false;
+  }
+}
+
+const logger = threadLogger();
+const out = new Outgoing();
+let store: FileLeaseStore;
+let current: Inventory | undefined;
+let server: DhcpServer | undefined;
+const building = new Map<number, InventoryBuilder>();
+
+/** The store as the listener sees it: every change it takes is also mirrored to the main thread. */
+function mirrored(s: FileLeaseStore): LeaseStore {
+  return {
+    addressOf: (mac) => s.addressOf(mac), list: () => s.list(), byMacLive: (mac) => s.byMacLive(mac), holder: (ip) => s.holder(ip),
+    lastOf: (mac) => s.lastOf(mac), poolHint: (n) => s.poolHint(n), canAllocate: () => s.canAllocate(), close: () => s.close(),
+    commit: async (r: LeaseRecord, opts?: LeaseCommitOptions) => {
+      const ok = await s.commit(r, opts);
+      if (ok) out.lease(r);
+      return ok;
+    },
+  };
+}
+
+function errorMessage(err: unknown): FromThread {
+  const e = err as { message?: string; code?: string; errno?: number; syscall?: string };
+  return { t: 'error', message: e.message ?? String(err), ...(e.code ? { code: e.code } : {}), ...(e.errno ? { errno: e.errno } : {}), ...(e.syscall ? { syscall: e.syscall } : {}) };
+}
+
+async function listen(m: Extract<ToThread, { t: 'listen' }>, leases: LeaseStore): Promise<void> {
+  if (!current) throw new Error('dhcp thread: no inventory yet');
+  server = await startDhcpServer({
+    config: m.config, address: m.address, baseUrl: m.baseUrl, getInventory: () => current!, leases,
+    events: { emit: (e) => out.event(e) }, logger: logger.child({ component: 'dhcp', thread: 'dhcp' }), metrics: out.sink,
+    ...(m.repeatWindowMs !== undefined ? { repeatWindowMs: m.repeatWindowMs } : {}),
+  });
+  send({ t: 'listening', port: server.port });
+}
+
+async function close(): Promise<void> {
+  try {
+    await server?.close();
+    await store.close();
+  } catch (err) {
+    logger.error({ err }, 'dhcp thread: closing failed');
+  }
+  out.flush();
+  send({ t: 'closed' });
+}
+
+async function main(): Promise<void> {
+  try {
+    store = await FileLeaseStore.open(init.dataDir, logger.child({ component: 'leases' }), Date.now, init.compactSlack !== undefined ? { compactSlack: init.compactSlack } : {});
+  } catch (err) {
+    send(errorMessage(err));
+    return;
+  }
+  const leases = mirrored(store);
+  port.on('message', (m: ToThread) => {
+    if (m.t === 'inventory') {
+      building.clear(); // an older snapshot still arriving is not wanted any more
+      building.set(m.id, new InventoryBuilder(m.head));
+      if (m.count === 0) { current = building.get(m.id)!.finish(); building.delete(m.id); }
+    } else if (m.t === 'machines') {
+      const b = building.get(m.id);
+      if (!b) return;
+      b.add(m.list);
+      if (m.last) { current = b.finish(); building.delete(m.id); }
+    } else if (m.t === 'listen') {
+      listen(m, leases).catch((err: unknown) => send(errorMessage(err)));
+    } else if (m.t === 'commit') {
+      leases.commit(m.record, m.opts).then((ok) => send({ t: 'committed', id: m.id, ok }), (err: unknown) => send({ t: 'committed', id: m.id, ok: false, error: String(err) }));
+    } else if (m.t === 'close') {
+      void close();
+    }
+  });
+  send({ t: 'leases', list: store.list() });
+}
+
+void main();
