@@ -36,6 +36,12 @@ export interface DhcpConfig {
    * thread when the leases are in PostgreSQL or the thread cannot start. off: always the main thread.
    */
   thread: 'auto' | 'off';
+  /**
+   * Nice value of the DHCP thread (-20..19; 0 leaves it as the process's). Below 0 the kernel wakes it ahead of
+   * the busy HTTP/TFTP thread and the rest of a saturated host; needs root, CAP_SYS_NICE or RLIMIT_NICE
+   * (systemd LimitNICE=), else it stays at the process's and says so once.
+   */
+  threadNice: number;
   /** Dynamic pool for unknown machines: network name in the inventory whose `pool` is used. */
   poolNetwork?: string;
 }
@@ -176,7 +182,7 @@ export function defaultConfig(): ServerConfig {
     logLevel: 'info',
     dhcp: {
       mode: 'authoritative', port: 67, proxyPort: 4011, bind: '0.0.0.0', leaseTime: 3600,
-      serveNonPxe: true, ipxeNoProxyWait: true, replyDelayMs: 0, unicastReplies: 'auto', batchIo: 'auto', thread: 'auto',
+      serveNonPxe: true, ipxeNoProxyWait: true, replyDelayMs: 0, unicastReplies: 'auto', batchIo: 'auto', thread: 'auto', threadNice: -10,
     },
     tftp: {
       enabled: true, port: 69, bind: '0.0.0.0', roots: [...DEFAULT_TFTP_ROOTS], maxBlksize: 1468,

@@ -15,7 +15,7 @@ const SHAPE: Shape = {
   profilesDir: 'string', dataDir: 'string', imagesDir: 'string', address: 'string', baseUrl: 'string', logLevel: 'string', user: 'string',
   dhcp: {
     mode: 'string', port: 'number', proxyPort: 'number', bind: 'string', leaseTime: 'number', serveNonPxe: 'boolean',
-    ipxeNoProxyWait: 'boolean', replyDelayMs: 'number', unicastReplies: 'string', batchIo: 'string', thread: 'string', poolNetwork: 'string',
+    ipxeNoProxyWait: 'boolean', replyDelayMs: 'number', unicastReplies: 'string', batchIo: 'string', thread: 'string', threadNice: 'number', poolNetwork: 'string',
   },
   tftp: {
     enabled: 'boolean', port: 'number', bind: 'string', roots: 'string[]', maxBlksize: 'number', maxWindowsize: 'number',

@@ -4,6 +4,8 @@
  * metric counts — leaves in one message per turn, after the turn's replies are queued.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { createLogger, type Logger } from '../log.js';
 import { PinoPretty } from 'pino-pretty';
 import { destination, pino } from 'pino';
@@ -105,11 +107,28 @@ function errorMessage(err: unknown): FromThread {
   return { t: 'error', message: e.message ?? String(err), ...(e.code ? { code: e.code } : {}), ...(e.errno ? { errno: e.errno } : {}), ...(e.syscall ? { syscall: e.syscall } : {}) };
 }
 
+/**
+ * This thread's nice value (Linux: setpriority on a thread id applies to that thread alone, setpriority(2)
+ * NOTES). A negative one lets the kernel run DHCP ahead of the main thread's streaming when cores are short.
+ */
+function setNice(nice: number, log: Logger): void {
+  if (!nice) return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    setPriority(tid, nice);
+    log.debug({ tid, nice }, 'dhcp thread priority set');
+  } catch (err) {
+    log.info({ nice, code: (err as { code?: string }).code }, 'dhcp thread keeps the process\'s priority: a nice value below 0 needs root, CAP_SYS_NICE or RLIMIT_NICE (systemd LimitNICE=)');
+  }
+}
+
 async function listen(m: Extract<ToThread, { t: 'listen' }>, leases: LeaseStore): Promise<void> {
   if (!current) throw new Error('dhcp thread: no inventory yet');
+  const log = logger.child({ component: 'dhcp', thread: 'dhcp' });
+  setNice(m.config.threadNice ?? 0, log);
   server = await startDhcpServer({
     config: m.config, address: m.address, baseUrl: m.baseUrl, getInventory: () => current!, leases,
-    events: { emit: (e) => out.event(e) }, logger: logger.child({ component: 'dhcp', thread: 'dhcp' }), metrics: out.sink,
+    events: { emit: (e) => out.event(e) }, logger: log, metrics: out.sink,
     ...(m.repeatWindowMs !== undefined ? { repeatWindowMs: m.repeatWindowMs } : {}),
   });
   send({ t: 'listening', port: server.port });

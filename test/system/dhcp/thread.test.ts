@@ -6,7 +6,7 @@
  * first answer (one dhcp-discover event, two identical OFFERs).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { chmodSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
@@ -62,6 +62,9 @@ for (const thread of ['auto', 'off'] as const) {
     it('listens where it was told to', () => {
       const line = log.split('\n').find((l) => l.includes('"msg":"dhcp listening"')) ?? '';
       if (thread === 'auto') expect(line).toContain('"thread":"dhcp"'); else expect(line).not.toContain('"thread"');
+      // dhcp.threadNice (-10 by default; root here): the DHCP thread alone runs at it.
+      const nices = readdirSync(`/proc/${proc.pid}/task`).map((t) => Number(readFileSync(`/proc/${proc.pid}/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));
+      expect(nices.filter((n) => n === -10)).toHaveLength(thread === 'auto' ? 1 : 0);
     });
 
     it('udhcpc gets its reserved address; the lease, its events and the counts reach the main thread', async () => {
