@@ -266,7 +266,10 @@ async function main() {
     writeFileSync(cfg, [`profilesDir: ${join(dir, 'profiles')}`, `dataDir: ${join(dir, 'data')}`, `imagesDir: ${join(dir, 'images')}`, `address: ${SERVER}`,
       `logLevel: ${logFile ? process.env.BENCH_STORM_LOGLEVEL ?? 'info' : 'warn'}`, 'user: root',
       // BENCH_STORM_UNICAST=off: every DHCP reply broadcast (the before of unicast replies); default auto.
-      ...(process.env.BENCH_STORM_UNICAST ? ['dhcp:', `  unicastReplies: ${process.env.BENCH_STORM_UNICAST}`] : []), ''].join('\n'));
+      // BENCH_STORM_DHCP_THREAD=off: DHCP on the main thread (the before of DHCP's own thread); default auto.
+      ...(process.env.BENCH_STORM_UNICAST || process.env.BENCH_STORM_DHCP_THREAD ? ['dhcp:'] : []),
+      ...(process.env.BENCH_STORM_UNICAST ? [`  unicastReplies: ${process.env.BENCH_STORM_UNICAST}`] : []),
+      ...(process.env.BENCH_STORM_DHCP_THREAD ? [`  thread: ${process.env.BENCH_STORM_DHCP_THREAD}`] : []), ''].join('\n'));
     // BENCH_STORM_PROF=DIR: a CPU profile of rolecast through the storm (scripts/cpuprof-top.mjs reads it).
     const prof = process.env.BENCH_STORM_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_STORM_PROF)] : [];
     const p = inNs(SNS, process.execPath, [...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', logFile ? openSync(logFile, 'a') : 'ignore', 'inherit'] });
