@@ -200,7 +200,14 @@ try {
         const p = await startServer(server, n, run);
         procs.push(p);
         await waitReady(p, server);
+        // CPU per exchange at 1000/s too: the same work per turn for every server (flat out, a slower one
+        // also gets fewer requests per turn to spread its per-turn costs over).
+        const c0 = cpuOf(p.pid);
+        const g0 = server === 'rolecast-pg' ? pgCpu() : 0;
         const at1000 = perfdhcp(join(dir, `macs-${n}`), 1000, SECONDS, true);
+        const c1 = cpuOf(p.pid);
+        at1000.cpuUs = ((c1.all - c0.all) / Math.max(1, at1000.sent)) * 1e6;
+        at1000.pgUs = server === 'rolecast-pg' ? ((pgCpu() - g0) / Math.max(1, at1000.sent)) * 1e6 : 0;
         const cpu0 = cpuOf(p.pid);
         const wal0 = server === 'rolecast-pg' ? await pgMark(pgUrl) : 0n;
         const pg0 = server === 'rolecast-pg' ? pgCpu() : 0;
@@ -221,7 +228,7 @@ try {
         stop(p);
         await new Promise((r) => (p.exitCode !== null ? r() : p.once('close', r)));
         res[server].push({ at1000, max });
-        console.log(`  ${n} machines, run ${run + 1}, ${server}: at 1000/s ${at1000.drops} drops of ${at1000.sent}, OFFER p50 ${at1000.p50.toFixed(2)} ms p99 ${at1000.p99.toFixed(2)} ms; flat out ${max.rate.toFixed(0)}/s, ${max.cpuUs.toFixed(0)} µs CPU per exchange (user ${max.userUs.toFixed(0)}, system ${max.sysUs.toFixed(0)})${max.pgUs ? ` + ${max.pgUs.toFixed(0)} µs in PostgreSQL` : ''}`);
+        console.log(`  ${n} machines, run ${run + 1}, ${server}: at 1000/s ${at1000.drops} drops of ${at1000.sent}, OFFER p50 ${at1000.p50.toFixed(2)} ms p99 ${at1000.p99.toFixed(2)} ms, ${at1000.cpuUs.toFixed(0)} µs CPU per exchange${at1000.pgUs ? ` + ${at1000.pgUs.toFixed(0)} µs in PostgreSQL` : ''}; flat out ${max.rate.toFixed(0)}/s, ${max.cpuUs.toFixed(0)} µs CPU per exchange (user ${max.userUs.toFixed(0)}, system ${max.sysUs.toFixed(0)})${max.pgUs ? ` + ${max.pgUs.toFixed(0)} µs in PostgreSQL` : ''}`);
         if (pgDetail) console.log(pgDetail);
       }
     }

@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { RolecastError } from '../../errors.js';
 import { LEASE_COMMIT_V4 } from './lease-sql.js';
 import { LEASE_COMMIT_V5 } from './lease-sql-v5.js';
+import { LEASE_COMMIT_V6 } from './lease-sql-v6.js';
 
 export interface Migration { version: number; name: string; sql: string }
 
@@ -185,6 +186,11 @@ ALTER TABLE events ADD COLUMN verified boolean;
     version: 5,
     name: 'lease commit: one set-based statement for a batch of independent grants',
     sql: LEASE_COMMIT_V5,
+  },
+  {
+    version: 6,
+    name: 'lease commit: the fast-path check by index (no scan of the lease table per batch); one loop, one NOTIFY chunking',
+    sql: LEASE_COMMIT_V6,
   },
 ];
 

@@ -47,7 +47,7 @@ describePg('PostgreSQL state backend', () => {
 
   it('migrations are recorded once and re-running them changes nothing', async () => {
     const r = await sql.query('SELECT version FROM rolecast_schema ORDER BY version');
-    expect(r.rows.map((x: { version: number }) => x.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(r.rows.map((x: { version: number }) => x.version)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(await migrate(sql)).toEqual([]);
   });
 
