@@ -15,13 +15,20 @@ export const SERVICE_USER = 'rolecast';
 
 export interface Account { name: string; uid: number; gid: number; home: string }
 
+// Looked up once per name and process: serve asks before binding and again for radvd's user (a getent
+// process each, ~30 ms of a start).
+const accounts = new Map<string, Account | undefined>();
+
 /** The account through NSS (getent), so LDAP/sssd users work as well as /etc/passwd ones. */
 export function lookupUser(name: string): Account | undefined {
-  let line: string;
-  try { line = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).trim(); } catch { return undefined; }
-  const f = line.split(':');
-  if (f.length < 7) return undefined;
-  return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+  if (accounts.has(name)) return accounts.get(name);
+  let acct: Account | undefined;
+  try {
+    const f = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).trim().split(':');
+    if (f.length >= 7) acct = { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+  } catch { /* no such user */ }
+  accounts.set(name, acct);
+  return acct;
 }
 
 function chownTree(dir: string, uid: number, gid: number): void {

@@ -29,23 +29,23 @@ export interface RaConfig {
 export interface RouterAdvertiser { close(): Promise<void> }
 
 /**
- * The interface that holds an IPv4 address (none for loopback: nothing to boot there). Asked of iproute2
- * first: Node's networkInterfaces() leaves out links without carrier, and a provisioning bridge has none
- * until the first machine's port comes up.
+ * The interface that holds an IPv4 address (none for loopback: nothing to boot there). Node's
+ * networkInterfaces() first (no process to start: this runs in every start-up); it leaves out links that
+ * are down or without carrier, and a provisioning bridge has none until the first machine's port comes
+ * up, so iproute2 is asked when it finds nothing.
  */
 export function interfaceOf(address: string): string | undefined {
-  const r = spawnSync('ip', ['-j', '-4', 'addr', 'show'], { encoding: 'utf8', timeout: 5000 });
-  if (r.status === 0) {
-    try {
-      const links = JSON.parse(r.stdout) as Array<{ ifname?: string; flags?: string[]; addr_info?: Array<{ local?: string }> }>;
-      const hit = links.find((l) => !l.flags?.includes('LOOPBACK') && l.addr_info?.some((a) => a.local === address));
-      return hit?.ifname;
-    } catch { /* fall back below */ }
-  }
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
     if (addrs?.some((a) => a.family === 'IPv4' && a.address === address && !a.internal)) return name;
   }
-  return undefined;
+  const r = spawnSync('ip', ['-j', '-4', 'addr', 'show'], { encoding: 'utf8', timeout: 5000 });
+  if (r.status !== 0) return undefined;
+  try {
+    const links = JSON.parse(r.stdout) as Array<{ ifname?: string; flags?: string[]; addr_info?: Array<{ local?: string }> }>;
+    return links.find((l) => !l.flags?.includes('LOOPBACK') && l.addr_info?.some((a) => a.local === address))?.ifname;
+  } catch {
+    return undefined;
+  }
 }
 
 /** radvd.conf for one interface: periodic and solicited RAs that announce no router, prefix or DHCPv6. */

@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { writeAtomic } from '../fsutil.js';
 import { readSources, ROLES_DIR, versionOf } from '../inventory/load.js';
 import { openState } from '../state/open.js';
-import { pgProfiles, type PgProfiles } from '../state/pg/profiles.js';
+import type { PgProfiles } from '../state/pg/profiles.js';
 import { FLAGS, str, UsageError, type CommandSpec, type Flags } from './spec.js';
 import { out, serverConfig, table } from './common.js';
 
@@ -32,6 +32,8 @@ export async function stateUrlOf(flags: Flags): Promise<string> {
 async function withProfiles<T>(flags: Flags, fn: (p: PgProfiles) => Promise<T>): Promise<T> {
   const url = await stateUrlOf(flags);
   const state = await openState({ dataDir: '', profilesDir: '', state: { backend: 'postgres', url } }, { parts: ['profiles'] });
+  // Imported here: a static import loaded the pg driver into every command, `serve` on files included.
+  const { pgProfiles } = await import('../state/pg/profiles.js');
   try { return await fn(pgProfiles(state.profiles)); } finally { await state.close(); }
 }
 

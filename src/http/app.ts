@@ -50,6 +50,7 @@ import { registerPowerApi } from './power.js';
 import { BootTokens } from '../boottokens.js';
 import { registerSecrets } from './secrets.js';
 import { statShared } from '../fsutil.js';
+import { lazyValidators } from './lazy-validators.js';
 
 export interface AppDeps {
   getInventory: () => Inventory;
@@ -84,7 +85,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Long path parameters reach the route schemas (400 with our error shape) instead of the router's bare 414.
     routerOptions: { maxParamLength: 2048 },
     // Unknown fields are errors (a typo must not be dropped silently), as in the profiles.
-    ajv: { customOptions: { removeAdditional: false } } }) as unknown as FastifyInstance;
+    ajv: { customOptions: { removeAdditional: false } },
+    // Route schemas compile on first use, not at start-up (src/http/lazy-validators.ts).
+    schemaController: { compilersFactory: { buildValidator: lazyValidators() as never } } }) as unknown as FastifyInstance;
   // OpenAPI from the route schemas, served at /api/openapi.json.
   if (config.http.sendfile && !sendfileEngine()) deps.logger.warn({ reason: sendfileUnavailableReason() }, 'sendfile engine unavailable: images and rootfs stream through Node (slower)');
   await app.register(swagger, openapiOptions('0.1.0'));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../src/configfile.js';
+import { Ajv } from 'ajv';
+import { CONFIG_SCHEMA, parseConfig } from '../../../src/configfile.js';
 import { ProfileError } from '../../../src/errors.js';
 
 function issues(text: string): string[] {
@@ -13,6 +14,11 @@ function issues(text: string): string[] {
 }
 
 describe('server config file', () => {
+  it('has a schema that is valid draft-07 (the server compiles it without checking)', () => {
+    const ajv = new Ajv({ strict: true });
+    expect(ajv.validateSchema(CONFIG_SCHEMA), JSON.stringify(ajv.errors)).toBe(true);
+  });
+
   it('merges over the defaults', () => {
     const { cfg, raw } = parseConfig('address: 10.0.0.1\ndhcp:\n  mode: proxy\nhttp:\n  port: 8081\n  token: s3\n', 'c.yaml');
     expect(cfg.address).toBe('10.0.0.1');
