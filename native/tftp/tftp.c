@@ -170,6 +170,9 @@ static int send_window(engine_t *e, job_t *j) {
         if (got >= want) break; // short past this window: the next refill reports it
         char m[120];
         snprintf(m, sizeof m, "read failed: %s", r < 0 ? strerror(errno) : "file shorter than when opened");
+        // Tell the client (ERROR 0, as tftpd-hpa does) rather than leave it to its own timeout.
+        static const unsigned char read_error[] = {0, 5, 0, 0, 'R', 'e', 'a', 'd', ' ', 'e', 'r', 'r', 'o', 'r', 0};
+        (void)send(j->sock, read_error, sizeof read_error, MSG_DONTWAIT);
         finish(e, j, ST_READ_ERROR, 0, m);
         return -1;
       }

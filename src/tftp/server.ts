@@ -107,6 +107,9 @@ async function openSource(r: Extract<Resolved, { kind: 'file' | 'virtual' }>): P
           }
           // blksize is at most 65464 (RFC 2348) < READ_AHEAD: one chunk always holds a whole block.
           cur = c && within(c, offset, length) ? c : await load(offset);
+          // Short: the file shrank since it was opened. Never a short block (the client would take it
+          // for the last one and keep a cut file): the session ends with an ERROR.
+          if (!within(cur, offset, length)) throw new Error(`${r.absPath} is shorter than when it was opened (${r.size} bytes)`);
         }
         prefetch(offset);
         return slice(cur, offset, length);

@@ -9,7 +9,7 @@
  *   the window (RFC 7440 §4: the receiver saw a gap) resends the window once per window.
  * - Retransmits back off (doubling, capped at 8x) and give up after `retries`.
  */
-import { dataPacket, encodeOack, type Decoded } from './packet.js';
+import { dataPacket, encodeError, encodeOack, ERR, type Decoded } from './packet.js';
 
 /** One datagram: a buffer, or a gather list sent as one packet. */
 export type Datagram = Buffer | Buffer[];
@@ -180,6 +180,8 @@ export class ReadSession {
     try {
       for (let n = this.base; n <= end; n++) pkts.push(await this.block(n));
     } catch (err) {
+      // Tell the client (ERROR 0, as tftpd-hpa does) rather than leave it to its own timeout.
+      if (this.state !== 'done') this.send(encodeError(ERR.NOT_DEFINED, 'Read error'));
       this.end({ ok: false, reason: `read failed: ${(err as Error).message}`, afterOack: false, retransmits: this.retransmits });
       return;
     }

@@ -30,6 +30,12 @@ describe('TFTP JS sessions (ROLECAST_TFTP_ENGINE=js; no addon)', () => {
     expect(fx.server.stats().native).toBe(0);
   });
 
+  it('a file cut short mid-transfer: ERROR 0 to the client, never a short block', async () => {
+    const { expectReadError } = await import('./fixture.js');
+    await expectReadError(fx);
+    expect(fx.server.stats().native).toBe(0);
+  });
+
   it('the size probe (ERROR 8 after the OACK) is not a failure', async () => {
     const before = fx.server.stats().failed;
     const probe = await tftpGet(fx.server.port, 'sub/kernel.img', { options: { tsize: '0', blksize: '1468' }, abortAfterOack: true });
