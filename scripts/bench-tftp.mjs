@@ -19,7 +19,7 @@ const ROOT = join(self, '../..');
 
 if (!process.argv.includes('--inner')) {
   if (process.getuid?.() !== 0) { console.error('bench:tftp needs root (it runs in its own network namespace)'); process.exit(1); }
-  const ns = `rcbench${process.pid}`;
+  const ns = `${process.env.ROLECAST_NS_PREFIX ?? ''}rcbench${process.pid}`;
   spawnSync('ip', ['netns', 'add', ns]);
   spawnSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   // in.tftpd resolves its -a address with AI_ADDRCONFIG, which fails where only loopback has an
