@@ -21,12 +21,24 @@ import { fromPayload, isGrant, supersede, toPayload, type Change, type Waiter } 
 const LANES = 3;
 /**
  * Changes nobody waits for (reserved offers and renewals, answered at once) gather this long, up to
- * GATHER_MAX of them, before a batch is sent: under a burst one transaction then carries dozens of
- * them instead of a few (PostgreSQL's cost per batch — statement, locks, commit — is several times its
- * cost per change). A change someone waits for sends the batch at once, with whatever gathered.
+ * MAX_BATCH of them, before a batch is sent: one transaction then carries hundreds of them instead of
+ * a few, and renewals of one MAC gathered together are written once (supersede, lease-batch.ts).
+ * PostgreSQL's cost per transaction — statement, locks, commit, the WAL writer woken to flush it, the
+ * notification read by every listener — is many times its cost per change (scripts/bench-pg-sql.ts:
+ * ~140 µs per statement against ~22 µs per renewal; at 1000 exchanges/s with 10 ms, ~100 lease
+ * transactions a second cost PostgreSQL more than the changes). 100 ms is within what such a change
+ * risks already: it commits without waiting for its WAL flush (wal_writer_delay, 200 ms by default),
+ * and the reply left before it. A change someone waits for sends the batch at once, with whatever
+ * gathered.
  */
-const GATHER_MS = 10;
-const GATHER_MAX = 200;
+const GATHER_MS = 100;
+/**
+ * Changes per transaction, at most. Each takes two advisory locks (its address and its MAC), and
+ * PostgreSQL's lock table is shared and bounded (max_locks_per_transaction x max_connections, 6,400 by
+ * default): LANES batches of 500 hold 3,000. Without a cap a burst gathered while the lanes were busy,
+ * or a long outage's queue, went as one batch and could exhaust it ("out of shared memory").
+ */
+const MAX_BATCH = 500;
 
 export class PgLeaseStore implements LeaseStore {
   private readonly index: LeaseIndex;
@@ -157,7 +169,7 @@ export class PgLeaseStore implements LeaseStore {
   private kick(): void {
     while (this.link.up && this.lanes.size < LANES && (this.queued.length || this.pending.length)) {
       if (this.queued.length && this.lanes.size > 0) return;
-      if (!this.queued.length && !this.waited && !this.due && !this.closing && this.pending.length < GATHER_MAX) {
+      if (!this.queued.length && !this.waited && !this.due && !this.closing && this.pending.length < MAX_BATCH) {
         this.gather ??= setTimeout(() => {
           this.gather = undefined;
           this.due = true;
@@ -165,10 +177,16 @@ export class PgLeaseStore implements LeaseStore {
         }, GATHER_MS);
         return;
       }
-      const queued = this.queued.splice(0);
+      // Queued changes first, MAX_BATCH at a time; what is pending joins the last of them (a MAC's later
+      // changes never overtake its queued ones: pending ones go only once the queue is empty).
+      const queued = this.queued.splice(0, MAX_BATCH);
       const batch: Waiter[] = [];
       const later: Waiter[] = [];
-      for (const w of this.pending) (this.busy.has(w.change.rec.mac) ? later : batch).push(w);
+      let room = this.queued.length ? 0 : MAX_BATCH - queued.length;
+      // Once the batch is full everything else waits, so a MAC's changes stay in order.
+      for (const w of this.pending) {
+        if (room > 0 && !this.busy.has(w.change.rec.mac)) { batch.push(w); room--; } else later.push(w);
+      }
       this.pending = later;
       this.waited = later.reduce((n, w) => n + (w.change.answered ? 0 : 1), 0);
       if (!queued.length && !batch.length) return;

@@ -283,6 +283,14 @@ describePg('PostgreSQL state backend', () => {
     expect(await a.leases.commit(lease('52:54:00:ee:00:01', '10.9.3.10'), { network: 'lab' })).toBe(false);
     expect(await a.leases.commit(lease('52:54:00:ee:00:02', '10.9.3.20', 'bound'), { network: 'lab', reserved: true })).toBe(true);
     expect(a.leases.addressOf('52:54:00:ee:00:02')).toBe('10.9.3.20');
+    // A long outage's queue: 6,000 reserved grants (two advisory locks each) and, across the first batch's
+    // end, one MAC's release after its grant. Written in batches of at most 500 changes, in order (in one
+    // transaction they would need 8,000 locks: more than the lock table of this cluster holds).
+    const many = Array.from({ length: 6000 }, (_, i) => ({ mac: `52:54:00:e1:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, ip: `10.10.${i >> 8}.${i & 255}` }));
+    for (const [i, m] of many.entries()) {
+      expect(await a.leases.commit(lease(m.mac, m.ip, 'bound'), { network: 'lab', reserved: true })).toBe(true);
+      if (i === 499) expect(await a.leases.commit({ ...lease(m.mac, m.ip, 'released'), expiresAt: new Date().toISOString() }, { network: 'lab' })).toBe(true);
+    }
     for (let i = 0; i < 20; i++) a.events.emit({ mac: '52:54:00:ee:00:02', stage: 'http-script', detail: `during outage ${i}` });
     expect(a.events.timeline('52:54:00:ee:00:02').length).toBe(20);
     await expect(a.profiles.edit(MACHINES_FILE, (t) => t)).rejects.toMatchObject({ code: 'E_STATE_UNAVAILABLE' });
@@ -290,6 +298,9 @@ describePg('PostgreSQL state backend', () => {
     await waitFor(() => a.leases.canAllocate() && b.leases.canAllocate(), 10_000);
     await waitFor(async () => Number((await queryFresh(db, "SELECT count(*) AS n FROM events WHERE mac = '52:54:00:ee:00:02'")).n) === 20, 5000);
     expect((await queryFresh(db, "SELECT state FROM leases WHERE mac = '52:54:00:ee:00:02'")).state).toBe('bound');
+    await waitFor(async () => Number((await queryFresh(db, "SELECT count(*) AS n FROM leases WHERE mac LIKE '52:54:00:e1:%'")).n) === 6000, 10_000);
+    expect(await queryFresh(db, "SELECT count(*) FILTER (WHERE state = 'bound')::int AS bound, count(*) FILTER (WHERE state = 'released')::int AS released FROM leases WHERE mac LIKE '52:54:00:e1:%'")).toEqual({ bound: 5999, released: 1 });
+    expect((await queryFresh(db, `SELECT state FROM leases WHERE mac = '${many[499]!.mac}'`)).state).toBe('released');
     // B missed the notifications while down: it catches up from the table.
     await waitFor(() => seenOnB.filter((e) => e.mac === '52:54:00:ee:00:02').length === 20, 5000);
     expect(b.leases.addressOf('52:54:00:ee:00:02')).toBe('10.9.3.20');
