@@ -18,7 +18,7 @@ import type { BootRequest } from '../boot/facts.js';
 import { machineAt } from '../boot/identify.js';
 import { RolecastError } from '../errors.js';
 import { renderBootConfig, renderIpxeChain } from '../render/index.js';
-import { machineApiJson } from './machines.js';
+import { hashesPending, machineApiJson } from './machines.js';
 import { registerErrorHandler } from './errors.js';
 import { registerRootfs } from './rootfs.js';
 import { registerApi } from './api.js';
@@ -197,8 +197,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get('/api/machines', { preHandler: requireToken(apiTokens, 'read') }, async (_req, reply) => {
     const inv = deps.getInventory();
+    const view = { ...ctx, images: await loadImageView(inv, config.imagesDir) };
+    // Right after the start the files hashes may still be on their way: rows now, hashes marked pending.
+    const pending = hashesPending(inv, view);
+    if (pending) void reply.header('x-rolecast-hashes', 'pending');
     // Streamed in slices (machineApiJson): 10,000 rows at once would hold up DHCP and TFTP.
-    return reply.type('application/json; charset=utf-8').send(Readable.from(machineApiJson(inv, { ...ctx, images: await loadImageView(inv, config.imagesDir) }, state, key)));
+    return reply.type('application/json; charset=utf-8').send(Readable.from(machineApiJson(inv, view, state, key, pending)));
   });
   registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, zeroCopy: config.http.sendfile, state, key });
   registerSecrets(app, { getInventory: deps.getInventory, ctx, state, tokens, images: (inv) => loadImageView(inv, config.imagesDir) });

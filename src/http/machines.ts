@@ -9,7 +9,7 @@ import type { Inventory, Machine } from '../inventory/types.js';
 import type { RenderContext } from '../render/types.js';
 import type { State } from '../state/types.js';
 import { derive } from '../serverkey.js';
-import { fleetRow } from '../boot/fleet.js';
+import { fleetRow, rootfsPlanOf } from '../boot/fleet.js';
 import { resolveMachine } from '../inventory/resolve.js';
 import { renderHosts } from '../render/hostfiles.js';
 import { realServersOf, virtualServerText } from '../render/keepalived.js';
@@ -94,8 +94,32 @@ export function warmContentHashes(inv: Inventory, ctx: RenderContext, hashes?: P
   if (!perCtx) { perCtx = new Map(); warmed.set(inv, perCtx); }
   const key = renderKeyOf(ctx);
   let p = perCtx.get(key);
-  if (!p) { p = fill(inv, ctx, hashes); perCtx.set(key, p); }
+  if (!p) {
+    p = fill(inv, ctx, hashes);
+    const done = p.finally(() => {
+      let keys = warm.get(inv);
+      if (!keys) { keys = new Set(); warm.set(inv, keys); }
+      keys.add(key);
+    });
+    done.catch(() => undefined);
+    perCtx.set(key, p);
+  }
   return p;
+}
+
+// Snapshots (and render contexts) whose warm-up has finished: every row is ready to be looked up.
+const warm = new WeakMap<Inventory, Set<string>>();
+
+/**
+ * True while this snapshot's rows wait for files hashes still on their way from the loader thread
+ * (right after `serve` starts: the thread hashes every machine while the listeners come up). A request
+ * then gets every machine at once, with its hash marked pending, instead of waiting ~0.5-1 s for them.
+ * False once they are in, and for snapshots whose hashes nobody is bringing (those wait as before: they
+ * are small, or a reload made them ready before its swap).
+ */
+export function hashesPending(inv: Inventory, ctx: RenderContext): boolean {
+  const key = renderKeyOf(ctx);
+  return coming.get(inv)?.has(key) === true && warm.get(inv)?.has(key) !== true;
 }
 
 type Served = ReturnType<State['served']['all']>;
@@ -151,10 +175,31 @@ function apiRow(inv: Inventory, ctx: RenderContext, state: State, key: Buffer, s
  * with the event loop given back between slices: at 10,000 machines building and serialising the whole
  * answer at once held DHCP and TFTP up for ~100 ms per request (issue 15: no stall over 50 ms).
  */
-export async function* machineApiJson(inv: Inventory, ctx: RenderContext, state: State, key: Buffer): AsyncGenerator<string> {
+export async function* machineApiJson(inv: Inventory, ctx: RenderContext, state: State, key: Buffer, pending = hashesPending(inv, ctx)): AsyncGenerator<string> {
+  if (pending) { yield* pendingApiJson(inv, ctx, state, key); return; }
   await warmContentHashes(inv, ctx);
   const served = state.served.all();
   yield* slicedJsonArray('[', inv.machines, (m) => apiRow(inv, ctx, state, key, served, m), ']');
+}
+
+/**
+ * GET /api/machines while the files hashes are still coming (hashesPending): the same rows with the
+ * plan's role, but `hash` and `changed` null and `hashPending: true` — nothing is said about the content
+ * before it is known (a hash guessed or rendered here would cost the event loop the second the loader
+ * thread is saving it). The route says so in a header too.
+ */
+async function* pendingApiJson(inv: Inventory, ctx: RenderContext, state: State, key: Buffer): AsyncGenerator<string> {
+  const served = state.served.all();
+  yield* slicedJsonArray('[', inv.machines, (m) => {
+    const { mac, role } = rootfsPlanOf(inv, ctx, m);
+    const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
+    const stage = state.events.last(mac);
+    return {
+      host: m.host, macs: m.macs, role, homeRole: m.role, ip: m.ip, addresses: m.addresses,
+      hash: null, lastServedHash: last?.hash ? publishedHash(key, last.hash) : null, changed: null, hashPending: true,
+      lastStage: stage?.stage ?? null, lastStageAt: stage?.at ?? null,
+    };
+  }, ']');
 }
 
 /**

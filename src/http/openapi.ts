@@ -20,6 +20,8 @@ const bootEvent = {
 const missingImage = { type: 'object', properties: { name: { type: 'string' }, file: { type: 'string' }, problem: { type: 'string', enum: ['missing', 'not a file', 'not readable'] } } };
 const machine = { type: 'object', additionalProperties: true, properties: { host: { type: 'string' }, macs: { type: 'array', items: { type: 'string' } }, role: { type: 'string' }, ip: { type: 'string' } } };
 
+const machineRow = { ...machine, properties: { ...machine.properties, hash: { type: ['string', 'null'] }, lastServedHash: { type: ['string', 'null'] }, changed: { type: ['boolean', 'null'] }, hashPending: { type: 'boolean', description: 'present (true) only while the content hashes are still coming: hash and changed are then unknown, not null' } } };
+
 /** Summary and 2xx responses by "METHOD /path" (fastify's URL form). Routes not listed get a generic entry. */
 const DOCS: Record<string, { summary: string; ok?: Record<string, object> }> = {
   'GET /healthz': { summary: 'Health: inventory version, machines, missing images ("degraded"), sendfile', ok: { 200: json({ type: 'object', properties: { ok: { type: 'boolean' }, status: { type: 'string', enum: ['ok', 'degraded'] }, version: { type: 'string' }, machines: { type: 'integer' }, missingImages: { type: 'array', items: missingImage }, sendfile: { type: 'boolean' } } }, 'Serving; "degraded" lists images the inventory names but the server lacks') } },
@@ -30,7 +32,7 @@ const DOCS: Record<string, { summary: string; ok?: Record<string, object> }> = {
   'GET /loaders/*': { summary: 'A boot loader or rendered loader config (UEFI HTTP boot)', ok: { 200: binary('The loader or config') } },
   'GET /rootfs/:file': { summary: 'A machine\'s root filesystem: role base image plus its generated files (.tar, .tar.gz, .tar.zst)', ok: { 200: binary('tar stream'), 206: binary('A byte range of the .tar') } },
   'GET /files/:mac/*': { summary: 'One generated file of a machine (secret files only to the machine itself)', ok: { 200: binary('File content') } },
-  'GET /api/machines': { summary: 'Every machine: role, addresses, last stage, whether its next boot changes', ok: { 200: json({ type: 'array', items: machine }, 'Machines') } },
+  'GET /api/machines': { summary: 'Every machine: role, addresses, last stage, whether its next boot changes', ok: { 200: json({ type: 'array', items: machineRow }, 'Machines. Right after a start, while the content hashes are still being worked out (header x-rolecast-hashes: pending), each row has hash and changed null and hashPending true; ask again for them') } },
   'GET /api/machines/:mac/events': { summary: 'A machine\'s boot timeline', ok: { 200: json({ type: 'array', items: bootEvent }, 'Boot events, oldest first') } },
   'POST /api/machines/:mac/events': { summary: 'Phone-home: the initramfs or booted system reports a stage', ok: { 202: json({ type: 'object', properties: { ok: { type: 'boolean' } } }, 'Recorded') } },
   'GET /api/events': { summary: 'Server-Sent Events: every boot event live; ids, heartbeat, Last-Event-ID resumption', ok: { 200: text('text/event-stream', 'event: <stage> / data: <BootEvent JSON> / id: <epoch>-<seq>; `event: reset` when a resume is impossible') } },

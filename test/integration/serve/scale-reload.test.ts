@@ -118,7 +118,7 @@ it(`reloads ${N} machines with the per-snapshot hashes ready at the swap and the
   expect(Math.max(...during, after.ms)).toBeLessThan(5000);
 }, 120_000);
 
-it('starts on a snapshot and hashes from the loader thread (as `serve` does): the API takes those hashes', async () => {
+it('starts on a snapshot and hashes from the loader thread (as `serve` does): the API answers before they arrive, then takes them', async () => {
   const { startOffThreadLoad } = await import('../../../src/inventory/offthread.js');
   const base = defaultConfig();
   const cfg2: ServerConfig = { ...cfg, dataDir: join(dir, 'data2'), http: { ...base.http, host: '127.0.0.1', port: 0, tokens: { read: [TOKEN] } } };
@@ -126,17 +126,37 @@ it('starts on a snapshot and hashes from the loader thread (as `serve` does): th
   const inv = await load.inventory;
   const key = await serverKey(cfg2.dataDir);
   const ctx = { baseUrl: `http://127.0.0.1:${cfg2.http.port}`, server: cfg2.address, serverKey: key };
-  const hashes = load.hashes(ctx);
+  // The loader thread is held back until the first request has been answered.
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  const hashes = gate.then(() => load.hashes(ctx));
   const second = await startServer(cfg2, silentLogger(), inv, undefined, { hashes });
-  try {
+  const get = async () => {
     const r = await fetch(`http://127.0.0.1:${second.httpPort}/api/machines`, { headers: { authorization: `Bearer ${TOKEN}` } });
-    const rows = await r.json() as Row[];
+    expect(r.status).toBe(200);
+    return { pending: r.headers.get('x-rolecast-hashes') === 'pending', rows: await r.json() as Array<Row & { role: string; changed: boolean | null; hashPending?: boolean }> };
+  };
+  try {
+    // Before the hashes: every machine, its planned role, and nothing said about its content.
+    const early = await get();
+    expect(early.pending).toBe(true);
+    expect(early.rows).toHaveLength(inv.machines.length);
+    expect(early.rows.every((x) => x.hashPending === true && x.hash === null && x.changed === null)).toBe(true);
+    expect(early.rows.find((x) => x.host === 's7')!.role).toBe('web');
+    release();
+    await hashes;
+    let late = await get();
+    for (let i = 0; i < 200 && late.pending; i++) { await new Promise((r) => setTimeout(r, 25)); late = await get(); }
+    expect(late.pending).toBe(false);
+    const rows = late.rows;
     expect(rows).toHaveLength(inv.machines.length);
+    expect(rows.some((x) => 'hashPending' in x)).toBe(false);
     expect(hasSeededHashes(inv, ctx)).toBe(true);
     const m = inv.byHost.get('s7')!;
     const plan = planBoot({ mac: m.macs[0]!, protocol: 'http', request: 'rootfs', ipxe: true, pxe: true }, inv, { baseUrl: ctx.baseUrl }) as BootTargetPlan;
     expect(rows.find((x) => x.host === 's7')!.hash).toBe(publishedHash(key, machineContent(plan, inv, ctx).hash));
   } finally {
+    release();
     await second.close();
   }
 }, 120_000);
