@@ -184,24 +184,31 @@ export class DhcpThread {
     if (!this.exited) this.worker.postMessage(m);
   }
 
-  /** Copies a snapshot to the thread, a slice per turn; the thread swaps to it once the last slice is in. */
-  sendInventory(inv: Inventory): void {
+  /**
+   * Copies a snapshot to the thread, a slice per turn; the thread swaps to it once the last slice is in.
+   * Resolves once the last slice is posted (or a newer snapshot took over).
+   */
+  sendInventory(inv: Inventory): Promise<void> {
     const id = ++this.inventoryId;
     const { site, networks, images, sites, roles, secrets, discovery, profilesDir, version } = inv;
     this.post({ t: 'inventory', id, head: { site, networks, images, sites, roles, secrets, discovery, profilesDir, version }, count: inv.machines.length });
-    const slice = (from: number) => {
-      if (id !== this.inventoryId) return; // a newer snapshot is on its way: this one is not wanted
-      const last = from + CHUNK >= inv.machines.length;
-      this.post({ t: 'machines', id, list: inv.machines.slice(from, from + CHUNK), last });
-      if (!last) setImmediate(() => slice(from + CHUNK));
-    };
-    slice(0);
+    return new Promise((resolve) => {
+      const slice = (from: number) => {
+        if (id !== this.inventoryId) { resolve(); return; } // a newer snapshot is on its way: this one is not wanted
+        const last = from + CHUNK >= inv.machines.length;
+        this.post({ t: 'machines', id, list: inv.machines.slice(from, from + CHUNK), last });
+        if (last) resolve(); else setImmediate(() => slice(from + CHUNK));
+      };
+      slice(0);
+    });
   }
 
   /** Binds the DHCP sockets on the thread and answers from there. */
   async listen(o: { config: DhcpConfig; address: string; baseUrl: string; inventory: Inventory; sinks: DhcpThreadSinks; repeatWindowMs?: number }): Promise<DhcpServer> {
     this.sinks = o.sinks;
-    this.sendInventory(o.inventory);
+    // 'listen' after the snapshot's last slice: above CHUNK machines the thread had no inventory yet
+    // when it came and the start failed ("dhcp thread: no inventory yet").
+    await this.sendInventory(o.inventory);
     const answered = this.next('listening');
     this.post({ t: 'listen', config: o.config, address: o.address, baseUrl: o.baseUrl, ...(o.repeatWindowMs !== undefined ? { repeatWindowMs: o.repeatWindowMs } : {}) });
     const m = await answered as Extract<FromThread, { t: 'listening' }>;
