@@ -11,7 +11,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { PassThrough, Readable } from 'node:stream';
 import * as tar from 'tar-stream';
-import type { RenderedFile } from '../render/types.js';
 import { normName, tarIndexOf, type FileVersion } from './tarindex.js';
 
 const EPOCH = new Date(0);
@@ -31,14 +30,21 @@ function parentsOf(path: string): string[] {
   return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
 }
 
+/** A generated entry: a rendered file, or one rolecast adds itself (the manifest, as bytes). */
+export interface TarFile {
+  path: string;
+  mode: number;
+  content: string | Buffer;
+}
+
 export interface ComposeOptions {
   /** Base image tar, or undefined for a tar of the generated files alone. */
   basePath?: string;
-  files: readonly RenderedFile[];
+  files: readonly TarFile[];
 }
 
 /** The generated entries (and the directories they need that the base lacks) plus the end marker. */
-async function generatedTar(files: readonly RenderedFile[], baseDirs: ReadonlySet<string>, prefix: string, relinks: readonly { name: string; linkname: string }[] = []): Promise<Buffer> {
+async function generatedTar(files: readonly TarFile[], baseDirs: ReadonlySet<string>, prefix: string, relinks: readonly { name: string; linkname: string }[] = []): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
