@@ -116,7 +116,8 @@ describe('TFTP robustness', () => {
       // at once. (Clients that never answered at all would be replaced: see abandon.test.ts.)
       const ackOnce = () => { let n = 0; return () => (n++ < 2 ? 0.9 : 0.1); };
       const hold = [1, 2].map(() => tftpGet(capped.server.port, 'undionly.kpxe', { dropAck: 0.5, rand: ackOnce(), timeoutMs: 10_000 }));
-      await new Promise((r) => setTimeout(r, 100));
+      // Both held before the third asks (a fixed 100 ms was not always enough on a loaded machine).
+      await waitFor(() => capped.server.stats().active === 2, 5000);
       const third = await tftpGet(capped.server.port, 'one.bin');
       expect(third.error).toEqual({ code: 0, message: 'Too many transfers, try again' });
       void hold;
