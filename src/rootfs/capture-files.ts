@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { RenderedFile } from '../render/types.js';
-import { formatManifestBuffer, manifestOf, type ManifestHeader } from '../images/manifest.js';
+import { formatManifestChunks, manifestOf, type ManifestHeader } from '../images/manifest.js';
 import { normName, tarIndexOf } from './tarindex.js';
 
 export const CAPTURE_TOOL = resolve(import.meta.dirname, '../../images/capture/rolecast-capture');
@@ -22,8 +22,8 @@ function parents(path: string): string[] {
   return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
 }
 
-/** A file of the composed rootfs: rendered, or the manifest (bytes: it holds a line per path of the base). */
-export type CaptureFile = Omit<RenderedFile, 'content'> & { content: string | Buffer };
+/** A file of the composed rootfs: rendered, or the manifest (chunks: it holds a line per path of the base). */
+export type CaptureFile = Omit<RenderedFile, 'content'> & { content: string | Buffer | readonly Buffer[] };
 
 /** The machine's files plus the capture tool and the manifest of (base + those files). */
 export async function withCaptureFiles(basePath: string, files: readonly RenderedFile[], header: ManifestHeader): Promise<CaptureFile[]> {
@@ -33,7 +33,7 @@ export async function withCaptureFiles(basePath: string, files: readonly Rendere
   const all: RenderedFile[] = [...files.filter((f) => f.path !== TOOL_PATH && f.path !== MANIFEST_PATH), { path: TOOL_PATH, mode: 0o755, content: await tool, secret: false }];
   const dirs = [...new Set([...all.map((f) => f.path), MANIFEST_PATH].flatMap(parents))];
   const generated = [...all.map((f) => ({ path: f.path, mode: f.mode, secret: f.secret, content: f.content })), { path: MANIFEST_PATH, mode: 0o644, secret: false }];
-  const text = formatManifestBuffer(base, header, generated, dirs);
+  const text = formatManifestChunks(base, header, generated, dirs);
   return [...all, { path: MANIFEST_PATH, mode: 0o644, content: text, secret: false }]
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

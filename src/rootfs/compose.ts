@@ -30,12 +30,15 @@ function parentsOf(path: string): string[] {
   return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
 }
 
-/** A generated entry: a rendered file, or one rolecast adds itself (the manifest, as bytes). */
+/** A generated entry: a rendered file, or one rolecast adds itself (the manifest, as chunks). */
 export interface TarFile {
   path: string;
   mode: number;
-  content: string | Buffer;
+  content: string | Buffer | readonly Buffer[];
 }
+
+/** Chunks this size and up go out as they are; smaller ones are joined (one write, not hundreds). */
+const KEEP_CHUNK = 64 * 1024;
 
 export interface ComposeOptions {
   /** Base image tar, or undefined for a tar of the generated files alone. */
@@ -43,16 +46,34 @@ export interface ComposeOptions {
   files: readonly TarFile[];
 }
 
-/** The generated entries (and the directories they need that the base lacks) plus the end marker. */
-async function generatedTar(files: readonly TarFile[], baseDirs: ReadonlySet<string>, prefix: string, relinks: readonly { name: string; linkname: string }[] = []): Promise<Buffer> {
+/**
+ * The generated entries (and the directories they need that the base lacks) plus the end marker, as
+ * buffers: large content chunks (the manifest's runs of base lines) as they came, the rest joined.
+ */
+async function generatedTar(files: readonly TarFile[], baseDirs: ReadonlySet<string>, prefix: string, relinks: readonly { name: string; linkname: string }[] = []): Promise<Buffer[]> {
   const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
+  const out: Buffer[] = [];
+  let small: Buffer[] = [];
+  const flush = () => { if (small.length) out.push(small.length === 1 ? small[0]! : Buffer.concat(small)); small = []; };
+  pack.on('data', (c: unknown) => {
+    const b = c as Buffer;
+    if (b.length < KEEP_CHUNK) { small.push(b); return; }
+    flush();
+    out.push(b);
+  });
   const done = new Promise<void>((resolve, reject) => { pack.on('end', resolve); pack.on('error', reject); });
   const dirs = [...new Set(files.flatMap((f) => parentsOf(f.path)))].filter((d) => !baseDirs.has(d)).sort();
   for (const d of dirs) pack.entry({ name: `${prefix}${d}/`, type: 'directory', mode: 0o755, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: EPOCH });
   for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : 1))) {
-    pack.entry({ name: `${prefix}${normName(f.path)}`, type: 'file', mode: f.mode, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: EPOCH }, f.content);
+    const header = { name: `${prefix}${normName(f.path)}`, type: 'file', mode: f.mode, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: EPOCH } as const;
+    if (typeof f.content === 'string' || Buffer.isBuffer(f.content)) {
+      pack.entry(header, f.content);
+      continue;
+    }
+    // Chunks: streamed into the entry (tar-stream passes each on uncopied).
+    const entry = pack.entry({ ...header, size: f.content.reduce((n, c) => n + c.length, 0) });
+    for (const c of f.content) entry.write(c);
+    entry.end(() => undefined);
   }
   // Base hard links to a replaced file: after it, so they link to the machine's version (as replacing
   // the file in place would have), and an extractor finds their target already there.
@@ -61,7 +82,8 @@ async function generatedTar(files: readonly TarFile[], baseDirs: ReadonlySet<str
   }
   pack.finalize();
   await done;
-  return Buffer.concat(chunks);
+  flush();
+  return out;
 }
 
 export async function planRootfs(opts: ComposeOptions): Promise<RootfsPlan> {
@@ -92,7 +114,7 @@ export async function planRootfs(opts: ComposeOptions): Promise<RootfsPlan> {
     }
     if (run) segments.push({ kind: 'file', path: opts.basePath, ...run, version: index.version });
   }
-  segments.push({ kind: 'buffer', data: await generatedTar(opts.files, baseDirs, prefix, relinks) });
+  for (const data of await generatedTar(opts.files, baseDirs, prefix, relinks)) segments.push({ kind: 'buffer', data });
   return { segments, length: segments.reduce((n, s) => n + (s.kind === 'file' ? s.end - s.start : s.data.length), 0) };
 }
 
