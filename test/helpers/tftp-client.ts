@@ -19,6 +19,8 @@ export interface GetOptions {
   abortAfterOack?: boolean;
   timeoutMs?: number;
   rand?: () => number;
+  /** Called with each in-order DATA block's number as it arrives. */
+  onBlock?: (block: number) => void;
 }
 
 export interface GetResult {
@@ -75,6 +77,7 @@ export function tftpGet(port: number, file: string, o: GetOptions = {}): Promise
       idle = setInterval(retry, o.timeoutMs ?? 300);
       if (p.block !== (expected & 0xffff)) return; // out of order: wait for the sender's timeout / our re-ACK
       chunks.push(p.data);
+      o.onBlock?.(expected);
       expected++;
       inWindow++;
       const last = p.data.length < blksize;

@@ -115,9 +115,12 @@ describe('TFTP robustness', () => {
       // Two clients that answer once, then go silent mid-transfer, hold their slots; the third is refused
       // at once. (Clients that never answered at all would be replaced: see abandon.test.ts.)
       const ackOnce = () => { let n = 0; return () => (n++ < 2 ? 0.9 : 0.1); };
-      const hold = [1, 2].map(() => tftpGet(capped.server.port, 'undionly.kpxe', { dropAck: 0.5, rand: ackOnce(), timeoutMs: 10_000 }));
-      // Both held before the third asks (a fixed 100 ms was not always enough on a loaded machine).
-      await waitFor(() => capped.server.stats().active === 2, 5000);
+      const got = [0, 0];
+      const hold = [0, 1].map((k) => tftpGet(capped.server.port, 'undionly.kpxe', { dropAck: 0.5, rand: ackOnce(), timeoutMs: 10_000, onBlock: (n) => { got[k] = n; } }));
+      // Both held, and both answered (block 2 came after the server had their ACK of block 1): a slot
+      // whose client never answered would be given to the third (see abandon.test.ts). Neither a fixed
+      // 100 ms nor `active === 2` alone was always enough on a loaded machine.
+      await waitFor(() => capped.server.stats().active === 2 && got.every((n) => n >= 2), 5000);
       const third = await tftpGet(capped.server.port, 'one.bin');
       expect(third.error).toEqual({ code: 0, message: 'Too many transfers, try again' });
       void hold;
