@@ -20,6 +20,8 @@ export interface DhcpSocket {
   readonly port: number;
   /** Send a reply (now, or with the rest of this turn's replies). */
   sendReply(packet: DhcpPacket, order: number[] | undefined, port: number, address: string): void;
+  /** Send a reply already encoded (a retransmission's answer, src/dhcp/repeat.ts). */
+  sendBytes(bytes: Uint8Array, port: number, address: string): void;
   close(): Promise<void>;
 }
 
@@ -102,11 +104,25 @@ export class BatchSocket implements DhcpSocket {
 
   sendReply(packet: DhcpPacket, order: number[] | undefined, port: number, address: string): void {
     if (this.closed) return;
-    const size = encodedSize(packet, order);
+    const at = this.reserve(encodedSize(packet, order));
+    this.queue(at, encodeDhcpInto(packet, order, this.out, at), port, address);
+  }
+
+  sendBytes(bytes: Uint8Array, port: number, address: string): void {
+    if (this.closed) return;
+    const at = this.reserve(bytes.length);
+    this.out.set(bytes, at);
+    this.queue(at, bytes.length, port, address);
+  }
+
+  /** Where the next datagram of `size` bytes goes in the send buffer (flushing what is queued when full). */
+  private reserve(size: number): number {
     if (this.queued === BATCH || this.used + size > this.out.length) this.flush();
     if (size > this.out.length) this.out = Buffer.alloc(2 * size);
-    const at = this.used;
-    const len = encodeDhcpInto(packet, order, this.out, at);
+    return this.used;
+  }
+
+  private queue(at: number, len: number, port: number, address: string): void {
     const q = 4 * this.queued;
     this.outMeta[q] = at;
     this.outMeta[q + 1] = len;

@@ -21,7 +21,7 @@ import { decodeDhcp, encodeDhcp, macOf, type DhcpPacket } from './packet.js';
 import { BatchSocket, Outbox, type DhcpSocket, type OnDatagram, type Peer } from './batch-socket.js';
 import { dhcpIo } from '../native/dhcpio.js';
 import { OPT } from './options.js';
-import { handleDhcp, type DhcpAnswer } from './handle.js';
+import { handleDhcp } from './handle.js';
 import { replyDestination } from './destination.js';
 import { unicastReplies, type UnicastReplies } from './unicast.js';
 import { networkOf } from './allocate.js';
@@ -35,6 +35,9 @@ export interface DhcpMetricsSink {
   /** `since` from process.hrtime.bigint() at receipt. */
   handled(since: bigint): void;
 }
+
+/** A reply to send: its packet, or (a retransmission's answer) its bytes; yiaddr and type pick the destination. */
+type Reply = { yiaddr: string; type: number } & ({ packet: DhcpPacket; order: number[] } | { bytes: Uint8Array });
 
 /** A retransmission (same MAC, xid, type) within this long of our answer gets that answer again (src/dhcp/repeat.ts). */
 export const REPEAT_WINDOW_MS = 2000;
@@ -81,6 +84,9 @@ function dgramSocket(address: string, port: number, onDatagram: OnDatagram, logg
         sendReply(packet, order, toPort, toAddress) {
           sock.send(encodeDhcp(packet, order), toPort, toAddress, (err) => { if (err) logger.warn({ err, to: { address: toAddress, port: toPort } }, 'dhcp send failed'); });
         },
+        sendBytes(bytes, toPort, toAddress) {
+          sock.send(bytes, toPort, toAddress, (err) => { if (err) logger.warn({ err, to: { address: toAddress, port: toPort } }, 'dhcp send failed'); });
+        },
         close: () => new Promise<void>((r) => sock.close(() => r())),
       });
     });
@@ -106,10 +112,10 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     return net && base !== undefined ? intToIp(base + 2 ** (32 - net.prefix) - 1) : '255.255.255.255';
   };
 
-  function send(sock: DhcpSocket, answer: DhcpAnswer, req: DhcpPacket, from: Peer, viaProxyPort: boolean): void {
-    const reply = answer.reply!;
+  /** Sends a reply (a packet, or the bytes of one made before) to where RFC 2131 §4.1 says for this request. */
+  function send(sock: DhcpSocket, reply: Reply, req: DhcpPacket, from: Peer, viaProxyPort: boolean): void {
     const input = {
-      req, yiaddr: reply.packet.yiaddr, replyType: reply.packet.options.get(OPT.MSG_TYPE)?.[0] ?? 0, viaProxyPort, source: from,
+      req, yiaddr: reply.yiaddr, replyType: reply.type, viaProxyPort, source: from,
       boundToOwnAddress: out !== undefined, directedBroadcast: out ? '255.255.255.255' : directedBroadcast(),
     };
     const go = () => {
@@ -117,7 +123,8 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
       // The ARP entry first (the client cannot answer ARP for yiaddr yet); if it cannot be added, broadcast.
       if (to.neighbour && !unicast.install(to.neighbour.ip, to.neighbour.mac)) to = replyDestination(input);
       const via = to.viaOwnAddress && out ? out : sock;
-      via.sendReply(reply.packet, reply.order, to.port, to.address);
+      if ('bytes' in reply) via.sendBytes(reply.bytes, to.port, to.address);
+      else via.sendReply(reply.packet, reply.order, to.port, to.address);
     };
     if (config.replyDelayMs > 0) setTimeout(go, config.replyDelayMs); else go();
   }
@@ -136,7 +143,7 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     const again = key !== undefined ? repeats.get(key, now, inv) : undefined;
     if (again) {
       send(sock, again, req, from, viaProxyPort);
-      if (logger.isLevelEnabled('debug')) logger.debug({ mac: again.mac, xid: req.xid.toString(16), type: again.type }, 'dhcp: retransmission, answered as before');
+      if (logger.isLevelEnabled('debug')) logger.debug({ mac: macOf(req), xid: req.xid.toString(16), type }, 'dhcp: retransmission, answered as before');
       dhcpMetrics.handled(since);
       return;
     }
@@ -152,8 +159,10 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
       }
     }
     if (answer.reply) {
-      send(sock, answer, req, from, viaProxyPort);
-      if (key !== undefined) repeats.put(key, now, inv, answer);
+      const { packet, order } = answer.reply;
+      const reply = { packet, order, yiaddr: packet.yiaddr, type: packet.options.get(OPT.MSG_TYPE)?.[0] ?? 0 };
+      send(sock, reply, req, from, viaProxyPort);
+      if (key !== undefined) repeats.put(key, now, inv, reply);
     }
     const { level, msg: text, fields } = answer.log;
     if (logger.isLevelEnabled(level)) logger[level]({ mac: answer.mac, xid: req.xid.toString(16), type: answer.type, ...fields }, text);
