@@ -8,7 +8,9 @@ let cleanups: Array<() => void> = [];
 afterEach(() => { for (const c of cleanups) c(); cleanups = []; });
 function tmpProfiles() { const t = copyProfiles(); cleanups.push(t.cleanup); return t; }
 
-describe('rolecast CLI on the bundled profiles', () => {
+// Each test runs the CLI several times, each a Node start with the TypeScript loader: 5-10 s apiece at
+// load 40, so the default 60 s is not enough on a loaded machine.
+describe('rolecast CLI on the bundled profiles', { timeout: 180_000 }, () => {
   it('validate exits 0', () => {
     const r = rolecast(['validate', ...BUNDLED]);
     expect(r.stderr).toBe('');
