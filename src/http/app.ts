@@ -50,7 +50,7 @@ import { registerPowerApi } from './power.js';
 import { BootTokens } from '../boottokens.js';
 import { registerSecrets } from './secrets.js';
 import { statShared } from '../fsutil.js';
-import { lazyValidators } from './lazy-validators.js';
+import { lazyValidators, warmValidators } from './lazy-validators.js';
 
 export interface AppDeps {
   getInventory: () => Inventory;
@@ -99,6 +99,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   registerErrorHandler(app);
+  // Route validators compile lazily; once listening, the rest of them in the background, a turn each.
+  app.addHook('onListen', (done) => { warmValidators().catch(() => undefined); done(); }); // a broken schema fails its own route
   const { state } = deps;
   const leaseHolder = (ip: string) => state.leases.holder(ip)?.mac;
 
