@@ -48,6 +48,37 @@ const dir = mkdtempSync(join(tmpdir(), 'rolecast-bench-storm-'));
 const procs = new Set();
 let unfair = 0;
 
+// ---- CPU groups: the servers in one, the clients in another, the harness in a third ----
+// With sched_autogroup (Debian's default) every session is its own scheduling group, and each client
+// (detached: a session of its own) got as much CPU as the whole server when all were runnable: rolecast
+// one share against 300, dnsmasq and nginx one each. In cpu cgroups autogroup does not apply: servers
+// and clients split a saturated box evenly, as a server and its clients on different machines would not
+// take each other's cores, and within each group nice values count (rolecast's DHCP thread).
+const CG = '/sys/fs/cgroup/cpu';
+const groups = {};
+function makeGroups() {
+  for (const [name, shares] of [['server', 1024], ['clients', 1024], ['harness', 10240]]) {
+    const g = join(CG, `${TAG}-${name}`);
+    try { mkdirSync(g); writeFileSync(join(g, 'cpu.shares'), String(shares)); groups[name] = g; } catch { /* no cpu controller: say so below */ }
+  }
+  if (groups.harness) writeFileSync(join(groups.harness, 'cgroup.procs'), String(process.pid));
+  return Object.keys(groups).length === 3;
+}
+function intoGroup(name, pid) {
+  if (!groups[name] || !pid) return;
+  for (const p of processTree(pid)) { try { writeFileSync(join(groups[name], 'cgroup.procs'), String(p)); } catch { /* gone */ } }
+}
+function removeGroups() {
+  try { writeFileSync(join(CG, 'cgroup.procs'), String(process.pid)); } catch { /* not moved */ }
+  // Killed processes leave their group a moment later: wait for them (synchronously: this runs at exit too).
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (const [name, g] of Object.entries(groups)) {
+    for (let i = 0; i < 100; i++) {
+      try { requireFs.rmdirSync(g); delete groups[name]; break; } catch { Atomics.wait(pause, 0, 0, 50); }
+    }
+  }
+}
+
 // ---- namespaces: created in two `ip -batch` calls, removed the same way, whatever happens ----
 let made = [];
 function ipBatch(lines, prefix = []) {
@@ -59,6 +90,7 @@ function cleanup() {
   procs.clear();
   if (made.length) spawnSync('ip', ['-force', '-batch', '-'], { input: made.map((n) => `netns delete ${n}`).join('\n') + '\n', stdio: ['pipe', 'ignore', 'ignore'] });
   made = [];
+  removeGroups();
   rmSync(dir, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
@@ -110,7 +142,7 @@ async function storm(idx, machines, delays) {
     const p = inNs(cns(i), 'bash', ['--norc', '--noprofile', '-c', CLIENT], { env: { PATH: process.env.PATH, MAC: machines[i].mac, DIR: dir, SERVER } });
     const c = { p, out: '', ready: undefined, done: undefined };
     c.ready = new Promise((ok) => {
-      p.stdout.on('data', (d) => { c.out += d; if (c.out.includes('ready\n')) ok(true); });
+      p.stdout.on('data', (d) => { c.out += d; if (c.out.includes('ready\n')) { intoGroup('clients', p.pid); ok(true); } });
       p.on('close', () => ok(false));
     });
     p.stderr.resume();
@@ -207,6 +239,7 @@ function treeCpu(servers) {
 
 async function runServer(name, start, machines) {
   const servers = await start();
+  for (const p of servers) intoGroup('server', p.pid);
   try {
     // The lone boot, twice: the first warms both servers' caches (page cache, rolecast's tar index).
     let lone;
@@ -272,6 +305,7 @@ async function prepare(machines) {
 async function main() {
   const machines = writeProfiles(join(dir, 'profiles'), N + 2).slice(2); // web boxes (the first two are the lb pair)
   const www = await prepare(machines);
+  if (!makeGroups()) console.log(`no cpu cgroups under ${CG}: clients and servers share the box by sched_autogroup (each client session weighs as much as a server)`);
   console.log(`${machines.length} machines in namespaces on one bridge; rootfs ${ROOTFS_MB} MiB; starts within ${SPREAD_S} s; ${RUNS} run(s); load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 
   const startRolecast = async () => {
@@ -290,6 +324,7 @@ async function main() {
     // BENCH_STORM_PROF=DIR: a CPU profile of rolecast through the storm (scripts/cpuprof-top.mjs reads it).
     const prof = process.env.BENCH_STORM_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_STORM_PROF)] : [];
     const p = inNs(SNS, process.execPath, [...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', logFile ? openSync(logFile, 'a') : 'ignore', 'inherit'] });
+    intoGroup('server', p.pid);
     await until('rolecast', () => curlOk(`http://${SERVER}:8080/healthz`));
     const got = spawnSync('ip', ['netns', 'exec', SNS, 'curl', '-sf', '-o', join(www, 'boot', 'script.ipxe'), `http://${SERVER}:8080/boot/${machines[0].mac}.ipxe`]);
     if (got.status !== 0) throw new Error('cannot fetch the first machine\'s iPXE script from rolecast');
@@ -306,9 +341,11 @@ http { access_log off; sendfile on; tcp_nopush on; default_type application/octe
     location /rootfs/ { rewrite ^ /rootfs/base.tar break; } } }
 `);
     const nginx = inNs(SNS, 'nginx', ['-c', conf, '-p', dir], { stdio: 'ignore' });
+    intoGroup('server', nginx.pid);
     const dnsmasq = inNs(SNS, 'dnsmasq', ['-k', '--quiet-dhcp', '--conf-file=/dev/null', '--port=0', '--interface=br0', '--bind-interfaces', '--user=root',
       `--dhcp-range=${SERVER},static,255.252.0.0,1h`, `--dhcp-hostsfile=${join(dir, 'hosts')}`, '--leasefile-ro', '--dhcp-lease-max=10000',
       '--enable-tftp', '--tftp-root=/usr/lib/ipxe', '--tftp-max=1000'], { stdio: 'ignore' });
+    intoGroup('server', dnsmasq.pid);
     await until('nginx', () => curlOk(`http://${SERVER}:8080/images/kernel`));
     await sleep(500);
     return [nginx, dnsmasq];
