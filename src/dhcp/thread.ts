@@ -12,9 +12,8 @@
  * events and metric counts come back in one message per turn. PostgreSQL leases stay on the main thread
  * (DHCP with them), as does everything when the thread cannot start.
  */
-import { Worker } from 'node:worker_threads';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../worker.js';
 import type { DhcpConfig } from '../config.js';
 import type { EventSink } from '../events/types.js';
 import type { Inventory, Machine } from '../inventory/types.js';
@@ -66,12 +65,7 @@ export interface DhcpThreadSinks {
 }
 
 function startWorker(init: DhcpThreadInit): Worker {
-  const entry = new URL('./thread-worker.js', import.meta.url);
-  if (!import.meta.url.endsWith('.ts')) return new Worker(entry, { workerData: init });
-  // Running from source (tests, tsx): the thread registers the TypeScript loader, then imports the .ts entry.
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const boot = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(new URL('./thread-worker.ts', import.meta.url).href)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: init });
+  return startModuleWorker(new URL('./thread-worker.js', import.meta.url), init);
 }
 
 /** An Error as node:dgram would have thrown it (code, errno, syscall), so startup.ts explains a bind failure. */

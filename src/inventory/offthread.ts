@@ -5,10 +5,9 @@
  * snapshot loadInventory would build (test/integration/inventory/offthread.test.ts). DHCP, TFTP and HTTP
  * keep being answered meanwhile (issue 15: a 10,000-machine reload stalled them 4 s).
  */
-import { Worker } from 'node:worker_threads';
-import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
 import { resolve as resolvePath } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { startModuleWorker } from '../worker.js';
 import { ProfileError, RolecastError, type ErrorCode, type ProfileIssue } from '../errors.js';
 import { buildInventory, InventoryBuilder, type InventoryHead } from './index.js';
 import type { Inventory, Machine } from './types.js';
@@ -35,12 +34,7 @@ export const CHUNK = 1000;
 interface WorkerInput { dir?: string; sources?: SourceFile[]; label: string; chunk: number }
 
 function startWorker(input: WorkerInput): Worker {
-  const entry = new URL('./load-worker.js', import.meta.url);
-  if (!import.meta.url.endsWith('.ts')) return new Worker(entry, { workerData: input });
-  // Running from source (the tests): the worker registers the TypeScript loader, then imports the .ts entry.
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const boot = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(new URL('./load-worker.ts', import.meta.url).href)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: input });
+  return startModuleWorker(new URL('./load-worker.js', import.meta.url), input);
 }
 
 /** loadInventory(dir), on a worker thread. */
