@@ -17,10 +17,18 @@ export function wantPretty(env: NodeJS.ProcessEnv = process.env, isTTY = process
   return f === 'pretty' || (f !== 'json' && isTTY);
 }
 
+/**
+ * The terminal format (pino-pretty, synchronous: nothing lost when the process exits right after a fatal
+ * line). `fd` writes straight to that descriptor: a worker thread's process.stdout goes through the main thread.
+ */
+export function prettyDestination(fd?: number): DestinationStream {
+  return prettyStream()({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name', sync: true, ...(fd !== undefined ? { destination: fd } : {}) });
+}
+
 export function createLogger(level = 'info', dest?: DestinationStream): Logger {
   const opts = { level, base: { name: 'rolecast' }, timestamp: pino.stdTimeFunctions.isoTime };
   // The synchronous stream form: no worker thread, and nothing lost when the process exits right after a fatal line.
-  if (!dest && wantPretty()) return pino(opts, prettyStream()({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name', sync: true }));
+  if (!dest && wantPretty()) return pino(opts, prettyDestination());
   return pino(opts, dest);
 }
 

@@ -6,9 +6,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { createLogger, type Logger } from '../log.js';
-import { PinoPretty } from 'pino-pretty';
-import { destination, pino } from 'pino';
+import { createLogger, prettyDestination, type Logger } from '../log.js';
+import { destination } from 'pino';
 import { FileLeaseStore } from '../state/file/leases.js';
 import type { LeaseCommitOptions, LeaseRecord, LeaseStore } from '../state/types.js';
 import { InventoryBuilder } from '../inventory/index.js';
@@ -23,8 +22,7 @@ const send = (m: FromThread) => port.postMessage(m);
 /** Lines go straight to fd 1 from this thread (as the main thread's do), never through the main loop. */
 function threadLogger(): Logger {
   const { level, pretty } = init.log;
-  if (pretty) return pino({ level, base: { name: 'rolecast' }, timestamp: pino.stdTimeFunctions.isoTime }, PinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name', sync: true, destination: 1 }));
-  return createLogger(level, destination({ dest: 1, sync: true }));
+  return createLogger(level, pretty ? prettyDestination(1) : destination({ dest: 1, sync: true }));
 }
 
 /** Longest an event or a count waits on this thread for others to share its message. */
