@@ -64,9 +64,10 @@ function makeGroups() {
   if (groups.harness) writeFileSync(join(groups.harness, 'cgroup.procs'), String(process.pid));
   return Object.keys(groups).length === 3;
 }
-function intoGroup(name, pid) {
+/** `pid` and (tree) its descendants now; what it starts later inherits the group. */
+function intoGroup(name, pid, tree = true) {
   if (!groups[name] || !pid) return;
-  for (const p of processTree(pid)) { try { writeFileSync(join(groups[name], 'cgroup.procs'), String(p)); } catch { /* gone */ } }
+  for (const p of tree ? processTree(pid) : [pid]) { try { writeFileSync(join(groups[name], 'cgroup.procs'), String(p)); } catch { /* gone */ } }
 }
 function removeGroups() {
   try { writeFileSync(join(CG, 'cgroup.procs'), String(process.pid)); } catch { /* not moved */ }
@@ -141,8 +142,14 @@ async function storm(idx, machines, delays) {
     // session and reads ~/.bashrc, which can take seconds per client on a loaded box.
     const p = inNs(cns(i), 'bash', ['--norc', '--noprofile', '-c', CLIENT], { env: { PATH: process.env.PATH, MAC: machines[i].mac, DIR: dir, SERVER } });
     const c = { p, out: '', ready: undefined, done: undefined };
+    let said = false;
     c.ready = new Promise((ok) => {
-      p.stdout.on('data', (d) => { c.out += d; if (c.out.includes('ready\n')) { intoGroup('clients', p.pid); ok(true); } });
+      // Once: this handler ran again for every later line of every client (start, dhcp, curl's), and each
+      // time walked all of /proc (processTree, ~1000 processes mid-storm) on the harness's thread: 300
+      // clients' lines during the wave held the "go" timers back and stretched a 5 s wave to 16-22 s.
+      // A waiting client is its bash alone (`ip netns exec` execs it; its `ip -b` is done), and what it
+      // starts later inherits the group: no /proc walk at all.
+      p.stdout.on('data', (d) => { c.out += d; if (!said && c.out.includes('ready\n')) { said = true; intoGroup('clients', p.pid, false); ok(true); } });
       p.on('close', () => ok(false));
     });
     p.stderr.resume();
@@ -195,31 +202,47 @@ function summary(title, lone, recs) {
 }
 
 /**
- * BENCH_STORM_SAMPLE=1: where the server's main thread is through the storm, from /proc every 10 ms:
- * running or waiting for a core (R), asleep (S: its event loop idle, or waiting on a lock), in the disk or
- * a kernel mutex (D), with the kernel function it sleeps in (wchan) and the top of its kernel stack.
- * Its runqueue wait (schedstat) says how long it was ready to run but had no core.
+ * BENCH_STORM_SAMPLE=1: where the server's threads are through the storm, from /proc every 10 ms: running
+ * or waiting for a core (R), asleep (S: an event loop idle, or waiting on a lock), in the disk or a kernel
+ * mutex (D), with the kernel function it sleeps in (wchan) and the top of its kernel stack. Node names no
+ * thread (all "node"), so every thread is sampled and the busiest are printed: the main thread, the DHCP
+ * thread, the TFTP and sendfile engines, libuv's pool. Each thread's runqueue wait (schedstat) says how long
+ * it was ready to run but had no core.
  */
 function sampleThread(pid) {
   if (!process.env.BENCH_STORM_SAMPLE || !pid) return () => undefined;
-  const { readFileSync } = requireFs;
-  const read = (f) => { try { return readFileSync(`/proc/${pid}/task/${pid}/${f}`, 'utf8'); } catch { return ''; } };
-  const sched = () => read('schedstat').split(' ').map(Number);
-  const [cpu0, wait0] = sched();
-  const counts = new Map();
+  const { readFileSync, readdirSync } = requireFs;
+  const read = (tid, f) => { try { return readFileSync(`/proc/${pid}/task/${tid}/${f}`, 'utf8'); } catch { return ''; } };
+  const tids = () => { try { return readdirSync(`/proc/${pid}/task`); } catch { return []; } };
+  const sched = (tid) => read(tid, 'schedstat').split(' ').map(Number);
+  const first = new Map(tids().map((t) => [t, sched(t)]));
+  const counts = new Map(); // tid -> Map(state key -> samples)
   let n = 0;
   const timer = setInterval(() => {
-    const state = read('stat').replace(/^.*\) /, '')[0];
-    const top = read('stack').split('\n').map((l) => l.replace(/^\[<[0-9a-f]+>\] /, '').replace(/\+0x.*$/, '')).filter((f) => f && !/^(__schedule|schedule|schedule_.*|do_syscall_64|entry_SYSCALL.*|__x64_sys_.*|x64_sys_call)$/.test(f)).slice(0, 3).join(' < ');
-    const key = `${state} ${state === 'R' ? '' : read('wchan')}${top ? ` [${top}]` : ''}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
+    for (const tid of tids()) {
+      const state = read(tid, 'stat').replace(/^.*\) /, '')[0];
+      if (!state) continue;
+      const top = state === 'R' ? '' : read(tid, 'stack').split('\n').map((l) => l.replace(/^\[<[0-9a-f]+>\] /, '').replace(/\+0x.*$/, '')).filter((f) => f && !/^(__schedule|schedule|schedule_.*|do_syscall_64|entry_SYSCALL.*|__x64_sys_.*|x64_sys_call)$/.test(f)).slice(0, 3).join(' < ');
+      const key = `${state} ${state === 'R' ? '' : read(tid, 'wchan')}${top ? ` [${top}]` : ''}`;
+      const m = counts.get(tid) ?? new Map();
+      m.set(key, (m.get(key) ?? 0) + 1);
+      counts.set(tid, m);
+    }
     n++;
   }, 10);
   return () => {
     clearInterval(timer);
-    const [cpu1, wait1] = sched();
-    console.log(`  main thread ${pid}: ${((cpu1 - cpu0) / 1e9).toFixed(2)} s on a core, ${((wait1 - wait0) / 1e9).toFixed(2)} s waiting for one; ${n} samples:`);
-    for (const [k, v] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`    ${(100 * v / n).toFixed(1).padStart(5)}%  ${k}`);
+    const rows = [...counts.keys()].map((tid) => {
+      const [c1 = 0, w1 = 0] = sched(tid);
+      const [c0 = 0, w0 = 0] = first.get(tid) ?? [0, 0];
+      return { tid, cpu: (c1 - c0) / 1e9, wait: (w1 - w0) / 1e9 };
+    }).sort((x, y) => (Number(y.tid === String(pid)) - Number(x.tid === String(pid))) || y.cpu - x.cpu);
+    console.log(`  server threads (${rows.length}; ${n} samples each), busiest first after the main thread:`);
+    for (const r of rows.slice(0, 5)) {
+      console.log(`   thread ${r.tid}${r.tid === String(pid) ? ' (main)' : ''}: ${r.cpu.toFixed(2)} s on a core, ${r.wait.toFixed(2)} s waiting for one`);
+      const m = counts.get(r.tid);
+      for (const [k, v] of [...m].sort((x, y) => y[1] - x[1]).slice(0, 4)) console.log(`    ${(100 * v / n).toFixed(1).padStart(5)}%  ${k}`);
+    }
   };
 }
 

@@ -44,9 +44,52 @@ function childrenCpuMs() {
   return (Number(f[13]) + Number(f[14])) * 10;
 }
 
+/**
+ * The client for the three main cases: scripts/tftp-bench-client.c (C, one epoll loop for every transfer,
+ * recvmmsg with a window), compiled here. BENCH_TFTP_CLIENT=node uses test/helpers/tftp-client.ts in this
+ * process instead (what the figures were before: it spent more CPU per block than the servers, so it set
+ * the pace). Resolves with the transfer time in s and the client's CPU in ms.
+ */
+async function makeClient(dir) {
+  if (process.env.BENCH_TFTP_CLIENT === 'node') {
+    const { tftpGet } = await import(join(ROOT, 'test/helpers/tftp-client.ts'));
+    return {
+      name: 'Node (test/helpers/tftp-client.ts)',
+      get: async (port, file, n, options) => {
+        const u0 = process.cpuUsage();
+        const t = process.hrtime.bigint();
+        const got = await Promise.all(Array.from({ length: n }, () => tftpGet(port, file, { options, timeoutMs: 1000 })));
+        const s = Number(process.hrtime.bigint() - t) / 1e9;
+        if (got.some((g) => g.error || g.data.length === 0)) throw new Error(`port ${port}: transfer failed`);
+        const u = process.cpuUsage(u0);
+        return { s, clientMs: (u.user + u.system) / 1000 };
+      },
+    };
+  }
+  const bin = join(dir, 'tftp-bench-client');
+  const cc = spawnSync('cc', ['-O2', '-o', bin, join(ROOT, 'scripts/tftp-bench-client.c')], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`cannot build scripts/tftp-bench-client.c (needs cc; BENCH_TFTP_CLIENT=node for the Node client): ${cc.stderr}`);
+  return {
+    name: 'C (scripts/tftp-bench-client.c)',
+    get: (port, file, n, options) => new Promise((resolve, reject) => {
+      const args = ['127.0.0.1', String(port), file, '-n', String(n), '-b', options.blksize ?? '512', '-w', options.windowsize ?? '1'];
+      const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      p.stdout.on('data', (d) => { out += d; });
+      p.on('error', reject);
+      p.on('close', (code) => {
+        const f = Object.fromEntries(out.trim().split(' ').map((kv) => kv.split('=')));
+        if (code !== 0 || Number(f.ok) !== n) return reject(new Error(`port ${port}: ${file} x ${n}: ${out.trim() || `exit ${code}`}`));
+        resolve({ s: Number(f.seconds), clientMs: Number(f.cpu_ms) });
+      });
+    }),
+  };
+}
+
 async function inner() {
-  const { tftpGet } = await import(join(ROOT, 'test/helpers/tftp-client.ts'));
   const dir = mkdtempSync(join(tmpdir(), 'rolecast-bench-'));
+  const tftpClient = await makeClient(dir);
+  console.log(`client: ${tftpClient.name}`);
   chmodSync(dir, 0o755); // in.tftpd drops to the tftp user
   writeFileSync(join(dir, 'big.bin'), randomBytes(30 * 1024 * 1024));
   writeFileSync(join(dir, 'one.bin'), randomBytes(1024 * 1024));
@@ -109,14 +152,9 @@ async function inner() {
       for (let round = 0; round < RUNS; round++) {
         for (const [server, port] of Object.entries(servers)) {
           const c0 = cpuMs(server);
-          const u0 = process.cpuUsage();
-          const t = process.hrtime.bigint();
-          const got = await Promise.all(Array.from({ length: n }, () => tftpGet(port, file, { options, timeoutMs: 1000 })));
-          const s = Number(process.hrtime.bigint() - t) / 1e9;
-          if (got.some((g) => g.error || g.data.length === 0)) throw new Error(`${server}: ${name}: transfer failed`);
+          const { s, clientMs } = await tftpClient.get(port, file, n, options).catch((err) => { throw new Error(`${server}: ${name}: ${err.message}`); });
           runs[server].push(mib / s);
-          const u = process.cpuUsage(u0);
-          client[server].push((u.user + u.system) / 1000);
+          client[server].push(clientMs);
           await new Promise((r) => setTimeout(r, 100)); // the last ACK, and in.tftpd's child reaped
           cpu[server].push(cpuMs(server) - c0);
         }
