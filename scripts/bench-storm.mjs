@@ -156,7 +156,11 @@ async function storm(idx, machines, delays) {
     c.done = new Promise((ok) => p.on('close', ok)); // 'close', not 'exit': the last line may still be in the pipe at exit
     return c;
   });
-  const ready = await Promise.race([Promise.all(clients.map((c) => c.ready)), sleep(300_000).then(() => undefined)]);
+  // A timer cleared once all are ready: left running, it kept the bench (and the bench lock) alive for
+  // 5 minutes after its last storm.
+  let giveUp;
+  const ready = await Promise.race([Promise.all(clients.map((c) => c.ready)), new Promise((r) => { giveUp = setTimeout(r, 300_000); })]);
+  clearTimeout(giveUp);
   if (!ready?.every(Boolean)) {
     for (const c of clients) { try { process.kill(-c.p.pid, 'SIGKILL'); } catch { /* gone */ } }
     throw new Error(`${ready ? ready.filter((r) => !r).length : 'some'} clients did not get ready`);
