@@ -7,6 +7,7 @@ import { baseUrlOf } from './config.js';
 import { wantPretty, type Logger } from './log.js';
 import { InventoryStore } from './inventory/watch.js';
 import type { Inventory } from './inventory/types.js';
+import type { HashContext } from './inventory/offthread.js';
 import { expectHashes, warmContentHashes } from './http/machines.js';
 import { buildApp } from './http/app.js';
 import { startTftpServer } from './tftp/server.js';
@@ -49,12 +50,9 @@ export interface Site {
 }
 
 export async function openSite(cfg: ServerConfig, logger: Logger, loaded?: Inventory): Promise<Site> {
-  if (cfg.state.backend === 'postgres') {
-    const { openPgSite } = await import('./state/pg/site.js');
-    return openPgSite(cfg, logger);
-  }
   // The API's render context: reloads hash every machine's files with it on the loader thread.
   const hashWith = cfg.http.enabled ? async () => ({ baseUrl: baseUrlOf(cfg), server: cfg.address, serverKey: await serverKey(cfg.dataDir) }) : undefined;
+  if (cfg.state.backend === 'postgres') return openPgSiteWithThread(cfg, logger, hashWith);
   const store = await InventoryStore.open(cfg.profilesDir, logger, { ...cfg.reload, ...(hashWith ? { hashWith } : {}) }, undefined, loaded);
   store.watch();
   try {
@@ -63,6 +61,31 @@ export async function openSite(cfg: ServerConfig, logger: Logger, loaded?: Inven
     store.close();
     throw err;
   }
+}
+
+/**
+ * The postgres site; with DHCP on its own thread (dhcp.thread: auto), the lease store runs there on a
+ * link of its own and state.leases is the main thread's mirror of it (src/dhcp/thread.ts). Pool
+ * allocations follow the main link as /healthz does; the thread's store refuses them by its own.
+ */
+async function openPgSiteWithThread(cfg: ServerConfig, logger: Logger, hashWith: (() => Promise<HashContext>) | undefined): Promise<Site> {
+  const { openPgSite } = await import('./state/pg/site.js');
+  // The hashes are looked up by render context (expectHashes): a context the server ends up not using
+  // (its address from the site's profiles, applied after this) only means the API works them out itself.
+  const hashing = hashWith ? { hashing: { ctx: hashWith, remember: expectHashes } } : {};
+  if (cfg.dhcp.mode === 'off' || cfg.dhcp.thread !== 'auto') return openPgSite(cfg, logger, hashing);
+  const site = await openPgSite(cfg, logger, { leases: false, ...hashing });
+  const { state } = site;
+  let thread: DhcpThread;
+  try {
+    thread = await DhcpThread.open({ dataDir: cfg.dataDir, log: { level: logger.level, pretty: wantPretty() }, pg: { url: cfg.state.url! } }, logger, { canAllocate: () => state.link.up });
+  } catch (err) {
+    logger.warn({ err }, 'dhcp thread cannot start: DHCP answers on the main thread');
+    const { PgLeaseStore } = await import('./state/pg/leases.js');
+    const leases = await PgLeaseStore.open(state.link, logger.child({ component: 'state' }));
+    return { ...site, state: { ...state, leases, close: async () => { await leases.close(); await state.close(); } } };
+  }
+  return { ...site, state: { ...state, leases: thread.leases, close: async () => { await thread.close(); await state.close(); } }, dhcpThread: thread };
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The DHCP thread (src/dhcp/thread.ts explains why): the file lease store and the DHCP listener, on a copy
+ * The DHCP thread (src/dhcp/thread.ts explains why): the lease store (file or PostgreSQL) and the DHCP listener, on a copy
  * of the inventory snapshot. What the main thread keeps — lease changes for its mirror, boot events,
  * metric counts — leaves in one message per turn, after the turn's replies are queued.
  */
@@ -9,6 +9,7 @@ import { setPriority } from 'node:os';
 import { createLogger, prettyDestination, type Logger } from '../log.js';
 import { destination } from 'pino';
 import { FileLeaseStore } from '../state/file/leases.js';
+import type { PgLink } from '../state/pg/link.js';
 import type { LeaseCommitOptions, LeaseRecord, LeaseStore } from '../state/types.js';
 import { InventoryBuilder } from '../inventory/index.js';
 import type { Inventory } from '../inventory/types.js';
@@ -38,7 +39,11 @@ class Outgoing {
 
   private timer: NodeJS.Timeout | undefined;
 
+  private reset = false;
+
   lease(r: LeaseRecord): void { this.leases.push(r); this.schedule(true); }
+  /** The store was reloaded: the main thread's mirror is replaced by `all` (changes after it follow). */
+  resetTo(all: LeaseRecord[]): void { this.leases = [...all]; this.reset = true; this.schedule(true); }
   event(e: ThreadEvent): void { this.events.push({ ...e, at: e.at ?? new Date().toISOString() }); this.schedule(false); }
 
   readonly sink: DhcpMetricsSink = {
@@ -71,9 +76,10 @@ class Outgoing {
     this.scheduled = false;
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.leases.length && !this.events.length && !this.counted) return;
-    send({ t: 'batch', leases: this.leases, events: this.events, ...(this.counted ? { metrics: this.metrics } : {}) });
+    if (!this.leases.length && !this.events.length && !this.counted && !this.reset) return;
+    send({ t: 'batch', leases: this.leases, events: this.events, ...(this.reset ? { reset: true } : {}), ...(this.counted ? { metrics: this.metrics } : {}) });
     this.leases = [];
+    this.reset = false;
     this.events = [];
     if (this.counted) this.metrics = { requests: {}, dropped: {}, seconds: [] };
     this.counted = false;
@@ -82,7 +88,9 @@ class Outgoing {
 
 const logger = threadLogger();
 const out = new Outgoing();
-let store: FileLeaseStore;
+let store: LeaseStore;
+/** The PostgreSQL link of the lease store (state.backend postgres): closed after it. */
+let link: PgLink | undefined;
 let current: Inventory | undefined;
 let server: DhcpServer | undefined;
 const building = new Map<number, InventoryBuilder>();
@@ -136,6 +144,7 @@ async function close(): Promise<void> {
   try {
     await server?.close();
     await store.close();
+    await link?.close();
   } catch (err) {
     logger.error({ err }, 'dhcp thread: closing failed');
   }
@@ -143,14 +152,41 @@ async function close(): Promise<void> {
   send({ t: 'closed' });
 }
 
-async function main(): Promise<void> {
+/**
+ * The site's shared lease table, from this thread: a link of its own (migrated at start like any; a
+ * database down at start is a link that starts down and reconnects by itself, as the main thread's).
+ * Its cache's every change is mirrored, whoever made it.
+ */
+async function openPgLeases(url: string): Promise<LeaseStore> {
+  const log = logger.child({ component: 'state', thread: 'dhcp' });
+  // Loaded here: a file-backed thread never loads the pg driver.
+  const [{ PgLink }, { PgLeaseStore }] = await Promise.all([import('../state/pg/link.js'), import('../state/pg/leases.js')]);
+  link = await PgLink.open(url, log, { startDown: true, channels: ['rolecast_leases'] });
   try {
-    store = await FileLeaseStore.open(init.dataDir, logger.child({ component: 'leases' }), Date.now, init.compactSlack !== undefined ? { compactSlack: init.compactSlack } : {});
+    const pgStore = await PgLeaseStore.open(link, log);
+    pgStore.watch({ change: (r) => out.lease(r), reset: (all) => out.resetTo(all) });
+    return pgStore;
+  } catch (err) {
+    await link.close();
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  let leases: LeaseStore;
+  try {
+    if (init.pg) {
+      store = await openPgLeases(init.pg.url);
+      leases = store;
+    } else {
+      const file = await FileLeaseStore.open(init.dataDir, logger.child({ component: 'leases' }), Date.now, init.compactSlack !== undefined ? { compactSlack: init.compactSlack } : {});
+      store = file;
+      leases = mirrored(file);
+    }
   } catch (err) {
     send(errorMessage(err));
     return;
   }
-  const leases = mirrored(store);
   port.on('message', (m: ToThread) => {
     if (m.t === 'inventory') {
       building.clear(); // an older snapshot still arriving is not wanted any more

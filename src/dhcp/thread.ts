@@ -9,8 +9,11 @@
  * thread is the journal's only writer, so a grant is fdatasync'd there before its reply leaves, with no
  * hop through the main loop. The main thread keeps a read-only mirror of the leases (TFTP, HTTP and the
  * API read addressOf/holder/list from it), fed with every change the thread commits; the thread's boot
- * events and metric counts come back in one message per turn. PostgreSQL leases stay on the main thread
- * (DHCP with them), as does everything when the thread cannot start.
+ * events and metric counts come back in one message per turn. With PostgreSQL the thread opens a link of
+ * its own (a pool, and LISTEN on rolecast_leases alone) and runs the PgLeaseStore there: a grant commits
+ * in the database from the thread before its reply leaves, and every change its cache takes (this
+ * server's, another server's, a reload after an outage) is mirrored to the main thread the same way.
+ * Everything stays on the main thread when the thread cannot start.
  */
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../worker.js';
@@ -29,6 +32,8 @@ export interface DhcpThreadInit {
   /** The main logger's level ('silent' keeps the thread silent too) and format. */
   log: { level: string; pretty: boolean };
   compactSlack?: number;
+  /** The leases in the site's PostgreSQL (state.backend postgres) rather than the data directory's journal. */
+  pg?: { url: string };
 }
 
 /** Counts since the last batch: requests by message type, drops by reason, handling times (seconds). */
@@ -49,7 +54,8 @@ export type ThreadEvent = Parameters<EventSink['emit']>[0];
 
 export type FromThread =
   | { t: 'leases'; list: LeaseRecord[] }
-  | { t: 'batch'; leases: LeaseRecord[]; events: ThreadEvent[]; metrics?: MetricsDelta }
+  /** `reset`: `leases` is the whole store (reloaded after a database outage), not changes. */
+  | { t: 'batch'; leases: LeaseRecord[]; reset?: boolean; events: ThreadEvent[]; metrics?: MetricsDelta }
   | { t: 'listening'; port: number }
   | { t: 'committed'; id: number; ok: boolean; error?: string }
   | { t: 'error'; message: string; code?: string; errno?: number; syscall?: string }
@@ -79,14 +85,14 @@ function errorOf(m: Extract<FromThread, { t: 'error' }>): Error {
  */
 class MirroredLeases implements LeaseStore {
   readonly index = new LeaseIndex(Date.now);
-  constructor(private readonly commitVia: (r: LeaseRecord, o: LeaseCommitOptions) => Promise<boolean>, private readonly closeVia: () => Promise<void>) {}
+  constructor(private readonly commitVia: (r: LeaseRecord, o: LeaseCommitOptions) => Promise<boolean>, private readonly closeVia: () => Promise<void>, private readonly allocating: () => boolean) {}
   addressOf(mac: string) { return this.index.addressOf(mac); }
   list() { return this.index.list(); }
   byMacLive(mac: string) { return this.index.byMacLive(mac); }
   holder(ip: string) { return this.index.holder(ip); }
   lastOf(mac: string) { return this.index.lastOf(mac); }
   poolHint(): number | undefined { return undefined; }
-  canAllocate() { return true; }
+  canAllocate() { return this.allocating(); }
   commit(change: LeaseRecord, opts: LeaseCommitOptions = {}) { return this.commitVia(change, opts); }
   close() { return this.closeVia(); }
 }
@@ -102,8 +108,8 @@ export class DhcpThread {
   private exited = false;
   private closing: Promise<void> | undefined;
 
-  private constructor(private readonly worker: Worker, private readonly logger: Logger) {
-    this.mirror = new MirroredLeases((r, o) => this.commit(r, o), () => this.close());
+  private constructor(private readonly worker: Worker, private readonly logger: Logger, canAllocate: () => boolean) {
+    this.mirror = new MirroredLeases((r, o) => this.commit(r, o), () => this.close(), canAllocate);
     this.leases = this.mirror;
     worker.on('message', (m: FromThread) => this.received(m));
     worker.on('error', (err) => {
@@ -117,9 +123,12 @@ export class DhcpThread {
     });
   }
 
-  /** Starts the thread and opens the lease journal on it; resolves once the leases are loaded (mirrored here). */
-  static async open(init: DhcpThreadInit, logger: Logger): Promise<DhcpThread> {
-    const t = new DhcpThread(startWorker(init), logger);
+  /**
+   * Starts the thread and opens the lease store on it (the journal, or a PostgreSQL link); resolves once
+   * the leases are loaded (mirrored here). `canAllocate`: the mirror's answer (the main thread's link).
+   */
+  static async open(init: DhcpThreadInit, logger: Logger, opts: { canAllocate?: () => boolean } = {}): Promise<DhcpThread> {
+    const t = new DhcpThread(startWorker(init), logger, opts.canAllocate ?? (() => true));
     try {
       await t.next('leases');
     } catch (err) {
@@ -144,6 +153,7 @@ export class DhcpThread {
 
   private received(m: FromThread): void {
     if (m.t === 'batch') {
+      if (m.reset) this.mirror.index.clear();
       for (const r of m.leases) this.mirror.index.apply(r);
       if (this.sinks) {
         for (const e of m.events) this.sinks.events.emit(e);

@@ -49,14 +49,41 @@ export function buildInventoryOffThread(sources: SourceFile[], label: string, ch
   return load.inventory.finally(() => load.close());
 }
 
-/** buildInventoryOffThread, or on this thread should no worker start (the same snapshot either way). */
-export async function buildInventoryAnywhere(sources: SourceFile[], label: string): Promise<Inventory> {
+/** Machine hashes wanted with a snapshot built off-thread (buildInventoryAnywhere). */
+export interface HashRequest {
+  /** The render context (asked for only when the hashes are worked out). */
+  ctx(): Promise<HashContext>;
+  /** False for a snapshot that will not go live (the version already serving): no hashes then. */
+  wanted(inv: Inventory): boolean;
+  /** The hashes coming for `inv` under `ctx` (the API takes them instead of rendering: expectHashes). */
+  remember(inv: Inventory, ctx: HashContext, hashes: Promise<(string | null)[]>): void;
+}
+
+/**
+ * buildInventoryOffThread, or on this thread should no worker start (the same snapshot either way).
+ * With `hashing`, a snapshot of LOADER_HASHES_MIN machines or more also gets every machine's files hash
+ * from the loader thread, as a directory's reload does (watch.ts): the main thread renders none of them.
+ */
+export async function buildInventoryAnywhere(sources: SourceFile[], label: string, hashing?: HashRequest): Promise<Inventory> {
+  const load = startLoad({ sources, label, chunk: CHUNK });
+  let inv: Inventory;
   try {
-    return await buildInventoryOffThread(sources, label);
+    inv = await load.inventory;
   } catch (err) {
+    load.close();
     if (err instanceof WorkerUnavailable) return buildInventory(sources, label);
     throw err;
   }
+  if (!hashing || inv.machines.length < LOADER_HASHES_MIN || !hashing.wanted(inv)) {
+    load.close();
+    return inv;
+  }
+  hashing.ctx().then((c) => {
+    const hashes = load.hashes(c).finally(() => load.close());
+    hashes.catch(() => undefined); // not handed over: the API works them out itself
+    hashing.remember(inv, c, hashes);
+  }, () => load.close());
+  return inv;
 }
 
 /**

@@ -11,7 +11,7 @@ import { PgEventLog } from './events.js';
 import { PgDiscoveredStore, PgPowerLog, PgServedStore } from './records.js';
 import { PgProfiles } from './profiles.js';
 import { FileProfileEditor } from '../file/profiles.js';
-import { ALL_PARTS, openParts, type OpenStateOptions } from '../open.js';
+import { ALL_PARTS, openParts, type OpenStateOptions, type StatePart } from '../open.js';
 import { FileBootTokens } from '../file/boots.js';
 
 export { PgLink, PgLeaseStore, PgEventLog, PgServedStore, PgDiscoveredStore, PgPowerLog, PgProfiles };
@@ -25,12 +25,21 @@ export interface PgState extends State {
   health(): StateHealth;
 }
 
+/** Each store's notification channel (boot token records are per server: none). */
+const CHANNEL: Record<Exclude<StatePart, 'boots'>, string> = {
+  leases: 'rolecast_leases', events: 'rolecast_events', served: 'rolecast_served', discovered: 'rolecast_discovered', power: 'rolecast_power', profiles: 'rolecast_profiles',
+};
+
 /** All of it (or the `parts` asked for: the other fields are then absent; openState types that). */
 export async function openPgState(url: string, logger: Logger, opts: OpenStateOptions & { startDown?: boolean } = {}): Promise<PgState> {
   const log = logger.child({ component: 'state' });
-  const link = await PgLink.open(url, log, { startDown: opts.startDown ?? false });
+  // LISTEN only on the channels of the stores opened: every notification goes to every listener, and a
+  // server whose leases live on its DHCP thread would otherwise read each of its own lease batches twice.
+  const parts = opts.parts ?? ALL_PARTS;
+  const channels = parts.filter((p) => p !== 'boots').map((p) => CHANNEL[p]);
+  const link = await PgLink.open(url, log, { startDown: opts.startDown ?? false, channels });
   try {
-    const { stores, close } = await openParts(opts.parts ?? ALL_PARTS, {
+    const { stores, close } = await openParts(parts, {
       leases: () => PgLeaseStore.open(link, log),
       events: () => PgEventLog.open(link, log, undefined, { load: opts.loadEvents ?? true }),
       served: () => PgServedStore.open(link, log),

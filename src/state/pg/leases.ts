@@ -18,6 +18,13 @@ import { fromPayload, isGrant, supersede, toPayload, type Change, type Waiter } 
 
 
 
+/** Told of the cache's changes (PgLeaseStore.watch). */
+export interface LeaseWatcher {
+  change(r: LeaseRecord): void;
+  /** The cache was reloaded: this is all of it now. */
+  reset(all: LeaseRecord[]): void;
+}
+
 const LANES = 3;
 /**
  * Changes nobody waits for (reserved offers and renewals, answered at once) gather this long, up to
@@ -63,6 +70,8 @@ export class PgLeaseStore implements LeaseStore {
   /** The gathering time is over (or the store is closing): send what is pending. */
   private due = false;
   private closing = false;
+  private watcher: LeaseWatcher | undefined;
+  private reloading = false;
 
   private constructor(private readonly link: PgLink, private readonly logger: Logger, now: () => number) {
     this.index = new LeaseIndex(now);
@@ -82,8 +91,22 @@ export class PgLeaseStore implements LeaseStore {
     const r = await this.link.pool.query<{ network: string; mac: string; ip: string; state: LeaseRecord['state']; expires_at: Date; host: string | null }>(
       'SELECT network, mac, ip, state, expires_at, host FROM leases ORDER BY updated_at');
     this.index.clear();
-    for (const row of r.rows) this.apply({ mac: row.mac, ip: row.ip, state: row.state, expiresAt: row.expires_at.toISOString(), ...(row.host ? { host: row.host } : {}) }, row.network);
-    for (const q of this.queued) this.apply(q.rec, q.network);
+    this.reloading = true;
+    try {
+      for (const row of r.rows) this.apply({ mac: row.mac, ip: row.ip, state: row.state, expiresAt: row.expires_at.toISOString(), ...(row.host ? { host: row.host } : {}) }, row.network);
+      for (const q of this.queued) this.apply(q.rec, q.network);
+    } finally {
+      this.reloading = false;
+    }
+    this.watcher?.reset(this.index.list());
+  }
+
+  /**
+   * Every change the cache takes from now on (this server's, another's, one queued during an outage),
+   * and the whole cache after a reload: the DHCP thread keeps the main thread's mirror with it.
+   */
+  watch(w: LeaseWatcher): void {
+    this.watcher = w;
   }
 
   /** Same bookkeeping as the file store: a MAC has one current lease, an address one holder. */
@@ -91,6 +114,7 @@ export class PgLeaseStore implements LeaseStore {
     if (!r) return;
     if (network !== undefined) this.netOf.set(r.mac, network);
     this.index.apply(r);
+    if (!this.reloading) this.watcher?.change(r);
   }
 
   addressOf(mac: string): string | undefined {

@@ -34,6 +34,9 @@ export class StateUnavailableError extends RolecastError {
 
 type Handler = (payload: Record<string, unknown>) => void;
 
+/** Every store's channel. A link for the leases alone (the DHCP thread's) listens on rolecast_leases only. */
+const CHANNELS = ['rolecast_leases', 'rolecast_events', 'rolecast_served', 'rolecast_discovered', 'rolecast_power', 'rolecast_profiles'];
+
 export class PgLink {
   readonly pool: pg.Pool;
   /** This process's name in rows it writes and in notifications (so it skips its own). */
@@ -51,7 +54,7 @@ export class PgLink {
   /** The schema is known to be current (migrated by this link). A link started down migrates on its first connect. */
   private migrated = false;
 
-  private constructor(private readonly url: string, private readonly logger: Logger) {
+  private constructor(private readonly url: string, private readonly logger: Logger, private readonly channels: readonly string[] = CHANNELS) {
     this.pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 2000, query_timeout: 10_000, idleTimeoutMillis: 30_000 });
     // An idle pooled client whose server went away: not a crash, a reason to check the link.
     this.pool.on('error', (err) => this.down(err));
@@ -62,8 +65,8 @@ export class PgLink {
    * unless `startDown`: then the link starts down and connects (and migrates) by itself when it can —
    * a server starts degraded from its cached profiles (site.ts) rather than not at all.
    */
-  static async open(url: string, logger: Logger, opts: { startDown?: boolean } = {}): Promise<PgLink> {
-    const link = new PgLink(url, logger);
+  static async open(url: string, logger: Logger, opts: { startDown?: boolean; channels?: readonly string[] } = {}): Promise<PgLink> {
+    const link = new PgLink(url, logger, opts.channels);
     try {
       await link.migrate();
       await link.listen();
@@ -129,7 +132,7 @@ export class PgLink {
     c.on('end', () => { if (this.listener === c) this.down(new Error('listener connection ended')); });
     c.on('notification', (n) => this.dispatch(n.channel, n.payload));
     await c.connect();
-    for (const ch of ['rolecast_leases', 'rolecast_events', 'rolecast_served', 'rolecast_discovered', 'rolecast_power', 'rolecast_profiles']) {
+    for (const ch of this.channels) {
       await c.query(`LISTEN ${ch}`);
     }
     this.listener = c;
