@@ -14,6 +14,7 @@
 // CPU per exchange counts the server's whole process tree (threads, children, reaped children), user and
 // system apart. BENCH_DHCP_SERVERS=rolecast,dnsmasq picks servers (rolecast-main: DHCP on the main thread); BENCH_DHCP_PERF=DIR records `perf record -g`
 // of each flat-out run (node gets --perf-basic-prof so JIT frames have names; `perf report -i FILE`).
+// BENCH_DHCP_THREADS=1 prints each server's CPU per exchange by thread name (main, DHCP thread, V8 and libuv helpers).
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +37,7 @@ chmodSync(dir, 0o755); // dnsmasq reads its hostsfile after dropping to nobody
 const procs = [];
 const median = (a) => { const s = a.filter((x) => Number.isFinite(x)).sort((x, y) => x - y); return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN; };
 const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN; };
+const THREADS = process.env.BENCH_DHCP_THREADS === '1';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** OFFER latencies (ms) from perfdhcp -x t: "sent / received: 000001.300141 / 000001.305521" lines. */
@@ -93,6 +95,46 @@ function pgCpu() {
     } catch { /* gone */ }
   }
   return sum;
+}
+
+/** CPU seconds per thread name of a process tree (BENCH_DHCP_THREADS=1: where a server's CPU goes). */
+function cpuByThread(pid) {
+  const by = {};
+  for (const p of processTree(pid)) {
+    let tasks = [];
+    try { tasks = readdirSync(`/proc/${p}/task`); } catch { continue; }
+    for (const t of tasks.map(Number)) {
+      try {
+        const st = readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8');
+        // Node names every thread "node": the main thread is the one whose id is the process's, the rest by id.
+        const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+        const name = t === p ? `${comm}:main` : `${comm}:${t}`;
+        const f = st.split(') ')[1].split(' ');
+        by[name] = (by[name] ?? 0) + (Number(f[11]) + Number(f[12])) / TICKS;
+      } catch { /* gone */ }
+    }
+  }
+  return by;
+}
+const threadDelta = (a, b, n) => Object.entries(b).map(([k, v]) => [k, ((v - (a[k] ?? 0)) / Math.max(1, n)) * 1e6])
+  .filter(([, v]) => v >= 2).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
+
+/**
+ * Waits until the server is idle: its start-up (JIT, background warm-up, journal compaction...) is over, so
+ * what the 1000/s window counts is the exchanges' own CPU. Idle: under 2% of a core for two 250 ms polls.
+ */
+async function settle(pid) {
+  const t0 = Date.now();
+  const start = cpuOf(pid).all;
+  let last = start;
+  let quiet = 0;
+  while (quiet < 2 && Date.now() - t0 < 30_000) {
+    await sleep(250);
+    const now = cpuOf(pid).all;
+    quiet = now - last < 0.005 ? quiet + 1 : 0;
+    last = now;
+  }
+  return { ms: Date.now() - t0, cpuMs: (last - start) * 1000 };
 }
 
 function stop(p) { try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ } }
@@ -156,7 +198,8 @@ async function startServer(server, n, run) {
   writeFileSync(logFile, '');
   const logFd = openSync(logFile, 'a');
   // BENCH_DHCP_PROF=DIR: a V8 CPU profile of each rolecast run (summarise with scripts/cpuprof-top.mjs).
-  const prof = [...(process.env.BENCH_DHCP_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_DHCP_PROF, server)}`] : []),
+  // BENCH_DHCP_NODE_ARGS: more node flags for rolecast (--trace-gc ...: diagnostics, not figures).
+  const prof = [...(process.env.BENCH_DHCP_NODE_ARGS ? process.env.BENCH_DHCP_NODE_ARGS.split(' ') : []), ...(process.env.BENCH_DHCP_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_DHCP_PROF, server)}`] : []),
     ...(process.env.BENCH_DHCP_PERF ? ['--perf-basic-prof'] : [])];
   if (server === 'rolecast-pg') {
     const cfg = join(data, 'rolecast.yaml');
@@ -200,14 +243,19 @@ try {
         const p = await startServer(server, n, run);
         procs.push(p);
         await waitReady(p, server);
+        // Start-up is not the exchanges' cost: the 1000/s window opens once the server is idle (it counted
+        // rolecast's start-up work that went on after "rolecast serving", ~1,000 µs an exchange).
+        const settled = await settle(p.pid);
         // CPU per exchange at 1000/s too: the same work per turn for every server (flat out, a slower one
         // also gets fewer requests per turn to spread its per-turn costs over).
         const c0 = cpuOf(p.pid);
+        const th0 = THREADS ? cpuByThread(p.pid) : {};
         const g0 = server === 'rolecast-pg' ? pgCpu() : 0;
         const at1000 = perfdhcp(join(dir, `macs-${n}`), 1000, SECONDS, true);
         const c1 = cpuOf(p.pid);
         at1000.cpuUs = ((c1.all - c0.all) / Math.max(1, at1000.sent)) * 1e6;
         at1000.pgUs = server === 'rolecast-pg' ? ((pgCpu() - g0) / Math.max(1, at1000.sent)) * 1e6 : 0;
+        const th1 = THREADS ? cpuByThread(p.pid) : {};
         const cpu0 = cpuOf(p.pid);
         const wal0 = server === 'rolecast-pg' ? await pgMark(pgUrl) : 0n;
         const pg0 = server === 'rolecast-pg' ? pgCpu() : 0;
@@ -218,6 +266,7 @@ try {
         // CPU per exchange: what one DORA costs the server, much less sensitive than the rate to the other
         // work on a shared machine (the rate also counts time the server spent waiting for a core).
         const cpu1 = cpuOf(p.pid);
+        const th2 = THREADS ? cpuByThread(p.pid) : {};
         const per = (x) => (x / Math.max(1, max.rate * SECONDS)) * 1e6;
         max.cpuUs = per(cpu1.all - cpu0.all);
         max.userUs = per(cpu1.user - cpu0.user);
@@ -230,6 +279,8 @@ try {
         res[server].push({ at1000, max });
         console.log(`  ${n} machines, run ${run + 1}, ${server}: at 1000/s ${at1000.drops} drops of ${at1000.sent}, OFFER p50 ${at1000.p50.toFixed(2)} ms p99 ${at1000.p99.toFixed(2)} ms, ${at1000.cpuUs.toFixed(0)} µs CPU per exchange${at1000.pgUs ? ` + ${at1000.pgUs.toFixed(0)} µs in PostgreSQL` : ''}; flat out ${max.rate.toFixed(0)}/s, ${max.cpuUs.toFixed(0)} µs CPU per exchange (user ${max.userUs.toFixed(0)}, system ${max.sysUs.toFixed(0)})${max.pgUs ? ` + ${max.pgUs.toFixed(0)} µs in PostgreSQL` : ''}`);
         if (pgDetail) console.log(pgDetail);
+        if (settled.ms > 600) console.log(`    (idle after ${settled.ms} ms and ${settled.cpuMs.toFixed(0)} ms CPU of start-up work)`);
+        if (THREADS) console.log(`    µs per exchange by thread at 1000/s: ${threadDelta(th0, th1, at1000.sent)}\n    flat out: ${threadDelta(th1, th2, max.rate * SECONDS)}`);
       }
     }
     const m = (s, f) => median(res[s].map(f));

@@ -98,6 +98,8 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
   const repeats = new RepeatedAnswers(o.repeatWindowMs ?? REPEAT_WINDOW_MS);
   const io = config.batchIo === 'off' ? { unavailable: 'dhcp.batchIo is off' } : dhcpIo();
   const outbox = new Outbox();
+  /** The batched sockets copy a reply's bytes into their send buffer when asked to send it; node:dgram does not. */
+  const copyOnSend = !('binding' in io) || config.replyDelayMs > 0;
   const open = (address: string, port: number, onDatagram: OnDatagram, label: string): Promise<DhcpSocket> => {
     if (!('binding' in io)) return dgramSocket(address, port, onDatagram, logger, label);
     const truncated = (from: Peer, length: number) => { dhcpMetrics.dropped('malformed'); logger.debug({ from: from.address, length }, 'dhcp packet dropped: longer than the receive slot'); };
@@ -161,8 +163,12 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     if (answer.reply) {
       const { packet, order } = answer.reply;
       const reply = { packet, order, yiaddr: packet.yiaddr, type: packet.options.get(OPT.MSG_TYPE)?.[0] ?? 0 };
-      send(sock, reply, req, from, viaProxyPort);
-      if (key !== undefined) repeats.put(key, now, inv, reply);
+      // Kept for a retransmission, and sent from the kept bytes (encoded once). Those are a view of the
+      // cache's arena: a send that does not copy them at once (node:dgram queues its buffer; a delayed reply)
+      // gets a copy of its own.
+      const kept = key !== undefined ? repeats.put(key, now, inv, reply) : undefined;
+      if (!kept) send(sock, reply, req, from, viaProxyPort);
+      else send(sock, { bytes: copyOnSend ? Buffer.from(kept) : kept, yiaddr: reply.yiaddr, type: reply.type }, req, from, viaProxyPort);
     }
     const { level, msg: text, fields } = answer.log;
     if (logger.isLevelEnabled(level)) logger[level]({ mac: answer.mac, xid: req.xid.toString(16), type: answer.type, ...fields }, text);

@@ -28,6 +28,9 @@ function valid(r: unknown): r is LeaseRecord {
     ['offered', 'bound', 'declined', 'released', 'expired'].includes(x.state);
 }
 
+/** Longest a reserved renewal's new expiry waits in memory before it is written (its grant is on disk already). */
+export const RENEWAL_WRITE_MS = 1000;
+
 export class FileLeaseStore implements LeaseStore {
   private readonly index: LeaseIndex;
   /** Where the next pool scan starts, per network (allocation hint; not persisted). */
@@ -41,6 +44,8 @@ export class FileLeaseStore implements LeaseStore {
    * here (that record is newer), so the file's order stays the order of the changes.
    */
   private readonly renewals = new Map<string, LeaseRecord>();
+  /** Writes the renewals RENEWAL_WRITE_MS after the first of them (sooner with any record that must sync). */
+  private renewalTimer: NodeJS.Timeout | undefined;
   /** MAC → address of its bound lease as last fdatasync'd: a reserved renewal of it need not wait for a sync. */
   private readonly synced = new Map<string, string>();
   private flushing: Promise<void> | undefined;
@@ -133,7 +138,13 @@ export class FileLeaseStore implements LeaseStore {
       // never the grant, so the ACK need not wait for this record's sync (it follows with the next batch).
       this.apply(r);
       this.renewals.set(r.mac, r);
-      this.flushing ??= this.flush();
+      // Written a moment later with the renewals that follow (or with the next record that must sync), not one
+      // write and fdatasync per renewal: machines renewing often (a DHCP load test, PXE ROM then iPXE then
+      // the initramfs) cost a sync a renewal, on the DHCP thread's thread pool, for an expiry a crash may lose anyway.
+      this.renewalTimer ??= setTimeout(() => {
+        this.renewalTimer = undefined;
+        if (this.renewals.size) this.flushing ??= this.flush();
+      }, RENEWAL_WRITE_MS);
       return true;
     }
     await this.record(r);
@@ -227,6 +238,9 @@ export class FileLeaseStore implements LeaseStore {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.renewalTimer);
+    this.renewalTimer = undefined;
+    if (this.renewals.size) this.flushing ??= this.flush();
     await this.flushing;
     await this.fh.close();
   }
