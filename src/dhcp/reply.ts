@@ -30,13 +30,43 @@ function prefixMask(prefix: number): string {
   return [24, 16, 8, 0].map((s) => (m >>> s) & 255).join('.');
 }
 
+// Option values made once and shared by every reply that carries them: the same server address, mask, lease
+// times, host names and boot files go out thousands of times a second under load, and a reply's values are
+// only read (encoded into the send buffer). Bounded: a flood of distinct values starts the maps afresh.
+const MAX_KEPT = 50_000;
+const texts = new Map<string, Buffer>();
+const ips = new Map<string, Buffer>();
+const numbers = new Map<number, Buffer>();
+const BYTE = Array.from({ length: 256 }, (_, i) => Buffer.from([i]));
+
+function kept<K>(map: Map<K, Buffer>, key: K, make: (k: K) => Buffer): Buffer {
+  let b = map.get(key);
+  if (b === undefined) {
+    if (map.size >= MAX_KEPT) map.clear();
+    b = make(key);
+    map.set(key, b);
+  }
+  return b;
+}
+const text = (s: string) => kept(texts, s, (k) => Buffer.from(k));
+const ip = (s: string) => kept(ips, s, ipBytes);
+const seconds = (n: number) => kept(numbers, n, u32);
+const MASKS = Array.from({ length: 33 }, (_, p) => ipBytes(prefixMask(p)));
+const dnsOf = new WeakMap<Network, Buffer>();
+const PXE_CLIENT = Buffer.from('PXEClient');
+const HTTP_CLIENT = Buffer.from('HTTPClient');
+// PXE vendor option 6 (discovery control) = 8: use the boot file given, skip boot-server discovery.
+const PXE_DISCOVERY_CONTROL = Buffer.from([6, 1, 8, 255]);
+// iPXE 175.176 = 1: do not wait for proxyDHCP offers (saves iPXE's second DISCOVER round).
+const IPXE_NO_PXEDHCP = Buffer.from([176, 1, 1]);
+
 export function buildReply(i: ReplyInput): { packet: DhcpPacket; order: number[] } {
   const { req } = i;
   const o = new Map<number, Buffer>();
   const order: number[] = [];
   const set = (code: number, v: Buffer) => { o.set(code, v); order.push(code); };
-  set(OPT.MSG_TYPE, Buffer.from([i.type]));
-  set(OPT.SERVER_ID, ipBytes(i.serverId));
+  set(OPT.MSG_TYPE, BYTE[i.type & 255]!);
+  set(OPT.SERVER_ID, ip(i.serverId));
   const packet: DhcpPacket = {
     op: 2, htype: req.htype, hlen: req.hlen, hops: 0, xid: req.xid, secs: 0, flags: req.flags,
     ciaddr: i.type === MSG.ACK && req.ciaddr !== '0.0.0.0' ? req.ciaddr : '0.0.0.0',
@@ -46,17 +76,22 @@ export function buildReply(i: ReplyInput): { packet: DhcpPacket; order: number[]
     if (i.message) set(OPT.MESSAGE, Buffer.from(i.message));
   } else {
     if (i.leaseTime !== undefined) {
-      set(OPT.LEASE_TIME, u32(i.leaseTime));
-      set(OPT.RENEWAL, u32(Math.floor(i.leaseTime / 2)));
-      set(OPT.REBINDING, u32(Math.floor((i.leaseTime * 7) / 8)));
+      set(OPT.LEASE_TIME, seconds(i.leaseTime));
+      set(OPT.RENEWAL, seconds(Math.floor(i.leaseTime / 2)));
+      set(OPT.REBINDING, seconds(Math.floor((i.leaseTime * 7) / 8)));
     }
     if (i.network) {
-      set(OPT.MASK, ipBytes(prefixMask(i.network.prefix)));
-      if (i.network.gateway) set(OPT.ROUTER, ipBytes(i.network.gateway));
-      if (i.network.dns.length) set(OPT.DNS, Buffer.concat(i.network.dns.map(ipBytes)));
+      const net = i.network;
+      set(OPT.MASK, MASKS[net.prefix] ?? ipBytes(prefixMask(net.prefix)));
+      if (net.gateway) set(OPT.ROUTER, ip(net.gateway));
+      if (net.dns.length) {
+        let dns = dnsOf.get(net);
+        if (!dns) { dns = Buffer.concat(net.dns.map(ipBytes)); dnsOf.set(net, dns); }
+        set(OPT.DNS, dns);
+      }
     }
-    if (i.hostname) set(OPT.HOSTNAME, Buffer.from(i.hostname));
-    if (i.domain) set(OPT.DOMAIN, Buffer.from(i.domain));
+    if (i.hostname) set(OPT.HOSTNAME, text(i.hostname));
+    if (i.domain) set(OPT.DOMAIN, text(i.domain));
     if (i.plan?.action === 'boot') addBoot(packet, i, set);
   }
   // RFC 3046 §2.2: the relay agent information option is echoed unchanged, and last.
@@ -75,19 +110,17 @@ function addBoot(packet: DhcpPacket, i: ReplyInput, set: (c: number, v: Buffer) 
   if (plan.bootfile.kind === 'tftp') {
     packet.siaddr = i.serverId;
     packet.file = plan.bootfile.file;
-    set(OPT.TFTP_SERVER, Buffer.from(i.serverId));
-    set(OPT.BOOTFILE, Buffer.from(plan.bootfile.file));
+    set(OPT.TFTP_SERVER, text(i.serverId));
+    set(OPT.BOOTFILE, text(plan.bootfile.file));
   } else {
     packet.file = plan.bootfile.url.length < 128 ? plan.bootfile.url : '';
-    set(OPT.BOOTFILE, Buffer.from(plan.bootfile.url));
+    set(OPT.BOOTFILE, text(plan.bootfile.url));
     // UEFI HTTP boot (RFC-less, UEFI spec 24.7): the reply must say HTTPClient or firmware ignores it.
-    if (httpBoot) set(OPT.VENDOR_CLASS, Buffer.from('HTTPClient'));
+    if (httpBoot) set(OPT.VENDOR_CLASS, HTTP_CLIENT);
   }
   if (pxeClient && !httpBoot) {
-    set(OPT.VENDOR_CLASS, Buffer.from('PXEClient'));
-    // PXE vendor option 6 (discovery control) = 8: use the boot file given, skip boot-server discovery.
-    set(OPT.VENDOR, Buffer.from([6, 1, 8, 255]));
+    set(OPT.VENDOR_CLASS, PXE_CLIENT);
+    set(OPT.VENDOR, PXE_DISCOVERY_CONTROL);
   }
-  // iPXE 175.176 = 1: do not wait for proxyDHCP offers (saves iPXE's second DISCOVER round).
-  if (i.ipxeNoProxyWait && i.facts.ipxe) set(OPT.IPXE, Buffer.from([176, 1, 1]));
+  if (i.ipxeNoProxyWait && i.facts.ipxe) set(OPT.IPXE, IPXE_NO_PXEDHCP);
 }
