@@ -29,8 +29,8 @@ import { ConsoleLogStore } from './bmc/consolelog.js';
 import { ConsoleRecorder } from './bmc/recorder.js';
 import { join } from 'node:path';
 import { loadImageView } from './images/view.js';
+import { EventLogLevels } from './events/log-level.js';
 
-const PER_PACKET_STAGES: ReadonlySet<string> = new Set(['dhcp-discover', 'dhcp-offer', 'dhcp-request', 'dhcp-inform']);
 
 export interface Running {
   close(): Promise<void>;
@@ -144,12 +144,14 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
   if (opts.hashes && loaded === store.current()) void warm(loaded, opts.hashes);
   // One sink for DHCP, TFTP, HTTP and phone-home: every boot event lands in the per-machine timeline
   // and, once, in the log: at info one line per boot stage (an ACK, a loader, a script, a kernel...);
-  // the per-packet DHCP steps before an ACK at debug, where a boot storm's thousands of packets a
-  // second would otherwise spend a sixth of the DHCP path writing log lines.
+  // the per-packet DHCP steps before an ACK, and a DHCP stage the same MAC reached within the last second, at
+  // debug (src/events/log-level.ts), where a boot storm's (or a load test's) thousands of packets a second
+  // would otherwise spend a sixth of the DHCP path writing log lines.
   // Events another server recorded (shared state) are in its log, not this one's.
+  const logLevels = new EventLogLevels();
   state.events.subscribe((e) => {
     if (e.server !== undefined) return;
-    const level = PER_PACKET_STAGES.has(e.stage) ? 'debug' : 'info';
+    const level = logLevels.level(e, Date.now());
     if (logger.isLevelEnabled(level)) logger[level]({ event: e.stage, mac: e.mac, host: e.host, detail: e.detail, address: e.address, ...(e.verified !== undefined ? { verified: e.verified } : {}) }, 'boot event');
   });
   // Boot-once (maintenance): once the target's boot config has gone out, the machine goes back to its
