@@ -43,7 +43,17 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** OFFER latencies (ms) from perfdhcp -x t: "sent / received: 000001.300141 / 000001.305521" lines. */
 function offerDelays(out) {
   const part = out.split('***Timestamps for packets: DISCOVER-OFFER***')[1]?.split('***')[0] ?? '';
-  return [...part.matchAll(/sent \/ received: ([0-9.]+) \/ ([0-9.]+)/g)].map((m) => (Number(m[2]) - Number(m[1])) * 1000);
+  return [...part.matchAll(/sent \/ received: ([0-9.]+) \/ ([0-9.]+)/g)].map((m) => ({ sent: Number(m[1]), ms: (Number(m[2]) - Number(m[1])) * 1000 }));
+}
+
+/** When the slow OFFERs (over 5 ms) were asked for, in seconds from the run's first DISCOVER: start-up, or all along. */
+function slowOffers(delays) {
+  const t0 = Math.min(...delays.map((d) => d.sent));
+  const slow = delays.filter((d) => d.ms > 5).map((d) => d.sent - t0);
+  if (!slow.length) return 'none over 5 ms';
+  const bins = new Map();
+  for (const t of slow) bins.set(Math.floor(t), (bins.get(Math.floor(t)) ?? 0) + 1);
+  return `${slow.length} over 5 ms, by second of the run: ${[...bins].sort((a, b) => a[0] - b[0]).map(([t, n]) => `${t}s ${n}`).join(', ')}`;
 }
 
 function perfdhcp(macFile, rate, seconds, timestamps) {
@@ -52,8 +62,10 @@ function perfdhcp(macFile, rate, seconds, timestamps) {
   { encoding: 'utf8', timeout: (seconds + 30) * 1000, maxBuffer: 256 * 2 ** 20 });
   const out = r.stdout + r.stderr;
   const drops = [...out.matchAll(/^drops: ([0-9]+)/gm)].map((m) => Number(m[1]));
-  const delays = timestamps ? offerDelays(out) : [];
+  const timed = timestamps ? offerDelays(out) : [];
+  const delays = timed.map((d) => d.ms);
   return {
+    slow: timed.length ? slowOffers(timed) : '',
     rate: Number(/Rate: ([0-9.]+) 4-way/.exec(out)?.[1] ?? 0), drops: drops.reduce((a, b) => a + b, 0),
     sent: Number(/sent packets: ([0-9]+)/.exec(out)?.[1] ?? 0), p50: pct(delays, 50), p99: pct(delays, 99),
   };
@@ -279,6 +291,7 @@ try {
         res[server].push({ at1000, max });
         console.log(`  ${n} machines, run ${run + 1}, ${server}: at 1000/s ${at1000.drops} drops of ${at1000.sent}, OFFER p50 ${at1000.p50.toFixed(2)} ms p99 ${at1000.p99.toFixed(2)} ms, ${at1000.cpuUs.toFixed(0)} µs CPU per exchange${at1000.pgUs ? ` + ${at1000.pgUs.toFixed(0)} µs in PostgreSQL` : ''}; flat out ${max.rate.toFixed(0)}/s, ${max.cpuUs.toFixed(0)} µs CPU per exchange (user ${max.userUs.toFixed(0)}, system ${max.sysUs.toFixed(0)})${max.pgUs ? ` + ${max.pgUs.toFixed(0)} µs in PostgreSQL` : ''}`);
         if (pgDetail) console.log(pgDetail);
+        if (THREADS) console.log(`    OFFERs at 1000/s: ${at1000.slow}`);
         if (settled.ms > 600) console.log(`    (idle after ${settled.ms} ms and ${settled.cpuMs.toFixed(0)} ms CPU of start-up work)`);
         if (THREADS) console.log(`    µs per exchange by thread at 1000/s: ${threadDelta(th0, th1, at1000.sent)}\n    flat out: ${threadDelta(th1, th2, max.rate * SECONDS)}`);
       }

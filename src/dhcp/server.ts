@@ -27,6 +27,7 @@ import { unicastReplies, type UnicastReplies } from './unicast.js';
 import { networkOf } from './allocate.js';
 import { intToIp, ipToInt } from '../inventory/ip.js';
 import { RepeatedAnswers } from './repeat.js';
+import { warmUp } from './warm.js';
 
 /** Where the listener counts (src/metrics.ts on the main thread; the DHCP thread batches them to it). */
 export interface DhcpMetricsSink {
@@ -185,6 +186,12 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     return ref.sock;
   };
 
+  // The request path compiled and warm before the first client waits on it (src/dhcp/warm.ts).
+  try {
+    warmUp({ inv: o.getInventory(), config, serverId: o.address, baseUrl: o.baseUrl });
+  } catch (err) {
+    logger.debug({ err }, 'dhcp warm-up failed (answers start cold)');
+  }
   const main = await listen(config.bind, config.port, false, 'dhcp');
   if (config.bind === '0.0.0.0' && config.port !== 0) {
     try {
