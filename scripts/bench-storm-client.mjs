@@ -57,12 +57,16 @@ const ms = (s) => Number(s) * 1000;
 /**
  * One machine's report (its stdout) as { failed?, start, stages: {dhcp, ..., rootfs, total} } in ms.
  * `failed` names the first stage that did not complete ('killed' when the client died without saying).
+ * `goAt` (epoch ms): when the harness released it. The boot then starts there, not at the client's own
+ * "start" stamp: the time its bash took to wake on a loaded box is part of its DHCP stage, not hidden,
+ * and is kept as `wake`.
  */
-export function parseReport(out) {
+export function parseReport(out, goAt) {
   const at = {};
   const curls = []; // per curl: { rc, end, transfers: [{ exit, code, tt }] }
   let transfers = [];
   let failed;
+  let why;
   for (const line of out.split('\n')) {
     const w = line.trim().split(' ');
     if (w[0] === 'fail') failed ??= w[1];
@@ -81,10 +85,18 @@ export function parseReport(out) {
       if (t && t.exit === 0) at[names[i]] = end;
       if (t) end -= t.tt;
     }
-    if (c.rc !== 0) { failed ??= names.find((n) => at[n] === undefined) ?? names.at(-1); break; }
+    if (c.rc !== 0) {
+      failed ??= names.find((n) => at[n] === undefined) ?? names.at(-1);
+      // How: curl's exit code (28 timeout, 18 partial file, 56 receive error, 22 HTTP >= 400) and status.
+      const bad = c.transfers.find((t) => t.exit !== 0);
+      why = bad ? `curl ${bad.exit} http ${bad.code}` : `curl ${c.rc}`;
+      break;
+    }
   }
   if (!failed && at.rootfs === undefined) failed = at.start === undefined ? 'start' : 'killed';
-  const rec = { failed, start: at.start, stages: {} };
+  const wake = goAt !== undefined && at.start !== undefined ? at.start - goAt : undefined;
+  if (goAt !== undefined && at.start !== undefined) at.start = goAt;
+  const rec = { failed, ...(why ? { why } : {}), start: at.start, wake, stages: {} };
   let prev = at.start;
   for (const s of STAGES) {
     if (at[s] === undefined) break;
