@@ -65,7 +65,13 @@ export function etagMatches(header: string, etag: string): boolean {
   return header.split(',').some((t) => t.trim().replace(/^W\//, '') === bare);
 }
 
-const IDLE_TIMEOUT_MS = 60_000;
+/**
+ * A send that makes no progress for this long ends. Longer than TCP's longest retransmission / window-probe
+ * interval (TCP_RTO_MAX, 120 s): a connection backing off on a congested network recovers instead of being
+ * cut. At 60 s (nginx's send_timeout too) a 300-machine storm lost 1-3 rootfs downloads per run on either
+ * side (bench:storm, the box's TCP memory past its pressure mark); a firmware that loses its rootfs reboots.
+ */
+const IDLE_TIMEOUT_MS = 180_000;
 
 function drained(socket: Socket): Promise<void> {
   if (socket.writableLength === 0) return Promise.resolve();
