@@ -8,7 +8,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createGzip } from 'node:zlib';
 import { basename, isAbsolute, join } from 'node:path';
-import { realpathShared } from '../fsutil.js';
+import { realpathShared, statShared } from '../fsutil.js';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Inventory } from '../inventory/types.js';
@@ -21,7 +21,7 @@ import { RolecastError } from '../errors.js';
 import { planRootfs, segmentStream } from '../rootfs/compose.js';
 import { withCaptureFiles } from '../rootfs/capture-files.js';
 import { loadImageView } from '../images/view.js';
-import { TarFormatError } from '../rootfs/tarindex.js';
+import { TarFormatError, type FileVersion } from '../rootfs/tarindex.js';
 import { etagMatches, sendBody } from './send.js';
 import { pathParams, sourceAddress } from './common.js';
 import { fileSha256, rootfsEtag } from '../rootfs/etag.js';
@@ -86,8 +86,12 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     const served = c.secret ? c.files.filter((f) => !f.secret) : c.files;
     const basePath = c.base ? (isAbsolute(c.base.path) ? c.base.path : join(deps.imagesDir, c.base.path)) : undefined;
     let baseSha: string | undefined;
+    // One stat of the base per request, for every per-version cache below (sha256, tar index, manifest):
+    // each stat is a thread-pool round trip, and a storm's rootfs requests made four of the same file.
+    let baseStat: FileVersion | undefined;
     try {
-      baseSha = basePath ? await fileSha256(basePath) : undefined;
+      baseStat = basePath ? await statShared(basePath) : undefined;
+      baseSha = basePath ? await fileSha256(basePath, baseStat) : undefined;
     } catch (err) {
       throw new RolecastError('E_NO_IMAGE', `rootfs image ${basePath} for role ${c.role} is missing (rolecast images list)`, { cause: err });
     }
@@ -97,9 +101,9 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
       // Every rootfs with a base carries rolecast-capture and the manifest of what this box boots.
       // The manifest still lists the secret paths (kind s, no hash): rolecast-capture must skip them.
       const files = basePath
-        ? (await withCaptureFiles(basePath, c.files, { server: deps.ctx.baseUrl, mac: c.mac, image: c.base!.name, version: basename(await realpathShared(basePath)), sha256: baseSha! })).filter((f) => !f.secret)
+        ? (await withCaptureFiles(basePath, c.files, { server: deps.ctx.baseUrl, mac: c.mac, image: c.base!.name, version: basename(await realpathShared(basePath)), sha256: baseSha! }, baseStat)).filter((f) => !f.secret)
         : served;
-      plan = await planRootfs({ basePath, files });
+      plan = await planRootfs({ basePath, files, ...(baseStat ? { baseStat } : {}) });
     } catch (err) {
       if (err instanceof TarFormatError) throw new RolecastError('E_BAD_IMAGE', `rootfs image for role ${c.role}: ${err.message}`, { cause: err });
       throw err;

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import { normName } from '../rootfs/tarindex.js';
+import { normName, type FileVersion } from '../rootfs/tarindex.js';
 import { statShared } from '../fsutil.js';
 
 export type EntryType = 'f' | 'd' | 'l' | 'o';
@@ -88,8 +88,8 @@ export async function manifestOfStream(input: NodeJS.ReadableStream): Promise<Ma
 const cache = new Map<string, { key: string; manifest: Promise<Manifest> }>();
 
 /** The manifest of a tar file, computed once per file version (size, mtime, inode). */
-export async function manifestOf(file: string): Promise<Manifest> {
-  const st = await statShared(file);
+export async function manifestOf(file: string, st?: FileVersion): Promise<Manifest> {
+  st ??= await statShared(file);
   const key = `${st.size}:${st.mtimeMs}:${st.ino}`;
   const hit = cache.get(file);
   if (hit?.key === key) return hit.manifest;

@@ -43,6 +43,8 @@ const KEEP_CHUNK = 64 * 1024;
 export interface ComposeOptions {
   /** Base image tar, or undefined for a tar of the generated files alone. */
   basePath?: string;
+  /** The caller's stat of basePath (else planRootfs stats it). */
+  baseStat?: FileVersion;
   files: readonly TarFile[];
 }
 
@@ -92,7 +94,7 @@ export async function planRootfs(opts: ComposeOptions): Promise<RootfsPlan> {
   const relinks: { name: string; linkname: string }[] = [];
   let prefix = '';
   if (opts.basePath) {
-    const index = await tarIndexOf(opts.basePath);
+    const index = await tarIndexOf(opts.basePath, opts.baseStat);
     const replaced = new Set(opts.files.map((f) => normName(f.path)));
     prefix = index.dotSlash ? './' : '';
     let run: { start: number; end: number } | undefined;

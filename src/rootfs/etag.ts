@@ -5,12 +5,16 @@
  */
 import { createHash } from 'node:crypto';
 import { sha256File, statShared } from '../fsutil.js';
+import type { FileVersion } from './tarindex.js';
 
 const cache = new Map<string, { key: string; sha: Promise<string> }>();
 
-/** A file's sha256, once per version (size, mtime, inode); a boot storm's first requests share one pass. */
-export async function fileSha256(path: string): Promise<string> {
-  const st = await statShared(path);
+/**
+ * A file's sha256, once per version (size, mtime, inode); a boot storm's first requests share one pass.
+ * `st`: the caller's stat of `path` (one per rootfs request, shared by every cache it consults).
+ */
+export async function fileSha256(path: string, st?: FileVersion): Promise<string> {
+  st ??= await statShared(path);
   const key = `${st.size}:${st.mtimeMs}:${st.ino}`;
   const hit = cache.get(path);
   if (hit?.key === key) return hit.sha;

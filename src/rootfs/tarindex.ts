@@ -186,14 +186,16 @@ const cache = new Map<string, { key: string; index: Promise<TarIndex> }>();
 
 /**
  * The index of a base image, computed once per file version (path, size, mtime, inode). Concurrent
- * first requests share one indexing pass.
+ * first requests share one indexing pass. `st`: the caller's stat of `file` (a rootfs request stats its base
+ * once for every cache it consults: the index, the manifest, the sha256).
  */
-export async function tarIndexOf(file: string): Promise<TarIndex> {
-  const st = await statShared(file);
+export async function tarIndexOf(file: string, st?: FileVersion): Promise<TarIndex> {
+  st ??= await statShared(file);
   const key = `${st.size}:${st.mtimeMs}:${st.ino}`;
   const hit = cache.get(file);
   if (hit?.key === key) return hit.index;
-  const index = indexTar(file).then((i) => ({ ...i, version: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs } }));
+  const version = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+  const index = indexTar(file).then((i) => ({ ...i, version }));
   cache.set(file, { key, index });
   index.catch(() => { if (cache.get(file)?.index === index) cache.delete(file); });
   return index;
