@@ -47,8 +47,9 @@ function benchValidate() {
 }
 
 const id = process.pid;
-const S = `rcss${id}`;
-const C = `rcsc${id}`;
+// ROLECAST_NS_PREFIX: several people sharing one machine tell their namespaces apart (as test/helpers/netns.ts).
+const S = `${process.env.ROLECAST_NS_PREFIX ?? ''}rcss${id}`;
+const C = `${process.env.ROLECAST_NS_PREFIX ?? ''}rcsc${id}`;
 const ip = (...a) => { const r = spawnSync('ip', a, { encoding: 'utf8' }); if (r.status !== 0) throw new Error(`ip ${a.join(' ')}: ${r.stderr}`); };
 const inC = (cmd, args, opts = {}) => spawnSync('ip', ['netns', 'exec', C, cmd, ...args], { encoding: 'utf8', ...opts });
 
@@ -141,6 +142,8 @@ async function serveOnce(prof, run, machines) {
   await sleep(1500); // let any background warm-up finish
   res.idle = await loop();
   // A reload on its own (an edit: new version, same machines; SIGHUP), then every endpoint once more.
+  // One load: the watcher sees the same files settle afterwards and leaves them (src/inventory/watch.ts);
+  // before, it loaded all 10,000 machines a second time ~2 s later, in the middle of the next phase.
   const v0 = profileVersion(token);
   appendFileSync(join(prof, 'machines.yaml'), `# bench quiet reload ${run} ${Date.now()}\n`);
   const tr = performance.now();

@@ -79,7 +79,14 @@ export class InventoryStore {
   private readonly preparers: Array<(inv: Inventory) => Promise<void>> = [];
   private readonly hashes = new WeakMap<Inventory, Promise<(string | null)[]>>();
   private reloading: Promise<ReloadResult> | undefined;
-  private again = false;
+  /** A reload asked for while one ran; `stamp` set when only the watcher asked (it may be unneeded then). */
+  private again: { stamp?: string } | undefined;
+  /**
+   * The profile files' stamp taken just before the last load of the directory began (watched stores):
+   * the watcher does not load again what that load already read (an edit followed by SIGHUP loaded the
+   * same files twice: once for the signal, once more when the watcher saw them settle).
+   */
+  private loadedStamp: string | undefined;
   private last: ReloadStatusRecord | undefined;
   private forceNext = false;
   private closed = false;
@@ -146,7 +153,8 @@ export class InventoryStore {
   reload(opts: { force?: boolean; stamp?: string } = {}): Promise<ReloadResult> {
     if (opts.force) this.forceNext = true;
     if (this.reloading) {
-      this.again = true;
+      // Only watcher requests (with their stamp) may be skipped later; anyone else's gets a load.
+      this.again = opts.stamp !== undefined && (!this.again || this.again.stamp !== undefined) ? { stamp: opts.stamp } : {};
       return this.reloading;
     }
     const force = this.forceNext;
@@ -157,7 +165,9 @@ export class InventoryStore {
       return r;
     }).finally(() => {
       this.reloading = undefined;
-      if (this.again) { this.again = false; void this.reload(); }
+      const again = this.again;
+      this.again = undefined;
+      if (again && !(again.stamp !== undefined && again.stamp === this.loadedStamp && !this.forceNext)) void this.reload();
     });
     return this.reloading;
   }
@@ -172,12 +182,17 @@ export class InventoryStore {
 
   private async doReload(force: boolean, stamp: string | undefined): Promise<ReloadResult> {
     let next: Inventory;
+    // Taken before reading, so an edit made during the load differs from it and is loaded in its turn.
+    const before = this.watchers.length ? stamp ?? await profileStamp(this.dir) : undefined;
     try {
       next = await this.load();
       // A watched reload: the files must not have changed between the settled look and the end of the load.
       if (stamp !== undefined && await profileStamp(this.dir) !== stamp) return { ok: false, unsettled: true };
+      this.loadedStamp = before;
     } catch (err) {
       if (stamp !== undefined && await profileStamp(this.dir) !== stamp) return { ok: false, unsettled: true };
+      // The same broken files need not be read (and reported) twice; a failure of another kind is tried again.
+      this.loadedStamp = err instanceof ProfileError ? before : undefined;
       if (!(err instanceof ProfileError)) {
         this.logger.error({ err }, 'profile reload failed; keeping the last good snapshot');
         return { ok: false };
@@ -214,6 +229,8 @@ export class InventoryStore {
       if (this.closed) return;
       if (now !== seen) { seen = now; this.timer = setTimeout(() => { void check(); }, this.settleMs); return; }
       seen = undefined;
+      // Settled on exactly the files the last load read (a SIGHUP or an API reload got there first).
+      if (now === this.loadedStamp) return;
       const r = await this.reload({ stamp: now });
       if (r.unsettled && !this.closed) kick();
     };

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import type { Logger } from '../../../src/log.js';
 import { InventoryStore } from '../../../src/inventory/watch.js';
+import { loadInventory } from '../../../src/inventory/index.js';
 import { assignRole, setBootOnce } from '../../../src/inventory/edit.js';
 import { FileProfileEditor } from '../../../src/state/file/profiles.js';
 import { ProfileError } from '../../../src/errors.js';
@@ -62,6 +63,26 @@ describe('InventoryStore hot reload (real files, real fs.watch)', () => {
     expect(store.current().byHost.get('w106')!.role).toBe('lb');
     expect(swaps).toEqual(['lb']);
     expect(Object.isFrozen(store.current().machines[0])).toBe(true);
+  });
+
+  it('an edit and a SIGHUP reload load the files once: the watcher does not read them again once they settle', async () => {
+    const dir = copy();
+    const { logger, lines } = logCapture();
+    let loads = 0;
+    const store = await InventoryStore.open(dir, logger, 50, () => { loads++; return loadInventory(dir); }, await loadInventory(dir));
+    stores.push(store);
+    store.watch();
+    const file = join(dir, 'machines.yaml');
+    writeFileSync(file, `${readFileSync(file, 'utf8')}# an edit\n`);
+    const r = await store.reload({ force: true }); // the operator's SIGHUP, before the watcher's settle time is up
+    expect(r.changed).toBe(true);
+    await new Promise((res) => setTimeout(res, 600)); // several settle periods: the watcher has seen the edit settle
+    expect(loads).toBe(1);
+    expect(lines.filter((l) => l.msg === 'profiles reloaded')).toHaveLength(1);
+    // A later edit is still loaded by the watcher.
+    writeFileSync(file, `${readFileSync(file, 'utf8')}# another edit\n`);
+    await waitFor(() => loads === 2);
+    await waitFor(() => lines.filter((l) => l.msg === 'profiles reloaded').length === 2);
   });
 
   it('reload() without a change does not swap', async () => {
