@@ -156,7 +156,7 @@ let pgUrl;
 // BENCH_DHCP_PGSTAT=1: load pg_stat_statements (nested statements too: plpgsql's) and count function
 // time in the bench's own temp cluster, and print what PostgreSQL spent its time on during each
 // flat-out run (it adds its own overhead: a diagnostic, not a figure to compare).
-const PGSTAT = process.env.BENCH_DHCP_PGSTAT === '1';
+const PGSTAT = process.env.BENCH_DHCP_PGSTAT === '1' || process.env.BENCH_DHCP_PGSTAT === '1000';
 async function pgDatabase(name) {
   if (!pgc) {
     const { PgCluster } = await import('../test/helpers/pg.ts');
@@ -263,13 +263,17 @@ try {
         const c0 = cpuOf(p.pid);
         const th0 = THREADS ? cpuByThread(p.pid) : {};
         const g0 = server === 'rolecast-pg' ? pgCpu() : 0;
+        // BENCH_DHCP_PGSTAT=1000: PostgreSQL's statements during the 1000/s phase instead of the flat-out one.
+        const stat1000 = server === 'rolecast-pg' && process.env.BENCH_DHCP_PGSTAT === '1000';
+        const wal1000 = stat1000 ? await pgMark(pgUrl) : 0n;
         const at1000 = perfdhcp(join(dir, `macs-${n}`), 1000, SECONDS, true);
+        if (stat1000) console.log(`    at 1000/s:\n${await pgReport(pgUrl, wal1000, Math.max(1, at1000.sent))}`);
         const c1 = cpuOf(p.pid);
         at1000.cpuUs = ((c1.all - c0.all) / Math.max(1, at1000.sent)) * 1e6;
         at1000.pgUs = server === 'rolecast-pg' ? ((pgCpu() - g0) / Math.max(1, at1000.sent)) * 1e6 : 0;
         const th1 = THREADS ? cpuByThread(p.pid) : {};
         const cpu0 = cpuOf(p.pid);
-        const wal0 = server === 'rolecast-pg' ? await pgMark(pgUrl) : 0n;
+        const wal0 = server === 'rolecast-pg' && process.env.BENCH_DHCP_PGSTAT !== '1000' ? await pgMark(pgUrl) : 0n;
         const pg0 = server === 'rolecast-pg' ? pgCpu() : 0;
         const perf = process.env.BENCH_DHCP_PERF ? spawn('perf', ['record', '-g', '-F', '2000', '-o', join(process.env.BENCH_DHCP_PERF, `${server}-${n}-${run}.data`),
           '-p', String(p.pid), '--', 'sleep', String(SECONDS)], { stdio: 'ignore' }) : undefined;
@@ -285,7 +289,7 @@ try {
         max.sysUs = per(cpu1.sys - cpu0.sys);
         // With the postgres backend the database works for each exchange too: counted beside it.
         max.pgUs = server === 'rolecast-pg' ? ((pgCpu() - pg0) / Math.max(1, max.rate * SECONDS)) * 1e6 : 0;
-        const pgDetail = server === 'rolecast-pg' ? await pgReport(pgUrl, wal0, Math.max(1, max.rate * SECONDS)) : '';
+        const pgDetail = server === 'rolecast-pg' && process.env.BENCH_DHCP_PGSTAT !== '1000' ? await pgReport(pgUrl, wal0, Math.max(1, max.rate * SECONDS)) : '';
         stop(p);
         await new Promise((r) => (p.exitCode !== null ? r() : p.once('close', r)));
         res[server].push({ at1000, max });

@@ -32,8 +32,9 @@ export interface DhcpConfig {
    */
   batchIo: 'auto' | 'off';
   /**
-   * auto: answer on a thread of its own (src/dhcp/thread.ts) with the file lease store on it; the main
-   * thread when the leases are in PostgreSQL or the thread cannot start. off: always the main thread.
+   * auto: answer on a thread of its own (src/dhcp/thread.ts) with the lease store on it (the file journal,
+   * or a PostgreSQL connection of its own); the main thread when the thread cannot start. off: always the
+   * main thread.
    */
   thread: 'auto' | 'off';
   /**
