@@ -67,7 +67,7 @@ export function handleDhcp(req: DhcpPacket, ctx: DhcpContext): DhcpAnswer {
   // A relay's giaddr is its address on the client's segment: one of our networks, or the request is not ours.
   if (req.giaddr !== '0.0.0.0' && !networkOf(ctx.inv, req.giaddr)) return drop(mac, 'dhcp: relayed from a network we do not serve', { giaddr: req.giaddr });
   const facts = factsOf(req, mac, ctx.config.mode === 'proxy' ? 'proxydhcp' : 'dhcp');
-  const plan = planBoot(facts, ctx.inv, { baseUrl: ctx.baseUrl });
+  const plan = planOf(facts, ctx.inv, ctx.baseUrl);
   const host = ctx.inv.byMac.get(mac)?.host;
   const base = { mac, ...(host ? { host } : {}), type: MSG_NAME[type] ?? String(type) };
   const answer = ctx.config.mode === 'proxy' ? proxied(req, type, facts, plan, ctx) : authoritative(req, type, facts, plan, ctx, host);
@@ -75,6 +75,36 @@ export function handleDhcp(req: DhcpPacket, ctx: DhcpContext): DhcpAnswer {
 }
 
 type Partial = Omit<DhcpAnswer, 'mac' | 'host' | 'type'>;
+
+interface Planned { facts: MachineFacts; baseUrl: string; plan: BootPlan }
+/**
+ * planBoot's answers per snapshot and MAC, for the facts they were made for: a machine asks again and again
+ * with the same facts (DISCOVER then REQUEST, PXE ROM then iPXE, retries, renewals), and the plan is a pure
+ * function of the facts, the snapshot and the base URL, so the one made for the same three is the answer.
+ * A new snapshot starts afresh; a flood of MACs clears the map rather than grow it.
+ */
+const plans = new WeakMap<Inventory, Map<string, Planned[]>>();
+const MAX_PLANNED_MACS = 20_000;
+/** Fact sets kept per MAC (PXE ROM, iPXE, the initramfs's client, proxyDHCP: a handful). */
+const MAX_PLANNED_PER_MAC = 8;
+
+function sameFacts(a: MachineFacts, b: MachineFacts): boolean {
+  return a.protocol === b.protocol && a.pxe === b.pxe && a.ipxe === b.ipxe && a.arch === b.arch && a.vendorClass === b.vendorClass &&
+    a.uuid === b.uuid && a.request === b.request && a.address === b.address;
+}
+
+function planOf(facts: MachineFacts, inv: Inventory, baseUrl: string): BootPlan {
+  let byMac = plans.get(inv);
+  if (!byMac) { byMac = new Map(); plans.set(inv, byMac); }
+  const kept = byMac.get(facts.mac);
+  if (kept) for (const p of kept) if (p.baseUrl === baseUrl && sameFacts(p.facts, facts)) return p.plan;
+  const plan = planBoot(facts, inv, { baseUrl });
+  if (kept) { if (kept.length < MAX_PLANNED_PER_MAC) kept.push({ facts, baseUrl, plan }); } else {
+    if (byMac.size >= MAX_PLANNED_MACS) byMac.clear();
+    byMac.set(facts.mac, [{ facts, baseUrl, plan }]);
+  }
+  return plan;
+}
 
 /** The address this client may have: its reservation, or (unknown MAC the policy boots) the pool. */
 function addressFor(ctx: DhcpContext, mac: string, plan: BootPlan, wantsBoot: boolean): Address | undefined {

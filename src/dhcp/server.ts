@@ -142,7 +142,7 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     else dhcpMetrics.request(type);
     const inv = o.getInventory();
     const now = Date.now();
-    const key = type !== undefined && req.op === 1 && req.hlen === 6 ? RepeatedAnswers.key(macOf(req), req.xid, type, msg.length, viaProxyPort) : undefined;
+    const key = type !== undefined && req.op === 1 && req.hlen === 6 ? { chaddr: req.chaddr, xid: req.xid, type, length: msg.length, viaProxyPort } : undefined;
     const again = key !== undefined ? repeats.get(key, now, inv) : undefined;
     if (again) {
       send(sock, again, req, from, viaProxyPort);

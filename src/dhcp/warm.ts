@@ -8,7 +8,7 @@
  */
 import type { DhcpContext, LeaseReader } from './handle.js';
 import { handleDhcp } from './handle.js';
-import { decodeDhcp, encodeDhcp, encodeDhcpInto, encodedSize, macOf, MSG, type DhcpPacket } from './packet.js';
+import { decodeDhcp, encodeDhcp, MSG, type DhcpPacket } from './packet.js';
 import { OPT } from './options.js';
 import { RepeatedAnswers } from './repeat.js';
 
@@ -35,16 +35,17 @@ export function warmUp(ctx: Omit<DhcpContext, 'leases' | 'now' | 'viaProxyPort'>
   const mac = m?.macs[0] ?? '52:54:00:00:00:01';
   const serverId = ctx.serverId;
   const reqs = [false, true].flatMap((ipxe) => [request(MSG.DISCOVER, mac, m?.ip, serverId, ipxe), request(MSG.REQUEST, mac, m?.ip, serverId, ipxe)]);
-  const out = Buffer.allocUnsafe(4096);
+  const repeats = new RepeatedAnswers(1000, 16); // its own: the listener's is not touched
   const now = Date.now();
   for (let i = 0; i < rounds; i++) {
     for (const bytes of reqs) {
       const d = decodeDhcp(bytes);
       if (!d.ok) return;
       const type = d.packet.options.get(OPT.MSG_TYPE)?.[0] ?? 0;
-      RepeatedAnswers.key(macOf(d.packet), d.packet.xid, type, bytes.length, false);
+      const id = { chaddr: d.packet.chaddr, xid: d.packet.xid, type, length: bytes.length, viaProxyPort: false };
+      repeats.get(id, now, ctx.inv);
       const answer = handleDhcp(d.packet, { ...ctx, leases: none, now, viaProxyPort: false });
-      if (answer.reply && encodedSize(answer.reply.packet, answer.reply.order) <= out.length) encodeDhcpInto(answer.reply.packet, answer.reply.order, out, 0);
+      if (answer.reply) repeats.put(id, now, ctx.inv, { ...answer.reply, yiaddr: answer.reply.packet.yiaddr, type });
     }
   }
 }
