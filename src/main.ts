@@ -20,7 +20,7 @@ import { startRouterAdvertiser } from './ra.js';
 import { targetUser } from './privdrop.js';
 import { listening } from './startup.js';
 import { addTftpSource, dhcpMetrics } from './metrics.js';
-import { DhcpThread } from './dhcp/thread.js';
+import { DhcpThread, openDhcpThread } from './dhcp/thread.js';
 import { IMAGE_FIX, missingImages } from './imagecheck.js';
 import { serverKey } from './serverkey.js';
 import { BootTokens } from './boottokens.js';
@@ -49,14 +49,20 @@ export interface Site {
   dhcpThread?: DhcpThread;
 }
 
-export async function openSite(cfg: ServerConfig, logger: Logger, loaded?: Inventory): Promise<Site> {
+export async function openSite(cfg: ServerConfig, logger: Logger, loaded?: Inventory, dhcpThread?: Promise<DhcpThread | undefined>): Promise<Site> {
   // The API's render context: reloads hash every machine's files with it on the loader thread.
   const hashWith = cfg.http.enabled ? async () => ({ baseUrl: baseUrlOf(cfg), server: cfg.address, serverKey: await serverKey(cfg.dataDir) }) : undefined;
   if (cfg.state.backend === 'postgres') return openPgSiteWithThread(cfg, logger, hashWith);
-  const store = await InventoryStore.open(cfg.profilesDir, logger, { ...cfg.reload, ...(hashWith ? { hashWith } : {}) }, undefined, loaded);
+  let store: InventoryStore;
+  try {
+    store = await InventoryStore.open(cfg.profilesDir, logger, { ...cfg.reload, ...(hashWith ? { hashWith } : {}) }, undefined, loaded);
+  } catch (err) {
+    await (await dhcpThread)?.close();
+    throw err;
+  }
   store.watch();
   try {
-    return { store, ...await openFileState(cfg, logger) };
+    return { store, ...await openFileState(cfg, logger, dhcpThread) };
   } catch (err) {
     store.close();
     throw err;
@@ -92,15 +98,8 @@ async function openPgSiteWithThread(cfg: ServerConfig, logger: Logger, hashWith:
  * The file state; with DHCP on its own thread (dhcp.thread: auto), the lease journal is opened there and
  * state.leases is the main thread's mirror of it (src/dhcp/thread.ts).
  */
-async function openFileState(cfg: ServerConfig, logger: Logger): Promise<{ state: State; dhcpThread?: DhcpThread }> {
-  let dhcpThread: DhcpThread | undefined;
-  if (cfg.dhcp.mode !== 'off' && cfg.dhcp.thread === 'auto') {
-    try {
-      dhcpThread = await DhcpThread.open({ dataDir: cfg.dataDir, log: { level: logger.level, pretty: wantPretty() } }, logger);
-    } catch (err) {
-      logger.warn({ err }, 'dhcp thread cannot start: DHCP answers on the main thread');
-    }
-  }
+async function openFileState(cfg: ServerConfig, logger: Logger, early?: Promise<DhcpThread | undefined>): Promise<{ state: State; dhcpThread?: DhcpThread }> {
+  const dhcpThread = await (early ?? openDhcpThread(cfg, logger));
   if (!dhcpThread) return { state: await openState(cfg, { logger }) };
   const thread = dhcpThread;
   let rest: Omit<State, 'leases'>;
@@ -117,10 +116,12 @@ async function openFileState(cfg: ServerConfig, logger: Logger): Promise<{ state
 export interface StartOptions {
   /** The files hashes of `loaded`'s machines under the API's render context, coming from the loader thread. */
   hashes?: Promise<readonly (string | null)[]>;
+  /** The DHCP thread, started (openDhcpThread) while the profiles loaded. */
+  dhcpThread?: Promise<DhcpThread | undefined>;
 }
 
 export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: Inventory, site?: Site, opts: StartOptions = {}): Promise<Running> {
-  const { store, state, dhcpThread } = site ?? await openSite(cfg, logger, loaded);
+  const { store, state, dhcpThread } = site ?? await openSite(cfg, logger, loaded, opts.dhcpThread);
   // Images the inventory names but this server lacks: said at start and after every reload (and on /healthz).
   const reportImages = (inv: Inventory) => {
     const missing = missingImages(inv, cfg.imagesDir);

@@ -5,6 +5,7 @@ import { FLAGS, str, type CommandSpec, type Flags } from './spec.js';
 import { applySite, loadProfilesForServe, serverConfig } from './common.js';
 import { baseUrlOf } from '../config.js';
 import { serverKey } from '../serverkey.js';
+import { openDhcpThread } from '../dhcp/thread.js';
 
 export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
   const loaded = await serverConfig(flags);
@@ -15,8 +16,18 @@ export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
   // Loaded on demand (the other subcommands need no HTTP stack): imported while the profiles load.
   const mainModule = import('../main.js');
   mainModule.catch(() => undefined);
+  // DHCP's thread starts meanwhile (file state): it loads its modules and the lease journal while the
+  // profiles are parsed, rather than after (~0.5 s of a 10,000-machine start).
+  const dhcpThread = site ? undefined : openDhcpThread(loaded.cfg, logger);
+  const closeThread = async () => { await (await dhcpThread)?.close(); };
   // Load once up front: a broken profile set stops the start with every error listed.
-  const first = site ? { inv: site.store.current() } : await loadProfilesForServe(loaded);
+  let first: Awaited<ReturnType<typeof loadProfilesForServe>>;
+  try {
+    first = site ? { inv: site.store.current() } : await loadProfilesForServe(loaded);
+  } catch (err) {
+    await closeThread();
+    throw err;
+  }
   const inv = first.inv;
   const cfg = applySite(loaded, inv);
   const u = str(flags, 'user');
@@ -29,6 +40,7 @@ export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
     site?.store.close();
     first.load?.close();
     await site?.state.close();
+    await closeThread();
     throw err;
   }
   // The loader thread goes on to hash every machine's files for the API while the server starts.
@@ -38,7 +50,7 @@ export async function cmdServe(_args: string[], flags: Flags): Promise<number> {
   if (!hashes) first.load?.close();
   hashes?.catch(() => undefined); // a failed hand-over only means the API works them out itself
   const { startServer } = await mainModule;
-  const running = await startServer(cfg, logger, inv, site, hashes ? { hashes } : {});
+  const running = await startServer(cfg, logger, inv, site, { ...(hashes ? { hashes } : {}), ...(dhcpThread ? { dhcpThread } : {}) });
   try {
     dropPrivileges(account, [cfg.dataDir], logger);
   } catch (err) {
