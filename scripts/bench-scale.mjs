@@ -23,6 +23,8 @@ const SIZES = (process.env.BENCH_SCALE_SIZES ?? '10000,100000').split(',').map(N
 const SERVE_N = Number(process.env.BENCH_SCALE_SERVE ?? 10000);
 const ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 10);
 const DHCP_PHASES = process.env.BENCH_SCALE_DHCP !== '0';
+// Node flags for the served process (e.g. `--cpu-prof --cpu-prof-dir=DIR`: one profile per thread, written at its SIGTERM).
+const NODE_ARGS = (process.env.BENCH_SCALE_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const dir = mkdtempSync(join(tmpdir(), 'rolecast-bench-scale-'));
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor((s.length - 1) / 2)]; };
 const fmt = (x, d = 2) => Number(x).toFixed(d);
@@ -116,7 +118,7 @@ async function serveOnce(prof, run, machines) {
   writeFileSync(cfgFile, [`address: 10.0.0.1`, `profilesDir: ${prof}`, `dataDir: ${data}`, `imagesDir: ${join(ROOT, 'images')}`, 'logLevel: warn',
     'dhcp: { mode: authoritative }', 'tftp: { roots: [/usr/lib/ipxe] }', `http: { port: 8080, token: ${token} }`, ''].join('\n'));
   const t0 = performance.now();
-  const p = track(spawn('ip', ['netns', 'exec', S, process.execPath, '--import', join(ROOT, 'scripts/bench-loop-probe.mjs'), join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfgFile],
+  const p = track(spawn('ip', ['netns', 'exec', S, process.execPath, ...NODE_ARGS, '--import', join(ROOT, 'scripts/bench-loop-probe.mjs'), join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfgFile],
     { detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
   let log = '';
   let loops = [];

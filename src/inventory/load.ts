@@ -12,9 +12,9 @@ import { Reader, val } from './read.js';
 import { parseImages, parseNetworks, parseSite, parseSites, type Locs } from './parse.js';
 import { parseRole } from './parse-role.js';
 import { parseDiscovery } from './parse-discovery.js';
-import { parseMachines, parseSecrets } from './parse-machines.js';
+import { directMachines, parseMachines, parseSecrets } from './parse-machines.js';
 import { validate, type Parsed } from './validate.js';
-import { fastMachines } from './fast-machines.js';
+import { fastMachines, plainMachines, type PlainMachines } from './fast-machines.js';
 import type { Role } from './types.js';
 
 export const SITE_FILE = 'rolecast.yaml';
@@ -53,9 +53,19 @@ export async function readSources(dir: string): Promise<SourceFile[]> {
 export interface ParseOptions {
   /** Read machines.yaml through the one-line-per-machine fast path when it fits (default true). */
   fastMachines?: boolean;
+  /**
+   * Within the fast path, read machines straight from plain values rather than YAML nodes (default true;
+   * off without fastMachines). Any issue in the profiles then has them read again without it, for
+   * messages with every position (the direct reading records none).
+   */
+  directMachines?: boolean;
 }
 
-function parseYaml(src: SourceFile, issues: ProfileIssue[], opts: ParseOptions): { r: Reader; root: unknown } | undefined {
+function parseYaml(src: SourceFile, issues: ProfileIssue[], opts: ParseOptions): { r: Reader; root: unknown; plain?: PlainMachines } | undefined {
+  if (src.name === MACHINES_FILE && opts.fastMachines !== false && opts.directMachines !== false) {
+    const plain = plainMachines(src.text);
+    if (plain) return { r: new Reader(src.name, plain.lc, issues), root: undefined, plain };
+  }
   if (src.name === MACHINES_FILE && opts.fastMachines !== false) {
     const fast = fastMachines(src.text);
     if (fast) return { r: new Reader(src.name, fast.lc, issues), root: fast.root };
@@ -89,10 +99,11 @@ export function parseSources(sources: SourceFile[], opts: ParseOptions = {}): Pa
   for (const required of [SITE_FILE, MACHINES_FILE]) {
     if (!byName.has(required)) issues.push({ file: required, line: 1, col: 1, path: '(file)', message: `missing: the profiles need ${required}` });
   }
+  let direct = false;
   for (const src of sources) {
     const y = parseYaml(src, issues, opts);
     if (!y) continue;
-    const { r, root } = y;
+    const { r, root, plain } = y;
     if (src.name === SITE_FILE) {
       const m = r.map(root, '', ['site', 'networks', 'images', 'sites', 'discovery']);
       p.site = parseSite(r, val(m, 'site'));
@@ -101,7 +112,8 @@ export function parseSources(sources: SourceFile[], opts: ParseOptions = {}): Pa
       p.sites = val(m, 'sites') === undefined ? {} : parseSites(r, val(m, 'sites'), locs);
       if (val(m, 'discovery') !== undefined) p.discovery = parseDiscovery(r, val(m, 'discovery'), locs);
     } else if (src.name === MACHINES_FILE) {
-      p.machines = parseMachines(r, root, locs);
+      if (plain) direct = true;
+      p.machines = plain ? directMachines(r, plain, locs) : parseMachines(r, root, locs);
     } else if (src.name === SECRETS_FILE) {
       p.secrets = parseSecrets(r, root);
     } else {
@@ -110,6 +122,8 @@ export function parseSources(sources: SourceFile[], opts: ParseOptions = {}): Pa
   }
   // Cross-file rules run even after structural errors (on what did parse), so one run reports everything.
   validate(p, issues);
+  // The direct reading kept no positions: the messages come from a reading that has them all.
+  if (issues.length && direct) return parseSources(sources, { ...opts, directMachines: false });
   if (issues.length) throw new ProfileError(sortIssues(issues));
   return p;
 }

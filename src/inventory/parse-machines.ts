@@ -5,6 +5,8 @@ import { parseBmc } from './parse-bmc.js';
 import { has, type Reader, val } from './read.js';
 import { BOOT, ipv4, loaders, parseFiles, type Locs } from './parse.js';
 import { normaliseMac } from '../boot/facts.js';
+import { isIPv4 } from './ip.js';
+import { PlainMap, type PlainMachines } from './fast-machines.js';
 
 /** Machines whose MAC list had an entry that did not parse: their NIC count is unknown, so rules that
  * count NICs (bond slaves) stay silent rather than report a follow-on error. */
@@ -94,7 +96,7 @@ function machine(r: Reader, node: unknown, p: string, locs: Locs): Machine | und
     files: has(m, 'files') ? parseFiles(r, val(m, 'files'), `${p}.files`) : [],
     source: { file: r.file, line: r.loc(node).line },
   };
-  if (out.host && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(out.host)) r.err(val(m, 'host'), `${p}.host`, `"${out.host}" is not a valid host name (letters, digits, hyphens)`);
+  if (out.host && !HOST_RE.test(out.host)) r.err(val(m, 'host'), `${p}.host`, `"${out.host}" is not a valid host name (letters, digits, hyphens)`);
   if (has(m, 'vrrp')) vrrp(r, val(m, 'vrrp'), `${p}.vrrp`, out, locs);
   if (has(m, 'sites')) out.sites = r.strList(val(m, 'sites'), `${p}.sites`);
   const sitesNode = val(m, 'sites') as { items?: unknown[] } | undefined;
@@ -110,6 +112,128 @@ function machine(r: Reader, node: unknown, p: string, locs: Locs): Machine | und
     const u = r.str(val(m, 'uuid'), `${p}.uuid`);
     if (u !== undefined && !UUID_RE.test(u)) r.err(val(m, 'uuid'), `${p}.uuid`, `"${u}" is not a UUID`);
     else if (u) out.uuid = u.toLowerCase();
+  }
+  return out;
+}
+
+const HOST_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+// A MAC already in normaliseMac's form (lower case, colons) is its own normal form.
+const NORMAL_MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
+
+/**
+ * A machine read straight from its plain values (plainMachines), when it is one that machine() reads
+ * without a single issue and with only the keys handled here; undefined leaves it to machine() (its
+ * nodes then), which also says what is wrong with it. Builds the very object machine() would (same
+ * keys in the same order: content hashes serialise machines), but records no positions (locs): a
+ * caller that meets any issue reads the file again with machine() for its messages (parseSources).
+ */
+function directMachine(pm: PlainMap, file: string, line: number): Machine | undefined {
+  let host: string | undefined;
+  let macList: string[] | undefined;
+  let ip: string | undefined;
+  let addresses: Record<string, string> | undefined;
+  let vrrpWide: VrrpSetting | undefined;
+  let sites: string[] | undefined;
+  let boot: Machine['boot'];
+  let confirmWipe: boolean | undefined;
+  let uuid: string | undefined;
+  const texts: { role?: string; cmdline?: string; boot_once?: string } = {};
+  const { keys, values } = pm;
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!;
+    const v = values[k]!;
+    if (keys.indexOf(key) !== k) return undefined; // a duplicate key is an issue
+    switch (key) {
+      case 'host':
+        if (typeof v !== 'string' || (v !== '' && !HOST_RE.test(v))) return undefined;
+        host = v;
+        break;
+      case 'mac': {
+        if (v instanceof PlainMap) return undefined;
+        const items = Array.isArray(v) ? v : [v];
+        if (items.length === 0) return undefined;
+        macList = [];
+        for (const x of items) {
+          const mac = typeof x === 'string' ? (NORMAL_MAC.test(x) ? x : normaliseMac(x)) : undefined;
+          if (!mac) return undefined;
+          macList.push(mac);
+        }
+        break;
+      }
+      case 'role': case 'cmdline': case 'boot_once':
+        if (typeof v !== 'string') return undefined;
+        texts[key] = v;
+        break;
+      case 'ip':
+        if (typeof v !== 'string' || !isIPv4(v)) return undefined;
+        ip = v;
+        break;
+      case 'addresses':
+        if (!(v instanceof PlainMap)) return undefined;
+        addresses = {};
+        for (let j = 0; j < v.keys.length; j++) {
+          const net = v.keys[j]!;
+          const a = v.values[j];
+          if (typeof a !== 'string' || !isIPv4(a) || net === '__proto__') return undefined;
+          addresses[net] = a;
+        }
+        break;
+      case 'vrrp': {
+        // Only the machine-wide form ({ priority, state }, each once); per-instance settings go to machine().
+        if (!(v instanceof PlainMap)) return undefined;
+        let priority: number | undefined;
+        let state: VrrpSetting['state'] | undefined;
+        for (let j = 0; j < v.keys.length; j++) {
+          const x = v.values[j];
+          if (v.keys[j] === 'priority' && priority === undefined && typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= 254) priority = x;
+          else if (v.keys[j] === 'state' && state === undefined && (x === 'MASTER' || x === 'BACKUP')) state = x;
+          else return undefined;
+        }
+        if (v.keys.length) vrrpWide = { priority: priority ?? 100, state: state ?? 'BACKUP' };
+        break;
+      }
+      case 'sites':
+        if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) return undefined;
+        sites = v as string[];
+        break;
+      case 'boot':
+        if (typeof v !== 'string' || !(BOOT as readonly string[]).includes(v)) return undefined;
+        boot = v as Machine['boot'];
+        break;
+      case 'confirm_wipe':
+        if (typeof v !== 'boolean') return undefined;
+        confirmWipe = v;
+        break;
+      case 'uuid':
+        if (typeof v !== 'string' || !UUID_RE.test(v)) return undefined;
+        uuid = v.toLowerCase();
+        break;
+      default: // loaders, files, bmc, an unknown key: machine() reads (or refuses) them
+        return undefined;
+    }
+  }
+  const { role, cmdline, boot_once: bootOnce } = texts;
+  if (host === undefined || macList === undefined || role === undefined || ip === undefined) return undefined;
+  // machine()'s key order: required and defaulted keys, then the optional ones as it sets them.
+  const out: Machine = { host, macs: macList, role, ip, addresses: addresses ?? {}, loaders: {}, confirmWipe: confirmWipe ?? false, files: [], source: { file, line } };
+  if (vrrpWide) out.vrrp = vrrpWide;
+  if (sites) out.sites = sites;
+  if (cmdline !== undefined) out.cmdline = cmdline;
+  if (boot !== undefined) out.boot = boot;
+  if (bootOnce !== undefined) out.bootOnce = bootOnce;
+  if (uuid !== undefined) out.uuid = uuid;
+  return out;
+}
+
+/**
+ * machines.yaml from its plain values (fast-machines.ts plainMachines): each machine read directly when
+ * directMachine can, else by machine() from its nodes. Positions (locs) are only recorded for the latter.
+ */
+export function directMachines(r: Reader, plain: PlainMachines, locs: Locs): Machine[] {
+  const out: Machine[] = [];
+  for (let i = 0; i < plain.items.length; i++) {
+    const m = directMachine(plain.items[i]!, r.file, plain.lines[i]!) ?? machine(r, plain.node(i), `machines[${i}]`, locs);
+    if (m) out.push(m);
   }
   return out;
 }

@@ -48,28 +48,32 @@ function machineLoc(m: Machine): Loc {
 
 function uniqueness(p: Parsed, is: Issues): void {
   const hosts = new Map<string, Machine>();
-  const ips = new Map<string, string>();
+  const ips = new Map<string, Machine>();
   const macs = new Map<string, Machine>();
+  // Paths and positions are worked out only for a machine with something to report (100,000 clean
+  // machines made 300,000 strings and lookups for nothing).
   for (const m of p.machines) {
-    const path = mIdx(p, m);
     const prevHost = hosts.get(m.host);
-    if (m.host && prevHost) is.at(m.source.file, `${path}.host`, `duplicate host name "${m.host}" (also at ${prevHost.source.file}:${prevHost.source.line})`, machineLoc(m));
+    if (m.host && prevHost) is.at(m.source.file, `${mIdx(p, m)}.host`, `duplicate host name "${m.host}" (also at ${prevHost.source.file}:${prevHost.source.line})`, machineLoc(m));
     else if (m.host) hosts.set(m.host, m);
-    m.macs.forEach((mac, i) => {
+    for (let i = 0; i < m.macs.length; i++) {
+      const mac = m.macs[i]!;
       const prev = macs.get(mac);
+      if (!prev) { macs.set(mac, m); continue; }
+      const path = mIdx(p, m);
       const loc = p.locs.get(`${m.source.file}#${path}.mac#${i}`) ?? machineLoc(m);
       const macPath = m.macs.length === 1 ? `${path}.mac` : `${path}.mac[${i}]`;
       if (prev === m) is.at(m.source.file, macPath, `duplicate MAC ${mac} (listed twice for ${m.host})`, loc);
-      else if (prev) is.at(m.source.file, macPath, `duplicate MAC ${mac} (also ${prev.host} at ${prev.source.file}:${prev.source.line})`, loc);
-      else macs.set(mac, m);
-    });
-    const own = [[`${path}.ip`, m.ip], ...Object.entries(m.addresses).map(([n, a]) => [`${path}.addresses.${n}`, a])] as Array<[string, string]>;
-    for (const [ipPath, ip] of own) {
-      if (!ip) continue;
-      const prev = ips.get(ip);
-      if (prev) is.at(m.source.file, ipPath, `duplicate IP ${ip} (also ${prev})`, machineLoc(m));
-      else ips.set(ip, `${m.host} at ${m.source.file}:${m.source.line}`);
+      else is.at(m.source.file, macPath, `duplicate MAC ${mac} (also ${prev.host} at ${prev.source.file}:${prev.source.line})`, loc);
     }
+    const own = (ip: string, ipPath: () => string) => {
+      if (!ip) return;
+      const prev = ips.get(ip);
+      if (prev) is.at(m.source.file, ipPath(), `duplicate IP ${ip} (also ${prev.host} at ${prev.source.file}:${prev.source.line})`, machineLoc(m));
+      else ips.set(ip, m);
+    };
+    own(m.ip, () => `${mIdx(p, m)}.ip`);
+    for (const n in m.addresses) own(m.addresses[n]!, () => `${mIdx(p, m)}.addresses.${n}`);
   }
 }
 
@@ -122,31 +126,31 @@ function vrrpIds(p: Parsed, is: Issues): void {
 
 function machineRefs(p: Parsed, is: Issues): void {
   for (const m of p.machines) {
-    const path = mIdx(p, m);
+    const path = () => mIdx(p, m); // built only for a message
     const f = m.source.file;
     const fb = machineLoc(m);
     const role = p.roles[m.role];
-    if (m.role && !role) is.at(f, `${path}.role`, `unknown role "${m.role}" (roles: ${Object.keys(p.roles).sort().join(', ')})`, fb);
+    if (m.role && !role) is.at(f, `${path()}.role`, `unknown role "${m.role}" (roles: ${Object.keys(p.roles).sort().join(', ')})`, fb);
     const once = m.bootOnce !== undefined ? p.roles[m.bootOnce] : undefined;
-    if (m.bootOnce !== undefined && !once) is.at(f, `${path}.boot_once`, `unknown role "${m.bootOnce}"`, fb);
+    if (m.bootOnce !== undefined && !once) is.at(f, `${path()}.boot_once`, `unknown role "${m.bootOnce}"`, fb);
     for (const r of [role, once]) {
-      if (r?.destructive && !m.confirmWipe) is.at(f, r === once ? `${path}.boot_once` : `${path}.role`, `"${r.name}" is destructive: set confirm_wipe: true on this machine to allow it`, fb);
+      if (r?.destructive && !m.confirmWipe) is.at(f, r === once ? `${path()}.boot_once` : `${path()}.role`, `"${r.name}" is destructive: set confirm_wipe: true on this machine to allow it`, fb);
       for (const v of r?.network.vlans ?? []) {
-        if (m.addresses[v.network] === undefined && p.networks.some((n) => n.name === v.network)) is.at(f, `${path}.role`, `role "${r!.name}" puts VLAN ${v.id} on network ${v.network}: ${m.host} needs addresses.${v.network}`, fb);
+        if (m.addresses[v.network] === undefined && p.networks.some((n) => n.name === v.network)) is.at(f, `${path()}.role`, `role "${r!.name}" puts VLAN ${v.id} on network ${v.network}: ${m.host} needs addresses.${v.network}`, fb);
       }
-      if (r?.network.bond && m.macs.length > 0 && m.macs.length < 2 && !incompleteMacs.has(m.macs)) is.at(f, `${path}.mac`, `role "${r.name}" bonds ${r.network.bond.name}, which needs at least two slave NICs; ${m.host} has ${m.macs.length}`, fb);
+      if (r?.network.bond && m.macs.length > 0 && m.macs.length < 2 && !incompleteMacs.has(m.macs)) is.at(f, `${path()}.mac`, `role "${r.name}" bonds ${r.network.bond.name}, which needs at least two slave NICs; ${m.host} has ${m.macs.length}`, fb);
     }
-    m.sites?.forEach((s, i) => { if (!p.sites[s]) is.at(f, `${path}.sites[${i}]`, `unknown site "${s}"`, fb); });
-    if (m.ip && !networkOf(p, m.ip)) is.at(f, `${path}.ip`, `${m.ip} is outside every declared network`, fb);
+    m.sites?.forEach((s, i) => { if (!p.sites[s]) is.at(f, `${path()}.sites[${i}]`, `unknown site "${s}"`, fb); });
+    if (m.ip && !networkOf(p, m.ip)) is.at(f, `${path()}.ip`, `${m.ip} is outside every declared network`, fb);
     for (const [net, ip] of Object.entries(m.addresses)) {
       const n = p.networks.find((x) => x.name === net);
-      if (!n) is.at(f, `${path}.addresses.${net}:key`, `unknown network "${net}"`, fb);
-      else if (!inCidr(ip, n.cidr)) is.at(f, `${path}.addresses.${net}`, `${ip} is outside network ${net} (${n.cidr})`, fb);
+      if (!n) is.at(f, `${path()}.addresses.${net}:key`, `unknown network "${net}"`, fb);
+      else if (!inCidr(ip, n.cidr)) is.at(f, `${path()}.addresses.${net}`, `${ip} is outside network ${net} (${n.cidr})`, fb);
     }
     m.files.forEach((file, i) => {
-      if (file.secret !== undefined && p.secrets[file.secret] === undefined) is.at(f, `${path}.files[${i}].secret`, `secret "${file.secret}" is not defined in secrets.yaml`, fb);
+      if (file.secret !== undefined && p.secrets[file.secret] === undefined) is.at(f, `${path()}.files[${i}].secret`, `secret "${file.secret}" is not defined in secrets.yaml`, fb);
     });
-    if (m.bmc && p.secrets[m.bmc.passwordSecret] === undefined) is.at(f, `${path}.bmc.password`, `secret "${m.bmc.passwordSecret}" is not defined in secrets.yaml`, fb);
+    if (m.bmc && p.secrets[m.bmc.passwordSecret] === undefined) is.at(f, `${path()}.bmc.password`, `secret "${m.bmc.passwordSecret}" is not defined in secrets.yaml`, fb);
   }
 }
 
@@ -159,22 +163,22 @@ function machineRoleKeys(p: Parsed, is: Issues): void {
   for (const m of p.machines) {
     const role = p.roles[m.role];
     if (!role) continue;
-    const path = mIdx(p, m);
+    const path = () => mIdx(p, m); // built only for a message
     const f = m.source.file;
     const fb = machineLoc(m);
     const instances = role.keepalived?.vrrp.map((v) => v.name) ?? [];
     // A maintenance role is a detour: the box keeps its keys for the role it returns to.
     if (role.kind !== 'service') continue;
     if ((m.vrrp || m.vrrpInstances) && instances.length === 0) {
-      is.at(f, `${path}.vrrp`, `role "${role.name}" runs no keepalived VRRP instance, so vrrp means nothing for ${m.host} (only roles with keepalived.vrrp use it)`, fb);
+      is.at(f, `${path()}.vrrp`, `role "${role.name}" runs no keepalived VRRP instance, so vrrp means nothing for ${m.host} (only roles with keepalived.vrrp use it)`, fb);
     } else {
       for (const name of Object.keys(m.vrrpInstances ?? {})) {
-        if (!instances.includes(name)) is.at(f, `${path}.vrrp.${name}`, `role "${role.name}" has no VRRP instance "${name}" (it has: ${instances.join(', ')})`, fb);
+        if (!instances.includes(name)) is.at(f, `${path()}.vrrp.${name}`, `role "${role.name}" has no VRRP instance "${name}" (it has: ${instances.join(', ')})`, fb);
       }
     }
     // An empty list claims nothing (the spare's `sites: []` can stay when it becomes a load balancer).
     if (m.sites?.length && role.keepalived) {
-      is.at(f, `${path}.sites`, `sites means nothing for role "${role.name}": it runs keepalived and balances sites (keepalived.virtual_servers); only machines of a role without keepalived are real servers of a site`, fb);
+      is.at(f, `${path()}.sites`, `sites means nothing for role "${role.name}": it runs keepalived and balances sites (keepalived.virtual_servers); only machines of a role without keepalived are real servers of a site`, fb);
     }
   }
 }
