@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { cpuGroups } from './bench-cpu.mjs';
+import { runInNetns } from './bench-netns.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const ROOT = join(self, '../..');
@@ -25,18 +26,9 @@ const CLIENT = '10.0.0.101';
 
 if (!process.argv.includes('--inner')) {
   if (process.getuid?.() !== 0) { console.error('bench:http needs root (own network namespace)'); process.exit(1); }
-  const ns = `${process.env.ROLECAST_NS_PREFIX ?? ''}rcbh${process.pid}`;
-  spawnSync('ip', ['netns', 'add', ns]);
-  spawnSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   // A machine's rootfs goes only to its own address (w101: 10.0.0.101): the clients speak from it, to a
   // server address of the lab's network, both on this namespace's loopback.
-  spawnSync('ip', ['-n', ns, 'addr', 'add', `${SERVER}/32`, 'dev', 'lo']);
-  spawnSync('ip', ['-n', ns, 'addr', 'add', `${CLIENT}/32`, 'dev', 'lo']);
-  try {
-    process.exitCode = spawnSync('ip', ['netns', 'exec', ns, process.execPath, self, '--inner'], { stdio: 'inherit', cwd: ROOT }).status ?? 1;
-  } finally {
-    spawnSync('ip', ['netns', 'delete', ns]);
-  }
+  process.exitCode = runInNetns('rcbh', self, [SERVER, CLIENT], ROOT);
 } else {
   await inner();
 }

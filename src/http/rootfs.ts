@@ -18,7 +18,7 @@ import { normaliseMac, type BootRequest } from '../boot/facts.js';
 import { planBoot } from '../boot/plan.js';
 import { machineContent, type MachineContent } from '../boot/content.js';
 import { RolecastError } from '../errors.js';
-import { planRootfs, segmentStream } from '../rootfs/compose.js';
+import { planRootfs, segmentStream, type RootfsPlan } from '../rootfs/compose.js';
 import { withCaptureFiles } from '../rootfs/capture-files.js';
 import { loadImageView } from '../images/view.js';
 import { TarFormatError, type FileVersion } from '../rootfs/tarindex.js';
@@ -47,6 +47,78 @@ function startZstd(): Promise<ChildProcessWithoutNullStreams | Error> {
   z.stderr.resume(); // unread, it would fill and stall zstd
   z.stdin.on('error', () => undefined); // EPIPE if zstd dies early: the response ends with its error
   return new Promise((ok) => { z.once('spawn', () => ok(z)); z.once('error', ok); });
+}
+
+/** A machine's composed rootfs as planned: its segments and what its ETag is made of. */
+interface Planned { plan: RootfsPlan; baseSha: string | undefined; filesHash: string }
+
+/**
+ * Plans kept per machine content (the plan's MachineContent: one object per snapshot, render context, MAC,
+ * role and base version; src/boot/content.ts) and base file version: a machine asking again (a retry, a
+ * Range resume, HEAD then GET) reuses its plan instead of building its manifest and tar entries again.
+ * The base is still stat'ed on every request, so a base replaced in place is noticed as before.
+ */
+const plans = new Map<MachineContent, { key: string; planned: Promise<Planned> }>();
+
+/**
+ * The most recent plans kept (least recently asked dropped first): each holds the machine's own tar
+ * entries and manifest lines (~10-20 KB), so a storm of 10,000 does not keep 10,000 of them.
+ */
+const PLANS_KEPT = 256;
+
+/** basename(realpath(base)) per base file version: the version name in the manifest's header. */
+const versionNames = new Map<string, { key: string; name: Promise<string> }>();
+
+function versionName(basePath: string, st: FileVersion): Promise<string> {
+  const key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+  const hit = versionNames.get(basePath);
+  if (hit?.key === key) return hit.name;
+  const name = realpathShared(basePath).then((p) => basename(p));
+  versionNames.set(basePath, { key, name });
+  name.catch(() => { if (versionNames.get(basePath)?.name === name) versionNames.delete(basePath); });
+  return name;
+}
+
+async function rootfsPlan(c: MachineContent, deps: RootfsDeps): Promise<Planned> {
+  // No secret in the archive, and nothing derived from one in its ETag (it goes to anyone now).
+  const served = c.secret ? c.files.filter((f) => !f.secret) : c.files;
+  const filesHash = c.secret ? machineContentHash(served) : c.hash;
+  const basePath = c.base ? (isAbsolute(c.base.path) ? c.base.path : join(deps.imagesDir, c.base.path)) : undefined;
+  // One stat of the base per request, for every per-version cache below (sha256, tar index, manifest):
+  // each stat is a thread-pool round trip, and a storm's rootfs requests made four of the same file.
+  let baseStat: FileVersion | undefined;
+  try {
+    baseStat = basePath ? await statShared(basePath) : undefined;
+  } catch (err) {
+    throw new RolecastError('E_NO_IMAGE', `rootfs image ${basePath} for role ${c.role} is missing (rolecast images list)`, { cause: err });
+  }
+  const key = `${deps.imagesDir}\0${deps.ctx.baseUrl}\0${basePath ?? ''}\0${baseStat ? `${baseStat.ino}:${baseStat.size}:${baseStat.mtimeMs}` : ''}`;
+  const hit = plans.get(c);
+  if (hit?.key === key) {
+    plans.delete(c);
+    plans.set(c, hit);
+    return hit.planned;
+  }
+  const planned = (async (): Promise<Planned> => {
+    let baseSha: string | undefined;
+    try {
+      baseSha = basePath ? await fileSha256(basePath, baseStat) : undefined;
+    } catch (err) {
+      throw new RolecastError('E_NO_IMAGE', `rootfs image ${basePath} for role ${c.role} is missing (rolecast images list)`, { cause: err });
+    }
+    // Every rootfs with a base carries rolecast-capture and the manifest of what this box boots.
+    // The manifest still lists the secret paths (kind s, no hash): rolecast-capture must skip them.
+    const files = basePath
+      ? (await withCaptureFiles(basePath, c.files, { server: deps.ctx.baseUrl, mac: c.mac, image: c.base!.name, version: await versionName(basePath, baseStat!), sha256: baseSha! }, baseStat)).filter((f) => !f.secret)
+      : served;
+    const plan = await planRootfs({ basePath, files, ...(baseStat ? { baseStat } : {}) });
+    return { plan, baseSha, filesHash };
+  })();
+  plans.delete(c);
+  plans.set(c, { key, planned });
+  if (plans.size > PLANS_KEPT) plans.delete(plans.keys().next().value!);
+  planned.catch(() => { if (plans.get(c)?.planned === planned) plans.delete(c); });
+  return planned;
 }
 
 export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
@@ -83,31 +155,15 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     if (!m) throw new RolecastError('E_NOT_FOUND', `no rootfs ${req.params.file}`);
     const c = await contentFor(req, m[1]!, 'rootfs');
     // No secret in the archive, and nothing derived from one in its ETag (it goes to anyone now).
-    const served = c.secret ? c.files.filter((f) => !f.secret) : c.files;
-    const basePath = c.base ? (isAbsolute(c.base.path) ? c.base.path : join(deps.imagesDir, c.base.path)) : undefined;
-    let baseSha: string | undefined;
-    // One stat of the base per request, for every per-version cache below (sha256, tar index, manifest):
-    // each stat is a thread-pool round trip, and a storm's rootfs requests made four of the same file.
-    let baseStat: FileVersion | undefined;
+    let planned: Planned;
     try {
-      baseStat = basePath ? await statShared(basePath) : undefined;
-      baseSha = basePath ? await fileSha256(basePath, baseStat) : undefined;
-    } catch (err) {
-      throw new RolecastError('E_NO_IMAGE', `rootfs image ${basePath} for role ${c.role} is missing (rolecast images list)`, { cause: err });
-    }
-    const etag = rootfsEtag(baseSha, c.secret ? machineContentHash(served) : c.hash, m[2]!);
-    let plan;
-    try {
-      // Every rootfs with a base carries rolecast-capture and the manifest of what this box boots.
-      // The manifest still lists the secret paths (kind s, no hash): rolecast-capture must skip them.
-      const files = basePath
-        ? (await withCaptureFiles(basePath, c.files, { server: deps.ctx.baseUrl, mac: c.mac, image: c.base!.name, version: basename(await realpathShared(basePath)), sha256: baseSha! }, baseStat)).filter((f) => !f.secret)
-        : served;
-      plan = await planRootfs({ basePath, files, ...(baseStat ? { baseStat } : {}) });
+      planned = await rootfsPlan(c, deps);
     } catch (err) {
       if (err instanceof TarFormatError) throw new RolecastError('E_BAD_IMAGE', `rootfs image for role ${c.role}: ${err.message}`, { cause: err });
       throw err;
     }
+    const { plan } = planned;
+    const etag = rootfsEtag(planned.baseSha, planned.filesHash, m[2]!);
     const ranged = Boolean(req.headers.range);
     const inm = req.headers['if-none-match'];
     const unchanged = inm !== undefined && etagMatches(inm, etag);

@@ -6,12 +6,11 @@
  * base image's ranges plus the generated entries — both go through here.
  */
 import type { Stats } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { sendfileEngine, socketFd, type SendfileEngine } from '../native/sendfile.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { openVersion, segmentStream, sliceSegments, type Segment } from '../rootfs/compose.js';
+import { acquireVersion, segmentStream, sliceSegments, type Segment } from '../rootfs/compose.js';
 
 export interface Body {
   segments: readonly Segment[];
@@ -97,7 +96,7 @@ async function sendZeroCopy(req: FastifyRequest, reply: FastifyReply, engine: Se
   const abort = new AbortController();
   const onClose = () => abort.abort();
   socket.once('close', onClose);
-  const handles = new Map<string, FileHandle>();
+  const handles = new Map<string, Awaited<ReturnType<typeof acquireVersion>>>(); // shared with other responses (acquireVersion)
   try {
     res.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string | string[] | number>);
     res.flushHeaders();
@@ -106,10 +105,10 @@ async function sendZeroCopy(req: FastifyRequest, reply: FastifyReply, engine: Se
         if (seg.data.length) res.write(seg.data);
         continue;
       }
-      let fh = handles.get(seg.path);
-      if (!fh) { fh = await openVersion(seg); handles.set(seg.path, fh); }
+      let h = handles.get(seg.path);
+      if (!h) { h = await acquireVersion(seg); handles.set(seg.path, h); }
       await drained(socket);
-      await engine.send(fd, fh.fd, seg.start, seg.end - seg.start, { timeoutMs: IDLE_TIMEOUT_MS, signal: abort.signal });
+      await engine.send(fd, h.fh.fd, seg.start, seg.end - seg.start, { timeoutMs: IDLE_TIMEOUT_MS, signal: abort.signal });
     }
     res.end();
   } catch (err) {
@@ -119,7 +118,7 @@ async function sendZeroCopy(req: FastifyRequest, reply: FastifyReply, engine: Se
     socket.destroy();
   } finally {
     socket.off('close', onClose);
-    for (const fh of handles.values()) await fh.close().catch(() => undefined);
+    for (const h of handles.values()) h.release();
   }
 }
 

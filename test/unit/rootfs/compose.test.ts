@@ -175,3 +175,26 @@ describe('Range header', () => {
     expect(parseRange(header, 1000)).toEqual(want);
   });
 });
+
+describe('acquireVersion: one handle per file version, shared by the responses that send it', () => {
+  it('shares a version, opens a new one for a replaced file, refuses a file that is not the planned version', async () => {
+    const { acquireVersion } = await import('../../../src/rootfs/compose.js');
+    const p = join(dir, 'shared.bin');
+    writeFileSync(p, 'one');
+    const v1 = statSync(p);
+    const seg = (st: typeof v1): Extract<Segment, { kind: 'file' }> => ({ kind: 'file', path: p, start: 0, end: st.size, version: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs } });
+    const a = await acquireVersion(seg(v1));
+    const b = await acquireVersion(seg(v1));
+    expect(b.fh).toBe(a.fh);
+    writeFileSync(`${p}.new`, 'two!');
+    renameSync(`${p}.new`, p);
+    const v2 = statSync(p);
+    const c = await acquireVersion(seg(v2));
+    expect(c.fh).not.toBe(a.fh);
+    expect((await c.fh.read(Buffer.alloc(4), 0, 4, 0)).buffer.toString()).toBe('two!');
+    expect((await a.fh.read(Buffer.alloc(3), 0, 3, 0)).buffer.toString()).toBe('one'); // the old version's sharers keep theirs
+    await expect(acquireVersion({ ...seg(v2), version: { ...seg(v2).version!, size: 99 } })).rejects.toThrow(/changed after this response was planned/);
+    for (const h of [a, b, c]) h.release();
+    expect(await bytesOf([seg(v2)])).toEqual(Buffer.from('two!'));
+  });
+});
