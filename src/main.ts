@@ -8,7 +8,7 @@ import { wantPretty, type Logger } from './log.js';
 import { InventoryStore } from './inventory/watch.js';
 import type { Inventory } from './inventory/types.js';
 import type { HashContext } from './inventory/offthread.js';
-import { expectHashes, warmContentHashes } from './http/machines.js';
+import { expectHashes, warmContentHashes, warmMachineRows } from './http/machines.js';
 import { buildApp } from './http/app.js';
 import { startTftpServer } from './tftp/server.js';
 import { createResolver } from './tftp/resolve.js';
@@ -135,14 +135,20 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
   // Same render context and image view as the API's, so it finds them.
   const key = cfg.http.enabled ? await serverKey(cfg.dataDir) : undefined;
   const renderCtx = { baseUrl, server: cfg.address, ...(key ? { serverKey: key } : {}) };
-  const warm = async (inv: Inventory, hashes?: Promise<readonly (string | null)[]>) => {
+  // The API's rows too (src/http/machines.ts warmMachineRows): a first GET /api/machines only appends
+  // each machine's live fields. At start, while the loader thread's hashes are coming, the rows without
+  // hashes that requests get meanwhile are made first.
+  const warm = async (inv: Inventory, hashes?: Promise<readonly (string | null)[]>, starting = false) => {
     if (hashes) expectHashes(inv, renderCtx, hashes);
     const images = await loadImageView(inv, cfg.imagesDir).catch(() => undefined);
-    await warmContentHashes(inv, { ...renderCtx, ...(images ? { images } : {}) }, hashes ?? store.hashesOf(inv));
+    const ctx = { ...renderCtx, ...(images ? { images } : {}) };
+    if (starting) await warmMachineRows(inv, ctx, { pending: true }).catch(() => undefined);
+    await warmContentHashes(inv, ctx, hashes ?? store.hashesOf(inv));
+    await warmMachineRows(inv, ctx);
   };
-  store.beforeSwap(warm);
+  store.beforeSwap((inv) => warm(inv));
   // Taken before anything listens: a request meanwhile waits for these hashes rather than rendering.
-  if (opts.hashes && loaded === store.current()) void warm(loaded, opts.hashes);
+  if (opts.hashes && loaded === store.current()) void warm(loaded, opts.hashes, true).catch(() => undefined);
   // One sink for DHCP, TFTP, HTTP and phone-home: every boot event lands in the per-machine timeline
   // and, once, in the log: at info one line per boot stage (an ACK, a loader, a script, a kernel...);
   // the per-packet DHCP steps before an ACK, and a DHCP stage the same MAC reached within the last second, at

@@ -77,6 +77,9 @@ export interface AppDeps {
   consoles?: ConsoleLogStore;
 }
 
+/** How long after listening the route validators not compiled yet are compiled in the background. */
+const WARM_VALIDATORS_AFTER_MS = 2000;
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // pino's Logger and fastify's base logger type differ only in generics: widen once here.
   const { config } = deps;
@@ -100,7 +103,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   registerErrorHandler(app);
   // Route validators compile lazily; once listening, the rest of them in the background, a turn each.
-  app.addHook('onListen', (done) => { warmValidators().catch(() => undefined); done(); }); // a broken schema fails its own route
+  // Not at once: the first second after a start belongs to the first requests and the snapshot's warm-up
+  // (~0.1 s of compiling then made the first GET /api/machines wait its turn); a route used before then
+  // compiles its own validator (a few ms). A broken schema fails its own route.
+  app.addHook('onListen', (done) => { setTimeout(() => { warmValidators().catch(() => undefined); }, WARM_VALIDATORS_AFTER_MS).unref(); done(); });
   const { state } = deps;
   const leaseHolder = (ip: string) => state.leases.holder(ip)?.mac;
 

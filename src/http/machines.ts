@@ -10,7 +10,7 @@ import type { RenderContext } from '../render/types.js';
 import type { State } from '../state/types.js';
 import { derive } from '../serverkey.js';
 import { fleetRow, rootfsPlanOf } from '../boot/fleet.js';
-import { resolveMachine } from '../inventory/resolve.js';
+import { effectiveRoleName, resolveMachine } from '../inventory/resolve.js';
 import { renderHosts } from '../render/hostfiles.js';
 import { realServersOf, virtualServerText } from '../render/keepalived.js';
 import { hasSeededHashes, renderKeyOf, seedFilesHashes } from '../boot/content.js';
@@ -66,11 +66,11 @@ export function expectHashes(inv: Inventory, ctx: RenderContext, hashes: Promise
 
 async function fill(inv: Inventory, ctx: RenderContext, hashes: Promise<readonly (string | null)[]> | undefined): Promise<void> {
   const on = hashes ?? coming.get(inv)?.get(renderKeyOf(ctx));
-  const handed = on ? await on.catch(() => undefined) : undefined;
-  if (handed && !hasSeededHashes(inv, ctx)) seedFilesHashes(inv, ctx, handed);
   // The per-snapshot pieces every machine's files share (each machine resolved, /etc/hosts, the sites'
   // real servers) are O(N) each: built first, each in its own turn, instead of all inside the first
   // load balancer's row (a 150 ms step at 10,000 machines, 300-500 ms on a busy host, after every reload).
+  // They need no files hash: made while the loader thread's hashes are still coming (right after a
+  // start, the first /files or rootfs request of a load balancer would otherwise make them in one go).
   await sliced(inv.machines, (m) => resolveMachine(inv, m));
   renderHosts(inv);
   await yieldToLoop();
@@ -81,6 +81,8 @@ async function fill(inv: Inventory, ctx: RenderContext, hashes: Promise<readonly
     virtualServerText(inv, site);
     await yieldToLoop();
   }
+  const handed = on ? await on.catch(() => undefined) : undefined;
+  if (handed && !hasSeededHashes(inv, ctx)) seedFilesHashes(inv, ctx, handed);
   await sliced(inv.machines, (m) => plannedRow(inv, ctx, m));
 }
 
@@ -133,10 +135,17 @@ const planned = new WeakMap<Inventory, Map<string, Map<Machine, { mac: string; r
 /** The image view as a key: the same view gives the same key whatever order its entries were read in. */
 export function viewKey(images: ImageView | undefined): string {
   if (!images) return 'null';
-  const sorted = (o: object): unknown => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([k, v]) => [k, v && typeof v === 'object' ? sorted(v as object) : v]));
-  return JSON.stringify(sorted(images));
+  let k = viewKeys.get(images);
+  if (k === undefined) {
+    const sorted = (o: object): unknown => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, v]) => [key, v && typeof v === 'object' ? sorted(v as object) : v]));
+    k = JSON.stringify(sorted(images));
+    viewKeys.set(images, k);
+  }
+  return k;
 }
+// A view is loaded per request and asked for its key once per machine: worked out once per view object.
+const viewKeys = new WeakMap<ImageView, string>();
 
 export function plannedRow(inv: Inventory, ctx: RenderContext, m: Machine): { mac: string; role: string; hash: string | null } {
   let perView = planned.get(inv);
@@ -157,48 +166,99 @@ export function plannedRow(inv: Inventory, ctx: RenderContext, m: Machine): { ma
   return r;
 }
 
-function apiRow(inv: Inventory, ctx: RenderContext, state: State, key: Buffer, served: Served, m: Machine) {
-  const pub = (h: string | null | undefined) => (h ? publishedHash(key, h) : null);
-  const row = plannedRow(inv, ctx, m);
-  // As fleetRow: the record of whichever of the machine's MACs was served.
-  const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
-  const stage = state.events.last(row.mac);
-  return {
-    host: m.host, macs: m.macs, role: row.role, homeRole: m.role, ip: m.ip, addresses: m.addresses,
-    hash: pub(row.hash), lastServedHash: pub(last?.hash), changed: last && row.hash !== null ? last.hash !== row.hash : null,
-    lastStage: stage?.stage ?? null, lastStageAt: stage?.at ?? null,
-  };
+/** Each machine's row as JSON text up to its live fields (by position), and the unpublished hash `changed` compares with. */
+interface Heads { texts: string[]; hashes: (string | null)[] }
+
+// Per snapshot and publishing key, then per render context, image view and kind (pending or hashed).
+const headCache = new WeakMap<Inventory, WeakMap<Buffer, Map<string, Promise<Heads>>>>();
+
+/**
+ * The row heads of this snapshot for this render context, image view and key: built once, in slices
+ * (a plan per machine, its hash published, the row serialised up to its live fields), so that a request
+ * only appends each machine's live fields (last served hash, last stage) to text made beforehand.
+ * Pending heads (hashes still coming) carry `"hash":null` and are dropped once the hashed ones are made.
+ */
+function headsOf(inv: Inventory, ctx: RenderContext, key: Buffer, pending: boolean): Promise<Heads> {
+  let byKey = headCache.get(inv);
+  if (!byKey) { byKey = new WeakMap(); headCache.set(inv, byKey); }
+  let kinds = byKey.get(key);
+  if (!kinds) { kinds = new Map(); byKey.set(key, kinds); }
+  const at = `${renderKeyOf(ctx)}\0${viewKey(ctx.images)}`;
+  const name = `${pending ? 'pending' : 'hashed'}\0${at}`;
+  let p = kinds.get(name);
+  if (!p) {
+    if (kinds.size >= 8) kinds.clear(); // image versions come and go: keep a few views, not all
+    const map = kinds;
+    p = buildHeads(inv, ctx, key, pending);
+    p.then(() => { if (!pending) map.delete(`pending\0${at}`); }, () => { map.delete(name); });
+    kinds.set(name, p);
+  }
+  return p;
 }
 
 /**
- * GET /api/machines as JSON text (one row per machine, apiRow), produced a slice at a time
- * with the event loop given back between slices: at 10,000 machines building and serialising the whole
- * answer at once held DHCP and TFTP up for ~100 ms per request (issue 15: no stall over 50 ms).
+ * The role rootfsPlanOf names for a machine, without a plan: the plan of a machine's own first MAC
+ * boots, or ignores it, with the role effectiveRoleName names (src/boot/plan.ts chooseRole, resolveMachine;
+ * a role's name is its key in inv.roles). A MAC that another machine holds (no validated snapshot has
+ * one) asks the plan.
+ */
+function pendingRole(inv: Inventory, ctx: RenderContext, m: Machine): string {
+  const role = effectiveRoleName(m);
+  return inv.byMac.get(m.macs[0]!) === m && inv.roles[role]?.name === role ? role : rootfsPlanOf(inv, ctx, m).role;
+}
+
+async function buildHeads(inv: Inventory, ctx: RenderContext, key: Buffer, pending: boolean): Promise<Heads> {
+  if (!pending) await warmContentHashes(inv, ctx);
+  const texts = new Array<string>(inv.machines.length);
+  const hashes = new Array<string | null>(inv.machines.length).fill(null);
+  let i = 0;
+  await sliced(inv.machines, (m) => {
+    const { role, hash } = pending ? { role: pendingRole(inv, ctx, m), hash: null } : plannedRow(inv, ctx, m);
+    const text = JSON.stringify({ host: m.host, macs: m.macs, role, homeRole: m.role, ip: m.ip, addresses: m.addresses, hash: hash ? publishedHash(key, hash) : null });
+    texts[i] = text.slice(0, -1);
+    hashes[i] = hash;
+    i++;
+  });
+  return { texts, hashes };
+}
+
+/**
+ * Makes this snapshot's /api/machines rows ready for this render context (with its image view and the
+ * server key as the publishing key): after the start's or a reload's warm-up, so the first request only
+ * appends the live fields. `pending`: the rows shown while the files hashes are still coming.
+ */
+export async function warmMachineRows(inv: Inventory, ctx: RenderContext, opts: { pending?: boolean } = {}): Promise<void> {
+  if (!ctx.serverKey) return;
+  await headsOf(inv, ctx, ctx.serverKey, opts.pending === true);
+}
+
+// A row's live fields when the machine was never served and has no stage yet (most of them).
+const QUIET = ',"lastServedHash":null,"changed":null,"lastStage":null,"lastStageAt":null}';
+const QUIET_PENDING = ',"lastServedHash":null,"changed":null,"hashPending":true,"lastStage":null,"lastStageAt":null}';
+
+/**
+ * GET /api/machines as JSON text: one row per machine (host, macs, role, homeRole, ip, addresses, hash,
+ * lastServedHash, changed, lastStage, lastStageAt), in slices with the event loop given back between
+ * them. The rows up to their live fields are made once per snapshot (headsOf); a request appends the
+ * live fields. While the files hashes are still coming (hashesPending), each row has `hash` and
+ * `changed` null and `hashPending: true` — nothing is said about the content before it is known (a
+ * hash guessed or rendered here would cost the event loop the second the loader thread is saving it).
+ * The route says so in a header too.
  */
 export async function* machineApiJson(inv: Inventory, ctx: RenderContext, state: State, key: Buffer, pending = hashesPending(inv, ctx)): AsyncGenerator<string> {
-  if (pending) { yield* pendingApiJson(inv, ctx, state, key); return; }
-  await warmContentHashes(inv, ctx);
+  const { texts, hashes } = await headsOf(inv, ctx, key, pending);
   const served = state.served.all();
-  yield* slicedJsonArray('[', inv.machines, (m) => apiRow(inv, ctx, state, key, served, m), ']');
-}
-
-/**
- * GET /api/machines while the files hashes are still coming (hashesPending): the same rows with the
- * plan's role, but `hash` and `changed` null and `hashPending: true` — nothing is said about the content
- * before it is known (a hash guessed or rendered here would cost the event loop the second the loader
- * thread is saving it). The route says so in a header too.
- */
-async function* pendingApiJson(inv: Inventory, ctx: RenderContext, state: State, key: Buffer): AsyncGenerator<string> {
-  const served = state.served.all();
-  yield* slicedJsonArray('[', inv.machines, (m) => {
-    const { mac, role } = rootfsPlanOf(inv, ctx, m);
-    const last = m.macs.map((x) => served[x]).find((x) => x !== undefined);
-    const stage = state.events.last(mac);
-    return {
-      host: m.host, macs: m.macs, role, homeRole: m.role, ip: m.ip, addresses: m.addresses,
-      hash: null, lastServedHash: last?.hash ? publishedHash(key, last.hash) : null, changed: null, hashPending: true,
-      lastStage: stage?.stage ?? null, lastStageAt: stage?.at ?? null,
-    };
+  yield* slicedArray('[', inv.machines, (m, i) => {
+    let last: Served[string] | undefined;
+    for (const x of m.macs) { last = served[x]; if (last !== undefined) break; }
+    const stage = state.events.last(m.macs[0]!);
+    if (!last && !stage) return texts[i]! + (pending ? QUIET_PENDING : QUIET);
+    const hash = hashes[i]!;
+    const lastServedHash = last?.hash ? publishedHash(key, last.hash) : null;
+    const live = pending
+      ? { lastServedHash, changed: null, hashPending: true, lastStage: stage?.stage ?? null, lastStageAt: stage?.at ?? null }
+      : { lastServedHash, changed: last && hash !== null ? last.hash !== hash : null, lastStage: stage?.stage ?? null, lastStageAt: stage?.at ?? null };
+    return `${texts[i]!},${JSON.stringify(live).slice(1)}`;
   }, ']');
 }
 
@@ -206,17 +266,22 @@ async function* pendingApiJson(inv: Inventory, ctx: RenderContext, state: State,
  * `head`, then each item's row as a JSON array's elements, then `tail`, as text slices with the event
  * loop given back every SLICE_MS: a 10,000-row answer built and serialised at once is a 50-100 ms stall.
  */
-export async function* slicedJsonArray<T>(head: string, items: readonly T[], row: (x: T) => unknown, tail: string): AsyncGenerator<string> {
-  let text = head;
+export function slicedJsonArray<T>(head: string, items: readonly T[], row: (x: T) => unknown, tail: string): AsyncGenerator<string> {
+  return slicedArray(head, items, (x) => JSON.stringify(row(x)), tail);
+}
+
+/** slicedJsonArray with each element's JSON text made by `text`. */
+async function* slicedArray<T>(head: string, items: readonly T[], text: (x: T, i: number) => string, tail: string): AsyncGenerator<string> {
+  let out = head;
   let sliceStart = performance.now();
   for (let i = 0; i < items.length; i++) {
-    text += (i ? ',' : '') + JSON.stringify(row(items[i]!));
+    out += (i ? ',' : '') + text(items[i]!, i);
     if (performance.now() - sliceStart > SLICE_MS) {
-      yield text;
-      text = '';
+      yield out;
+      out = '';
       await yieldToLoop();
       sliceStart = performance.now();
     }
   }
-  yield `${text}${tail}`;
+  yield `${out}${tail}`;
 }
