@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { copyFile, open, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, open, readlink, realpath, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 
 /**
  * Replace `path` so a reader (or a crash) sees the old file or the new one, never half of one: `fill`
@@ -60,3 +60,78 @@ export function singleFlight<T>(lookup: (key: string) => Promise<T>): (key: stri
 export const statShared: (path: string) => Promise<Stats> = singleFlight((p) => stat(p));
 export const readlinkShared: (path: string) => Promise<string> = singleFlight((p) => readlink(p));
 export const realpathShared: (path: string) => Promise<string> = singleFlight((p) => realpath(p));
+
+/** Which version of a file a response was planned from: its inode, size and modification time. */
+export interface FileIdentity { ino: number; size: number; mtimeMs: number }
+
+/** Open `path` for reading, checking (when given) it is still `version`: a replaced file is an error, not mixed bytes. */
+export async function openFileVersion(path: string, version?: FileIdentity): Promise<FileHandle> {
+  const fh = await open(path, 'r');
+  if (version) {
+    const st = await fh.stat();
+    if (st.ino !== version.ino || st.size !== version.size || st.mtimeMs !== version.mtimeMs) {
+      await fh.close();
+      throw new Error(`${path} changed after this response was planned (a new image version): the client retries and gets the new one`);
+    }
+  }
+  return fh;
+}
+
+export interface SharedFile { fh: FileHandle; release(): void }
+
+/** A handle shared by the transfers that send the same version of a file. */
+interface SharedHandle { fh: Promise<FileHandle>; refs: number; idle?: NodeJS.Timeout }
+
+const sharedHandles = new Map<string, SharedHandle>();
+
+/** An unused shared handle stays open this long (a storm's next request reuses it), then closes. */
+const HANDLE_IDLE_MS = 5000;
+
+/**
+ * A file for reading, shared with the other transfers of the same version of it (path, inode, size,
+ * mtime): a boot storm's kernel, initrd, loader and base image are opened once, not open, fstat and
+ * close per transfer (three thread-pool round trips each). Only a known version is shared, and it is
+ * checked when the handle is opened, as openFileVersion does: a held descriptor keeps its inode, so a
+ * later file at that path with the same inode number is that very file. Readers must read by position
+ * (pread, sendfile with an offset, an engine's dup): sharers never move each other's offset. `release`
+ * once done; the handle closes when its last sharer has been gone for HANDLE_IDLE_MS.
+ */
+export async function acquireFileVersion(path: string, version?: FileIdentity): Promise<SharedFile> {
+  if (!version) {
+    const fh = await openFileVersion(path);
+    return { fh, release: () => { void fh.close().catch(() => undefined); } };
+  }
+  const key = `${version.ino}:${version.size}:${version.mtimeMs}\0${path}`;
+  let entry = sharedHandles.get(key);
+  if (!entry) {
+    const made: SharedHandle = { fh: openFileVersion(path, version), refs: 0 };
+    entry = made;
+    sharedHandles.set(key, made);
+    made.fh.catch(() => { if (sharedHandles.get(key) === made) sharedHandles.delete(key); });
+  }
+  const h = entry;
+  h.refs++;
+  if (h.idle) { clearTimeout(h.idle); h.idle = undefined; }
+  let fh: FileHandle;
+  try {
+    fh = await h.fh;
+  } catch (err) {
+    h.refs--;
+    throw err;
+  }
+  let released = false;
+  return {
+    fh,
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--h.refs > 0) return;
+      h.idle = setTimeout(() => {
+        if (h.refs > 0) return;
+        if (sharedHandles.get(key) === h) sharedHandles.delete(key);
+        void fh.close().catch(() => undefined);
+      }, HANDLE_IDLE_MS);
+      h.idle.unref();
+    },
+  };
+}

@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { sendfileEngine, socketFd, type SendfileEngine } from '../native/sendfile.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { acquireVersion, segmentStream, sliceSegments, type Segment } from '../rootfs/compose.js';
+import type { SharedFile } from '../fsutil.js';
 
 export interface Body {
   segments: readonly Segment[];
@@ -96,7 +97,7 @@ async function sendZeroCopy(req: FastifyRequest, reply: FastifyReply, engine: Se
   const abort = new AbortController();
   const onClose = () => abort.abort();
   socket.once('close', onClose);
-  const handles = new Map<string, Awaited<ReturnType<typeof acquireVersion>>>(); // shared with other responses (acquireVersion)
+  const handles = new Map<string, SharedFile>(); // shared with other responses (acquireVersion)
   try {
     res.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string | string[] | number>);
     res.flushHeaders();

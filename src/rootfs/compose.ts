@@ -8,7 +8,7 @@
  * get fixed metadata (mtime 0, root:root), so the same inputs give the same bytes, and the length is
  * known before the first byte: Content-Length, Range and zero-copy sending all follow from that.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { acquireFileVersion, type SharedFile } from '../fsutil.js';
 import { PassThrough, Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { normName, tarIndexOf, type FileVersion } from './tarindex.js';
@@ -139,80 +139,15 @@ export function sliceSegments(segments: readonly Segment[], from: number, to: nu
 
 const CHUNK = 512 * 1024;
 
-/** Open a segment's file, checking it is still the version the plan was made from. */
-export async function openVersion(s: Extract<Segment, { kind: 'file' }>): Promise<FileHandle> {
-  const fh = await open(s.path, 'r');
-  if (s.version) {
-    const st = await fh.stat();
-    if (st.ino !== s.version.ino || st.size !== s.version.size || st.mtimeMs !== s.version.mtimeMs) {
-      await fh.close();
-      throw new Error(`${s.path} changed after this response was planned (a new image version): the client retries and gets the new one`);
-    }
-  }
-  return fh;
-}
-
-/** A handle shared by the responses that send the same version of a file. */
-interface SharedHandle { fh: Promise<FileHandle>; refs: number; idle?: NodeJS.Timeout }
-
-const shared = new Map<string, SharedHandle>();
-
-/** An unused shared handle stays open this long (a storm's next request reuses it), then closes. */
-const HANDLE_IDLE_MS = 5000;
-
-/**
- * A segment's file for reading, shared with the other responses that send the same version of it (path,
- * inode, size, mtime): a boot storm's kernel, initrd and base image are opened once, not open, fstat and
- * close per response (three thread-pool round trips each). Only a segment that names its version is
- * shared, and the version is checked when the handle is opened, as openVersion does: a held descriptor
- * keeps its inode, so a later file at that path with the same inode number is that very file. Reads are
- * positional (pread, sendfile with an offset), so sharers never move each other's position. `release`
- * once done; the handle closes when its last sharer has been gone for HANDLE_IDLE_MS.
- */
-export async function acquireVersion(s: Extract<Segment, { kind: 'file' }>): Promise<{ fh: FileHandle; release(): void }> {
-  if (!s.version) {
-    const fh = await openVersion(s);
-    return { fh, release: () => { void fh.close().catch(() => undefined); } };
-  }
-  const key = `${s.version.ino}:${s.version.size}:${s.version.mtimeMs}\0${s.path}`;
-  let h = shared.get(key);
-  if (!h) {
-    const entry: SharedHandle = { fh: openVersion(s), refs: 0 };
-    h = entry;
-    shared.set(key, entry);
-    entry.fh.catch(() => { if (shared.get(key) === entry) shared.delete(key); });
-  }
-  const entry = h;
-  entry.refs++;
-  if (entry.idle) { clearTimeout(entry.idle); entry.idle = undefined; }
-  let fh: FileHandle;
-  try {
-    fh = await entry.fh;
-  } catch (err) {
-    entry.refs--;
-    throw err;
-  }
-  let released = false;
-  return {
-    fh,
-    release: () => {
-      if (released) return;
-      released = true;
-      if (--entry.refs > 0) return;
-      entry.idle = setTimeout(() => {
-        if (entry.refs > 0) return;
-        if (shared.get(key) === entry) shared.delete(key);
-        void fh.close().catch(() => undefined);
-      }, HANDLE_IDLE_MS);
-      entry.idle.unref();
-    },
-  };
+/** A segment's file for reading, shared with the other responses that send the same version (fsutil's acquireFileVersion). */
+export function acquireVersion(s: Extract<Segment, { kind: 'file' }>): Promise<SharedFile> {
+  return acquireFileVersion(s.path, s.version);
 }
 
 /** The segments as a byte stream (file ranges read in 512 KiB chunks; memory bounded by the consumer's backpressure). */
 export function segmentStream(segments: readonly Segment[]): Readable {
   async function* bytes(): AsyncGenerator<Buffer> {
-    const handles = new Map<string, { fh: FileHandle; release(): void }>(); // each file acquired once per stream
+    const handles = new Map<string, SharedFile>(); // each file acquired once per stream
     try {
       for (const s of segments) {
         if (s.kind === 'buffer') {

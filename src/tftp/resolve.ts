@@ -4,7 +4,7 @@
  * through planBoot (pxelinux.cfg/…, grub.cfg-01-<mac>). Paths are confined to their root: no `..`, no
  * absolute escape, no symlink that leads out.
  */
-import { realpath, stat } from 'node:fs/promises';
+import { realpathShared, statShared, type FileIdentity } from '../fsutil.js';
 import { isAbsolute, join, sep } from 'node:path';
 import type { Inventory } from '../inventory/types.js';
 import { normaliseMac } from '../boot/facts.js';
@@ -15,7 +15,8 @@ import type { RenderContext } from '../render/types.js';
 import { ipToInt } from '../inventory/ip.js';
 
 export type Resolved =
-  | { kind: 'file'; absPath: string; size: number; label: 'loader' | 'file' | 'image'; mac?: string; host?: string }
+  /** `version`: the file as stat'ed here, so the transfer sends that version (a shared handle, src/fsutil.ts) or fails. */
+  | { kind: 'file'; absPath: string; size: number; version?: FileIdentity; label: 'loader' | 'file' | 'image'; mac?: string; host?: string }
   | { kind: 'virtual'; content: Buffer; label: 'config'; mac?: string; host?: string }
   | { kind: 'missing'; reason: string }
   | { kind: 'denied'; reason: string };
@@ -62,13 +63,14 @@ function within(dir: string, p: string): boolean {
   return p === dir || p.startsWith(dir + sep);
 }
 
-async function confined(realRoot: string, rel: string): Promise<{ absPath: string; size: number } | undefined> {
+/** A storm's clients all ask for the same loader: concurrent lookups of a path share one (src/fsutil.ts singleFlight). */
+async function confined(realRoot: string, rel: string): Promise<{ absPath: string; size: number; version: FileIdentity } | undefined> {
   try {
-    const real = await realpath(join(realRoot, rel));
+    const real = await realpathShared(join(realRoot, rel));
     const trusted = LOADER_FILE.test(real) && TRUSTED_LINK_DIRS.some((d) => within(d, real));
     if (!within(realRoot, real) && !trusted) return undefined; // a symlink out of the root
-    const st = await stat(real);
-    return st.isFile() ? { absPath: real, size: st.size } : undefined;
+    const st = await statShared(real);
+    return st.isFile() ? { absPath: real, size: st.size, version: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs } } : undefined;
   } catch {
     return undefined;
   }
@@ -118,7 +120,7 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
   const realRootOf = async (root: string): Promise<string | undefined> => {
     const known = realRoots.get(root);
     if (known) return known;
-    const real = await realpath(root).catch(() => undefined);
+    const real = await realpathShared(root).catch(() => undefined);
     if (real) realRoots.set(root, real);
     return real;
   };
@@ -175,8 +177,8 @@ export function createResolver(opts: ResolverOptions): TftpResolver {
         const image = inv.images[img[1]!];
         if (!image) return { kind: 'missing', reason: `no image "${img[1]}"` };
         const file = isAbsolute(image.path) ? image.path : join(opts.imagesDir, image.path);
-        const st = await stat(file).catch(() => undefined);
-        return st?.isFile() ? { kind: 'file', absPath: file, size: st.size, label: 'image', ...byAddress } : { kind: 'missing', reason: `image file ${file} is missing` };
+        const st = await statShared(file).catch(() => undefined);
+        return st?.isFile() ? { kind: 'file', absPath: file, size: st.size, version: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs }, label: 'image', ...byAddress } : { kind: 'missing', reason: `image file ${file} is missing` };
       }
       for (const root of opts.roots) {
         const realRoot = await realRootOf(root);

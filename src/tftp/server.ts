@@ -7,6 +7,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { open } from 'node:fs/promises';
+import { acquireFileVersion, type FileIdentity } from '../fsutil.js';
 import { performance } from 'node:perf_hooks';
 import type { TftpConfig } from '../config.js';
 import type { EventSink } from '../events/types.js';
@@ -196,8 +197,11 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
    * A file through the native engine (src/native/tftp.ts): same options, same outcome shape. The engine
    * enforces maxStallMs itself, so the sweep leaves the slot alone (heard = Infinity); eviction cancels.
    */
-  async function nativeTransfer(eng: TftpEngine, rinfo: RemoteInfo, path: string, size: number, neg: Negotiated, slot: Slot): Promise<SessionResult | undefined> {
-    const fh = await open(path, 'r');
+  async function nativeTransfer(eng: TftpEngine, rinfo: RemoteInfo, path: string, size: number, version: FileIdentity | undefined, neg: Negotiated, slot: Slot): Promise<SessionResult | undefined> {
+    // The loader a storm's 300 clients ask for: one handle for all of them (the engine dups it per transfer).
+    // A file replaced since it was resolved: opened as it is now, as before (a short read ends with "Read error").
+    const file = await acquireFileVersion(path, version).catch(() => acquireFileVersion(path));
+    const fh = file.fh;
     try {
       if (slot.evicted) return undefined;
       stats.native++;
@@ -218,7 +222,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
         slot.onEvict = (reason) => { cancelReason = reason; eng.cancel(id); };
       });
     } finally {
-      await fh.close();
+      file.release();
     }
   }
 
@@ -234,7 +238,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     const size = r.kind === 'file' ? r.size : r.content.length;
     const neg = negotiate(options, size, config);
     const result = engine && r.kind === 'file' && neg.windowsize <= NATIVE_MAX_WINDOW
-      ? await nativeTransfer(engine, rinfo, r.absPath, size, neg, slot)
+      ? await nativeTransfer(engine, rinfo, r.absPath, size, r.version, neg, slot)
       : await jsTransfer(rinfo, r, neg, slot);
     if (!result) return;
     const mac = r.mac;
