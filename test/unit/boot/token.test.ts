@@ -86,6 +86,19 @@ describe('FileBootTokens', () => {
     await t.close();
   });
 
+  it('a storm of boots at once: every record durable when its promise resolves, written together', async () => {
+    const s = await FileBootTokens.open(join(dir, 'storm'));
+    const macs = Array.from({ length: 300 }, (_, i) => `52:54:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
+    const issued = await Promise.all(macs.map((m, i) => s.issue(m, '10.0.0.9', 20_000 + i)));
+    expect(issued.map((r) => r.seq)).toEqual(macs.map((_, i) => 20_000 + i));
+    const lines = readFileSync(join(dir, 'storm/boots.jsonl'), 'utf8').trim().split('\n');
+    expect(lines.length).toBe(300); // on disk before the last promise resolved, none lost or torn
+    await s.close();
+    const t = await FileBootTokens.open(join(dir, 'storm'));
+    expect(macs.every((m, i) => t.current(m)?.seq === 20_000 + i)).toBe(true);
+    await t.close();
+  });
+
   it('keeps at most maxMacs MACs (oldest boot dropped) and survives a torn last line', async () => {
     const s = await FileBootTokens.open(join(dir, 'cap'), { maxMacs: 3 });
     for (let i = 0; i < 5; i++) await s.issue(`52:54:00:00:01:0${i}`, '10.0.0.9', 5000 + i);
