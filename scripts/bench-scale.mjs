@@ -174,6 +174,8 @@ async function serveOnce(prof, run, machines) {
   res.endRss = res.loopReload;
   try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ }
   await new Promise((r) => p.once('close', r));
+  // BENCH_SCALE_LOG=PREFIX: the server's output (with BENCH_SCALE_NODE_ARGS=--trace-gc, its collections) in PREFIX.<run>.
+  if (process.env.BENCH_SCALE_LOG) writeFileSync(`${process.env.BENCH_SCALE_LOG}.${run}`, log);
   return res;
 }
 

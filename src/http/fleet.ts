@@ -19,7 +19,7 @@ import { machineContent } from '../boot/content.js';
 import { fleetRow } from '../boot/fleet.js';
 import type { ImageView } from '../images/view.js';
 import { RolecastError } from '../errors.js';
-import { plannedRow, publishedHash, slicedJsonArray } from './machines.js';
+import { plannedRow, publishedHash, sliced, slicedArray } from './machines.js';
 import { Readable } from 'node:stream';
 import { requireToken, type TokenSet } from './auth.js';
 import { serverKey } from '../serverkey.js';
@@ -84,6 +84,25 @@ const bootOnceBody = {
   properties: { target: { type: ['string', 'null'], pattern: '^[A-Za-z0-9_-]+$', maxLength: 64 }, confirm: { type: 'string', maxLength: 255 } },
 } as const;
 
+// Each machine's /api/fleet row as JSON text up to its live fields (host, macs, role, homeRole, bootOnce,
+// ip: the snapshot's alone), made once per snapshot in slices; a request appends changed, stage,
+// stageAt, firmware and power (all null for a machine with no record, event or power action).
+const fleetHeads = new WeakMap<Inventory, Promise<string[]>>();
+const QUIET_FLEET = ',"changed":null,"stage":null,"stageAt":null,"firmware":null,"power":null}';
+
+function fleetHeadsOf(inv: Inventory): Promise<string[]> {
+  let p = fleetHeads.get(inv);
+  if (!p) {
+    const texts = new Array<string>(inv.machines.length);
+    let i = 0;
+    p = sliced(inv.machines, (m) => {
+      texts[i++] = JSON.stringify({ host: m.host, macs: m.macs, role: m.bootOnce ?? m.role, homeRole: m.role, bootOnce: m.bootOnce ?? null, ip: m.ip }).slice(0, -1);
+    }).then(() => texts);
+    fleetHeads.set(inv, p);
+  }
+  return p;
+}
+
 export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
   const read = requireToken(deps.tokens, 'read');
   const admin = requireToken(deps.tokens, 'admin');
@@ -96,19 +115,25 @@ export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
     const inv = deps.getInventory();
     const all = served.all();
     const ctx = deps.images ? { ...deps.ctx, images: await deps.images(inv) } : deps.ctx;
-    const row = (m: Machine) => {
-      const last = m.macs.map((x) => all[x]).find((x) => x !== undefined);
+    const heads = await fleetHeadsOf(inv);
+    // Each row: its head (made once per snapshot), then what is live. Most machines have nothing live.
+    const row = (m: Machine, i: number) => {
+      let last: ReturnType<typeof served.all>[string] | undefined;
+      for (const x of m.macs) { last = all[x]; if (last !== undefined) break; }
+      const mac = m.macs[0]!;
+      const e = events.last(mac);
+      const timeline = events.timeline(mac);
+      const actions = deps.state.power.list(m.host);
+      if (!last && !e && timeline.length === 0 && actions.length === 0) return heads[i]! + QUIET_FLEET;
       const planned = last ? plannedRow(inv, ctx, m) : undefined;
-      const e = events.last(m.macs[0]!);
-      return {
-        host: m.host, macs: m.macs, role: m.bootOnce ?? m.role, homeRole: m.role, bootOnce: m.bootOnce ?? null, ip: m.ip,
+      const live = {
         changed: last && planned ? planned.hash !== null && last.hash !== planned.hash : null, stage: e?.stage ?? null, stageAt: e?.at ?? null,
-        firmware: firmwareSeen(events.timeline(m.macs[0]!)),
-        power: lastPower(deps.state.power.list(m.host)),
+        firmware: firmwareSeen(timeline), power: lastPower(actions),
       };
+      return `${heads[i]!},${JSON.stringify(live).slice(1)}`;
     };
     const head = `{"version":${JSON.stringify(inv.version.slice(0, 12))},"roles":${JSON.stringify(Object.keys(inv.roles).sort())},"machines":[`;
-    return reply.type('application/json; charset=utf-8').send(Readable.from(slicedJsonArray(head, inv.machines, row, ']}')));
+    return reply.type('application/json; charset=utf-8').send(Readable.from(slicedArray(head, inv.machines, row, ']}')));
   });
 
   app.get<{ Params: { host: string } }>('/api/machines/:host/files', { schema: { params: pathParams('host') }, preHandler: read }, async (req) => {

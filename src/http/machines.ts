@@ -12,7 +12,7 @@ import { derive } from '../serverkey.js';
 import { fleetRow, rootfsPlanOf } from '../boot/fleet.js';
 import { effectiveRoleName, resolveMachine } from '../inventory/resolve.js';
 import { renderHosts } from '../render/hostfiles.js';
-import { realServersOf, virtualServerText } from '../render/keepalived.js';
+import { realServersOf, warmVirtualServerText } from '../render/keepalived.js';
 import { hasSeededHashes, renderKeyOf, seedFilesHashes } from '../boot/content.js';
 import type { ImageView } from '../images/view.js';
 
@@ -40,7 +40,8 @@ export function publishedHash(key: Buffer, contentHash: string): string {
 const warmed = new WeakMap<Inventory, Map<string, Promise<void>>>();
 const SLICE_MS = 10;
 
-async function sliced<T>(items: readonly T[], fn: (x: T) => void): Promise<void> {
+/** fn over every item, giving the event loop back every SLICE_MS. */
+export async function sliced<T>(items: readonly T[], fn: (x: T) => void): Promise<void> {
   let sliceStart = performance.now();
   for (const x of items) {
     fn(x);
@@ -76,11 +77,8 @@ async function fill(inv: Inventory, ctx: RenderContext, hashes: Promise<readonly
   await yieldToLoop();
   realServersOf(inv, '');
   await yieldToLoop();
-  // Each site's real-server block, each in its own turn (the first load balancer's files need them all).
-  for (const site of Object.keys(inv.sites)) {
-    virtualServerText(inv, site);
-    await yieldToLoop();
-  }
+  // Each site's real-server block, a few hundred real servers a turn (the first load balancer's files need them all).
+  for (const site of Object.keys(inv.sites)) await warmVirtualServerText(inv, site, () => yieldToLoop());
   const handed = on ? await on.catch(() => undefined) : undefined;
   if (handed && !hasSeededHashes(inv, ctx)) seedFilesHashes(inv, ctx, handed);
   await sliced(inv.machines, (m) => plannedRow(inv, ctx, m));
@@ -271,7 +269,7 @@ export function slicedJsonArray<T>(head: string, items: readonly T[], row: (x: T
 }
 
 /** slicedJsonArray with each element's JSON text made by `text`. */
-async function* slicedArray<T>(head: string, items: readonly T[], text: (x: T, i: number) => string, tail: string): AsyncGenerator<string> {
+export async function* slicedArray<T>(head: string, items: readonly T[], text: (x: T, i: number) => string, tail: string): AsyncGenerator<string> {
   let out = head;
   let sliceStart = performance.now();
   for (let i = 0; i < items.length; i++) {

@@ -16,6 +16,9 @@ import { InventoryStore } from '../../../src/inventory/watch.js';
 import { defaultConfig, type ServerConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/log.js';
 import { Sessions } from '../../../src/http/ui/session.js';
+import { firmwareSeen, lastPower } from '../../../src/http/fleet.js';
+import { plannedRow } from '../../../src/http/machines.js';
+import { loadImageView } from '../../../src/images/view.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const dir = mkdtempSync(join(tmpdir(), 'rolecast-ui-'));
@@ -27,6 +30,7 @@ let inv: InventoryStore;
 let app: FastifyInstance;
 let events: EventLog;
 let power: State['power'];
+let served: State['served'];
 
 async function login(token: string): Promise<{ cookie: string; csrf: string; status: number; setCookie: string }> {
   const r = await app.inject({ method: 'POST', url: '/ui/login', headers: form, payload: `token=${encodeURIComponent(token)}` });
@@ -47,6 +51,7 @@ beforeAll(async () => {
   const state = await openFileState(cfg.dataDir, cfg.profilesDir, silentLogger());
   events = state.events;
   power = state.power;
+  served = state.served;
   app = await buildApp({
     getInventory: () => inv.current(), config: cfg, logger: silentLogger(), state, reload: () => inv.reload(),
     lastReload: () => inv.lastReload(),
@@ -152,6 +157,28 @@ describe('UI routes', () => {
     await power.record({ host: 'db1', op: 'status', at: '2026-01-01T00:00:00.000Z', ok: true, state: 'on' });
     await power.record({ host: 'db1', op: 'status', at: '2026-01-01T00:01:00.000Z', ok: false, error: 'E_BMC_TIMEOUT' });
     expect(await row()).toEqual({ state: 'on', at: '2026-01-01T00:00:00.000Z' });
+  });
+
+  it('GET /api/fleet rows are each machine serialised whole (heads made once per snapshot, live fields per request)', async () => {
+    const snap = inv.current();
+    const [a, b] = snap.machines;
+    await served.record(a!.macs[a!.macs.length - 1]!, { host: a!.host, role: a!.role, hash: 'deadbeef', at: '2026-01-01T00:00:00.000Z' });
+    events.emit({ mac: b!.macs[0]!, host: b!.host, stage: 'http-script', detail: b!.role });
+    const body = (await app.inject({ url: '/api/fleet', headers: admin })).body;
+    const all = served.all();
+    const ctx = { baseUrl: 'http://10.0.0.1:8080', server: '10.0.0.1', images: await loadImageView(snap, join(dir, 'images')) };
+    const machines = snap.machines.map((m) => {
+      const last = m.macs.map((x) => all[x]).find((x) => x !== undefined);
+      const planned = last ? plannedRow(snap, ctx, m) : undefined;
+      const e = events.last(m.macs[0]!);
+      return {
+        host: m.host, macs: m.macs, role: m.bootOnce ?? m.role, homeRole: m.role, bootOnce: m.bootOnce ?? null, ip: m.ip,
+        changed: last && planned ? planned.hash !== null && last.hash !== planned.hash : null, stage: e?.stage ?? null, stageAt: e?.at ?? null,
+        firmware: firmwareSeen(events.timeline(m.macs[0]!)), power: lastPower(power.list(m.host)),
+      };
+    });
+    expect(body).toBe(JSON.stringify({ version: snap.version.slice(0, 12), roles: Object.keys(snap.roles).sort(), machines }));
+    expect(machines.find((m) => m.host === a!.host)!.changed).toBe(true);
   });
 
   it('GET /api/machines/:host/files lists files, never secret contents or their hashes, with the YAML line', async () => {

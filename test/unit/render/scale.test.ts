@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
 import { buildInventory, resolveMachine } from '../../../src/inventory/index.js';
 import { machineContentHash, renderMachineFiles } from '../../../src/render/index.js';
+import { virtualServerText, warmVirtualServerText } from '../../../src/render/keepalived.js';
 import type { SourceFile } from '../../../src/inventory/load.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
@@ -58,5 +59,17 @@ describe('rendering at scale', () => {
   it('the load balancer lists every web machine of its site as a real server', () => {
     const ka = filesOf('lb1').find((f) => f.path === '/etc/keepalived/keepalived.conf')!;
     expect(ka.content.match(/real_server /g)?.length).toBe(3000);
+  });
+  it('makes a site\'s real-server block ahead in parts, the same text as in one go', async () => {
+    for (const [n, every] of [[0, 7], [5, 7], [14, 7], [15, 7], [300, 500], [3000, 500]] as const) {
+      const a = buildInventory(sources(n), '/profiles');
+      const b = buildInventory(sources(n), '/profiles');
+      let turns = 0;
+      await warmVirtualServerText(a, 'SiteA', async () => { turns++; }, every);
+      expect(turns).toBe(Math.ceil(n / every));
+      expect(virtualServerText(a, 'SiteA'), `${n} real servers`).toBe(virtualServerText(b, 'SiteA'));
+      await warmVirtualServerText(a, 'NoSuchSite', async () => { turns++; }, every); // left to the render, which says so
+      expect(() => virtualServerText(a, 'NoSuchSite')).toThrow(/unknown site/);
+    }
   });
 });
