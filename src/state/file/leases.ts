@@ -203,15 +203,20 @@ export class FileLeaseStore implements LeaseStore {
     const tmp = `${this.file}.tmp`;
     const out = await open(tmp, 'w');
     const recs = [...this.index.records()].filter((r) => r.state !== 'expired');
-    await out.write(recs.map((r) => `${JSON.stringify(r)}\n`).join(''));
-    await out.sync();
-    await out.close();
-    await this.fh.close();
+    try {
+      await out.write(recs.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      await out.sync();
+    } finally {
+      await out.close(); // a failed write or sync (disk full) left it open until the collector closed it
+    }
+    // The old descriptor is closed after the rename: a rename that fails leaves the journal open for
+    // appends (flush says "still appending"), not a closed handle every later grant fails on. Once renamed
+    // away it is closed whatever comes next (appends to it would go to no file).
     await rename(tmp, this.file);
+    const old = this.fh;
+    try { this.fh = await open(this.file, 'a'); } finally { await old.close(); }
     const d = await open(this.dir, 'r');
-    await d.sync().catch(() => undefined);
-    await d.close();
-    this.fh = await open(this.file, 'a');
+    await d.sync().catch(() => undefined).finally(() => d.close());
     this.lines = recs.length;
     this.synced.clear();
     this.noteSynced(recs);

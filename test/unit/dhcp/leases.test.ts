@@ -3,14 +3,28 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readd
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
-import { FileLeaseStore as LeaseStore } from '../../../src/state/file/leases.js';
+import { FileLeaseStore } from '../../../src/state/file/leases.js';
 import { fromPool } from '../../../src/dhcp/allocate.js';
 import { loadInventory } from '../../../src/inventory/index.js';
 import type { Logger } from '../../../src/log.js';
 
 const inv = await loadInventory(resolve(import.meta.dirname, '../../fixtures/profiles'));
 let dirs: string[] = [];
-afterEach(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); dirs = []; });
+/** Every store a test opened, closed after it (an unclosed one left its journal's descriptor to the collector). */
+let opened: FileLeaseStore[] = [];
+const LeaseStore = {
+  async open(...a: Parameters<typeof FileLeaseStore.open>): Promise<FileLeaseStore> {
+    const s = await FileLeaseStore.open(...a);
+    opened.push(s);
+    return s;
+  },
+};
+afterEach(async () => {
+  for (const s of opened) await s.close();
+  opened = [];
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs = [];
+});
 function dir(): string { const d = mkdtempSync(join(tmpdir(), 'rolecast-leases-')); dirs.push(d); return d; }
 function logger(lines: string[] = []): Logger {
   return pino({ level: 'debug' }, { write: (s: string) => { lines.push(s); } }) as unknown as Logger;
