@@ -37,7 +37,16 @@ export class RepeatedAnswers {
   private readonly types: Uint8Array;
   /** Where entry i sits in the table, -1 when it is not in it. */
   private readonly where: Int32Array;
-  private readonly invs: Array<Inventory | undefined>;
+  /**
+   * The snapshot each answer was made on, as a number: an entry holds no reference to a snapshot, so one
+   * replaced by a reload is not kept alive by answers nobody asks for again (a whole inventory per
+   * snapshot, for as long as the ring took to wrap: forever on a quiet network).
+   */
+  private readonly gens: Uint32Array;
+  private readonly genOf = new WeakMap<Inventory, number>();
+  private lastInv: WeakRef<Inventory> | undefined;
+  private lastGen = 0;
+  private nextGen = 1;
   private readonly yiaddrs: string[];
   private readonly own: Array<Uint8Array | undefined>;
   /** Open addressing, linear probing: entry + 1, EMPTY for a free place. Twice the entries, a power of two. */
@@ -62,7 +71,7 @@ export class RepeatedAnswers {
     this.lengths = new Uint32Array(n);
     this.types = new Uint8Array(n);
     this.where = new Int32Array(n).fill(-1);
-    this.invs = new Array<Inventory | undefined>(n).fill(undefined);
+    this.gens = new Uint32Array(n);
     this.yiaddrs = new Array<string>(n).fill('');
     this.own = new Array<Uint8Array | undefined>(n).fill(undefined);
     let size = 2;
@@ -111,7 +120,7 @@ export class RepeatedAnswers {
     let p = this.where[e]!;
     if (p < 0) return;
     this.where[e] = -1;
-    this.invs[e] = undefined;
+    this.gens[e] = 0;
     this.own[e] = undefined;
     this.count--;
     this.table[p] = EMPTY;
@@ -131,6 +140,16 @@ export class RepeatedAnswers {
     }
   }
 
+  /** The snapshot's number (the last one asked about is remembered weakly: a lookup per request saved). */
+  private gen(inv: Inventory): number {
+    if (this.lastInv?.deref() === inv) return this.lastGen;
+    let g = this.genOf.get(inv);
+    if (g === undefined) { g = this.nextGen++; this.genOf.set(inv, g); }
+    this.lastInv = new WeakRef(inv);
+    this.lastGen = g;
+    return g;
+  }
+
   private bytesOf(i: number): Uint8Array {
     return this.own[i] ?? this.arena.subarray(i * SLOT, i * SLOT + this.lengths[i]!);
   }
@@ -140,7 +159,7 @@ export class RepeatedAnswers {
     this.key(id);
     const e = this.find();
     if (e < 0) return undefined;
-    if (now - this.at[e]! < this.windowMs && this.invs[e] === inv) return { bytes: this.bytesOf(e), yiaddr: this.yiaddrs[e]!, type: this.types[e]! };
+    if (now - this.at[e]! < this.windowMs && this.gens[e] === this.gen(inv)) return { bytes: this.bytesOf(e), yiaddr: this.yiaddrs[e]!, type: this.types[e]! };
     this.remove(e);
     return undefined;
   }
@@ -170,7 +189,7 @@ export class RepeatedAnswers {
     this.xids[i] = xid;
     this.kinds[i] = kind;
     this.at[i] = now;
-    this.invs[i] = inv;
+    this.gens[i] = this.gen(inv);
     this.yiaddrs[i] = reply.yiaddr;
     this.types[i] = reply.type;
     this.lengths[i] = size;

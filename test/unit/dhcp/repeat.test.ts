@@ -35,6 +35,18 @@ describe('RepeatedAnswers', () => {
     expect(r.get(id(1), 1001, inv)).toBeDefined();
   });
 
+  it('holds no snapshot: an answer made on one a reload replaced does not keep it alive', () => {
+    const r = new RepeatedAnswers(2000, 4);
+    const old = { version: 'old' } as unknown as Inventory;
+    for (let i = 0; i < 3; i++) r.put(id(i), 1000, old, answer('10.0.0.5'));
+    const fresh = { version: 'new' } as unknown as Inventory;
+    expect(r.get(id(0), 1001, fresh)).toBeUndefined();
+    expect(r.get(id(1), 1001, old)).toBeDefined(); // the same object is the same snapshot
+    // Nothing the cache holds strongly is a snapshot (it keeps them as numbers, the last one asked weakly).
+    const held = Object.values(r as unknown as Record<string, unknown>).flatMap((v) => (Array.isArray(v) ? v : [v]));
+    expect(held.some((v) => v === old || v === fresh)).toBe(false);
+  });
+
   it('keeps at most max answers, the newest', () => {
     const r = new RepeatedAnswers(2000, 3);
     for (let i = 0; i < 5; i++) r.put(id(i), 1000 + i, inv, answer(`10.0.0.${i}`));
