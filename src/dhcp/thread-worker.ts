@@ -15,6 +15,7 @@ import { InventoryBuilder } from '../inventory/index.js';
 import type { Inventory } from '../inventory/types.js';
 import { startDhcpServer, type DhcpMetricsSink, type DhcpServer } from './server.js';
 import type { DhcpThreadInit, FromThread, MetricsDelta, ThreadEvent, ToThread } from './thread.js';
+import { EventEncoder } from './thread-events.js';
 
 const init = workerData as DhcpThreadInit;
 const port = parentPort!;
@@ -35,13 +36,18 @@ function isoNow(): string {
   return iso;
 }
 
-/** Longest an event or a count waits on this thread for others to share its message. */
-const EVENTS_MS = 5;
+/**
+ * Longest an event or a count waits on this thread for others to share its message. Each message costs the
+ * main thread a turn (the clone, the events journal's append) whatever it carries: at 5 ms, 1,000 exchanges a
+ * second cost the main thread ~120 µs each, mostly in those 200 turns a second. Boot events are a log (the
+ * timeline, the SSE stream): 50 ms late is still at once for whoever reads them.
+ */
+const EVENTS_MS = 50;
 
-/** What leaves for the main thread: lease changes at the end of the turn, events and counts within EVENTS_MS. */
+/** What leaves for the main thread: new bindings at the end of the turn, the rest within EVENTS_MS. */
 class Outgoing {
   private leases: LeaseRecord[] = [];
-  private events: ThreadEvent[] = [];
+  private readonly events = new EventEncoder();
   private metrics: MetricsDelta = { requests: {}, dropped: {}, seconds: [] };
   private counted = false;
   private scheduled = false;
@@ -54,8 +60,7 @@ class Outgoing {
   /** The store was reloaded: the main thread's mirror is replaced by `all` (changes after it follow). */
   resetTo(all: LeaseRecord[]): void { this.leases = [...all]; this.reset = true; this.schedule(true); }
   event(e: ThreadEvent): void {
-    if (e.at === undefined) e.at = isoNow();
-    this.events.push(e);
+    this.events.add(e, e.at ?? isoNow());
     this.schedule(false);
   }
 
@@ -68,10 +73,11 @@ class Outgoing {
   private count(): void { this.counted = true; this.schedule(false); }
 
   /**
-   * A lease change goes at the end of this turn (setImmediate: after the turn's replies, which the batched
-   * sockets' outbox queued first), so the main thread's mirror has it about when the client has its ACK.
-   * Events and counts wait up to EVENTS_MS to share a message: under load a turn is a packet or two, and a
-   * message per turn would cost the main thread more than the events themselves.
+   * An urgent lease change (a new binding: TFTP and HTTP look its address up on the main thread) goes at the
+   * end of this turn (setImmediate: after the turn's replies), so the main thread's mirror has it about when
+   * the client has its ACK. Everything else (events, counts, offers, renewals, releases) waits up to EVENTS_MS
+   * to share a message: under load a turn is a packet or two, and a message per turn would cost the main
+   * thread more than the events themselves.
    */
   private schedule(urgent: boolean): void {
     if (this.scheduled) return;
@@ -89,11 +95,11 @@ class Outgoing {
     this.scheduled = false;
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.leases.length && !this.events.length && !this.counted && !this.reset) return;
-    send({ t: 'batch', leases: this.leases, events: this.events, ...(this.reset ? { reset: true } : {}), ...(this.counted ? { metrics: this.metrics } : {}) });
+    const events = this.events.length ? this.events.take() : undefined;
+    if (!this.leases.length && !events && !this.counted && !this.reset) return;
+    send({ t: 'batch', leases: this.leases, ...(events ? { events } : {}), ...(this.reset ? { reset: true } : {}), ...(this.counted ? { metrics: this.metrics } : {}) });
     this.leases = [];
     this.reset = false;
-    this.events = [];
     if (this.counted) this.metrics = { requests: {}, dropped: {}, seconds: [] };
     this.counted = false;
   }
@@ -114,12 +120,13 @@ function mirrored(s: FileLeaseStore): LeaseStore {
     addressOf: (mac) => s.addressOf(mac), list: () => s.list(), byMacLive: (mac) => s.byMacLive(mac), holder: (ip) => s.holder(ip),
     lastOf: (mac) => s.lastOf(mac), poolHint: (n) => s.poolHint(n), canAllocate: () => s.canAllocate(), close: () => s.close(),
     commit: async (r: LeaseRecord, opts?: LeaseCommitOptions) => {
-      // Only the expiry moves (a renewal): the mirror's answers (who holds an address, a MAC's address) stay
-      // the same, so the record may wait for the next batch instead of a message of its own this turn.
-      const prev = s.lastOf(r.mac);
+      // Urgent: a new binding (the client's next request, to TFTP or HTTP, is looked up by its address on
+      // the main thread). A renewal moves only the expiry, and an offer, release or decline does not give the
+      // client an address to fetch with: those wait for the next batch instead of a message of their own.
+      const prev = r.state === 'bound' ? s.lastOf(r.mac) : undefined;
       const extends_ = prev !== undefined && prev.state === r.state && prev.ip === r.ip && prev.host === r.host && prev.expiresAt <= r.expiresAt && Date.parse(prev.expiresAt) > Date.now();
       const ok = await s.commit(r, opts);
-      if (ok) out.lease(r, !extends_);
+      if (ok) out.lease(r, r.state === 'bound' && !extends_);
       return ok;
     },
   };

@@ -25,6 +25,7 @@ import { wantPretty, type Logger } from '../log.js';
 import type { LeaseCommitOptions, LeaseRecord, LeaseStore } from '../state/types.js';
 import { LeaseIndex } from '../state/lease-index.js';
 import type { DhcpServer } from './server.js';
+import { decodeEvents, type EventBatch } from './thread-events.js';
 
 /** What the thread is started with (workerData). */
 export interface DhcpThreadInit {
@@ -50,12 +51,12 @@ export type ToThread =
   | { t: 'commit'; id: number; record: LeaseRecord; opts: LeaseCommitOptions }
   | { t: 'close' };
 
-export type ThreadEvent = Parameters<EventSink['emit']>[0];
+export type { ThreadEvent } from './thread-events.js';
 
 export type FromThread =
   | { t: 'leases'; list: LeaseRecord[] }
   /** `reset`: `leases` is the whole store (reloaded after a database outage), not changes. */
-  | { t: 'batch'; leases: LeaseRecord[]; reset?: boolean; events: ThreadEvent[]; metrics?: MetricsDelta }
+  | { t: 'batch'; leases: LeaseRecord[]; reset?: boolean; events?: EventBatch; metrics?: MetricsDelta }
   | { t: 'listening'; port: number }
   | { t: 'committed'; id: number; ok: boolean; error?: string }
   | { t: 'error'; message: string; code?: string; errno?: number; syscall?: string }
@@ -165,7 +166,7 @@ export class DhcpThread {
       if (m.reset) this.mirror.index.clear();
       for (const r of m.leases) this.mirror.index.apply(r);
       if (this.sinks) {
-        for (const e of m.events) this.sinks.events.emit(e);
+        if (m.events) { const sink = this.sinks.events; decodeEvents(m.events, (e) => sink.emit(e)); }
         if (m.metrics) this.sinks.metrics.add(m.metrics);
       }
       return;
