@@ -266,7 +266,11 @@ try {
         // BENCH_DHCP_PGSTAT=1000: PostgreSQL's statements during the 1000/s phase instead of the flat-out one.
         const stat1000 = server === 'rolecast-pg' && process.env.BENCH_DHCP_PGSTAT === '1000';
         const wal1000 = stat1000 ? await pgMark(pgUrl) : 0n;
+        // BENCH_DHCP_PERF with BENCH_DHCP_FLATOUT=0: the perf record is of the 1000/s window (its per-turn costs).
+        const perf1000 = process.env.BENCH_DHCP_PERF && process.env.BENCH_DHCP_FLATOUT === '0' ? spawn('perf', ['record', '-g', '-F', '2000', '-o', join(process.env.BENCH_DHCP_PERF, `${server}-${n}-${run}-1000.data`),
+          '-p', String(p.pid), '--', 'sleep', String(SECONDS)], { stdio: 'ignore' }) : undefined;
         const at1000 = perfdhcp(join(dir, `macs-${n}`), 1000, SECONDS, true);
+        if (perf1000 && perf1000.exitCode === null) await new Promise((r) => perf1000.once('close', r));
         if (stat1000) console.log(`    at 1000/s:\n${await pgReport(pgUrl, wal1000, Math.max(1, at1000.sent))}`);
         const c1 = cpuOf(p.pid);
         at1000.cpuUs = ((c1.all - c0.all) / Math.max(1, at1000.sent)) * 1e6;
@@ -275,7 +279,7 @@ try {
         const cpu0 = cpuOf(p.pid);
         const wal0 = server === 'rolecast-pg' && process.env.BENCH_DHCP_PGSTAT !== '1000' ? await pgMark(pgUrl) : 0n;
         const pg0 = server === 'rolecast-pg' ? pgCpu() : 0;
-        const perf = process.env.BENCH_DHCP_PERF ? spawn('perf', ['record', '-g', '-F', '2000', '-o', join(process.env.BENCH_DHCP_PERF, `${server}-${n}-${run}.data`),
+        const perf = process.env.BENCH_DHCP_PERF && process.env.BENCH_DHCP_FLATOUT !== '0' ? spawn('perf', ['record', '-g', '-F', '2000', '-o', join(process.env.BENCH_DHCP_PERF, `${server}-${n}-${run}.data`),
           '-p', String(p.pid), '--', 'sleep', String(SECONDS)], { stdio: 'ignore' }) : undefined;
         // BENCH_DHCP_FLATOUT=0: the 1000/s run only (a profile of it alone).
         const max = process.env.BENCH_DHCP_FLATOUT === '0' ? { rate: 0, drops: 0, sent: 0, p50: NaN, p99: NaN } : perfdhcp(join(dir, `macs-${n}`), 50000, SECONDS, false);
