@@ -145,7 +145,8 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     const key = type !== undefined && req.op === 1 && req.hlen === 6 ? { chaddr: req.chaddr, xid: req.xid, type, length: msg.length, viaProxyPort } : undefined;
     const again = key !== undefined ? repeats.get(key, now, inv) : undefined;
     if (again) {
-      send(sock, again, req, from, viaProxyPort);
+      // A view of the cache's arena, as for a fresh answer: copied when the send does not copy at once.
+      send(sock, copyOnSend ? { ...again, bytes: Buffer.from(again.bytes) } : again, req, from, viaProxyPort);
       if (logger.isLevelEnabled('debug')) logger.debug({ mac: macOf(req), xid: req.xid.toString(16), type }, 'dhcp: retransmission, answered as before');
       dhcpMetrics.handled(since);
       return;
