@@ -27,7 +27,7 @@ import { unicastReplies, type UnicastReplies } from './unicast.js';
 import { networkOf } from './allocate.js';
 import { intToIp, ipToInt } from '../inventory/ip.js';
 import { RepeatedAnswers } from './repeat.js';
-import { warmUp } from './warm.js';
+import { warmInBackground, warmUp } from './warm.js';
 
 /** Where the listener counts (src/metrics.ts on the main thread; the DHCP thread batches them to it). */
 export interface DhcpMetricsSink {
@@ -205,9 +205,11 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
   unicast = unicastReplies(config.unicastReplies, o.address, out !== undefined, logger);
   const proxy = config.mode === 'proxy' ? await listen(config.bind, config.proxyPort, true, 'proxydhcp') : undefined;
   logger.info({ mode: config.mode, port: main.port, address: o.address, io: 'binding' in io ? 'batched (recvmmsg/sendmmsg)' : `node:dgram (${io.unavailable})` }, 'dhcp listening');
+  const stopWarming = warmInBackground(() => ({ inv: o.getInventory(), config, serverId: o.address, baseUrl: o.baseUrl }));
   return {
     port: main.port,
     close: async () => {
+      stopWarming();
       await main.close();
       if (out) await out.close();
       if (proxy) await proxy.close();
