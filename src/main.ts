@@ -9,6 +9,7 @@ import { InventoryStore } from './inventory/watch.js';
 import type { Inventory } from './inventory/types.js';
 import type { HashContext } from './inventory/offthread.js';
 import { expectHashes, warmContentHashes, warmMachineRows } from './http/machines.js';
+import { warmFleetRows } from './http/fleet.js';
 import { buildApp } from './http/app.js';
 import { startTftpServer } from './tftp/server.js';
 import { createResolver } from './tftp/resolve.js';
@@ -135,8 +136,8 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
   // Same render context and image view as the API's, so it finds them.
   const key = cfg.http.enabled ? await serverKey(cfg.dataDir) : undefined;
   const renderCtx = { baseUrl, server: cfg.address, ...(key ? { serverKey: key } : {}) };
-  // The API's rows too (src/http/machines.ts warmMachineRows): a first GET /api/machines only appends
-  // each machine's live fields. At start, while the loader thread's hashes are coming, the rows without
+  // The API's rows too (src/http/machines.ts warmMachineRows, src/http/fleet.ts warmFleetRows): a first
+  // GET /api/machines or /api/fleet only appends each machine's live fields. At start, while the loader thread's hashes are coming, the rows without
   // hashes that requests get meanwhile are made first.
   const warm = async (inv: Inventory, hashes?: Promise<readonly (string | null)[]>, pendingReady?: () => void) => {
     if (hashes) expectHashes(inv, renderCtx, hashes);
@@ -144,6 +145,7 @@ export async function startServer(cfg: ServerConfig, logger: Logger, loaded?: In
       const images = await loadImageView(inv, cfg.imagesDir).catch(() => undefined);
       const ctx = { ...renderCtx, ...(images ? { images } : {}) };
       if (pendingReady) await warmMachineRows(inv, ctx, { pending: true }).catch(() => undefined);
+      await warmFleetRows(inv);
       pendingReady?.();
       await warmContentHashes(inv, ctx, hashes ?? store.hashesOf(inv));
       await warmMachineRows(inv, ctx);

@@ -19,7 +19,7 @@ import { machineContent } from '../boot/content.js';
 import { fleetRow } from '../boot/fleet.js';
 import type { ImageView } from '../images/view.js';
 import { RolecastError } from '../errors.js';
-import { plannedRow, publishedHash, sliced, slicedArray } from './machines.js';
+import { inForeground, plannedRow, publishedHash, sliced, slicedArray } from './machines.js';
 import { Readable } from 'node:stream';
 import { requireToken, type TokenSet } from './auth.js';
 import { serverKey } from '../serverkey.js';
@@ -90,6 +90,11 @@ const bootOnceBody = {
 const fleetHeads = new WeakMap<Inventory, Promise<string[]>>();
 const QUIET_FLEET = ',"changed":null,"stage":null,"stageAt":null,"firmware":null,"power":null}';
 
+/** Makes this snapshot's GET /api/fleet rows ready (at start and before a reload's swap). */
+export async function warmFleetRows(inv: Inventory): Promise<void> {
+  await fleetHeadsOf(inv);
+}
+
 function fleetHeadsOf(inv: Inventory): Promise<string[]> {
   let p = fleetHeads.get(inv);
   if (!p) {
@@ -133,7 +138,7 @@ export function registerFleet(app: FastifyInstance, deps: FleetDeps): void {
       return `${heads[i]!},${JSON.stringify(live).slice(1)}`;
     };
     const head = `{"version":${JSON.stringify(inv.version.slice(0, 12))},"roles":${JSON.stringify(Object.keys(inv.roles).sort())},"machines":[`;
-    return reply.type('application/json; charset=utf-8').send(Readable.from(slicedArray(head, inv.machines, row, ']}')));
+    return reply.type('application/json; charset=utf-8').send(Readable.from(inForeground(slicedArray(head, inv.machines, row, ']}'))));
   });
 
   app.get<{ Params: { host: string } }>('/api/machines/:host/files', { schema: { params: pathParams('host') }, preHandler: read }, async (req) => {

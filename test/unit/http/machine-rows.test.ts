@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolve } from 'node:path';
 import { loadInventory } from '../../../src/inventory/index.js';
-import { machineApiJson, plannedRow, publishedHash, warmContentHashes, warmMachineRows } from '../../../src/http/machines.js';
+import { backgroundTurn, inForeground, machineApiJson, plannedRow, publishedHash, warmContentHashes, warmMachineRows } from '../../../src/http/machines.js';
 import { rootfsPlanOf } from '../../../src/boot/fleet.js';
 import type { Inventory, Machine } from '../../../src/inventory/types.js';
 import type { RenderContext } from '../../../src/render/types.js';
@@ -70,4 +70,27 @@ describe('GET /api/machines rows', () => {
       expect(JSON.parse(got)).toHaveLength(inv.machines.length);
     }
   });
+
+  it('background slices wait for an answer being written, a bounded while, and go on as soon as it ends', async () => {
+    let t = performance.now();
+    await backgroundTurn();
+    expect(performance.now() - t).toBeLessThan(15); // nothing in the foreground: just a turn of the loop
+    async function* answer(ms: number): AsyncGenerator<string> { yield 'a'; await new Promise((r) => setTimeout(r, ms)); yield 'b'; }
+    const long = inForeground(answer(200));
+    await long.next(); // under way
+    t = performance.now();
+    await backgroundTurn();
+    const waited = performance.now() - t;
+    expect(waited).toBeGreaterThanOrEqual(15); // gave the answer the loop...
+    expect(waited).toBeLessThan(150); // ...but not for as long as it lasts
+    const short = inForeground(answer(5));
+    await short.next();
+    const turn = backgroundTurn();
+    await long.return(undefined); // one answer ends, the other still runs: the turn still waits
+    for await (const _ of short) { /* drained: no answer left */ }
+    t = performance.now();
+    await turn;
+    expect(performance.now() - t).toBeLessThan(15);
+  });
 });
+
