@@ -9,6 +9,8 @@
  * rendered 10,000 machines' files on the event loop, 1.2-1.8 s).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { InventoryBuilder, parseInventory } from './index.js';
 import { readSources, type SourceFile } from './load.js';
 import { ProfileError, RolecastError } from '../errors.js';
@@ -16,8 +18,14 @@ import type { HashContext, WorkerReply, WorkerRequest } from './offthread.js';
 import type { Inventory } from './types.js';
 
 // A profiles directory to read, or source texts already read (the PostgreSQL backend's profiles).
-const { dir, sources, label, chunk } = workerData as { dir?: string; sources?: SourceFile[]; label: string; chunk: number };
+const { dir, sources, label, chunk, nice, hashNice } = workerData as { dir?: string; sources?: SourceFile[]; label: string; chunk: number; nice?: number; hashNice?: number };
 const port = parentPort!;
+
+/** This thread's nice value (Linux keeps one per thread); elsewhere, or refused, it stays as it is. */
+function niceThread(n: number): void {
+  try { setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), n); } catch { /* as it is */ }
+}
+if (nice !== undefined) niceThread(nice);
 const send = (m: WorkerReply) => port.postMessage(m);
 
 async function hashAll(inv: Inventory, c: HashContext): Promise<void> {
@@ -41,6 +49,7 @@ try {
       at += chunk;
       send({ t: 'machines', list: slice, last: at >= machines.length });
     } else if (req.t === 'hash') {
+      if (hashNice !== undefined) niceThread(hashNice); // the pending rows (start) or the serving snapshot (reload) answer meanwhile
       // This thread's own copy of the snapshot (the renderers read its indexes); the main thread's is
       // built from the same machines in the same order, so position i is the same machine there.
       const b = new InventoryBuilder(head);

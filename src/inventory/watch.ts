@@ -13,7 +13,7 @@ import { ROLES_DIR } from './load.js';
 import type { Inventory } from './types.js';
 import { reloadFailed } from '../metrics.js';
 import { droppedMachines, profileStamp } from './settle.js';
-import { LOADER_HASHES_MIN, startOffThreadLoad, WorkerUnavailable, type HashContext } from './offthread.js';
+import { LOADER_HASHES_MIN, LOADER_NICE, startOffThreadLoad, WorkerUnavailable, type HashContext } from './offthread.js';
 
 /**
  * A directory's reloads run on a worker thread (offthread.ts); should the thread not start, on this one,
@@ -24,7 +24,7 @@ function offThreadLoader(dir: string, logger: Logger, hashWith: StoreOptions['ha
   remember: (inv: Inventory, hashes: Promise<(string | null)[]>) => void): () => Promise<Inventory> {
   let warned = false;
   return async () => {
-    const load = startOffThreadLoad(dir);
+    const load = startOffThreadLoad(dir, undefined, { nice: LOADER_NICE });
     try {
       const inv = await load.inventory;
       if (hashWith && inv.machines.length >= LOADER_HASHES_MIN && inv.version !== current().version) remember(inv, hashWith().then((ctx) => load.hashes(ctx)).finally(() => load.close()));

@@ -4,13 +4,13 @@
  * the same errors. Real files in a temp dir, a real worker thread.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { buildInventory, loadInventory } from '../../../src/inventory/index.js';
 import { readSources } from '../../../src/inventory/load.js';
-import { buildInventoryOffThread, loadInventoryOffThread, startOffThreadLoad } from '../../../src/inventory/offthread.js';
+import { buildInventoryOffThread, LOADER_NICE, loadInventoryOffThread, startOffThreadLoad } from '../../../src/inventory/offthread.js';
 import { filesHashOf, machineContent, machineContentHashOf, seedFilesHashes } from '../../../src/boot/content.js';
 import { planBoot, type BootTargetPlan } from '../../../src/boot/plan.js';
 import { ProfileError } from '../../../src/errors.js';
@@ -128,4 +128,21 @@ describe('profile loading on a worker thread', () => {
     // Without the key (or with another) the files differ: rendered, never the seed.
     expect(machineContentHashOf(plan(0), inv, { baseUrl: ctx.baseUrl, server: ctx.server })).toBe(filesHashOf(inv, { baseUrl: ctx.baseUrl, server: ctx.server }, inv.machines[0]!));
   });
+
+  it.runIf(process.platform === 'linux')('runs a reload\'s load at a lower priority (the thread\'s own nice value), the start\'s at the process\'s', async () => {
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value.
+    const nices = () => readdirSync('/proc/self/task').map((t) => {
+      try { return Number(readFileSync(`/proc/self/task/${t}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[16]); } catch { return NaN; }
+    });
+    const before = nices().filter((n) => n === LOADER_NICE).length;
+    const reload = startOffThreadLoad(PROFILES, undefined, { nice: LOADER_NICE });
+    await reload.inventory;
+    expect(nices().filter((n) => n === LOADER_NICE).length).toBe(before + 1);
+    reload.close();
+    const start = startOffThreadLoad(PROFILES);
+    await start.inventory;
+    expect(nices().filter((n) => n === LOADER_NICE).length).toBeLessThanOrEqual(before + 1); // the closed one may linger a moment
+    start.close();
+  });
 });
+
