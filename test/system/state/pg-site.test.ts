@@ -207,8 +207,11 @@ describeSystem('two rolecast servers on one PostgreSQL', hasPostgres ? ['qemu-sy
     expect(lines, vm.logPath).toContain(`rolecast: stage cmdline url=http://${servers.b.ip}:8080 mac=${W106.mac} host=${W106.host} role=lb action=boot`);
     expect(lines, vm.logPath).toContain(`rolecast: booted role=lb host=${W106.host} hostname=${W106.host}`);
     expect(lines, vm.logPath).toContain('rolecast: phone-home booted ok');
-    const events = await sql<{ stage: string; server: string }>('SELECT stage, server FROM events WHERE mac = $1 AND at >= $2 ORDER BY id', [W106.mac, since]);
-    expect(events.map((e) => e.stage)).toEqual(expect.arrayContaining(['dhcp-ack', 'http-script', 'http-rootfs', 'booted']));
+    // The phone-home is answered before its event is in the table (events are written behind the
+    // answers, batched): wait for it rather than read once.
+    const stages = async () => (await sql<{ stage: string; server: string }>('SELECT stage, server FROM events WHERE mac = $1 AND at >= $2 ORDER BY id', [W106.mac, since])).map((e) => e.stage);
+    await waitFor(async () => (await stages()).includes('booted'), 10_000, 100).catch(() => undefined);
+    expect(await stages()).toEqual(expect.arrayContaining(['dhcp-ack', 'http-script', 'http-rootfs', 'booted']));
     await start(servers.a);
   }, 300_000);
 
