@@ -29,7 +29,6 @@ export function networkOf(inv: Inventory, ip: string): Network | undefined {
   return undefined;
 }
 
-
 export function reservation(inv: Inventory, mac: string): Address | undefined {
   const m = inv.byMac.get(mac);
   return m ? { ip: m.ip, network: networkOf(inv, m.ip), host: m.host, reserved: true } : undefined;
