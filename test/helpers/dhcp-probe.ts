@@ -2,7 +2,10 @@
  * A scriptable DHCP client for what udhcpc/dhclient cannot do: many MACs at once, raw DORA steps,
  * collecting every OFFER (proxyDHCP next to another server). Run inside a client namespace:
  *   node --import tsx test/helpers/dhcp-probe.ts burst N | offers | repeat N
- * (repeat: one DISCOVER per MAC, sent again with the same xid 1 s later, as a client whose OFFER was late.)
+ * (repeat: one DISCOVER per MAC, sent again with the same xid 1 s later, as a client whose OFFER was late.
+ * overrun: the first MAC's DISCOVER, sent again 300 ms later with the same xid, followed at once by one
+ * DISCOVER from each other MAC: fresh answers that overrun the server's retransmission cache while the
+ * retransmission's answer may still be waiting to leave.)
  * It prints one JSON line per event on stdout.
  */
 import { createSocket } from 'node:dgram';
@@ -38,7 +41,14 @@ async function main(): Promise<void> {
     // proxyDHCP (PXE spec §2.2.5): after the address, ask the proxy on 4011 for the boot file.
     if (mode === 'offers' && type === 2 && server && p.yiaddr === '0.0.0.0') sock.send(request(mac, 3, [[54, server]], p.xid), 4011, [...server].join('.'));
   });
-  if (mode === 'repeat') {
+  if (mode === 'overrun') {
+    const first = request(macs[0]!, 1, [], 0x0f0f0f0f);
+    sock.send(first, 67, target);
+    setTimeout(() => {
+      sock.send(first, 67, target);
+      for (const mac of macs.slice(1)) sock.send(request(mac, 1), 67, target);
+    }, 300);
+  } else if (mode === 'repeat') {
     const xids = macs.map((_, i) => 0x5eed0000 + i);
     macs.forEach((mac, i) => sock.send(request(mac, 1, [], xids[i]), 67, target));
     setTimeout(() => macs.forEach((mac, i) => sock.send(request(mac, 1, [], xids[i]), 67, target)), 1000);
