@@ -15,9 +15,12 @@
 // system apart. BENCH_DHCP_SERVERS=rolecast,dnsmasq picks servers (rolecast-main: DHCP on the main thread); BENCH_DHCP_PERF=DIR records `perf record -g`
 // of each flat-out run (node gets --perf-basic-prof so JIT frames have names; `perf report -i FILE`).
 // BENCH_DHCP_THREADS=1 prints each server's CPU per exchange by thread name (main, DHCP thread, V8 and libuv helpers).
+// The client's (perfdhcp's) CPU per exchange is measured too, and the ceiling it puts on any server on this box
+// (cores / client CPU per exchange). BENCH_DHCP_PIN=1 adds a flat-out run per server with perfdhcp on core 0 and the
+// server on core 1 (taskset), printed as a line of its own beside the default (unpinned) one.
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeProfiles } from './bench-profiles.mjs';
@@ -38,6 +41,8 @@ const procs = [];
 const median = (a) => { const s = a.filter((x) => Number.isFinite(x)).sort((x, y) => x - y); return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN; };
 const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN; };
 const THREADS = process.env.BENCH_DHCP_THREADS === '1';
+const PIN = process.env.BENCH_DHCP_PIN === '1';
+const CORES = availableParallelism();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** OFFER latencies (ms) from perfdhcp -x t: "sent / received: 000001.300141 / 000001.305521" lines. */
@@ -56,18 +61,36 @@ function slowOffers(delays) {
   return `${slow.length} over 5 ms, by second of the run: ${[...bins].sort((a, b) => a[0] - b[0]).map(([t, n]) => `${t}s ${n}`).join(', ')}`;
 }
 
-function perfdhcp(macFile, rate, seconds, timestamps) {
-  const r = spawnSync('ip', ['netns', 'exec', C, 'perfdhcp', '-4', '-r', String(rate), '-p', String(seconds), '-M', macFile,
-    ...(timestamps ? ['-x', 't'] : []), '-o', `60,${Buffer.from('PXEClient:Arch:00000:UNDI:002001').toString('hex')}`, '10.0.0.1'],
-  { encoding: 'utf8', timeout: (seconds + 30) * 1000, maxBuffer: 256 * 2 ** 20 });
+/** Box-wide CPU seconds from /proc/stat (all cores): busy and total, to see how much of the box a run used. */
+function boxCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0) / TICKS;
+  return { busy: total - (f[3] + f[4]) / TICKS, total };
+}
+
+/**
+ * perfdhcp in the client namespace. Its own CPU (user + system, both its threads) comes from the shell that
+ * waits for it (`times`: the children's CPU), so the client's cost per exchange is measured beside the
+ * server's in the same run. `pin`: a CPU list for taskset (the client on one core, the server on the other).
+ */
+function perfdhcp(macFile, rate, seconds, timestamps, pin) {
+  const args = ['-4', '-r', String(rate), '-p', String(seconds), '-M', macFile,
+    ...(timestamps ? ['-x', 't'] : []), '-o', `60,${Buffer.from('PXEClient:Arch:00000:UNDI:002001').toString('hex')}`, '10.0.0.1'];
+  const box0 = boxCpu();
+  const r = spawnSync('sh', ['-c', `${pin ? `taskset -c ${pin} ` : ''}ip netns exec "$0" perfdhcp "$@"; times >&2`, C, ...args],
+    { encoding: 'utf8', timeout: (seconds + 30) * 1000, maxBuffer: 256 * 2 ** 20 });
+  const box1 = boxCpu();
   const out = r.stdout + r.stderr;
   const drops = [...out.matchAll(/^drops: ([0-9]+)/gm)].map((m) => Number(m[1]));
   const timed = timestamps ? offerDelays(out) : [];
   const delays = timed.map((d) => d.ms);
+  // `times`: the shell's own user/system, then its children's (perfdhcp's), as "0m1.234s 0m0.567s".
+  const t = [...(r.stderr.trim().split('\n').pop() ?? '').matchAll(/([0-9]+)m([0-9.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
   return {
     slow: timed.length ? slowOffers(timed) : '',
     rate: Number(/Rate: ([0-9.]+) 4-way/.exec(out)?.[1] ?? 0), drops: drops.reduce((a, b) => a + b, 0),
     sent: Number(/sent packets: ([0-9]+)/.exec(out)?.[1] ?? 0), p50: pct(delays, 50), p99: pct(delays, 99),
+    clientCpu: t.length === 2 ? t[0] + t[1] : NaN, boxBusy: box1.busy - box0.busy, boxTotal: box1.total - box0.total,
   };
 }
 
@@ -274,6 +297,7 @@ try {
         if (stat1000) console.log(`    at 1000/s:\n${await pgReport(pgUrl, wal1000, Math.max(1, at1000.sent))}`);
         const c1 = cpuOf(p.pid);
         at1000.cpuUs = ((c1.all - c0.all) / Math.max(1, at1000.sent)) * 1e6;
+        at1000.clientUs = (at1000.clientCpu / Math.max(1, at1000.sent)) * 1e6;
         at1000.pgUs = server === 'rolecast-pg' ? ((pgCpu() - g0) / Math.max(1, at1000.sent)) * 1e6 : 0;
         const th1 = THREADS ? cpuByThread(p.pid) : {};
         const cpu0 = cpuOf(p.pid);
@@ -282,7 +306,7 @@ try {
         const perf = process.env.BENCH_DHCP_PERF && process.env.BENCH_DHCP_FLATOUT !== '0' ? spawn('perf', ['record', '-g', '-F', '2000', '-o', join(process.env.BENCH_DHCP_PERF, `${server}-${n}-${run}.data`),
           '-p', String(p.pid), '--', 'sleep', String(SECONDS)], { stdio: 'ignore' }) : undefined;
         // BENCH_DHCP_FLATOUT=0: the 1000/s run only (a profile of it alone).
-        const max = process.env.BENCH_DHCP_FLATOUT === '0' ? { rate: 0, drops: 0, sent: 0, p50: NaN, p99: NaN } : perfdhcp(join(dir, `macs-${n}`), 50000, SECONDS, false);
+        const max = process.env.BENCH_DHCP_FLATOUT === '0' ? { rate: 0, drops: 0, sent: 0, p50: NaN, p99: NaN, clientCpu: NaN, boxBusy: NaN, boxTotal: NaN } : perfdhcp(join(dir, `macs-${n}`), 50000, SECONDS, false);
         if (perf && perf.exitCode === null) await new Promise((r) => perf.once('close', r));
         // CPU per exchange: what one DORA costs the server, much less sensitive than the rate to the other
         // work on a shared machine (the rate also counts time the server spent waiting for a core).
@@ -292,13 +316,32 @@ try {
         max.cpuUs = per(cpu1.all - cpu0.all);
         max.userUs = per(cpu1.user - cpu0.user);
         max.sysUs = per(cpu1.sys - cpu0.sys);
+        // The client's side of the same exchanges (perfdhcp, both its threads), and how busy the whole box was.
+        max.clientUs = per(max.clientCpu);
+        max.boxUs = per(max.boxBusy);
+        max.boxShare = max.boxBusy / max.boxTotal;
+        // BENCH_DHCP_PIN=1: one more flat-out run with the client on core 0 and the server (every thread) on
+        // core 1, for every server alike: how the same pair does when neither takes the other's core.
+        let pinned;
+        if (PIN && process.env.BENCH_DHCP_FLATOUT !== '0') {
+          for (const q of processTree(p.pid)) spawnSync('taskset', ['-a', '-p', '-c', '1', String(q)], { stdio: 'ignore' });
+          const k0 = cpuOf(p.pid);
+          pinned = perfdhcp(join(dir, `macs-${n}`), 50000, SECONDS, false, '0');
+          const k1 = cpuOf(p.pid);
+          const perP = (x) => (x / Math.max(1, pinned.rate * SECONDS)) * 1e6;
+          pinned.cpuUs = perP(k1.all - k0.all);
+          pinned.clientUs = perP(pinned.clientCpu);
+          pinned.boxShare = pinned.boxBusy / pinned.boxTotal;
+        }
         // With the postgres backend the database works for each exchange too: counted beside it.
         max.pgUs = server === 'rolecast-pg' ? ((pgCpu() - pg0) / Math.max(1, max.rate * SECONDS)) * 1e6 : 0;
         const pgDetail = server === 'rolecast-pg' && process.env.BENCH_DHCP_PGSTAT !== '1000' ? await pgReport(pgUrl, wal0, Math.max(1, max.rate * SECONDS)) : '';
         stop(p);
         await new Promise((r) => (p.exitCode !== null ? r() : p.once('close', r)));
-        res[server].push({ at1000, max });
+        res[server].push({ at1000, max, pinned });
         console.log(`  ${n} machines, run ${run + 1}, ${server}: at 1000/s ${at1000.drops} drops of ${at1000.sent}, OFFER p50 ${at1000.p50.toFixed(2)} ms p99 ${at1000.p99.toFixed(2)} ms, ${at1000.cpuUs.toFixed(0)} µs CPU per exchange${at1000.pgUs ? ` + ${at1000.pgUs.toFixed(0)} µs in PostgreSQL` : ''}; flat out ${max.rate.toFixed(0)}/s, ${max.cpuUs.toFixed(0)} µs CPU per exchange (user ${max.userUs.toFixed(0)}, system ${max.sysUs.toFixed(0)})${max.pgUs ? ` + ${max.pgUs.toFixed(0)} µs in PostgreSQL` : ''}`);
+        console.log(`    client (perfdhcp) CPU per exchange: at 1000/s ${at1000.clientUs.toFixed(0)} µs, flat out ${max.clientUs.toFixed(0)} µs; box busy flat out ${(max.boxShare * 100).toFixed(0)}% of ${CORES} cores, ${max.boxUs.toFixed(0)} µs per exchange in all`);
+        if (pinned) console.log(`    pinned (client core 0, server core 1): flat out ${pinned.rate.toFixed(0)}/s, server ${pinned.cpuUs.toFixed(0)} µs, client ${pinned.clientUs.toFixed(0)} µs CPU per exchange, box busy ${(pinned.boxShare * 100).toFixed(0)}%`);
         if (pgDetail) console.log(pgDetail);
         if (THREADS) console.log(`    OFFERs at 1000/s: ${at1000.slow}`);
         if (settled.ms > 600) console.log(`    (idle after ${settled.ms} ms and ${settled.cpuMs.toFixed(0)} ms CPU of start-up work)`);
@@ -314,6 +357,22 @@ try {
     if (line) {
       lines.push(line);
       console.log(line);
+      // The client's ceiling on this box: perfdhcp's own CPU per exchange (medians over both servers' runs)
+      // bounds any server's rate at CORES / client µs, even one that cost nothing.
+      const client = median([...res.rolecast, ...res.dnsmasq].map((r) => r.max.clientUs));
+      const ceiling = (CORES * 1e6) / client;
+      const bound = `${n} machines: client (perfdhcp) CPU per exchange flat out ${client.toFixed(0)} µs (rolecast runs ${m('rolecast', (r) => r.max.clientUs).toFixed(0)}, dnsmasq runs ${m('dnsmasq', (r) => r.max.clientUs).toFixed(0)}), `
+        + `box busy ${(m('rolecast', (r) => r.max.boxShare) * 100).toFixed(0)}% / ${(m('dnsmasq', (r) => r.max.boxShare) * 100).toFixed(0)}% of ${CORES} cores: `
+        + `ceiling ${CORES} cores / ${client.toFixed(0)} µs = ${ceiling.toFixed(0)}/s for a server costing 0 µs, ${(ceiling / m('dnsmasq', (r) => r.max.rate)).toFixed(2)}x dnsmasq's rate at best; `
+        + `with rolecast's ${m('rolecast', (r) => r.max.cpuUs).toFixed(0)} µs: ${((CORES * 1e6) / (client + m('rolecast', (r) => r.max.cpuUs))).toFixed(0)}/s, with dnsmasq's ${m('dnsmasq', (r) => r.max.cpuUs).toFixed(0)} µs: ${((CORES * 1e6) / (client + m('dnsmasq', (r) => r.max.cpuUs))).toFixed(0)}/s`;
+      lines.push(bound);
+      console.log(bound);
+      if (PIN) {
+        const pin = `${n} machines, pinned (client core 0, server core 1; median of ${RUNS}): flat out rolecast ${m('rolecast', (r) => r.pinned.rate).toFixed(0)}/s vs dnsmasq ${m('dnsmasq', (r) => r.pinned.rate).toFixed(0)}/s = ${(m('rolecast', (r) => r.pinned.rate) / m('dnsmasq', (r) => r.pinned.rate)).toFixed(2)}x; `
+          + `server CPU per exchange ${m('rolecast', (r) => r.pinned.cpuUs).toFixed(0)} / ${m('dnsmasq', (r) => r.pinned.cpuUs).toFixed(0)} µs, client ${m('rolecast', (r) => r.pinned.clientUs).toFixed(0)} / ${m('dnsmasq', (r) => r.pinned.clientUs).toFixed(0)} µs`;
+        lines.push(pin);
+        console.log(pin);
+      }
     }
     if (res['rolecast-main'] && res.rolecast) {
       const mainLine = `${n} machines (median of ${RUNS}): DHCP on its own thread ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s vs main thread ${m('rolecast-main', (r) => r.max.rate).toFixed(0)}/s flat out; `
