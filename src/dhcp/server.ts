@@ -54,6 +54,11 @@ export interface DhcpServerOptions {
   metrics: DhcpMetricsSink;
   /** 0: decide every retransmission again. */
   repeatWindowMs?: number;
+  /**
+   * Opens the sockets instead of node:dgram or the batched addon (a harness that moves the bytes itself). Its
+   * sendBytes must copy the bytes at once, as the batched socket does (they are a view of the repeat cache).
+   */
+  openSocket?: (address: string, port: number, onDatagram: OnDatagram, label: string) => Promise<DhcpSocket>;
 }
 
 export interface DhcpServer {
@@ -102,6 +107,7 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
   /** The batched sockets copy a reply's bytes into their send buffer when asked to send it; node:dgram does not. */
   const copyOnSend = !('binding' in io) || config.replyDelayMs > 0;
   const open = (address: string, port: number, onDatagram: OnDatagram, label: string): Promise<DhcpSocket> => {
+    if (o.openSocket) return o.openSocket(address, port, onDatagram, label);
     if (!('binding' in io)) return dgramSocket(address, port, onDatagram, logger, label);
     const truncated = (from: Peer, length: number) => { dhcpMetrics.dropped('malformed'); logger.debug({ from: from.address, length }, 'dhcp packet dropped: longer than the receive slot'); };
     return Promise.resolve(BatchSocket.open(io.binding, address, port, RECV_BUFFER, outbox, logger, onDatagram, truncated));
