@@ -46,6 +46,13 @@ export class FileLeaseStore implements LeaseStore {
   private readonly renewals = new Map<string, LeaseRecord>();
   /** Writes the renewals RENEWAL_WRITE_MS after the first of them (sooner with any record that must sync). */
   private renewalTimer: NodeJS.Timeout | undefined;
+  /**
+   * The renewal timer fired (or the store closes): the writer writes the renewals even with no record that
+   * must sync. Otherwise renewals only ride along with such a record: under steady renewals, a writer that
+   * looped while any renewal was waiting never stopped, and wrote and fdatasync'd back to back (813 syncs
+   * for 40,000 exchanges of 10 machines in scripts/bench-dhcp-path.mjs, instead of one a second).
+   */
+  private renewalsDue = false;
   /** MAC → address of its bound lease as last fdatasync'd: a reserved renewal of it need not wait for a sync. */
   private readonly synced = new Map<string, string>();
   private flushing: Promise<void> | undefined;
@@ -143,6 +150,7 @@ export class FileLeaseStore implements LeaseStore {
       // the initramfs) cost a sync a renewal, on the DHCP thread's thread pool, for an expiry a crash may lose anyway.
       this.renewalTimer ??= setTimeout(() => {
         this.renewalTimer = undefined;
+        this.renewalsDue = true;
         if (this.renewals.size) this.flushing ??= this.flush();
       }, RENEWAL_WRITE_MS);
       return true;
@@ -173,9 +181,10 @@ export class FileLeaseStore implements LeaseStore {
   /** The only writer: appends, syncs and compacts one at a time, so nothing races the file handle. */
   private async flush(): Promise<void> {
     for (;;) {
-      while (this.pending.length || this.renewals.size) {
+      while (this.pending.length || (this.renewalsDue && this.renewals.size)) {
         const batch = [...this.pending.splice(0), ...this.renewals.values()];
         this.renewals.clear();
+        this.renewalsDue = false;
         const waiters = this.waiters.splice(0);
         try {
           await this.fh.write(batch.map((r) => `${JSON.stringify(r)}\n`).join(''));
@@ -245,8 +254,11 @@ export class FileLeaseStore implements LeaseStore {
   async close(): Promise<void> {
     clearTimeout(this.renewalTimer);
     this.renewalTimer = undefined;
-    if (this.renewals.size) this.flushing ??= this.flush();
     await this.flushing;
+    if (this.renewals.size) {
+      this.renewalsDue = true;
+      await (this.flushing ??= this.flush());
+    }
     await this.fh.close();
   }
 }

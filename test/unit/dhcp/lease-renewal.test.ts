@@ -82,6 +82,28 @@ describe('reserved lease renewals', () => {
     await s.close();
   });
 
+  it('steady renewals are written once a RENEWAL_WRITE_MS, not back to back (and each within it)', async () => {
+    const { d, s } = await open();
+    await s.commit(bound(3600), { reserved: true });
+    // Renewals one after another for 1.6 s (a DHCP load test's known machines): the writer used to loop
+    // while any renewal waited, writing and syncing one batch after another for as long as they kept coming.
+    const t0 = Date.now();
+    let last = bound(3600);
+    let written = 0;
+    const lines = () => readFileSync(join(d, 'leases.jsonl'), 'utf8').trim().split('\n').length;
+    for (let i = 0; Date.now() - t0 < 1600; i++) {
+      last = bound(3601 + i);
+      expect(await s.commit(last, { reserved: true })).toBe(true);
+      await new Promise((r) => setImmediate(r));
+      if (!written && i % 16 === 0 && lines() > 1) written = Date.now() - t0;
+    }
+    expect(lines()).toBeLessThanOrEqual(3); // the grant, then one batch of renewals a second
+    expect(written).toBeGreaterThan(900); // the first batch when the timer fires...
+    expect(written).toBeLessThan(1500); // ...about RENEWAL_WRITE_MS after the first renewal
+    await s.close(); // the renewals still waiting are written at close
+    expect(onDisk(d, last)).toBe(true);
+  });
+
   it('a renewal right after a new grant is written after it', async () => {
     const { d, s } = await open();
     await s.commit(bound(3600), { reserved: true });
