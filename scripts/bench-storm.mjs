@@ -55,27 +55,44 @@ let unfair = 0;
 // and clients split a saturated box evenly, as a server and its clients on different machines would not
 // take each other's cores, and within each group nice values count (rolecast's DHCP thread).
 const CG = '/sys/fs/cgroup/cpu';
+// The same groups under cpuacct (cgroup v1 mounts it apart here), to count each group's CPU: the kernel's
+// network work done in a task's context (a sender's transmit running its clients' receive and their ACKs)
+// is charged to that task, so the servers' own figure alone does not compare two servers.
+const ACCT = '/sys/fs/cgroup/cpuacct';
 const groups = {};
+const acct = {};
 function makeGroups() {
   for (const [name, shares] of [['server', 1024], ['clients', 1024], ['harness', 10240]]) {
     const g = join(CG, `${TAG}-${name}`);
     try { mkdirSync(g); writeFileSync(join(g, 'cpu.shares'), String(shares)); groups[name] = g; } catch { /* no cpu controller: say so below */ }
+    const a = join(ACCT, `${TAG}-${name}`);
+    try { mkdirSync(a); acct[name] = a; } catch { /* no cpuacct: group CPU not reported */ }
   }
   if (groups.harness) writeFileSync(join(groups.harness, 'cgroup.procs'), String(process.pid));
+  if (acct.harness) writeFileSync(join(acct.harness, 'cgroup.procs'), String(process.pid));
   return Object.keys(groups).length === 3;
 }
 /** `pid` and (tree) its descendants now; what it starts later inherits the group. */
 function intoGroup(name, pid, tree = true) {
-  if (!groups[name] || !pid) return;
-  for (const p of tree ? processTree(pid) : [pid]) { try { writeFileSync(join(groups[name], 'cgroup.procs'), String(p)); } catch { /* gone */ } }
+  if (!pid) return;
+  for (const g of [groups[name], acct[name]]) {
+    if (!g) continue;
+    for (const p of tree ? processTree(pid) : [pid]) { try { writeFileSync(join(g, 'cgroup.procs'), String(p)); } catch { /* gone */ } }
+  }
+}
+/** CPU ms of a group's tasks so far (cpuacct.usage), or NaN without cpuacct. */
+function groupCpu(name) {
+  try { return Number(requireFs.readFileSync(join(acct[name], 'cpuacct.usage'), 'utf8')) / 1e6; } catch { return NaN; }
 }
 function removeGroups() {
-  try { writeFileSync(join(CG, 'cgroup.procs'), String(process.pid)); } catch { /* not moved */ }
+  for (const root of [CG, ACCT]) { try { writeFileSync(join(root, 'cgroup.procs'), String(process.pid)); } catch { /* not moved */ } }
   // Killed processes leave their group a moment later: wait for them (synchronously: this runs at exit too).
   const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (const [name, g] of Object.entries(groups)) {
-    for (let i = 0; i < 100; i++) {
-      try { requireFs.rmdirSync(g); delete groups[name]; break; } catch { Atomics.wait(pause, 0, 0, 50); }
+  for (const set of [groups, acct]) {
+    for (const [name, g] of Object.entries(set)) {
+      for (let i = 0; i < 100; i++) {
+        try { requireFs.rmdirSync(g); delete set[name]; break; } catch { Atomics.wait(pause, 0, 0, 50); }
+      }
     }
   }
 }
@@ -189,7 +206,7 @@ async function storm(idx, machines, delays) {
 const pct = (a, q) => { const s = a.filter(Number.isFinite).sort((x, y) => x - y); return s.length ? s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] : NaN; };
 const fmt = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
 
-function summary(title, lone, recs) {
+function summary(title, lone, recs, cost = {}) {
   const ok = recs.filter((r) => !r.failed);
   const starts = recs.map((r) => r.start).filter(Number.isFinite);
   const spread = (Math.max(...starts) - Math.min(...starts)) / 1000;
@@ -205,7 +222,7 @@ function summary(title, lone, recs) {
     const v = ok.map((r) => r.stages[s]);
     console.log(`  ${s.padEnd(7)} p50 ${fmt(pct(v, 0.5)).padStart(9)}  p99 ${fmt(pct(v, 0.99)).padStart(9)}  (lone ${fmt(lone.stages[s] ?? NaN)})`);
   }
-  return { ok: ok.length, spread, fair, p50: pct(ok.map((r) => r.stages.total), 0.5), p99: pct(ok.map((r) => r.stages.total), 0.99), lone: lone.stages.total };
+  return { ...cost, ok: ok.length, spread, fair, p50: pct(ok.map((r) => r.stages.total), 0.5), p99: pct(ok.map((r) => r.stages.total), 0.99), lone: lone.stages.total };
 }
 
 /**
@@ -267,6 +284,39 @@ function treeCpu(servers) {
   return ms;
 }
 
+/**
+ * The whole box's CPU so far (/proc/stat, ms): per-process figures (treeCpu) charge the kernel's network work
+ * (veth delivery, the bridge, the clients' receive path, ACKs) to whichever thread runs when it happens — a
+ * sender's thread inside sendfile(2) does much of its clients' receiving — so the box-wide busy time, with
+ * the same clients on both sides, is what tells the servers' real cost apart.
+ */
+function boxCpu() {
+  const f = requireFs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const tick = 10; // USER_HZ 100
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  // The kernel's softirq threads: network work deferred out of whoever raised it, charged to no group.
+  let ksoftirqd = 0;
+  for (const pid of requireFs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) > 200) continue; // kernel threads start early
+    try {
+      const st = requireFs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (st.includes('(ksoftirqd/')) { const x = st.split(') ')[1].split(' '); ksoftirqd += (Number(x[11]) + Number(x[12])) * tick; }
+    } catch { /* gone */ }
+  }
+  return { user: (user + nice) * tick, system: system * tick, irq: irq * tick, softirq: softirq * tick, idle: (idle + iowait) * tick, steal: steal * tick,
+    ksoftirqd, servers: groupCpu('server'), clients: groupCpu('clients') };
+}
+function boxCpuDelta(a, b, n) {
+  const d = Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]));
+  const busy = d.user + d.system + d.irq + d.softirq;
+  const per = (v) => (n && Number.isFinite(v) ? (v / n).toFixed(0) : '-');
+  // The storm's network cost: the servers' group, the clients' group and ksoftirqd (everything else on
+  // the box is other work: the harness, other processes).
+  const storm = d.servers + d.clients + d.ksoftirqd;
+  return { busy, storm, text: `box CPU ${(busy / 1000).toFixed(1)} s busy, ${per(busy)} ms per booted machine (user ${per(d.user)}, system ${per(d.system)}, softirq ${per(d.softirq + d.irq)}; idle ${(d.idle / 1000).toFixed(1)} s, steal ${(d.steal / 1000).toFixed(1)} s); `
+    + `per machine: server group ${per(d.servers)}, client group ${per(d.clients)}, ksoftirqd ${per(d.ksoftirqd)}, sum ${per(storm)}, rest of the box ${per(busy - storm)} ms` };
+}
+
 async function runServer(name, start, machines) {
   const servers = await start();
   for (const p of servers) intoGroup('server', p.pid);
@@ -288,20 +338,34 @@ async function runServer(name, start, machines) {
     const dump = process.env.BENCH_STORM_PCAP
       ? inNs(SNS, 'tcpdump', ['-i', 'br0', '-n', '-U', '-s', '400', '-w', join(resolve(process.env.BENCH_STORM_PCAP), `${name.replace(/\W+/g, '-')}-${Date.now()}.pcap`), 'udp port 67 or udp port 68'], { stdio: 'ignore' })
       : undefined;
-    if (dump) await sleep(500);
+    // BENCH_STORM_PERF=DIR: a box-wide `perf record -a -g` through each storm (DIR/<server>-<time>.data);
+    // `perf report -i FILE --sort comm` says which processes and kernel threads the box's CPU went to.
+    const perf = process.env.BENCH_STORM_PERF
+      ? track(spawn('perf', ['record', '-a', '-g', '-F', '199', '-o', join(resolve(process.env.BENCH_STORM_PERF), `${name.replace(/\W+/g, '-')}-${Date.now()}.data`)], { stdio: 'ignore', detached: true }))
+      : undefined;
+    if (dump || perf) await sleep(500);
     const load = loadavg()[0];
     let peak = load;
     const loadTimer = setInterval(() => { peak = Math.max(peak, loadavg()[0]); }, 1000);
     const sampled = sampleThread(servers[0]?.pid);
     const cpu0 = treeCpu(servers);
+    const box0 = boxCpu();
     const recs = await storm(idx, machines, delays);
     const cpu = treeCpu(servers) - cpu0;
+    const box1 = boxCpu();
     clearInterval(loadTimer);
     sampled();
     if (dump) await stop(dump);
+    if (perf) {
+      const gone = new Promise((r) => perf.once('exit', r));
+      try { process.kill(perf.pid, 'SIGINT'); } catch { /* gone */ }
+      await Promise.race([gone, sleep(30_000)]);
+      await stop(perf);
+    }
     const booted = recs.filter((r) => !r.failed).length;
+    const box = boxCpuDelta(box0, box1, booted);
     return summary(`${name} (load ${load.toFixed(1)} → peak ${peak.toFixed(1)} → ${loadavg()[0].toFixed(1)}, clients set up in ${(recs.phases.setup / 1000).toFixed(1)} s, gone in ${(recs.phases.go / 1000).toFixed(1)} s, storm ${(recs.phases.storm / 1000).toFixed(1)} s from the first go to the last exit; `
-      + `server CPU ${(cpu / 1000).toFixed(1)} s, ${booted ? (cpu / booted).toFixed(0) : '-'} ms per booted machine)`, lone, recs);
+      + `server CPU ${(cpu / 1000).toFixed(1)} s, ${booted ? (cpu / booted).toFixed(0) : '-'} ms per booted machine; ${box.text})`, lone, recs, { cpu: booted ? cpu / booted : NaN, box: booted ? box.busy / booted : NaN, storm: booted ? box.storm / booted : NaN });
   } finally {
     for (const p of servers) await stop(p);
   }
@@ -399,8 +463,16 @@ http { access_log off; sendfile on; tcp_nopush on; default_type application/octe
     if (rc && peer) {
       console.log(`storm: rolecast ${rc.ok}/${machines.length}, p99 ${fmt(rc.p99)}, p99 / lone boot ${(rc.p99 / rc.lone).toFixed(2)} (target <= 2); `
         + `dnsmasq+nginx ${peer.ok}/${machines.length}, p99 ${fmt(peer.p99)}, p99 / lone boot ${(peer.p99 / peer.lone).toFixed(2)}; `
-        + `rolecast/peer p99 time ${(rc.p99 / peer.p99).toFixed(2)}, p50 ${(rc.p50 / peer.p50).toFixed(2)} (< 1: rolecast faster)${rc.fair && peer.fair ? '' : ' [UNFAIR: a spread exceeded]'}`);
+        + `rolecast/peer p99 time ${(rc.p99 / peer.p99).toFixed(2)}, p50 ${(rc.p50 / peer.p50).toFixed(2)} (< 1: rolecast faster); `
+        + `CPU per machine rolecast/peer: server ${(rc.cpu / peer.cpu).toFixed(2)}, box ${(rc.box / peer.box).toFixed(2)}, server + clients + ksoftirqd ${(rc.storm / peer.storm).toFixed(2)}${rc.fair && peer.fair ? '' : ' [UNFAIR: a spread exceeded]'}`);
     }
+  }
+  const both = results.filter((r) => r.rolecast && r['dnsmasq+nginx']);
+  if (both.length > 1) {
+    const med = (a) => { const v = a.filter(Number.isFinite).sort((x, y) => x - y); return v.length ? (v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : NaN; };
+    const ratios = (f) => both.map((r) => f(r.rolecast) / f(r['dnsmasq+nginx']));
+    const line = (label, f) => `${label} ${med(ratios(f)).toFixed(2)} (${ratios(f).map((x) => x.toFixed(2)).join(' / ')})`;
+    console.log(`\nmedian of ${both.length} runs, rolecast/peer: ${line('p99', (x) => x.p99)}; ${line('p50', (x) => x.p50)}; ${line('server CPU per machine', (x) => x.cpu)}; ${line('box CPU per machine', (x) => x.box)}; ${line('server + clients + ksoftirqd CPU per machine', (x) => x.storm)}`);
   }
   if (unfair) {
     console.log(`${unfair} storm(s) started over more than ${SPREAD_S} s: their figures are not the asked storm`);
