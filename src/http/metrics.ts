@@ -18,8 +18,10 @@ export interface MetricsDeps {
 export function registerMetrics(app: FastifyInstance, deps: MetricsDeps): void {
   setServingState({ inventory: deps.getInventory, leases: () => deps.leases, sendfile: deps.sendfile });
   deps.events.subscribe((e) => bootEvent(e.stage));
-  app.addHook('onResponse', async (req, reply) => {
+  // A callback hook, not an async one: fastify then makes no promise per response for it.
+  app.addHook('onResponse', (req, reply, done) => {
     httpMetrics.response(req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000, Number(reply.getHeader('content-length') ?? 0));
+    done();
   });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
 }

@@ -107,9 +107,12 @@ export function sessionOf(sessions: Sessions, req: FastifyRequest, formCsrf?: st
  * like a bearer token of that level. A request with a bearer header is judged on the header alone.
  */
 export function registerSessionHook(app: FastifyInstance, sessions: Sessions): void {
-  app.addHook('onRequest', async (req) => {
-    if (req.headers.authorization || !req.headers.cookie) return;
-    const s = sessionOf(sessions, req);
-    if (s) req.sessionLevel = s.level;
+  // A callback hook, not an async one: fastify then makes no promise per request for it.
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (!req.headers.authorization && req.headers.cookie) {
+      const s = sessionOf(sessions, req);
+      if (s) req.sessionLevel = s.level;
+    }
+    done();
   });
 }
