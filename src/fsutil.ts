@@ -1,8 +1,8 @@
 /** File helpers shared by the profile editor, the image builders and the data directory. */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readlinkSync, realpathSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { copyFile, open, readlink, realpath, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { copyFile, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 
 /**
  * Replace `path` so a reader (or a crash) sees the old file or the new one, never half of one: `fill`
@@ -56,10 +56,28 @@ export function singleFlight<T>(lookup: (key: string) => Promise<T>): (key: stri
   };
 }
 
-/** stat(2), readlink(2) and realpath(3) shared by concurrent callers (see singleFlight); results are read-only. */
-export const statShared: (path: string) => Promise<Stats> = singleFlight((p) => stat(p));
-export const readlinkShared: (path: string) => Promise<string> = singleFlight((p) => readlink(p));
-export const realpathShared: (path: string) => Promise<string> = singleFlight((p) => realpath(p));
+/** A synchronous lookup as a promise (settled at once): the serving paths' callers stay as they are. */
+function onThisThread<T>(lookup: (path: string) => T): (path: string) => Promise<T> {
+  return (path) => {
+    try {
+      return Promise.resolve(lookup(path));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  };
+}
+
+/**
+ * stat(2), readlink(2) and realpath(3) of the serving paths (images, loaders, their directories), made on
+ * the calling thread, as nginx makes its stat and open calls: of a hot dentry they cost microseconds,
+ * while the thread pool's hand-off costs two cross-thread wake-ups, and on a saturated box (a boot storm)
+ * the woken pool thread took the core from the main thread, which then waited its turn again: the storm's
+ * CPU profile had these calls among the main thread's largest items. Every call asks the kernel (no cache):
+ * a file replaced between two calls is seen at once. Results are read-only.
+ */
+export const statShared: (path: string) => Promise<Stats> = onThisThread((p) => statSync(p));
+export const readlinkShared: (path: string) => Promise<string> = onThisThread((p) => readlinkSync(p));
+export const realpathShared: (path: string) => Promise<string> = onThisThread((p) => realpathSync.native(p));
 
 /** Which version of a file a response was planned from: its inode, size and modification time. */
 export interface FileIdentity { ino: number; size: number; mtimeMs: number }

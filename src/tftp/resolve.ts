@@ -63,7 +63,7 @@ function within(dir: string, p: string): boolean {
   return p === dir || p.startsWith(dir + sep);
 }
 
-/** A storm's clients all ask for the same loader: concurrent lookups of a path share one (src/fsutil.ts singleFlight). */
+/** The loader's realpath and stat, on this thread (src/fsutil.ts statShared: a storm asks for the same hot file). */
 async function confined(realRoot: string, rel: string): Promise<{ absPath: string; size: number; version: FileIdentity } | undefined> {
   try {
     const real = await realpathShared(join(realRoot, rel));
