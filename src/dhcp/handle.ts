@@ -52,7 +52,14 @@ export interface DhcpAnswer {
   log: { level: 'debug' | 'info' | 'warn'; msg: string; fields?: Record<string, unknown> };
 }
 
-const iso = (now: number, ms: number) => new Date(now + ms).toISOString();
+let isoAt = NaN;
+let isoText = '';
+/** now + ms as ISO 8601, the last one kept: under load every request of a millisecond asks for the same. */
+function iso(now: number, ms: number): string {
+  const t = now + ms;
+  if (t !== isoAt) { isoText = new Date(t).toISOString(); isoAt = t; }
+  return isoText;
+}
 
 function drop(mac: string, msg: string, fields?: Record<string, unknown>): DhcpAnswer {
   return { mac, events: [], log: { level: 'debug', msg, ...(fields ? { fields } : {}) } };
@@ -68,10 +75,10 @@ export function handleDhcp(req: DhcpPacket, ctx: DhcpContext): DhcpAnswer {
   if (req.giaddr !== '0.0.0.0' && !networkOf(ctx.inv, req.giaddr)) return drop(mac, 'dhcp: relayed from a network we do not serve', { giaddr: req.giaddr });
   const facts = factsOf(req, mac, ctx.config.mode === 'proxy' ? 'proxydhcp' : 'dhcp');
   const plan = planOf(facts, ctx.inv, ctx.baseUrl);
-  const host = ctx.inv.byMac.get(mac)?.host;
-  const base = { mac, ...(host ? { host } : {}), type: MSG_NAME[type] ?? String(type) };
-  const answer = ctx.config.mode === 'proxy' ? proxied(req, type, facts, plan, ctx) : authoritative(req, type, facts, plan, ctx, host);
-  return { ...base, ...answer };
+  const host = ctx.inv.byMac.get(mac)?.host || undefined;
+  const a = ctx.config.mode === 'proxy' ? proxied(req, type, facts, plan, ctx) : authoritative(req, type, facts, plan, ctx, host);
+  // One shape for every answer (absent parts undefined): the listener reads each answer's fields on the hot path.
+  return { mac, host, type: MSG_NAME[type] ?? String(type), reply: a.reply, lease: a.lease, events: a.events, log: a.log };
 }
 
 type Partial = Omit<DhcpAnswer, 'mac' | 'host' | 'type'>;

@@ -21,8 +21,8 @@ import { decodeDhcp, encodeDhcp, macOf, type DhcpPacket } from './packet.js';
 import { BatchSocket, Outbox, type DhcpSocket, type OnDatagram, type Peer } from './batch-socket.js';
 import { dhcpIo } from '../native/dhcpio.js';
 import { OPT } from './options.js';
-import { handleDhcp } from './handle.js';
-import { replyDestination } from './destination.js';
+import { handleDhcp, type AnswerEvent } from './handle.js';
+import { replyDestination, type DestinationInput } from './destination.js';
 import { unicastReplies, type UnicastReplies } from './unicast.js';
 import { networkOf } from './allocate.js';
 import { intToIp, ipToInt } from '../inventory/ip.js';
@@ -99,6 +99,16 @@ function dgramSocket(address: string, port: number, onDatagram: OnDatagram, logg
   });
 }
 
+type BootEventInput = Parameters<EventSink['emit']>[0];
+
+/** A boot event of the answer's machine: keys in the order the journal has always had (mac, host, stage, address, detail). */
+function eventOf(mac: string, host: string | undefined, e: AnswerEvent): BootEventInput {
+  const ev: BootEventInput = host ? { mac, host, stage: e.stage } : { mac, stage: e.stage };
+  if (e.address !== undefined) ev.address = e.address;
+  if (e.detail !== undefined) ev.detail = e.detail;
+  return ev;
+}
+
 export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer> {
   const { config, logger, metrics: dhcpMetrics } = o;
   const repeats = new RepeatedAnswers(o.repeatWindowMs ?? REPEAT_WINDOW_MS);
@@ -123,19 +133,21 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
 
   /** Sends a reply (a packet, or the bytes of one made before) to where RFC 2131 §4.1 says for this request. */
   function send(sock: DhcpSocket, reply: Reply, req: DhcpPacket, from: Peer, viaProxyPort: boolean): void {
-    const input = {
-      req, yiaddr: reply.yiaddr, replyType: reply.type, viaProxyPort, source: from,
+    if (config.replyDelayMs > 0) setTimeout(() => sendNow(sock, reply, req, from, viaProxyPort), config.replyDelayMs);
+    else sendNow(sock, reply, req, from, viaProxyPort);
+  }
+
+  function sendNow(sock: DhcpSocket, reply: Reply, req: DhcpPacket, from: Peer, viaProxyPort: boolean): void {
+    const input: DestinationInput = {
+      req, yiaddr: reply.yiaddr, replyType: reply.type, viaProxyPort, source: from, unicastSubnet: unicast.subnet(),
       boundToOwnAddress: out !== undefined, directedBroadcast: out ? '255.255.255.255' : directedBroadcast(),
     };
-    const go = () => {
-      let to = replyDestination({ ...input, unicastSubnet: unicast.subnet() });
-      // The ARP entry first (the client cannot answer ARP for yiaddr yet); if it cannot be added, broadcast.
-      if (to.neighbour && !unicast.install(to.neighbour.ip, to.neighbour.mac)) to = replyDestination(input);
-      const via = to.viaOwnAddress && out ? out : sock;
-      if ('bytes' in reply) via.sendBytes(reply.bytes, to.port, to.address);
-      else via.sendReply(reply.packet, reply.order, to.port, to.address);
-    };
-    if (config.replyDelayMs > 0) setTimeout(go, config.replyDelayMs); else go();
+    let to = replyDestination(input);
+    // The ARP entry first (the client cannot answer ARP for yiaddr yet); if it cannot be added, broadcast.
+    if (to.neighbour && !unicast.install(to.neighbour.ip, to.neighbour.mac)) { input.unicastSubnet = undefined; to = replyDestination(input); }
+    const via = to.viaOwnAddress && out ? out : sock;
+    if ('bytes' in reply) via.sendBytes(reply.bytes, to.port, to.address);
+    else via.sendReply(reply.packet, reply.order, to.port, to.address);
   }
 
   async function handle(msg: Buffer, from: Peer, sock: DhcpSocket, viaProxyPort: boolean): Promise<void> {
@@ -161,7 +173,7 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     if (answer.lease) {
       // Durable before the reply leaves. A shared store may refuse a grant another server made first.
       const { network, reserved } = answer.lease;
-      const ok = await o.leases.commit(answer.lease.record, { ...(network !== undefined ? { network } : {}), ...(reserved ? { reserved } : {}) });
+      const ok = await o.leases.commit(answer.lease.record, { network, reserved });
       if (!ok) {
         logger.debug({ mac: answer.mac, ip: answer.lease.record.ip }, 'dhcp: address taken meanwhile; no reply (the client retries)');
         o.events.emit({ mac: answer.mac, stage: 'dhcp-ignore', ...(answer.host ? { host: answer.host } : {}), detail: `${answer.lease.record.ip} taken meanwhile` });
@@ -180,7 +192,7 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
     }
     const { level, msg: text, fields } = answer.log;
     if (logger.isLevelEnabled(level)) logger[level]({ mac: answer.mac, xid: req.xid.toString(16), type: answer.type, ...fields }, text);
-    for (const e of answer.events) o.events.emit({ mac: answer.mac, ...(answer.host ? { host: answer.host } : {}), ...e });
+    for (const e of answer.events) o.events.emit(eventOf(answer.mac, answer.host, e));
     if (type !== undefined && req.op === 1) dhcpMetrics.handled(since);
   }
 
