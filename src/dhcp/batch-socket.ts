@@ -111,8 +111,9 @@ export class BatchSocket implements DhcpSocket {
 
   sendReply(packet: DhcpPacket, order: number[] | undefined, port: number, address: string): void {
     if (this.closed) return;
-    const at = this.reserve(encodedSize(packet, order));
-    this.queue(at, encodeDhcpInto(packet, order, this.out, at), port, address);
+    const size = encodedSize(packet, order);
+    const at = this.reserve(size);
+    this.queue(at, encodeDhcpInto(packet, order, this.out, at, size), port, address);
   }
 
   sendBytes(bytes: Uint8Array, port: number, address: string): void {

@@ -28,9 +28,11 @@ export interface DhcpPacket {
 
 export type DecodedDhcp = { ok: true; packet: DhcpPacket } | { ok: false; reason: string };
 
-const ip = (b: Buffer, o: number) => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
+// Most requests carry 0.0.0.0 in three of the four address fields, and empty sname/file: no string made for them.
+const ip = (b: Buffer, o: number) => (b[o] === 0 && b[o + 1] === 0 && b[o + 2] === 0 && b[o + 3] === 0 ? '0.0.0.0' : `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`);
 
 function cstring(b: Buffer): string {
+  if (b.length === 0 || b[0] === 0) return '';
   const end = b.indexOf(0);
   return b.toString('latin1', 0, end < 0 ? b.length : end);
 }
@@ -47,17 +49,20 @@ function parseOptions(area: Buffer, into: Map<number, Buffer>): string | undefin
     if (i + 2 + len > area.length) return `option ${code} runs past the packet (length ${len})`;
     const data = area.subarray(i + 2, i + 2 + len);
     const prev = into.get(code);
-    into.set(code, prev ? Buffer.concat([prev, data]) : Buffer.from(data));
+    into.set(code, prev ? Buffer.concat([prev, data]) : data);
     i += 2 + len;
   }
   return undefined; // a missing END is tolerated: several PXE ROMs omit it
 }
 
-export function decodeDhcp(buf: Buffer): DecodedDhcp {
-  if (buf.length < 240) return { ok: false, reason: `too short for BOOTP + magic (${buf.length} bytes)` };
-  if (buf.readUInt32BE(236) !== MAGIC) return { ok: false, reason: 'no DHCP magic cookie' };
-  const hlen = buf[2]!;
+export function decodeDhcp(msg: Buffer): DecodedDhcp {
+  if (msg.length < 240) return { ok: false, reason: `too short for BOOTP + magic (${msg.length} bytes)` };
+  if (msg.readUInt32BE(236) !== MAGIC) return { ok: false, reason: 'no DHCP magic cookie' };
+  const hlen = msg[2]!;
   if (hlen > 16) return { ok: false, reason: `hardware address length ${hlen} > 16` };
+  // One copy of the whole packet, of which chaddr and every option value are views: `msg` may be a view of a
+  // receive buffer that the next datagrams overwrite (a copy per option cost an allocation each).
+  const buf = Buffer.from(msg);
   const options = new Map<number, Buffer>();
   const err = parseOptions(buf.subarray(240), options);
   if (err) return { ok: false, reason: err };
@@ -71,7 +76,7 @@ export function decodeDhcp(buf: Buffer): DecodedDhcp {
     ok: true,
     packet: {
       op: buf[0]!, htype: buf[1]!, hlen, hops: buf[3]!, xid: buf.readUInt32BE(4), secs: buf.readUInt16BE(8), flags: buf.readUInt16BE(10),
-      ciaddr: ip(buf, 12), yiaddr: ip(buf, 16), siaddr: ip(buf, 20), giaddr: ip(buf, 24), chaddr: Buffer.from(buf.subarray(28, 44)),
+      ciaddr: ip(buf, 12), yiaddr: ip(buf, 16), siaddr: ip(buf, 20), giaddr: ip(buf, 24), chaddr: buf.subarray(28, 44),
       sname: cstring(sname), file: cstring(file), options,
     },
   };
@@ -106,19 +111,20 @@ export function encodedSize(p: DhcpPacket, order?: number[]): number {
 }
 
 /**
- * Encode into `out` at `at` (encodedSize bytes, zeroed first: the buffer may be a reused send arena);
+ * Encode into `out` at `at` (encodedSize bytes, zeroed first: the buffer may be a reused send arena; `known`: that
+ * size, when the caller has it already);
  * returns the length. Options in the order given, long values split per RFC 3396; padded to 300 bytes.
  */
-export function encodeDhcpInto(p: DhcpPacket, order: number[] | undefined, out: Buffer, at0: number): number {
+export function encodeDhcpInto(p: DhcpPacket, order: number[] | undefined, out: Buffer, at0: number, known?: number): number {
   const codes = order ?? [...p.options.keys()];
-  const size = encodedSize(p, codes);
+  const size = known ?? encodedSize(p, codes);
   out.fill(0, at0, at0 + size);
   out[at0] = p.op; out[at0 + 1] = p.htype; out[at0 + 2] = p.hlen; out[at0 + 3] = p.hops;
   out.writeUInt32BE(p.xid >>> 0, at0 + 4); out.writeUInt16BE(p.secs, at0 + 8); out.writeUInt16BE(p.flags, at0 + 10);
   putIp(out, at0 + 12, p.ciaddr); putIp(out, at0 + 16, p.yiaddr); putIp(out, at0 + 20, p.siaddr); putIp(out, at0 + 24, p.giaddr);
   p.chaddr.copy(out, at0 + 28, 0, 16);
-  out.write(p.sname.slice(0, 63), at0 + 44, 'latin1');
-  out.write(p.file.slice(0, 127), at0 + 108, 'latin1');
+  if (p.sname) out.write(p.sname.slice(0, 63), at0 + 44, 'latin1');
+  if (p.file) out.write(p.file.slice(0, 127), at0 + 108, 'latin1');
   out.writeUInt32BE(MAGIC, at0 + 236);
   let at = at0 + 240;
   for (const code of codes) {
@@ -127,7 +133,9 @@ export function encodeDhcpInto(p: DhcpPacket, order: number[] | undefined, out: 
     for (let o = 0; o === 0 || o < v.length; o += 255) {
       const len = Math.min(255, v.length - o);
       out[at] = code; out[at + 1] = len;
-      v.copy(out, at + 2, o, o + len);
+      // Most values are a few bytes: a loop costs less than Buffer#copy's checks and native call.
+      if (len <= 32) for (let k = 0; k < len; k++) out[at + 2 + k] = v[o + k]!;
+      else v.copy(out, at + 2, o, o + len);
       at += 2 + len;
     }
   }

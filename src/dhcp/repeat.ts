@@ -183,7 +183,7 @@ export class RepeatedAnswers {
     const size = encodedSize(reply.packet, reply.order);
     // allocUnsafeSlow for a long one: not a slice of the shared pool, which a kept slice would hold whole.
     const own = size > SLOT ? Buffer.allocUnsafeSlow(size) : undefined;
-    encodeDhcpInto(reply.packet, reply.order, own ?? this.arena, own ? 0 : i * SLOT);
+    encodeDhcpInto(reply.packet, reply.order, own ?? this.arena, own ? 0 : i * SLOT, size);
     this.macHi[i] = hi;
     this.macLo[i] = lo;
     this.xids[i] = xid;
