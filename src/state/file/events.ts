@@ -67,7 +67,8 @@ export class FileEventLog implements EventLog {
 
   emit(event: Omit<BootEvent, 'at'> & { at?: string }): void {
     if (!event.mac) return;
-    const e: BootEvent = { ...event, at: event.at ?? this.now().toISOString() };
+    // An event stamped already (the DHCP thread's, decoded fresh for this call) is kept as it is: same keys, same line.
+    const e: BootEvent = event.at !== undefined ? event as BootEvent : { ...event, at: this.now().toISOString() };
     this.timelines.deliver(e);
     this.pending.push(`${JSON.stringify(e)}\n`);
     this.writing ??= this.write();

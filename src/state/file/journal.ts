@@ -83,18 +83,27 @@ export class SharedJournal {
   /** Append complete lines; resolves once written. */
   append(text: string): Promise<void> {
     return this.serial(async () => {
-      const own = new Map<string, number>();
-      for (const l of text.split('\n')) if (l) own.set(l, (own.get(l) ?? 0) + 1);
+      // This batch's lines, counted: needed only when someone else wrote or renamed the file meanwhile (to
+      // skip our own lines when reading theirs), so made only then; a batch of events is hundreds of lines.
+      let counted: Map<string, number> | undefined;
+      const ownLines = () => {
+        if (!counted) {
+          counted = new Map<string, number>();
+          for (const l of text.split('\n')) if (l) counted.set(l, (counted.get(l) ?? 0) + 1);
+        }
+        return counted;
+      };
       const expected = this.inp.ino === this.out.ino ? this.inp.offset + Buffer.byteLength(text) : -1;
       await this.out.fh.write(text);
       let path = await stat(this.file).catch(() => undefined);
       let again = false;
-      let lines = own;
+      let lines: Map<string, number> | undefined;
       while (path && path.ino !== this.out.ino) {
         // Renamed under us (another process compacted, or a rotation): the write went to the old file.
         // What its compactor did not carry over (written after its seal) goes again to the new one —
         // and again if that one was compacted away too meanwhile.
-        lines = await this.notCarried(this.out, lines);
+        const own = ownLines();
+        lines = await this.notCarried(this.out, lines ?? own);
         await this.reopenOut();
         again = true;
         if (!lines.size) break;
@@ -107,7 +116,7 @@ export class SharedJournal {
         return;
       }
       // Not following (a CLI that only appends): others' lines are not ours to read.
-      if (this.opts.follow !== false) await this.step(own);
+      if (this.opts.follow !== false) await this.step(ownLines());
     });
   }
 
