@@ -29,8 +29,8 @@ const dhcpDropBy = { malformed: dhcpDropped.labels('malformed'), not_request: dh
 export const dhcpMetrics = {
   request(type: number): void { (dhcpByType.get(type) ?? dhcpOther).inc(); },
   dropped(reason: keyof typeof dhcpDropBy): void { dhcpDropBy[reason].inc(); },
-  /** `since` from process.hrtime.bigint() at receipt. */
-  handled(since: bigint): void { dhcpSeconds.observe(Number(process.hrtime.bigint() - since) / 1e9); },
+  /** `since` from performance.now() at receipt. */
+  handled(since: number): void { dhcpSeconds.observe((performance.now() - since) / 1e3); },
   /** What the DHCP thread (src/dhcp/thread.ts) counted since its last batch. */
   add(d: { requests: Record<number, number>; dropped: Record<string, number>; seconds: number[] }): void {
     for (const [type, n] of Object.entries(d.requests)) (dhcpByType.get(Number(type)) ?? dhcpOther).inc(n);

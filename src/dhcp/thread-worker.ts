@@ -67,7 +67,7 @@ class Outgoing {
   readonly sink: DhcpMetricsSink = {
     request: (type) => { this.metrics.requests[type] = (this.metrics.requests[type] ?? 0) + 1; this.count(); },
     dropped: (reason) => { this.metrics.dropped[reason] = (this.metrics.dropped[reason] ?? 0) + 1; this.count(); },
-    handled: (since) => { this.metrics.seconds.push(Number(process.hrtime.bigint() - since) / 1e9); this.count(); },
+    handled: (since) => { this.metrics.seconds.push((performance.now() - since) / 1e3); this.count(); },
   };
 
   private count(): void { this.counted = true; this.schedule(false); }
