@@ -12,7 +12,8 @@
 // (`rolecast-pg`: Debian's PostgreSQL 15 started here in a temp dir, unix socket, a fresh database per run),
 // so the cost of sharing leases between servers is a ratio from the same run (BENCH_DHCP_PG=0 skips it).
 // CPU per exchange counts the server's whole process tree (threads, children, reaped children), user and
-// system apart. BENCH_DHCP_SERVERS=rolecast,dnsmasq picks servers (rolecast-main: DHCP on the main thread); BENCH_DHCP_PERF=DIR records `perf record -g`
+// system apart. BENCH_DHCP_SERVERS=rolecast,dnsmasq picks servers (rolecast-main: DHCP on the main thread; rolecast-base:
+// the built checkout at BENCH_DHCP_BASE, for a same-run A/B of a change); BENCH_DHCP_PERF=DIR records `perf record -g`
 // of each flat-out run (node gets --perf-basic-prof so JIT frames have names; `perf report -i FILE`).
 // BENCH_DHCP_THREADS=1 prints each server's CPU per exchange by thread name (main, DHCP thread, V8 and libuv helpers).
 // The client's (perfdhcp's) CPU per exchange is measured too, and the ceiling it puts on any server on this box
@@ -244,11 +245,14 @@ async function startServer(server, n, run) {
     return Object.assign(spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg],
       { detached: true, stdio: ['ignore', logFd, 'ignore'], env: { ...process.env } }), { logFile });
   }
-  if (server === 'rolecast' || server === 'rolecast-main') {
+  if (server === 'rolecast' || server === 'rolecast-main' || server === 'rolecast-base') {
     // rolecast-main: DHCP on the main thread (dhcp.thread: off), for an A/B of DHCP's own thread.
+    // rolecast-base: the checkout at BENCH_DHCP_BASE (built: dist and the native addons), for a same-run A/B of a change.
     const cfg = join(data, 'rolecast.yaml');
     writeFileSync(cfg, server === 'rolecast-main' ? 'dhcp:\n  thread: off\n' : '{}\n');
-    return Object.assign(spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg, '--address', '10.0.0.1', '--profiles', join(dir, `profiles-${n}`), '--data', data],
+    const root = server === 'rolecast-base' ? process.env.BENCH_DHCP_BASE : ROOT;
+    if (!root) throw new Error('rolecast-base needs BENCH_DHCP_BASE=DIR (a built checkout)');
+    return Object.assign(spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(root, 'bin/rolecast.js'), 'serve', '--config', cfg, '--address', '10.0.0.1', '--profiles', join(dir, `profiles-${n}`), '--data', data],
       { detached: true, stdio: ['ignore', logFd, 'ignore'], env: { ...process.env } }), { logFile });
   }
   return spawn('ip', ['netns', 'exec', S, 'dnsmasq', '-k', '--quiet-dhcp', '--no-ping', '--port=0', '--conf-file=/dev/null', '--pid-file=',
@@ -380,6 +384,14 @@ try {
         + `CPU per exchange ${m('rolecast', (r) => r.max.cpuUs).toFixed(0)} vs ${m('rolecast-main', (r) => r.max.cpuUs).toFixed(0)} µs`;
       lines.push(mainLine);
       console.log(mainLine);
+    }
+    if (res['rolecast-base'] && res.rolecast) {
+      const r = (s, f) => m(s, f).toFixed(0);
+      const baseLine = `${n} machines (median of ${RUNS}): this checkout vs BENCH_DHCP_BASE flat out ${r('rolecast', (x) => x.max.rate)}/s vs ${r('rolecast-base', (x) => x.max.rate)}/s = ${(m('rolecast', (x) => x.max.rate) / m('rolecast-base', (x) => x.max.rate)).toFixed(2)}x; `
+        + `CPU per exchange flat out ${r('rolecast', (x) => x.max.cpuUs)} vs ${r('rolecast-base', (x) => x.max.cpuUs)} µs, at 1000/s ${r('rolecast', (x) => x.at1000.cpuUs)} vs ${r('rolecast-base', (x) => x.at1000.cpuUs)} µs; `
+        + `OFFER p99 at 1000/s ${m('rolecast', (x) => x.at1000.p99).toFixed(2)} vs ${m('rolecast-base', (x) => x.at1000.p99).toFixed(2)} ms, drops ${m('rolecast', (x) => x.at1000.drops)} vs ${m('rolecast-base', (x) => x.at1000.drops)}`;
+      lines.push(baseLine);
+      console.log(baseLine);
     }
     if (res['rolecast-pg'] && res.rolecast) {
       const pgLine = `${n} machines (median of ${RUNS}): rolecast postgres state ${m('rolecast-pg', (r) => r.max.rate).toFixed(0)}/s vs file state ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s = ${(m('rolecast-pg', (r) => r.max.rate) / m('rolecast', (r) => r.max.rate)).toFixed(2)}x (target >= 0.8); `
