@@ -9,6 +9,7 @@
  * It prints one JSON line per event on stdout.
  */
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { decodeDhcp, encodeDhcp, type DhcpPacket } from '../../src/dhcp/packet.js';
 
 function request(mac: string, type: number, extra: Array<[number, Buffer]> = [], xid = Math.floor(Math.random() * 2 ** 32)): Buffer {
@@ -26,6 +27,9 @@ async function main(): Promise<void> {
   const [mode, nText, target = '255.255.255.255'] = process.argv.slice(2);
   const sock = createSocket({ type: 'udp4', reuseAddr: true });
   await new Promise<void>((r) => sock.bind(68, '0.0.0.0', () => { sock.setBroadcast(true); r(); }));
+  // Bursts of replies (overrun: 1,200 OFFERs whose delayed sends fire together) overflowed the default 208 KB:
+  // the kernel dropped the probe's datagrams (Udp RcvbufErrors in the client namespace), not the server.
+  try { sock.setRecvBufferSize(4 << 20); } catch { /* capped by net.core.rmem_max: the default then */ }
   const n = Number(nText ?? 1);
   // PROBE_MAC_OCTET: a different set of MACs per run (tests that run several bursts on one server).
   const macs = Array.from({ length: n }, (_, i) => `52:54:00:${process.env.PROBE_MAC_OCTET ?? '77'}:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
@@ -55,7 +59,11 @@ async function main(): Promise<void> {
   } else {
     for (const mac of macs) sock.send(request(mac, 1), 67, target);
   }
-  setTimeout(() => { sock.close(); }, Number(process.env.PROBE_MS ?? 4000));
+  setTimeout(() => {
+    sock.close();
+    // PROBE_SNMP: this namespace's UDP counters (RcvbufErrors: replies the probe's socket had no room for).
+    if (process.env.PROBE_SNMP) process.stderr.write(`snmp ${readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:')).join(' | ')}\n`);
+  }, Number(process.env.PROBE_MS ?? 4000));
 }
 
 void main();

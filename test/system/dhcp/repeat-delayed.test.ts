@@ -52,7 +52,7 @@ for (const batchIo of ['auto', 'off'] as const) {
 
     it('every OFFER carries its own machine\'s address; the repeated one is the first one again', async () => {
       const child = lab.spawn(cli, process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/dhcp-probe.ts'), 'overrun', String(N), '10.0.255.255'],
-        { cwd: ROOT, env: { ...process.env, PROBE_MAC_OCTET: '10', PROBE_MS: '8000' } });
+        { cwd: ROOT, env: { ...process.env, PROBE_MAC_OCTET: '10', PROBE_MS: '8000', PROBE_SNMP: '1' } });
       const probe = { stdout: '', stderr: '' };
       child.stdout?.on('data', (d: Buffer) => { probe.stdout += d.toString(); });
       child.stderr?.on('data', (d: Buffer) => { probe.stderr += d.toString(); });
@@ -67,7 +67,7 @@ for (const batchIo of ['auto', 'off'] as const) {
       expect(first, probe.stderr + log.slice(-2000)).toHaveLength(2);
       // Enough fresh answers were made while the retransmission waited to turn the cache's ring over.
       const fresh = new Set(offers.filter((o) => o.mac !== fixtureMac(0)).map((o) => o.mac));
-      expect(fresh.size).toBeGreaterThan(1024);
+      expect(fresh.size, probe.stderr).toBeGreaterThan(1024);
       // No machine got more OFFERs than it asked for (a stranger's bytes sent again would add one).
       const counts = new Map<string, number>();
       for (const o of offers) counts.set(o.mac, (counts.get(o.mac) ?? 0) + 1);
