@@ -99,7 +99,13 @@ export const httpMetrics = {
 };
 
 const boots = new Counter({ name: 'rolecast_boot_events_total', help: 'Boot events by stage (DHCP, TFTP, HTTP, phone-home)', labelNames: ['stage'], registers: [registry] });
-export function bootEvent(stage: string): void { boots.inc({ stage }); }
+/** Each stage's child, made once: inc({ stage }) hashed the label object on every event (four a DHCP exchange). */
+const bootsByStage = new Map<string, ReturnType<typeof boots.labels>>();
+export function bootEvent(stage: string): void {
+  let c = bootsByStage.get(stage);
+  if (!c) { c = boots.labels(stage); bootsByStage.set(stage, c); }
+  c.inc();
+}
 
 const reloadFailures = new Counter({ name: 'rolecast_reload_failures_total', help: 'Profile reloads refused (the last good snapshot kept serving)', registers: [registry] });
 export function reloadFailed(): void { reloadFailures.inc(); }

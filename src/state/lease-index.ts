@@ -35,8 +35,14 @@ export class LeaseIndex {
     this.byIp.set(r.ip, r);
   }
 
+  // The last expiry parsed: DHCP asks about the same few leases again and again (holder, byMacLive per request).
+  private parsedText = '';
+  private parsedMs = NaN;
+
   live(r: LeaseRecord | undefined): r is LeaseRecord {
-    return !!r && Date.parse(r.expiresAt) > this.now();
+    if (!r) return false;
+    if (r.expiresAt !== this.parsedText) { this.parsedMs = Date.parse(r.expiresAt); this.parsedText = r.expiresAt; }
+    return this.parsedMs > this.now();
   }
 
   byMacLive(mac: string): LeaseRecord | undefined {
