@@ -13,7 +13,7 @@
 // so the cost of sharing leases between servers is a ratio from the same run (BENCH_DHCP_PG=0 skips it).
 // CPU per exchange counts the server's whole process tree (threads, children, reaped children), user and
 // system apart. BENCH_DHCP_SERVERS=rolecast,dnsmasq picks servers (rolecast-main: DHCP on the main thread; rolecast-base:
-// the built checkout at BENCH_DHCP_BASE, for a same-run A/B of a change); BENCH_DHCP_PERF=DIR records `perf record -g`
+// the built checkout at BENCH_DHCP_BASE, for a same-run A/B of a change; dnsmasq-boot: dnsmasq with rolecast's boot answers); BENCH_DHCP_PERF=DIR records `perf record -g`
 // of each flat-out run (node gets --perf-basic-prof so JIT frames have names; `perf report -i FILE`).
 // BENCH_DHCP_THREADS=1 prints each server's CPU per exchange by thread name (main, DHCP thread, V8 and libuv helpers).
 // The client's (perfdhcp's) CPU per exchange is measured too, and the ceiling it puts on any server on this box
@@ -255,9 +255,13 @@ async function startServer(server, n, run) {
     return Object.assign(spawn('ip', ['netns', 'exec', S, process.execPath, ...prof, join(root, 'bin/rolecast.js'), 'serve', '--config', cfg, '--address', '10.0.0.1', '--profiles', join(dir, `profiles-${n}`), '--data', data],
       { detached: true, stdio: ['ignore', logFd, 'ignore'], env: { ...process.env } }), { logFile });
   }
+  // dnsmasq-boot: dnsmasq answering with what rolecast's OFFER/ACK carry for these requests (boot file and
+  // next server, options 6, 12, 15, 43, 60, 66, 67: 14 options, not 8), to see what the answers' size costs the client.
+  const boot = server === 'dnsmasq-boot' ? ['--dhcp-boot=undionly.kpxe,,10.0.0.1', '--dhcp-option-force=6,10.0.0.1', '--dhcp-option-force=15,dsas.example',
+    '--dhcp-option-force=66,10.0.0.1', '--dhcp-option-force=67,undionly.kpxe', '--dhcp-option-force=60,PXEClient', '--dhcp-option-force=43,06:01:08:ff'] : [];
   return spawn('ip', ['netns', 'exec', S, 'dnsmasq', '-k', '--quiet-dhcp', '--no-ping', '--port=0', '--conf-file=/dev/null', '--pid-file=',
-    '--dhcp-range=10.0.0.0,static,255.252.0.0,1h', `--dhcp-hostsfile=${join(dir, `hosts-${n}`)}`, `--dhcp-leasefile=${join(data, 'dnsmasq.leases')}`,
-    '--interface=v1', '--bind-interfaces', '--dhcp-lease-max=200000', `--log-facility=${join(data, 'dnsmasq.log')}`], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+    '--dhcp-range=10.0.0.0,static,255.252.0.0,1h', `--dhcp-hostsfile=${join(dir, `hosts-${n}${boot.length ? '-named' : ''}`)}`, `--dhcp-leasefile=${join(data, 'dnsmasq.leases')}`,
+    '--interface=v1', '--bind-interfaces', '--dhcp-lease-max=200000', `--log-facility=${join(data, 'dnsmasq.log')}`, ...boot], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
 try {
@@ -272,6 +276,7 @@ try {
     const machines = writeProfiles(prof, Math.max(2, n));
     writeFileSync(join(dir, `macs-${n}`), `${machines.map((m) => m.mac).join('\n')}\n`);
     writeFileSync(join(dir, `hosts-${n}`), `${machines.map((m) => `${m.mac},${m.ip}`).join('\n')}\n`);
+    writeFileSync(join(dir, `hosts-${n}-named`), `${machines.map((m) => `${m.mac},${m.ip},${m.host}`).join('\n')}\n`);
     // BENCH_DHCP_SERVERS=rolecast-pg,rolecast: only those (a quick A/B of one backend).
     const servers = process.env.BENCH_DHCP_SERVERS ? process.env.BENCH_DHCP_SERVERS.split(',')
       : process.env.BENCH_DHCP_PG === '0' ? ['rolecast', 'dnsmasq'] : ['rolecast', 'rolecast-pg', 'dnsmasq'];
