@@ -7,7 +7,8 @@
 // with its defaults (lease journal fdatasync'd before each ACK, logging at info); both log to a file.
 // Per inventory size (BENCH_DHCP_SIZES, default 10,1000,10000) and server, BENCH_RUNS runs (default 3) of:
 // 1000 exchanges/s for BENCH_SECONDS (drops, OFFER latency p50/p99 from perfdhcp's timestamps), then flat
-// out (exchanges/s). Medians are printed with rolecast/dnsmasq ratios.
+// out (exchanges/s). Medians are printed with rolecast/dnsmasq ratios, against bare dnsmasq (the issue's
+// yardstick: 8 options, no boot file) and against dnsmasq-boot (the same boot answers as rolecast's).
 // rolecast runs twice per round: with the file state (default) and with the postgres state backend
 // (`rolecast-pg`: Debian's PostgreSQL 15 started here in a temp dir, unix socket, a fresh database per run),
 // so the cost of sharing leases between servers is a ratio from the same run (BENCH_DHCP_PG=0 skips it).
@@ -279,7 +280,7 @@ try {
     writeFileSync(join(dir, `hosts-${n}-named`), `${machines.map((m) => `${m.mac},${m.ip},${m.host}`).join('\n')}\n`);
     // BENCH_DHCP_SERVERS=rolecast-pg,rolecast: only those (a quick A/B of one backend).
     const servers = process.env.BENCH_DHCP_SERVERS ? process.env.BENCH_DHCP_SERVERS.split(',')
-      : process.env.BENCH_DHCP_PG === '0' ? ['rolecast', 'dnsmasq'] : ['rolecast', 'rolecast-pg', 'dnsmasq'];
+      : process.env.BENCH_DHCP_PG === '0' ? ['rolecast', 'dnsmasq-boot', 'dnsmasq'] : ['rolecast', 'rolecast-pg', 'dnsmasq-boot', 'dnsmasq'];
     const res = Object.fromEntries(servers.map((x) => [x, []]));
     for (let run = 0; run < RUNS; run++) {
       // Alternate which server goes first, so drift in the machine's load hits both alike.
@@ -386,6 +387,15 @@ try {
         lines.push(pin);
         console.log(pin);
       }
+    }
+    // The like-for-like peer: dnsmasq giving the same boot answers (a PXE server must), which perfdhcp
+    // unpacks option by option; bare dnsmasq (8 options, no boot file) stays the issue's yardstick above.
+    if (res['dnsmasq-boot'] && res.rolecast) {
+      const bootLine = `${n} machines (median of ${RUNS}): same answers: flat out rolecast ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s vs dnsmasq-boot ${m('dnsmasq-boot', (r) => r.max.rate).toFixed(0)}/s = ${(m('rolecast', (r) => r.max.rate) / m('dnsmasq-boot', (r) => r.max.rate)).toFixed(2)}x; `
+        + `at 1000/s drops ${m('rolecast', (r) => r.at1000.drops)} / ${m('dnsmasq-boot', (r) => r.at1000.drops)}, OFFER p99 ${m('rolecast', (r) => r.at1000.p99).toFixed(2)} / ${m('dnsmasq-boot', (r) => r.at1000.p99).toFixed(2)} ms; `
+        + `CPU per exchange flat out ${m('rolecast', (r) => r.max.cpuUs).toFixed(0)} / ${m('dnsmasq-boot', (r) => r.max.cpuUs).toFixed(0)} µs, client (perfdhcp) ${m('rolecast', (r) => r.max.clientUs).toFixed(0)} / ${m('dnsmasq-boot', (r) => r.max.clientUs).toFixed(0)} µs`;
+      lines.push(bootLine);
+      console.log(bootLine);
     }
     if (res['rolecast-main'] && res.rolecast) {
       const mainLine = `${n} machines (median of ${RUNS}): DHCP on its own thread ${m('rolecast', (r) => r.max.rate).toFixed(0)}/s vs main thread ${m('rolecast-main', (r) => r.max.rate).toFixed(0)}/s flat out; `
