@@ -16,8 +16,6 @@
 #include "engine.h" // the engine thread, request queue and threadsafe function shared with native/tftp
 
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <sys/sendfile.h>
 
@@ -80,8 +78,6 @@ static void complete(engine_t *e, job_t *j, int err) {
   if (j->done) return;
   j->done = 1;
   if (j->armed) epoll_ctl(e->core.epfd, EPOLL_CTL_DEL, j->sock, NULL); // the description outlives our dup: must DEL
-  int zero = 0; // uncork: the last partial segment leaves now (see take_requests)
-  setsockopt(j->sock, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero);
   close(j->sock);
   close(j->file);
   j->sock = j->file = -1;
@@ -152,10 +148,6 @@ static void take_requests(engine_t *e, int *stop) {
       if (e->active) e->active->prev = j;
       e->active = j;
       j->last_progress_ms = now_ms();
-      // Corked for the transfer (nginx's tcp_nopush): only full segments leave while it runs, however the
-      // socket's free space comes back; without it, each EPOLLOUT's sendfile pushed what fit (TCP_NODELAY).
-      int one = 1;
-      setsockopt(j->sock, IPPROTO_TCP, TCP_CORK, &one, sizeof one);
       pump(e, j);
     } else {
       for (job_t *j = e->active; j; j = j->next) {
