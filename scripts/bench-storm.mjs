@@ -22,7 +22,7 @@
 // Every namespace is removed on exit, also on failure and on Ctrl-C; processes are ended by PID.
 import { spawn, spawnSync } from 'node:child_process';
 import * as requireFs from 'node:fs';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { getPriority, loadavg, setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -389,11 +389,15 @@ async function prepare(machines) {
   mkdirSync(join(dir, 's'));
   chmodSync(dir, 0o755);
   // The peer pair's files: the kernel, the initrd, the role image; the script comes from rolecast.
+  // Hard links to rolecast's own files, not copies: the same inodes, so the same page cache. How a file
+  // was written decides its page cache folios (ext4 large folios, Linux 6.16+), and that alone moved
+  // sendfile's CPU per GB by ~15% for the server and ~8% for the clients in bench:http (CHANGELOG, tenth
+  // session): a copy made the peer's files cheaper to send than rolecast's tar-written rootfs.
   const www = join(dir, 'www');
   for (const sub of ['boot', 'images', 'rootfs']) mkdirSync(join(www, sub), { recursive: true });
-  copyFileSync(join(build, 'vmlinuz'), join(www, 'images', 'kernel'));
-  copyFileSync(join(build, 'initrd.img'), join(www, 'images', 'initrd'));
-  copyFileSync(join(build, 'rootfs', 'web.tar'), join(www, 'rootfs', 'base.tar'));
+  linkSync(join(build, 'vmlinuz'), join(www, 'images', 'kernel'));
+  linkSync(join(build, 'initrd.img'), join(www, 'images', 'initrd'));
+  linkSync(join(build, 'rootfs', 'web.tar'), join(www, 'rootfs', 'base.tar'));
   writeFileSync(join(dir, 'hosts'), machines.map((m) => `${m.mac},${m.ip}`).join('\n') + '\n');
   makeNetwork(machines);
   return www;
