@@ -13,7 +13,7 @@
 // each is asked once (rolecast's first rootfs request hashes and indexes the base image: a one-off per
 // image version, not a per-request cost).
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, linkSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, linkSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -63,6 +63,23 @@ function boxCpuMs() {
   return { idle, busy: f.slice(0, 8).reduce((a, b) => a + b, 0) * tick - idle, softirq: f[6] * tick, steal: f[7] * tick };
 }
 
+/** CPU ms of the kernel's threads (children of kthreadd) by kind: ksoftirqd, kworker, the others. */
+function kthreadsCpuMs() {
+  const out = { ksoftirqd: 0, kworker: 0, other: 0 };
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let stat;
+    try { stat = readFileSync(`/proc/${d}/stat`, 'utf8'); } catch { continue; }
+    const close = stat.lastIndexOf(')');
+    const f = stat.slice(close + 2).split(' ');
+    if (f[1] !== '2') continue; // ppid: kthreadd
+    const name = stat.slice(stat.indexOf('(') + 1, close);
+    const ms = (Number(f[11]) + Number(f[12])) * 10; // utime + stime, clock ticks of 10 ms
+    out[name.startsWith('ksoftirqd') ? 'ksoftirqd' : name.startsWith('kworker') ? 'kworker' : 'other'] += ms;
+  }
+  return out;
+}
+
 /**
  * One storm: CLIENTS curls at once. Returns MB/s over the whole storm, the share of the box's CPU left
  * idle meanwhile (a CPU-bound storm leaves none), the box's busy, softirq and steal time, and when the
@@ -72,15 +89,17 @@ function boxCpuMs() {
 function storm(url) {
   const t = process.hrtime.bigint();
   const b0 = boxCpuMs();
+  const k0 = kthreadsCpuMs();
   const urls = Array.from({ length: CLIENTS }, () => url).join('\n');
   const r = spawnSync('sh', ['-c', `xargs -P ${CLIENTS} -n 1 curl -sS -f --interface ${CLIENT} -o /dev/null -w '%{time_total}\\n'`], { input: urls, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`storm on ${url} failed: ${r.stderr.split('\n').slice(0, 3).join('; ')}`);
   const secs = Number(process.hrtime.bigint() - t) / 1e9;
   const b1 = boxCpuMs();
+  const k1 = kthreadsCpuMs();
   const ends = r.stdout.trim().split('\n').map(Number).sort((a, b) => a - b);
   return {
     mbs: (CLIENTS * MB) / secs, idle: (b1.idle - b0.idle) / (b1.idle - b0.idle + b1.busy - b0.busy),
-    busy: b1.busy - b0.busy, softirq: b1.softirq - b0.softirq, steal: b1.steal - b0.steal, p10: ends[Math.floor(ends.length / 10)], max: ends.at(-1),
+    busy: b1.busy - b0.busy, kthreads: Object.fromEntries(Object.keys(k1).map((k) => [k, k1[k] - k0[k]])), softirq: b1.softirq - b0.softirq, steal: b1.steal - b0.steal, p10: ends[Math.floor(ends.length / 10)], max: ends.at(-1),
   };
 }
 
@@ -128,6 +147,7 @@ async function inner() {
     const softirq = byKind();
     const steal = byKind();
     const ends = byKind(); // transfers' end, p10 to max, s
+    const kthreads = byKind(); // the kernel's threads' CPU per GB: ksoftirqd + kworker + others
     const measure = (kind, server, url) => {
       const c0 = cpu(server);
       const k0 = childrenCpuMs();
@@ -140,6 +160,7 @@ async function inner() {
       rest[kind].push((st.busy - st.steal) / gb - perGb[kind].at(-1) - clientGb[kind].at(-1));
       softirq[kind].push(st.softirq / gb);
       steal[kind].push(st.steal / gb);
+      kthreads[kind].push(`${(st.kthreads.ksoftirqd / gb).toFixed(0)}+${(st.kthreads.kworker / gb).toFixed(0)}+${(st.kthreads.other / gb).toFixed(0)}`);
       ends[kind].push(`${st.p10.toFixed(1)}-${st.max.toFixed(1)}`);
     };
     // nginx's static.tar is rolecast's web.tar and its kernel rolecast's vmlinuz (hard links, above).
@@ -155,7 +176,7 @@ async function inner() {
       for (const [kind, server, url] of turn) measure(kind, server, url);
       console.log(`  round ${round + 1} (${turn.map((k) => k[0]).join(', ')}; load ${loadavg()[0].toFixed(1)}): MB/s ${line(runs, round)}; `
         + `server CPU ms/GB ${line(perGb, round)}; client CPU ms/GB ${line(clientGb, round)}; box idle % ${line(idle, round)}; `
-        + `rest of the box ms/GB ${line(rest, round)} (softirq ${line(softirq, round)}, steal ${line(steal, round)}); ends s ${KINDS.map((k) => ends[k][round]).join(' / ')}`);
+        + `rest of the box ms/GB ${line(rest, round)} (softirq ${line(softirq, round)}, steal ${line(steal, round)}; kernel threads ksoftirqd+kworker+other ${KINDS.map((k) => kthreads[k][round]).join(' / ')}); ends s ${KINDS.map((k) => ends[k][round]).join(' / ')}`);
     }
     const median = (a) => [...a].sort((x, y) => x - y)[Math.floor((a.length - 1) / 2)];
     const med = (o) => Object.fromEntries(KINDS.map((k) => [k, median(o[k])]));
