@@ -40,6 +40,7 @@ const ROOTFS_MB = Number(process.env.BENCH_STORM_ROOTFS_MB ?? 100);
 const SPREAD_S = Number(process.env.BENCH_STORM_SPREAD ?? 5);
 const RUNS = Number(process.env.BENCH_RUNS ?? 1);
 const PEER_FIRST = process.env.BENCH_STORM_FIRST === 'peer';
+const WARM = Number(process.env.BENCH_STORM_WARM ?? 0);
 const SERVER = '10.0.0.1';
 const TAG = `${process.env.ROLECAST_NS_PREFIX ?? ''}rcst${process.pid}`;
 const SNS = `${TAG}s`;
@@ -322,8 +323,10 @@ async function runServer(name, start, machines) {
   for (const p of servers) intoGroup('server', p.pid);
   try {
     // The lone boot, twice: the first warms both servers' caches (page cache, rolecast's tar index).
+    // BENCH_STORM_WARM=K: K more lone boots first (of the same machine, one after another), so the storm
+    // meets a server that has served before: rolecast's JIT-compiled code, not its first-run tiers.
     let lone;
-    for (let k = 0; k < 2; k++) {
+    for (let k = 0; k < 2 + WARM; k++) {
       [lone] = await storm([0], machines, [0]);
       if (lone.failed) throw new Error(`${name}: the lone boot failed at ${lone.failed}`);
     }
