@@ -427,7 +427,9 @@ async function main() {
       ...(process.env.BENCH_STORM_DHCP_THREAD ? [`  thread: ${process.env.BENCH_STORM_DHCP_THREAD}`] : []), ''].join('\n'));
     // BENCH_STORM_PROF=DIR: a CPU profile of rolecast through the storm (scripts/cpuprof-top.mjs reads it).
     const prof = process.env.BENCH_STORM_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_STORM_PROF)] : [];
-    const p = inNs(SNS, process.execPath, [...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', logFile ? openSync(logFile, 'a') : 'ignore', 'inherit'] });
+    // BENCH_STORM_NODE_FLAGS="...": node (V8) flags for rolecast's process, e.g. --min-semi-space-size=16.
+    const nodeFlags = process.env.BENCH_STORM_NODE_FLAGS ? process.env.BENCH_STORM_NODE_FLAGS.split(/\s+/).filter(Boolean) : [];
+    const p = inNs(SNS, process.execPath, [...nodeFlags, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', logFile ? openSync(logFile, 'a') : 'ignore', 'inherit'] });
     intoGroup('server', p.pid);
     await until('rolecast', () => curlOk(`http://${SERVER}:8080/healthz`));
     const got = spawnSync('ip', ['netns', 'exec', SNS, 'curl', '-sf', '-o', join(www, 'boot', 'script.ipxe'), `http://${SERVER}:8080/boot/${machines[0].mac}.ipxe`]);
