@@ -324,7 +324,7 @@ async function runServer(name, start, machines) {
   try {
     // The lone boot, twice: the first warms both servers' caches (page cache, rolecast's tar index).
     // BENCH_STORM_WARM=K: K more lone boots first (of the same machine, one after another), so the storm
-    // meets a server that has served before: rolecast's JIT-compiled code, not its first-run tiers.
+    // meets a server that has served before (its code compiled, its heap grown, its caches full).
     let lone;
     for (let k = 0; k < 2 + WARM; k++) {
       [lone] = await storm([0], machines, [0]);
