@@ -41,6 +41,7 @@ const SPREAD_S = Number(process.env.BENCH_STORM_SPREAD ?? 5);
 const RUNS = Number(process.env.BENCH_RUNS ?? 1);
 const PEER_FIRST = process.env.BENCH_STORM_FIRST === 'peer';
 const WARM = Number(process.env.BENCH_STORM_WARM ?? 0);
+const SETTLE = Number(process.env.BENCH_STORM_SETTLE ?? 0);
 const SERVER = '10.0.0.1';
 const TAG = `${process.env.ROLECAST_NS_PREFIX ?? ''}rcst${process.pid}`;
 const SNS = `${TAG}s`;
@@ -330,6 +331,9 @@ async function runServer(name, start, machines) {
       [lone] = await storm([0], machines, [0]);
       if (lone.failed) throw new Error(`${name}: the lone boot failed at ${lone.failed}`);
     }
+    // BENCH_STORM_SETTLE=S: wait S seconds before the storm, so work a server does after its start
+    // (rolecast's background warm-ups: content hashes, API rows, route validators) is over.
+    if (SETTLE > 0) await sleep(SETTLE * 1000);
     const idx = machines.map((_, i) => i);
     // Deterministic start times over 90% of the spread (a power-on wave, not one instant). A machine's boot
     // starts when the harness releases it (its "go"), and the spread checked is of those moments, on the
