@@ -56,6 +56,12 @@ export class FileLeaseStore implements LeaseStore {
   /** MAC → address of its bound lease as last fdatasync'd: a reserved renewal of it need not wait for a sync. */
   private readonly synced = new Map<string, string>();
   private flushing: Promise<void> | undefined;
+  /**
+   * A compaction renamed the new journal into place but could not open it (descriptors exhausted, say):
+   * the old descriptor is closed (appends to it would go to the renamed-away file), so the next write
+   * opens the journal first. Until one succeeds every grant fails loudly; none is acknowledged unwritten.
+   */
+  private reopenDue = false;
   private waiters: Array<{ resolve(): void; reject(e: unknown): void }> = [];
 
   private constructor(private readonly dir: string, private readonly logger: Logger, now: () => number, private readonly slack: number) {
@@ -103,8 +109,13 @@ export class FileLeaseStore implements LeaseStore {
       }
     });
     if (bad > 0) await this.setAside('lease journal had unreadable lines: kept the bad file aside and started from the leases that parsed', { badLines: bad });
-    this.fh = await open(this.file, 'a');
+    await this.openJournal();
     await this.compact(); // start from a clean journal (and a sync'd one after any repair)
+  }
+
+  private async openJournal(): Promise<void> {
+    this.fh = await open(this.file, 'a');
+    this.reopenDue = false;
   }
 
   private async setAside(msg: string, fields: Record<string, unknown>): Promise<void> {
@@ -187,6 +198,7 @@ export class FileLeaseStore implements LeaseStore {
         this.renewalsDue = false;
         const waiters = this.waiters.splice(0);
         try {
+          if (this.reopenDue) await this.openJournal();
           await this.fh.write(batch.map((r) => `${JSON.stringify(r)}\n`).join(''));
           await this.fh.datasync();
           this.lines += batch.length;
@@ -220,10 +232,12 @@ export class FileLeaseStore implements LeaseStore {
     }
     // The old descriptor is closed after the rename: a rename that fails leaves the journal open for
     // appends (flush says "still appending"), not a closed handle every later grant fails on. Once renamed
-    // away it is closed whatever comes next (appends to it would go to no file).
+    // away it is closed whatever comes next (appends to it would go to no file); if the new journal cannot
+    // be opened now, the next write opens it (reopenDue).
     await rename(tmp, this.file);
     const old = this.fh;
-    try { this.fh = await open(this.file, 'a'); } finally { await old.close(); }
+    this.reopenDue = true;
+    try { await this.openJournal(); } finally { await old.close(); }
     const d = await open(this.dir, 'r');
     await d.sync().catch(() => undefined).finally(() => d.close());
     this.lines = recs.length;
