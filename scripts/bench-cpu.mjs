@@ -46,3 +46,34 @@ export function processTree(pid) {
   walk(pid);
   return out;
 }
+
+/**
+ * The box's CPU time so far, ms over all cores, from /proc/stat's first line (USER_HZ 100): user (with
+ * nice), system, irq, softirq, idle (with iowait) and the host's steal.
+ */
+export function boxCpuMs() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  const tick = 10;
+  return { user: (user + nice) * tick, system: system * tick, irq: irq * tick, softirq: softirq * tick, idle: (idle + iowait) * tick, steal: steal * tick };
+}
+
+/**
+ * CPU ms of the kernel's threads (children of kthreadd) by kind: ksoftirqd (network work deferred out of
+ * whoever raised it, charged to no group), kworker, the others.
+ */
+export function kthreadsCpuMs() {
+  const out = { ksoftirqd: 0, kworker: 0, other: 0 };
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let stat;
+    try { stat = readFileSync(`/proc/${d}/stat`, 'utf8'); } catch { continue; }
+    const close = stat.lastIndexOf(')');
+    const f = stat.slice(close + 2).split(' ');
+    if (f[1] !== '2') continue; // ppid: kthreadd
+    const name = stat.slice(stat.indexOf('(') + 1, close);
+    const ms = (Number(f[11]) + Number(f[12])) * 10; // utime + stime, clock ticks of 10 ms
+    out[name.startsWith('ksoftirqd') ? 'ksoftirqd' : name.startsWith('kworker') ? 'kworker' : 'other'] += ms;
+  }
+  return out;
+}

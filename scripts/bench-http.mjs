@@ -13,12 +13,12 @@
 // each is asked once (rolecast's first rootfs request hashes and indexes the base image: a one-off per
 // image version, not a per-request cost).
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, linkSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, linkSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { cpuGroups } from './bench-cpu.mjs';
+import { boxCpuMs, cpuGroups, kthreadsCpuMs } from './bench-cpu.mjs';
 import { runInNetns } from './bench-netns.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -55,37 +55,15 @@ function hwm(pid) {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-/** The box's CPU time so far (ms, all cores), from /proc/stat's first line: idle, busy, softirq, steal. */
-function boxCpuMs() {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const tick = 10; // USER_HZ 100
-  const idle = (f[3] + f[4]) * tick; // idle + iowait
-  return { idle, busy: f.slice(0, 8).reduce((a, b) => a + b, 0) * tick - idle, softirq: f[6] * tick, steal: f[7] * tick };
-}
-
-/** CPU ms of the kernel's threads (children of kthreadd) by kind: ksoftirqd, kworker, the others. */
-function kthreadsCpuMs() {
-  const out = { ksoftirqd: 0, kworker: 0, other: 0 };
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    let stat;
-    try { stat = readFileSync(`/proc/${d}/stat`, 'utf8'); } catch { continue; }
-    const close = stat.lastIndexOf(')');
-    const f = stat.slice(close + 2).split(' ');
-    if (f[1] !== '2') continue; // ppid: kthreadd
-    const name = stat.slice(stat.indexOf('(') + 1, close);
-    const ms = (Number(f[11]) + Number(f[12])) * 10; // utime + stime, clock ticks of 10 ms
-    out[name.startsWith('ksoftirqd') ? 'ksoftirqd' : name.startsWith('kworker') ? 'kworker' : 'other'] += ms;
-  }
-  return out;
-}
-
 /**
  * One storm: CLIENTS curls at once. Returns MB/s over the whole storm, the share of the box's CPU left
  * idle meanwhile (a CPU-bound storm leaves none), the box's busy, softirq and steal time, and when the
  * transfers ended (s from the start, p10 and max): a server that serves its connections unevenly
  * finishes some early and leaves the box idle in a tail of few connections.
  */
+/** Busy time of a boxCpuMs() reading, steal included. */
+function busy(b) { return b.user + b.system + b.irq + b.softirq + b.steal; }
+
 function storm(url) {
   const t = process.hrtime.bigint();
   const b0 = boxCpuMs();
@@ -98,8 +76,8 @@ function storm(url) {
   const k1 = kthreadsCpuMs();
   const ends = r.stdout.trim().split('\n').map(Number).sort((a, b) => a - b);
   return {
-    mbs: (CLIENTS * MB) / secs, idle: (b1.idle - b0.idle) / (b1.idle - b0.idle + b1.busy - b0.busy),
-    busy: b1.busy - b0.busy, kthreads: Object.fromEntries(Object.keys(k1).map((k) => [k, k1[k] - k0[k]])), softirq: b1.softirq - b0.softirq, steal: b1.steal - b0.steal, p10: ends[Math.floor(ends.length / 10)], max: ends.at(-1),
+    mbs: (CLIENTS * MB) / secs, idle: (b1.idle - b0.idle) / (b1.idle - b0.idle + busy(b1) - busy(b0)),
+    busy: busy(b1) - busy(b0), kthreads: Object.fromEntries(Object.keys(k1).map((k) => [k, k1[k] - k0[k]])), softirq: b1.softirq - b0.softirq, steal: b1.steal - b0.steal, p10: ends[Math.floor(ends.length / 10)], max: ends.at(-1),
   };
 }
 

@@ -32,7 +32,7 @@ import { CLIENT, STAGES, UDHCPC, parseReport } from './bench-storm-client.mjs';
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
 if (process.getuid?.() !== 0) { console.error('bench:storm needs root (network namespaces)'); process.exit(1); }
 const { writeProfiles } = await import(join(ROOT, 'scripts/bench-profiles.mjs'));
-const { processTree } = await import(join(ROOT, 'scripts/bench-cpu.mjs'));
+const { boxCpuMs, kthreadsCpuMs, processTree } = await import(join(ROOT, 'scripts/bench-cpu.mjs'));
 const { buildInitramfs } = await import(join(ROOT, 'src/images/initramfs.ts'));
 
 const N = Number(process.env.BENCH_STORM_N ?? 300);
@@ -293,20 +293,8 @@ function treeCpu(servers) {
  * the same clients on both sides, is what tells the servers' real cost apart.
  */
 function boxCpu() {
-  const f = requireFs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const tick = 10; // USER_HZ 100
-  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
-  // The kernel's softirq threads: network work deferred out of whoever raised it, charged to no group.
-  let ksoftirqd = 0;
-  for (const pid of requireFs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) > 200) continue; // kernel threads start early
-    try {
-      const st = requireFs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (st.includes('(ksoftirqd/')) { const x = st.split(') ')[1].split(' '); ksoftirqd += (Number(x[11]) + Number(x[12])) * tick; }
-    } catch { /* gone */ }
-  }
-  return { user: (user + nice) * tick, system: system * tick, irq: irq * tick, softirq: softirq * tick, idle: (idle + iowait) * tick, steal: steal * tick,
-    ksoftirqd, servers: groupCpu('server'), clients: groupCpu('clients') };
+  // ksoftirqd: the kernel's softirq threads, network work deferred out of whoever raised it, charged to no group.
+  return { ...boxCpuMs(), ksoftirqd: kthreadsCpuMs().ksoftirqd, servers: groupCpu('server'), clients: groupCpu('clients') };
 }
 function boxCpuDelta(a, b, n) {
   const d = Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]));
