@@ -38,24 +38,6 @@ export async function sha256File(path: string): Promise<string> {
   return h.digest('hex');
 }
 
-/**
- * One lookup for a burst of identical ones: a call made while the same key's lookup is in flight shares
- * its answer; a call made after it settled asks again, so no answer is older than a lookup that was
- * running when the call came (no cache, no TTL). A boot storm's rootfs requests all stat, readlink and
- * realpath the same base image at once: each such syscall costs a thread-pool hand-off and two wake-ups,
- * paid once per burst instead of once per request.
- */
-export function singleFlight<T>(lookup: (key: string) => Promise<T>): (key: string) => Promise<T> {
-  const inFlight = new Map<string, Promise<T>>();
-  return (key) => {
-    const running = inFlight.get(key);
-    if (running) return running;
-    const p = lookup(key).finally(() => inFlight.delete(key));
-    inFlight.set(key, p);
-    return p;
-  };
-}
-
 /** A synchronous lookup as a promise (settled at once): the serving paths' callers stay as they are. */
 function onThisThread<T>(lookup: (path: string) => T): (path: string) => Promise<T> {
   return (path) => {
