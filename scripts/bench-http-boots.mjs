@@ -5,7 +5,7 @@
 // per-request work shows, not the copying) — BENCH_BOOTS_C (8) machines at a time, in a private network
 // namespace on loopback. Reports, per round (BENCH_ROUNDS, 3; median printed last), the rolecast process's
 // CPU per boot and its main thread's, and the wall time. BENCH_BOOTS_PROF=DIR: a CPU profile of the server
-// (scripts/cpuprof-top.mjs reads it). The storm (bench:storm) measures the same requests under a saturated
+// (scripts/cpuprof-top.mjs reads it); BENCH_BOOTS_NODE_FLAGS=... more node flags for the server. The storm (bench:storm) measures the same requests under a saturated
 // box, where one run's noise is larger than the per-request costs this isolates.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -61,7 +61,9 @@ async function inner() {
     for (const r of ['lb', 'db', 'file', 'test']) spawnSync('cp', [join(build, 'rootfs/web.tar'), join(build, `rootfs/${r}.tar`)]);
     writeFileSync(join(dir, 'rc.yaml'), `profilesDir: ${dir}/profiles\ndataDir: ${dir}/data\nimagesDir: ${dir}/images\naddress: ${SERVER}\nlogLevel: warn\nuser: root\ndhcp:\n  mode: 'off'\ntftp:\n  enabled: false\nhttp:\n  host: ${SERVER}\n  port: 8080\n`);
     const prof = process.env.BENCH_BOOTS_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_BOOTS_PROF)] : [];
-    rc = spawn(process.execPath, [...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', join(dir, 'rc.yaml')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // BENCH_BOOTS_NODE_FLAGS: more node flags for the server (--perf-basic-prof, for perf to name JS frames).
+    const flags = (process.env.BENCH_BOOTS_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+    rc = spawn(process.execPath, [...flags, ...prof, join(ROOT, 'bin/rolecast.js'), 'serve', '--config', join(dir, 'rc.yaml')], { stdio: ['ignore', 'ignore', 'inherit'] });
     for (let i = 0; i < 200; i++) {
       if (spawnSync('curl', ['-sf', '-o', '/dev/null', `http://${SERVER}:8080/healthz`]).status === 0) break;
       await new Promise((r) => setTimeout(r, 100));

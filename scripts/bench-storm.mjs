@@ -307,6 +307,26 @@ function boxCpuDelta(a, b, n) {
     + `per machine: server group ${per(d.servers)}, client group ${per(d.clients)}, ksoftirqd ${per(d.ksoftirqd)}, sum ${per(storm)}, rest of the box ${per(busy - storm)} ms` };
 }
 
+/**
+ * The bridge's own counters in the server's namespace (br0: what the servers' stack sent and received
+ * through it). tx is every skb a server handed the bridge, a GSO super-packet counting once: bytes per
+ * skb says how full the servers' sends were, and the per-skb work downstream (the bridge, the veths, the
+ * clients' receive path and their ACKs) is paid per skb, not per byte. rx: the clients' ACKs and requests.
+ */
+function bridgeStats() {
+  const r = spawnSync('ip', ['-n', SNS, '-s', '-j', 'link', 'show', 'br0'], { encoding: 'utf8' });
+  try {
+    const s = JSON.parse(r.stdout)[0].stats64;
+    return { txBytes: s.tx.bytes, txPackets: s.tx.packets, rxBytes: s.rx.bytes, rxPackets: s.rx.packets };
+  } catch { return undefined; }
+}
+function bridgeDelta(a, b, n) {
+  if (!a || !b) return 'bridge counters unreadable';
+  const tx = b.txPackets - a.txPackets, txB = b.txBytes - a.txBytes, rx = b.rxPackets - a.rxPackets;
+  return `bridge: servers sent ${(txB / 2 ** 30).toFixed(2)} GiB in ${(tx / 1000).toFixed(0)}k skbs (${(txB / Math.max(tx, 1) / 1024).toFixed(1)} KiB each, ${(tx / Math.max(n, 1) / 1000).toFixed(1)}k per machine), `
+    + `received ${(rx / 1000).toFixed(0)}k (${(rx / Math.max(n, 1) / 1000).toFixed(1)}k per machine; ${(rx / Math.max(tx, 1)).toFixed(2)} per skb sent)`;
+}
+
 async function runServer(name, start, machines) {
   const servers = await start();
   for (const p of servers) intoGroup('server', p.pid);
@@ -345,7 +365,9 @@ async function runServer(name, start, machines) {
     const sampled = sampleThread(servers[0]?.pid);
     const cpu0 = treeCpu(servers);
     const box0 = boxCpu();
+    const net0 = bridgeStats();
     const recs = await storm(idx, machines, delays);
+    const net1 = bridgeStats();
     const cpu = treeCpu(servers) - cpu0;
     const box1 = boxCpu();
     clearInterval(loadTimer);
@@ -360,7 +382,7 @@ async function runServer(name, start, machines) {
     const booted = recs.filter((r) => !r.failed).length;
     const box = boxCpuDelta(box0, box1, booted);
     return summary(`${name} (load ${load.toFixed(1)} → peak ${peak.toFixed(1)} → ${loadavg()[0].toFixed(1)}, clients set up in ${(recs.phases.setup / 1000).toFixed(1)} s, gone in ${(recs.phases.go / 1000).toFixed(1)} s, storm ${(recs.phases.storm / 1000).toFixed(1)} s from the first go to the last exit; `
-      + `server CPU ${(cpu / 1000).toFixed(1)} s, ${booted ? (cpu / booted).toFixed(0) : '-'} ms per booted machine; ${box.text})`, lone, recs, { cpu: booted ? cpu / booted : NaN, box: booted ? box.busy / booted : NaN, storm: booted ? box.storm / booted : NaN });
+      + `server CPU ${(cpu / 1000).toFixed(1)} s, ${booted ? (cpu / booted).toFixed(0) : '-'} ms per booted machine; ${box.text}; ${bridgeDelta(net0, net1, booted)})`, lone, recs, { cpu: booted ? cpu / booted : NaN, box: booted ? box.busy / booted : NaN, storm: booted ? box.storm / booted : NaN });
   } finally {
     for (const p of servers) await stop(p);
   }
