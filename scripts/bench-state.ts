@@ -7,6 +7,10 @@
 // (user and system), the PostgreSQL cluster's CPU per exchange, the queries sent and the longest
 // event-loop delay. No sockets and no DHCP: what differs between the backends, measured without the
 // rest of the server (and much less sensitive to a loaded host than bench:dhcp's rate).
+//
+// Then the served records of a boot storm in a big fleet: BENCH_STATE_SERVED_MACS machines (10,000) with
+// a record already, then BENCH_STATE_SERVED_N (300) rootfs responses recording theirs at
+// BENCH_STATE_SERVED_RATE per second (60): CPU per record and the longest event-loop delay, per backend.
 // Usage: node --import tsx scripts/bench-state.ts [file,postgres]
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +19,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { spawnSync } from 'node:child_process';
 import { silentLogger } from '../src/log.js';
 import { openState } from '../src/state/open.js';
-import type { LeaseStore, EventLog } from '../src/state/types.js';
+import type { LeaseStore, EventLog, ServedStore } from '../src/state/types.js';
 import { PgCluster } from '../test/helpers/pg.js';
 
 const RATE = Number(process.env.BENCH_STATE_RATE ?? 4000);
@@ -80,6 +84,33 @@ async function run(leases: LeaseStore, events: EventLog, pgPid: number | undefin
     + `${pgPid ? ` + ${pgUs.toFixed(1)} µs PostgreSQL` : ''}; event-loop delay max ${(h.max / 1e6).toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms; ${refused} refused; ${((performance.now() - t0) / 1000).toFixed(1)} s`;
 }
 
+const SERVED_MACS = Number(process.env.BENCH_STATE_SERVED_MACS ?? 10_000);
+const SERVED_N = Number(process.env.BENCH_STATE_SERVED_N ?? 300);
+const SERVED_RATE = Number(process.env.BENCH_STATE_SERVED_RATE ?? 60);
+
+async function servedStorm(served: ServedStore, pgPid: number | undefined): Promise<string> {
+  const entry = (i: number, at: string) => ({ host: `w${i}`, role: 'web', hash: i.toString(16).padStart(64, '0'), at });
+  await Promise.all(Array.from({ length: SERVED_MACS }, (_, i) => served.record(mac(i), entry(i, '2026-01-01T00:00:00.000Z'))));
+  await new Promise((r) => setTimeout(r, 500));
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  const cpu0 = process.cpuUsage();
+  const pg0 = clusterCpu(pgPid);
+  const t0 = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let n = 0; n < SERVED_N;) {
+    const due = Math.min(SERVED_N, Math.floor(((performance.now() - t0) / 1000) * SERVED_RATE));
+    while (n < due) { pending.push(served.record(mac(n), entry(n, new Date().toISOString()))); n++; }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await Promise.all(pending);
+  const cpu = process.cpuUsage(cpu0);
+  const pgUs = ((clusterCpu(pgPid) - pg0) / SERVED_N) * 1e6;
+  h.disable();
+  return `${((cpu.user + cpu.system) / SERVED_N / 1000).toFixed(2)} ms CPU per record${pgPid ? ` + ${(pgUs / 1000).toFixed(2)} ms PostgreSQL` : ''}; `
+    + `event-loop delay max ${(h.max / 1e6).toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms; ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+}
+
 let cluster: PgCluster | undefined;
 const dir = mkdtempSync(join(tmpdir(), 'rolecast-bench-state-'));
 try {
@@ -88,9 +119,9 @@ try {
     let state;
     if (b === 'postgres') {
       cluster ??= await PgCluster.start(PGSTAT ? ["shared_preload_libraries = 'pg_stat_statements'", "pg_stat_statements.track = 'all'", "track_functions = 'all'"] : []);
-      state = await openState({ dataDir: join(dir, 'pg'), profilesDir: dir, state: { backend: 'postgres', url: cluster.url() } }, { logger, parts: ['leases', 'events'], dataDir: join(dir, 'pg') });
+      state = await openState({ dataDir: join(dir, 'pg'), profilesDir: dir, state: { backend: 'postgres', url: cluster.url() } }, { logger, parts: ['leases', 'events', 'served'], dataDir: join(dir, 'pg') });
     } else {
-      state = await openState({ dataDir: join(dir, 'file'), profilesDir: dir, state: { backend: 'file' } }, { logger, parts: ['leases', 'events'], follow: false });
+      state = await openState({ dataDir: join(dir, 'file'), profilesDir: dir, state: { backend: 'file' } }, { logger, parts: ['leases', 'events', 'served'], follow: false });
     }
     let queries = 0;
     const pool = (state as unknown as { link?: { pool: { query: (...a: unknown[]) => unknown } } }).link?.pool;
@@ -108,6 +139,7 @@ try {
       for (const x of t.rows) console.log(`  ${JSON.stringify(x)}`);
       for (const x of r.rows) console.log(`  ${((x.t * 1000) / total).toFixed(1).padStart(6)} µs/exch ${String(x.calls).padStart(7)} calls ${x.toplevel ? 'top ' : 'nest'} ${x.q}`);
     }
+    console.log(`${b.padEnd(8)} served records: ${SERVED_N} at ${SERVED_RATE}/s among ${SERVED_MACS} machines: ${await servedStorm(state.served, b === 'postgres' ? cluster?.pid() : undefined)}`);
     await state.close();
   }
 } finally {

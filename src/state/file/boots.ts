@@ -7,9 +7,10 @@
  * are kept (the oldest boots dropped first): a MAC only gets a record by fetching its script from its
  * own address.
  */
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Logger } from '../../log.js';
 import type { BootRecord, BootTokenStore } from '../types.js';
+import { KeyedJournal, type KeyedJournalOptions } from './keyed-journal.js';
 
 const MAX_MACS = 100_000;
 
@@ -19,109 +20,44 @@ function valid(r: unknown): r is BootRecord {
     (o.spent === undefined || typeof o.spent === 'string');
 }
 
-export class FileBootTokens implements BootTokenStore {
-  private readonly byMac = new Map<string, BootRecord>();
-  private lines = 0;
-  private queue: { line: string; resolve(): void; reject(err: unknown): void }[] = [];
-  private flushing: Promise<void> | undefined;
+function journalOptions(o: { maxMacs?: number; compactAfter?: number; logger?: Logger }): KeyedJournalOptions<BootRecord> {
+  return { valid, key: (r) => r.mac, maxKeys: o.maxMacs ?? MAX_MACS, compactAfter: o.compactAfter ?? 1000, ...(o.logger ? { logger: o.logger } : {}) };
+}
 
-  private constructor(private fh: FileHandle | undefined, private readonly file: string, private readonly maxMacs: number, private readonly compactAfter: number) {}
+export class FileBootTokens implements BootTokenStore {
+  private constructor(private readonly journal: KeyedJournal<BootRecord>) {}
 
   /** Records in memory only (tools and tests that never mint a token). */
   static memory(maxMacs = MAX_MACS): FileBootTokens {
-    return new FileBootTokens(undefined, '', maxMacs, 0);
-  }
-
-  static async open(dataDir: string, opts: { maxMacs?: number; compactAfter?: number } = {}): Promise<FileBootTokens> {
-    await mkdir(dataDir, { recursive: true });
-    const file = join(dataDir, 'boots.jsonl');
-    const text = await readFile(file, 'utf8').catch(() => '');
-    const store = new FileBootTokens(await open(file, 'a', 0o600), file, opts.maxMacs ?? MAX_MACS, opts.compactAfter ?? 1000);
-    for (const line of text.split('\n')) {
-      try {
-        const r: unknown = line ? JSON.parse(line) : undefined;
-        if (valid(r)) store.keep(r);
-        if (line) store.lines++;
-      } catch {
-        // a torn last line from a crash: the record before it stands
-      }
-    }
-    return store;
-  }
-
-  private keep(r: BootRecord): void {
-    this.byMac.delete(r.mac); // re-insert: Map order is boot order, oldest first
-    this.byMac.set(r.mac, r);
-    while (this.byMac.size > this.maxMacs) this.byMac.delete(this.byMac.keys().next().value as string);
+    return new FileBootTokens(KeyedJournal.memory(journalOptions({ maxMacs })));
   }
 
   /**
-   * Append one record, durable when the returned promise resolves. Records asked for while a write runs
-   * go together in the next one (one write and one fdatasync for all of them: a boot storm's 300 scripts
-   * minted 300 tokens one sync after the other, each a thread-pool round trip and a wait for the disk).
+   * A boot storm's 300 scripts minted 300 tokens one sync after the other, each a thread-pool round trip
+   * and a wait for the disk: records asked for while a write runs go together in the next one.
    */
-  private persist(r: BootRecord): Promise<void> {
-    if (!this.fh) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ line: `${JSON.stringify(r)}\n`, resolve, reject });
-      this.flushing ??= this.flush().finally(() => { this.flushing = undefined; });
-    });
-  }
-
-  private async flush(): Promise<void> {
-    while (this.queue.length) {
-      const batch = this.queue;
-      this.queue = [];
-      try {
-        await this.fh!.write(batch.map((b) => b.line).join(''));
-        await this.fh!.datasync();
-        this.lines += batch.length;
-        if (this.lines > 4 * this.byMac.size + this.compactAfter) await this.compact();
-        for (const b of batch) b.resolve();
-      } catch (err) {
-        for (const b of batch) b.reject(err);
-      }
-    }
-  }
-
-  private async compact(): Promise<void> {
-    const tmp = `${this.file}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.write([...this.byMac.values()].map((r) => `${JSON.stringify(r)}\n`).join(''));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.file);
-    const old = this.fh;
-    this.fh = await open(this.file, 'a', 0o600);
-    await old?.close();
-    this.lines = this.byMac.size;
+  static async open(dataDir: string, opts: { maxMacs?: number; compactAfter?: number; logger?: Logger } = {}): Promise<FileBootTokens> {
+    return new FileBootTokens(await KeyedJournal.open(join(dataDir, 'boots.jsonl'), journalOptions(opts)));
   }
 
   current(mac: string): BootRecord | undefined {
-    return this.byMac.get(mac);
+    return this.journal.get(mac);
   }
 
   async issue(mac: string, address: string, at: number): Promise<BootRecord> {
-    const last = this.byMac.get(mac)?.seq ?? 0;
+    const last = this.journal.get(mac)?.seq ?? 0;
     const r: BootRecord = { mac, seq: Math.max(Math.floor(at), last + 1), address };
-    this.keep(r);
-    await this.persist(r);
+    await this.journal.put(r);
     return r;
   }
 
   spend(mac: string, seq: number, at: string): { won: boolean; durable: Promise<void> } {
-    const r = this.byMac.get(mac);
+    const r = this.journal.get(mac);
     if (!r || r.seq !== seq || r.spent) return { won: false, durable: Promise.resolve() };
-    const spent = { ...r, spent: at };
-    this.byMac.set(mac, spent);
-    return { won: true, durable: this.persist(spent) };
+    return { won: true, durable: this.journal.put({ ...r, spent: at }) };
   }
 
-  async close(): Promise<void> {
-    await this.flushing;
-    await this.fh?.close();
+  close(): Promise<void> {
+    return this.journal.close();
   }
 }

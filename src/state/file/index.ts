@@ -16,11 +16,11 @@ export async function openFileState(dataDir: string, profilesDir: string, logger
   const { stores, close } = await openParts(opts.parts ?? ALL_PARTS, {
     leases: () => FileLeaseStore.open(dataDir, logger.child({ component: 'leases' })),
     events: () => FileEventLog.open(dataDir, logger.child({ component: 'events' }), undefined, undefined, { follow, load: opts.loadEvents ?? true }),
-    served: () => FileServedStore.open(dataDir),
+    served: () => FileServedStore.open(dataDir, logger.child({ component: 'served' })),
     discovered: () => FileDiscoveredStore.open(dataDir),
     power: () => FilePowerLog.open(dataDir, logger.child({ component: 'power' }), { follow }),
     profiles: () => new FileProfileEditor(profilesDir),
-    boots: () => FileBootTokens.open(dataDir),
+    boots: () => FileBootTokens.open(dataDir, { logger: logger.child({ component: 'boots' }) }),
   });
   return { ...(stores as unknown as State), health: () => ({ backend: 'file', up: true }), close };
 }

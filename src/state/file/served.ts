@@ -1,49 +1,73 @@
 /**
- * What each machine was last served, in <data>/served.json: read once, kept in memory, written through
- * (one atomic replace at a time, the latest state wins) after each change. This process is its only writer.
- * Records made within GATHER_MS of each other go in one write: in a boot storm, every rootfs response
- * ended in a whole-file rewrite and fsync, back to back.
+ * What each machine was last served, in <data>/served.jsonl: one line per record, the latest line of a
+ * MAC wins (a KeyedJournal). Each record is one appended line, fdatasync'd with whatever others came
+ * meanwhile, so a boot storm costs a line per booted machine, not a rewrite of every machine's record:
+ * the whole-file served.json this replaces cost 22-44 ms of the event loop per write at 10,000
+ * machines (sort and JSON of 1.9 MB) and a 1.9 MB fsync, every 200 ms through a storm.
+ *
+ * A served.json left by an older rolecast is read first (its records are older than every line), and
+ * removed once the journal's first compaction has written them all to served.jsonl. This process is the
+ * only writer; tools that open the state only read.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeAtomic } from '../../fsutil.js';
+import type { Logger } from '../../log.js';
 import type { ServedEntry, ServedRecord, ServedStore } from '../types.js';
-import { SerialWriter } from './serial.js';
+import { KeyedJournal } from './keyed-journal.js';
 
-export function servedPath(dataDir: string): string {
-  return join(dataDir, 'served.json');
+/** The older whole-file record (read, never written). */
+const LEGACY = 'served.json';
+const JOURNAL = 'served.jsonl';
+
+type Line = ServedEntry & { mac: string };
+
+function valid(r: unknown): r is Line {
+  const o = r as Line;
+  return typeof o === 'object' && o !== null && typeof o.mac === 'string' && typeof o.role === 'string' && typeof o.hash === 'string'
+    && typeof o.at === 'string' && (o.host === undefined || typeof o.host === 'string');
+}
+
+function entryOf(l: Line): ServedEntry {
+  const { mac: _mac, ...entry } = l;
+  return entry;
+}
+
+async function readLegacy(dataDir: string): Promise<Line[]> {
+  let text: string;
+  try {
+    text = await readFile(join(dataDir, LEGACY), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const parsed: unknown = JSON.parse(text);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return [];
+  return Object.entries(parsed as Record<string, unknown>).map(([mac, e]) => ({ ...(e as ServedEntry), mac })).filter(valid);
 }
 
 /** The record on disk, for tools that run beside (or without) a server. */
 export async function readServed(dataDir: string): Promise<ServedRecord> {
-  try {
-    const parsed: unknown = JSON.parse(await readFile(servedPath(dataDir), 'utf8'));
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as ServedRecord) : {};
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw err;
-  }
+  const s = await FileServedStore.open(dataDir);
+  const all = { ...s.all() };
+  await s.close();
+  return all;
 }
 
-/** How long a record waits for others to share its write (nobody waits on a record but the file). */
-const GATHER_MS = 200;
-
 export class FileServedStore implements ServedStore {
-  private readonly writer: SerialWriter;
-  private gathering: Promise<void> | undefined;
-  private dirMade = false;
+  private readonly rec: ServedRecord = {};
 
-  private constructor(private readonly dataDir: string, private readonly rec: ServedRecord) {
-    this.writer = new SerialWriter(async () => {
-      if (!this.dirMade) { await mkdir(this.dataDir, { recursive: true }); this.dirMade = true; }
-      // Keys are MACs: code-unit order is theirs, at a fraction of localeCompare's cost.
-      const sorted = Object.fromEntries(Object.entries(this.rec).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-      await writeAtomic(servedPath(this.dataDir), `${JSON.stringify(sorted, null, 2)}\n`);
-    });
+  private constructor(private readonly journal: KeyedJournal<Line>) {
+    for (const l of journal.values()) this.rec[l.mac] = entryOf(l);
   }
 
-  static async open(dataDir: string): Promise<FileServedStore> {
-    return new FileServedStore(dataDir, await readServed(dataDir));
+  static async open(dataDir: string, logger?: Logger): Promise<FileServedStore> {
+    const journal = await KeyedJournal.open<Line>(join(dataDir, JOURNAL), {
+      valid, key: (l) => l.mac, before: await readLegacy(dataDir),
+      // served.jsonl now holds every record served.json had.
+      onCompacted: () => rm(join(dataDir, LEGACY), { force: true }),
+      ...(logger ? { logger } : {}),
+    });
+    return new FileServedStore(journal);
   }
 
   get(mac: string): ServedEntry | undefined {
@@ -54,18 +78,13 @@ export class FileServedStore implements ServedStore {
     return this.rec;
   }
 
-  /** Resolves once a write that started after this record is on disk. */
+  /** Resolves once the record is on disk. */
   record(mac: string, entry: ServedEntry): Promise<void> {
     this.rec[mac] = entry;
-    this.gathering ??= new Promise<void>((resolve) => setTimeout(resolve, GATHER_MS)).then(() => {
-      this.gathering = undefined;
-      return this.writer.request();
-    });
-    return this.gathering;
+    return this.journal.put({ mac, ...entry });
   }
 
-  async close(): Promise<void> {
-    await this.gathering?.catch(() => undefined);
-    return this.writer.idle();
+  close(): Promise<void> {
+    return this.journal.close();
   }
 }

@@ -48,7 +48,7 @@ export async function openPgState(url: string, logger: Logger, opts: OpenStateOp
       // --profiles DIR on the command line: that directory, even with the database's profiles.
       profiles: () => (opts.profilesDir ? new FileProfileEditor(opts.profilesDir) : new PgProfiles(link)),
       // Boot token records are per server (its own key): in its data directory, as with the file backend.
-      boots: () => (opts.dataDir ? FileBootTokens.open(opts.dataDir) : FileBootTokens.memory()),
+      boots: () => (opts.dataDir ? FileBootTokens.open(opts.dataDir, { logger: log.child({ component: 'boots' }) }) : FileBootTokens.memory()),
     });
     const events = stores.events as PgEventLog | undefined;
     return {
