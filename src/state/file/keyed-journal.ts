@@ -95,7 +95,7 @@ export class KeyedJournal<T> {
     if (!this.file) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ line: `${JSON.stringify(r)}\n`, resolve, reject });
-      this.flushing ??= this.flush().finally(() => { this.flushing = undefined; });
+      this.flushing ??= this.flush();
     });
   }
 
@@ -107,8 +107,20 @@ export class KeyedJournal<T> {
     while (this.byKey.size > max) this.byKey.delete(this.byKey.keys().next().value as string);
   }
 
+  /**
+   * Writes batches until the queue is empty, and says so in the same turn it finds it empty: a change
+   * made by a caller resumed by the last batch (a token spent right after its issue) starts the next
+   * flush. (Cleared in a `.finally()` a few microtasks later, that change waited in the queue, its promise
+   * pending, until some other change came: a caller awaiting changes one after another hung.) Nothing in
+   * the loop throws (a batch's failure goes to its callers), so the flag cannot be left set.
+   */
   private async flush(): Promise<void> {
-    while (this.queue.length) {
+    await undefined; // this.flushing is set before anything below runs
+    for (;;) {
+      if (!this.queue.length) {
+        this.flushing = undefined;
+        return;
+      }
       const batch = this.queue;
       this.queue = [];
       try {

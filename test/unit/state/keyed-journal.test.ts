@@ -36,6 +36,22 @@ describe('a torn last line (a crash mid-write)', () => {
   });
 });
 
+describe('changes one after another', () => {
+  it('each awaited before the next: every one is written (the next used to wait in the queue for a change that never came)', async () => {
+    const d = tmp();
+    const s = await FileServedStore.open(d);
+    for (let i = 0; i < 50; i++) await s.record(mac(i), { role: 'web', hash: `h${i}`, at: '2026-12-03T19:00:00.000Z' });
+    expect(lines(join(d, 'served.jsonl'))).toHaveLength(50);
+    const b = await FileBootTokens.open(d);
+    for (let i = 0; i < 20; i++) {
+      const r = await b.issue(mac(i), '10.0.0.9', 1000 + i);
+      await b.spend(mac(i), r.seq, 'now').durable;
+    }
+    expect(lines(join(d, 'boots.jsonl'))).toHaveLength(40);
+    await Promise.all([s.close(), b.close()]);
+  }, 10_000);
+});
+
 describe('served records', () => {
   it('one line per record at 10,000 machines, not a rewrite of every machine', async () => {
     const d = tmp();
