@@ -85,13 +85,13 @@ describe('reserved lease renewals', () => {
   it('steady renewals are written once a RENEWAL_WRITE_MS, not back to back (and each within it)', async () => {
     const { d, s } = await open();
     await s.commit(bound(3600), { reserved: true });
-    // Renewals one after another for 1.6 s (a DHCP load test's known machines): the writer used to loop
+    // Renewals one after another for 2.2 s (a DHCP load test's known machines): the writer used to loop
     // while any renewal waited, writing and syncing one batch after another for as long as they kept coming.
     const t0 = Date.now();
     let last = bound(3600);
     let written = 0;
     const lines = () => readFileSync(join(d, 'leases.jsonl'), 'utf8').trim().split('\n').length;
-    for (let i = 0; Date.now() - t0 < 1600; i++) {
+    for (let i = 0; Date.now() - t0 < 2200; i++) {
       last = bound(3601 + i);
       expect(await s.commit(last, { reserved: true })).toBe(true);
       await new Promise((r) => setImmediate(r));
@@ -99,7 +99,9 @@ describe('reserved lease renewals', () => {
     }
     expect(lines()).toBeLessThanOrEqual(3); // the grant, then one batch of renewals a second
     expect(written).toBeGreaterThan(900); // the first batch when the timer fires...
-    expect(written).toBeLessThan(1500); // ...about RENEWAL_WRITE_MS after the first renewal
+    // ...RENEWAL_WRITE_MS after the first renewal, plus its write and sync: a bound with room for a slow
+    // disk (1500 could fail on a loaded CI box), well short of a second timer.
+    expect(written).toBeLessThan(2000);
     await s.close(); // the renewals still waiting are written at close
     expect(onDisk(d, last)).toBe(true);
   });
