@@ -53,7 +53,6 @@ export class KeyedJournal<T> {
   }
 
   static async open<T>(file: string, opts: KeyedJournalOptions<T>): Promise<KeyedJournal<T>> {
-    await mkdir(dirname(file), { recursive: true });
     const j = new KeyedJournal<T>(file, opts);
     for (const r of opts.before ?? []) j.keep(r);
     let text = '';
@@ -144,6 +143,7 @@ export class KeyedJournal<T> {
   }
 
   private async openFile(): Promise<void> {
+    await mkdir(dirname(this.file!), { recursive: true }); // at the first change: opening only reads
     this.fh = await open(this.file!, 'a', 0o600);
     this.reopenDue = false;
   }
