@@ -62,16 +62,24 @@ export class KeyedJournal<T> {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     j.torn = text.length > 0 && !text.endsWith('\n');
-    for (const line of text.split('\n')) {
-      if (!line) continue;
+    const lines = text.split('\n');
+    let bad = 0;
+    lines.forEach((line, i) => {
+      if (!line) return;
       j.lines++;
+      let r: unknown;
       try {
-        const r: unknown = JSON.parse(line);
-        if (opts.valid(r)) j.keep(r);
+        r = JSON.parse(line);
       } catch {
-        // a torn last line from a crash: the record before it stands
+        // A torn last line is what a crash mid-write leaves (its promise never resolved): the record
+        // before it stands. Anything else unreadable is damage, and said so below.
+        if (i < lines.length - 1) bad++;
+        return;
       }
-    }
+      if (opts.valid(r)) j.keep(r);
+      else bad++;
+    });
+    if (bad) opts.logger?.warn({ file, badLines: bad }, 'journal lines that are not records were skipped: the records before them stand');
     return j;
   }
 

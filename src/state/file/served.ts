@@ -11,6 +11,7 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RolecastError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ServedEntry, ServedRecord, ServedStore } from '../types.js';
 import { KeyedJournal } from './keyed-journal.js';
@@ -33,15 +34,24 @@ function entryOf(l: Line): ServedEntry {
 }
 
 async function readLegacy(dataDir: string): Promise<Line[]> {
+  const file = join(dataDir, LEGACY);
   let text: string;
   try {
-    text = await readFile(join(dataDir, LEGACY), 'utf8');
+    text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const parsed: unknown = JSON.parse(text);
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    // Not dropped: the first compaction would then remove the file and its records with it.
+    throw new RolecastError('E_STATE_CORRUPT', `${file} is unreadable (${(err as Error).message}): fix or move it aside`, { cause: err });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new RolecastError('E_STATE_CORRUPT', `${file} is not an object of records by MAC: fix or move it aside`);
+  }
   return Object.entries(parsed as Record<string, unknown>).map(([mac, e]) => ({ ...(e as ServedEntry), mac })).filter(valid);
 }
 

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileBootTokens } from '../../../src/state/file/boots.js';
 import { FileServedStore, readServed } from '../../../src/state/file/served.js';
+import { pino } from 'pino';
+import type { Logger } from '../../../src/log.js';
 
 const dirs: string[] = [];
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
@@ -33,6 +35,21 @@ describe('a torn last line (a crash mid-write)', () => {
     expect(c.current(mac(1))?.spent).toBe('2026-12-03T19:00:00.000Z');
     expect(c.spend(mac(1), r.seq, 'again').won).toBe(false);
     await c.close();
+  });
+});
+
+describe('a damaged line in the middle', () => {
+  it('is skipped with a warning naming the file; the records around it stand', async () => {
+    const d = tmp();
+    const good = (i: number, seq: number) => JSON.stringify({ mac: mac(i), seq, address: '10.0.0.9' });
+    writeFileSync(join(d, 'boots.jsonl'), `${good(1, 100)}\n{"mac":\u0000garbage}\n${good(2, 200)}\n`);
+    const logged: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (s: string) => { logged.push(s); } }) as unknown as Logger;
+    const b = await FileBootTokens.open(d, { logger });
+    expect(b.current(mac(1))?.seq).toBe(100);
+    expect(b.current(mac(2))?.seq).toBe(200);
+    expect(logged.some((l) => l.includes('"badLines":1') && l.includes(join(d, 'boots.jsonl')))).toBe(true);
+    await b.close();
   });
 });
 
@@ -93,5 +110,12 @@ describe('served records', () => {
     const u = await readServed(d);
     expect(u[mac(1)]).toEqual(old[mac(1)]);
     expect(u[mac(2)]?.hash).toBe('h1009');
+  });
+
+  it('an unreadable served.json is a clear error naming it, not records dropped', async () => {
+    const d = tmp();
+    writeFileSync(join(d, 'served.json'), '{"52:54:00:01:00:01": {"role": "web"');
+    await expect(FileServedStore.open(d)).rejects.toMatchObject({ code: 'E_STATE_CORRUPT', message: expect.stringContaining(join(d, 'served.json')) });
+    expect(existsSync(join(d, 'served.json'))).toBe(true);
   });
 });
