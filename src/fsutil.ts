@@ -3,10 +3,12 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readlinkSync, realpathSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { copyFile, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 /**
  * Replace `path` so a reader (or a crash) sees the old file or the new one, never half of one: `fill`
- * writes a temporary file beside it, which is fsync'd and renamed over it; the temporary never survives.
+ * writes a temporary file beside it, which is fsync'd and renamed over it, and the directory is synced;
+ * the temporary never survives.
  */
 async function replaceAtomic(path: string, fill: (tmp: string) => Promise<void>): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
@@ -19,6 +21,15 @@ async function replaceAtomic(path: string, fill: (tmp: string) => Promise<void>)
       await fh.close();
     }
     await rename(tmp, path);
+    // The rename itself made durable: after a power cut the directory could still name the old file.
+    const dir = await open(dirname(path), 'r');
+    try {
+      await dir.sync();
+    } catch {
+      // a filesystem that cannot sync a directory (some network ones): the rename stands as it is
+    } finally {
+      await dir.close();
+    }
   } finally {
     await rm(tmp, { force: true });
   }
