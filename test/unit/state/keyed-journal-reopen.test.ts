@@ -14,19 +14,7 @@ import { pino } from 'pino';
 import type { Logger } from '../../../src/log.js';
 
 const failAppendOpens = { left: 0 };
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const real = await importOriginal<typeof import('node:fs/promises')>();
-  return {
-    ...real,
-    open: (path: Parameters<typeof real.open>[0], flags?: Parameters<typeof real.open>[1], mode?: Parameters<typeof real.open>[2]) => {
-      if (flags === 'a' && String(path).endsWith('boots.jsonl') && failAppendOpens.left > 0) {
-        failAppendOpens.left--;
-        return Promise.reject(Object.assign(new Error('EMFILE: too many open files (test)'), { code: 'EMFILE' }));
-      }
-      return real.open(path, flags, mode);
-    },
-  };
-});
+vi.mock('node:fs/promises', async (importOriginal) => (await import('../../helpers/failing-open.js')).failingAppendOpens(await importOriginal(), 'boots.jsonl', failAppendOpens));
 
 const { FileBootTokens } = await import('../../../src/state/file/boots.js');
 
