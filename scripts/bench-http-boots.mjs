@@ -5,8 +5,9 @@
 // per-request work shows, not the copying) — BENCH_BOOTS_C (8) machines at a time, in a private network
 // namespace on loopback. Reports, per round (BENCH_ROUNDS, 3; median printed last), the rolecast process's
 // CPU per boot and its main thread's, and the wall time. BENCH_BOOTS_PROF=DIR: a CPU profile of the server
-// (scripts/cpuprof-top.mjs reads it); BENCH_BOOTS_NODE_FLAGS=... more node flags for the server. The storm (bench:storm) measures the same requests under a saturated
-// box, where one run's noise is larger than the per-request costs this isolates.
+// (scripts/cpuprof-top.mjs reads it); BENCH_BOOTS_NODE_FLAGS: more node flags for the server. The storm
+// (bench:storm) measures the same requests under a saturated box, where one run's noise is larger than the
+// per-request costs this isolates.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
