@@ -321,6 +321,31 @@ function bridgeStats() {
     return { txBytes: s.tx.bytes, txPackets: s.tx.packets, rxBytes: s.rx.bytes, rxPackets: s.rx.packets };
   } catch { return undefined; }
 }
+/**
+ * The servers' TCP losses (their namespace's /proc/net/snmp and netstat): segments retransmitted and
+ * retransmission timeouts (an RTO doubles at each one in a row: a transfer that lost its retransmission
+ * a few times waits tens of seconds, the storm's stragglers). softnet: packets the box's per-CPU backlog
+ * dropped (veth delivery past net.core.netdev_max_backlog), box-wide.
+ */
+function tcpStats() {
+  const r = spawnSync('ip', ['netns', 'exec', SNS, 'cat', '/proc/net/snmp', '/proc/net/netstat'], { encoding: 'utf8' });
+  const out = {};
+  const lines = r.stdout.split('\n');
+  for (let i = 0; i + 1 < lines.length; i += 1) {
+    const [k, ...names] = lines[i].split(' ');
+    const [k2, ...values] = lines[i + 1].split(' ');
+    if (k !== k2 || !k.endsWith(':') || values.some((v) => !/^-?\d+$/.test(v))) continue;
+    names.forEach((n, j) => { out[`${k}${n}`] = Number(values[j]); });
+  }
+  let drops = 0;
+  try {
+    for (const l of requireFs.readFileSync('/proc/net/softnet_stat', 'utf8').trim().split('\n')) drops += parseInt(l.split(' ')[1], 16);
+  } catch { /* not Linux */ }
+  return { retrans: out['Tcp:RetransSegs'], timeouts: out['TcpExt:TCPTimeouts'], drops };
+}
+function tcpDelta(a, b) {
+  return `TCP: ${b.retrans - a.retrans} segments retransmitted, ${b.timeouts - a.timeouts} retransmission timeouts; backlog drops ${b.drops - a.drops}`;
+}
 function bridgeDelta(a, b, n) {
   if (!a || !b) return 'bridge counters unreadable';
   const tx = b.txPackets - a.txPackets, txB = b.txBytes - a.txBytes, rx = b.rxPackets - a.rxPackets;
@@ -367,8 +392,10 @@ async function runServer(name, start, machines) {
     const cpu0 = treeCpu(servers);
     const box0 = boxCpu();
     const net0 = bridgeStats();
+    const tcp0 = tcpStats();
     const recs = await storm(idx, machines, delays);
     const net1 = bridgeStats();
+    const tcp1 = tcpStats();
     const cpu = treeCpu(servers) - cpu0;
     const box1 = boxCpu();
     clearInterval(loadTimer);
@@ -383,7 +410,7 @@ async function runServer(name, start, machines) {
     const booted = recs.filter((r) => !r.failed).length;
     const box = boxCpuDelta(box0, box1, booted);
     return summary(`${name} (load ${load.toFixed(1)} → peak ${peak.toFixed(1)} → ${loadavg()[0].toFixed(1)}, clients set up in ${(recs.phases.setup / 1000).toFixed(1)} s, gone in ${(recs.phases.go / 1000).toFixed(1)} s, storm ${(recs.phases.storm / 1000).toFixed(1)} s from the first go to the last exit; `
-      + `server CPU ${(cpu / 1000).toFixed(1)} s, ${booted ? (cpu / booted).toFixed(0) : '-'} ms per booted machine; ${box.text}; ${bridgeDelta(net0, net1, booted)})`, lone, recs, { cpu: booted ? cpu / booted : NaN, box: booted ? box.busy / booted : NaN, storm: booted ? box.storm / booted : NaN });
+      + `server CPU ${(cpu / 1000).toFixed(1)} s, ${booted ? (cpu / booted).toFixed(0) : '-'} ms per booted machine; ${box.text}; ${bridgeDelta(net0, net1, booted)}; ${tcpDelta(tcp0, tcp1)})`, lone, recs, { cpu: booted ? cpu / booted : NaN, box: booted ? box.busy / booted : NaN, storm: booted ? box.storm / booted : NaN });
   } finally {
     for (const p of servers) await stop(p);
   }

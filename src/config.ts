@@ -89,6 +89,12 @@ export interface HttpConfig {
    * (native/sendfile) when it is built; otherwise, or when false, they stream through Node.
    */
   sendfile: boolean;
+  /**
+   * The largest TCP retransmission timeout of an HTTP connection, in ms (1000-120000; Linux 6.15+, else
+   * the kernel's 120 s). Each timeout in a row doubles it: a transfer that lost its retransmissions a few
+   * times in a boot storm waited a minute or more for the next try while the network had long recovered.
+   */
+  rtoMaxMs: number;
   /** Largest rolecast-capture upload accepted (bytes; default 64 MiB). */
   captureMaxBytes?: number;
 }
@@ -190,7 +196,7 @@ export function defaultConfig(): ServerConfig {
       maxWindowsize: 64, timeoutMs: 1000, retries: 5, maxTimeoutS: 10, maxStallMs: 30_000, maxTransfers: 2000, maxTransfersPerClient: 16,
       busyPollUs: 50,
     },
-    http: { enabled: true, host: '0.0.0.0', port: 8080, sendfile: true },
+    http: { enabled: true, host: '0.0.0.0', port: 8080, sendfile: true, rtoMaxMs: 2000 },
     state: { backend: 'file' },
     ra: { enabled: true, radvd: '/usr/sbin/radvd' },
     bmc: { timeoutMs: 10_000, attempts: 2, maxConcurrent: 16, console: { record: 'boot', timeoutMs: 600_000, lines: 24, maxBytes: 256 * 1024, maxSessions: 64, settleMs: 2000 } },

@@ -21,7 +21,7 @@ const SHAPE: Shape = {
     enabled: 'boolean', port: 'number', bind: 'string', roots: 'string[]', maxBlksize: 'number', maxWindowsize: 'number',
     timeoutMs: 'number', retries: 'number', maxTimeoutS: 'number', maxStallMs: 'number', maxTransfers: 'number', maxTransfersPerClient: 'number', busyPollUs: 'number',
   },
-  http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string', tokens: { admin: 'string[]', read: 'string[]' }, sendfile: 'boolean', captureMaxBytes: 'number' },
+  http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string', tokens: { admin: 'string[]', read: 'string[]' }, sendfile: 'boolean', rtoMaxMs: 'number', captureMaxBytes: 'number' },
   state: { backend: 'string', url: 'string' },
   ra: { enabled: 'boolean', interface: 'string', radvd: 'string' },
   bmc: { timeoutMs: 'number', attempts: 'number', maxConcurrent: 'number', console: { record: 'string', timeoutMs: 'number', lines: 'number', maxBytes: 'number', maxSessions: 'number', settleMs: 'number' } },
@@ -39,6 +39,11 @@ const ENUMS: Record<string, readonly string[]> = {
   logLevel: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
 };
 
+/** Numbers with bounds (inclusive), and how the error says them. */
+const RANGES: Record<string, { minimum: number; maximum: number }> = {
+  'http.rtoMaxMs': { minimum: 1000, maximum: 120_000 },
+};
+
 type Kind = Shape[string];
 
 /** The JSON Schema (draft-07, for ajv) of SHAPE and ENUMS: unknown keys are refused at every level. */
@@ -49,6 +54,7 @@ function schemaOf(kind: Kind, path: string): Record<string, unknown> {
   if (kind === 'string[]') return { type: 'array', items: { type: 'string' } };
   const base: Record<string, unknown> = { type: kind };
   if (ENUMS[path]) base.enum = ENUMS[path];
+  if (RANGES[path]) Object.assign(base, RANGES[path]);
   return base;
 }
 
@@ -88,6 +94,9 @@ function ajvIssues(doc: Document.Parsed, file: string, at: (n: Node | null | und
       message = `unknown key "${key}" (expected one of: ${Object.keys(typeof kind === 'object' ? kind : {}).join(', ')})`;
     } else if (e.keyword === 'enum') {
       message = `must be one of: ${(e.params as { allowedValues: string[] }).allowedValues.join(', ')}`;
+    } else if ((e.keyword === 'minimum' || e.keyword === 'maximum') && RANGES[path]) {
+      const r = RANGES[path]!;
+      message = `must be a number from ${r.minimum} to ${r.maximum}`;
     } else {
       message = typeof kind === 'object' ? 'must be a mapping' : `must be ${KIND_TEXT[kind ?? ''] ?? e.message ?? 'valid'}`;
     }

@@ -16,8 +16,15 @@
 #include "engine.h" // the engine thread, request queue and threadsafe function shared with native/tftp
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#ifndef TCP_RTO_MAX_MS
+#define TCP_RTO_MAX_MS 44 // Linux 6.15+: the largest retransmission timeout of this socket, in ms (1000..120000)
+#endif
 
 #define CHUNK ((size_t)16 << 20)         // largest single sendfile(2) call
 #define TURN_BUDGET ((uint64_t)16 << 20) // bytes one job may send before yielding to the others
@@ -389,6 +396,40 @@ static napi_value js_cancel(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// rtoMax(sockFd, ms) -> 0, or the errno (ENOPROTOOPT on a kernel before 6.15, EINVAL outside 1000..120000):
+// caps the socket's retransmission backoff. Never throws: the caller decides what a refusal means.
+static napi_value js_rto_max(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int64_t fd, ms;
+  if (argc < 2 || !get_int64(env, argv[0], &fd) || !get_int64(env, argv[1], &ms) || fd < 0 || fd > INT32_MAX || ms < 0 || ms > INT32_MAX) {
+    napi_throw_range_error(env, NULL, "rtoMax(sockFd, ms): two non-negative integers expected");
+    return NULL;
+  }
+  int v = (int)ms;
+  int rc = setsockopt((int)fd, IPPROTO_TCP, TCP_RTO_MAX_MS, &v, sizeof v) == 0 ? 0 : errno;
+  napi_create_int32(env, rc, &result);
+  return result;
+}
+
+// rtoMaxOf(sockFd) -> the socket's TCP_RTO_MAX_MS in ms, or -errno.
+static napi_value js_rto_max_of(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int64_t fd;
+  if (argc < 1 || !get_int64(env, argv[0], &fd) || fd < 0 || fd > INT32_MAX) {
+    napi_throw_range_error(env, NULL, "rtoMaxOf(sockFd): a non-negative integer expected");
+    return NULL;
+  }
+  int v = 0;
+  socklen_t len = sizeof v;
+  int rc = getsockopt((int)fd, IPPROTO_TCP, TCP_RTO_MAX_MS, &v, &len) == 0 ? v : -errno;
+  napi_create_int32(env, rc, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   engine_set_t *set = calloc(1, sizeof *set);
   if (!set) {
@@ -400,6 +441,8 @@ NAPI_MODULE_INIT() {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_enumerable, NULL},
       {"submit", NULL, js_submit, NULL, NULL, NULL, napi_enumerable, NULL},
       {"cancel", NULL, js_cancel, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"rtoMax", NULL, js_rto_max, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"rtoMaxOf", NULL, js_rto_max_of, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

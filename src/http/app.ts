@@ -5,6 +5,7 @@
  * Unknown machine: 404. A renderer failing: 500 with its error code — never the other way round.
  */
 import { Readable } from 'node:stream';
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { isAbsolute, join } from 'node:path';
 import { stat } from 'node:fs/promises';
@@ -36,7 +37,7 @@ import { registerFleet, type ReloadStatus } from './fleet.js';
 import { registerUi } from './ui/routes.js';
 import { registerSessionHook, Sessions } from './ui/session.js';
 import { createResolver } from '../tftp/resolve.js';
-import { sendfileEngine, sendfileUnavailableReason } from '../native/sendfile.js';
+import { capRetransmitTimeout, sendfileEngine, sendfileUnavailableReason } from '../native/sendfile.js';
 import swagger from '@fastify/swagger';
 import { openapiOptions } from './openapi.js';
 import { IMAGE_FIX, ImageStatus, planImages } from '../imagecheck.js';
@@ -77,6 +78,23 @@ export interface AppDeps {
   consoles?: ConsoleLogStore;
 }
 
+/**
+ * Every HTTP connection's retransmission backoff capped at `ms` (http.rtoMaxMs; the kernel's own cap is
+ * 120 s). Once the kernel refuses (before Linux 6.15: ENOPROTOOPT), said once and not asked again.
+ */
+function capRetransmits(app: FastifyInstance, ms: number, logger: Logger): void {
+  if (ms >= 120_000) return;
+  let on = true;
+  app.server.on('connection', (socket: Socket) => {
+    if (!on) return;
+    const r = capRetransmitTimeout(socket, ms);
+    if (r === 0) return;
+    on = false;
+    logger.info({ rtoMaxMs: ms, ...(r ? { code: r } : {}) }, r === 'ENOPROTOOPT' ? 'the kernel cannot cap TCP retransmission backoff (TCP_RTO_MAX_MS needs Linux 6.15+): http.rtoMaxMs has no effect'
+      : 'cannot cap TCP retransmission backoff: http.rtoMaxMs has no effect');
+  });
+}
+
 /** How long after listening the route validators not compiled yet are compiled in the background. */
 const WARM_VALIDATORS_AFTER_MS = 2000;
 
@@ -93,6 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     schemaController: { compilersFactory: { buildValidator: lazyValidators() as never } } }) as unknown as FastifyInstance;
   // OpenAPI from the route schemas, served at /api/openapi.json.
   if (config.http.sendfile && !sendfileEngine()) deps.logger.warn({ reason: sendfileUnavailableReason() }, 'sendfile engine unavailable: images and rootfs stream through Node (slower)');
+  capRetransmits(app, config.http.rtoMaxMs, deps.logger);
   await app.register(swagger, openapiOptions('0.1.0'));
   registerMetrics(app, { events: deps.state.events, getInventory: deps.getInventory, leases: deps.state.leases, sendfile: () => config.http.sendfile && sendfileEngine() !== undefined });
   // Before any route: a UI session cookie counts as a token of its level (src/http/ui/session.ts).

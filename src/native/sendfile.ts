@@ -42,6 +42,10 @@ interface Binding {
   init(onComplete: (id: number, sent: number, errno: number) => void, threads?: number): void;
   submit(socketFd: number, fileFd: number, offset: number, length: number, idleTimeoutMs: number): number;
   cancel(id: number): void;
+  /** setsockopt TCP_RTO_MAX_MS: 0, or the errno (ENOPROTOOPT before Linux 6.15). Absent in an older build. */
+  rtoMax?(socketFd: number, ms: number): number;
+  /** getsockopt TCP_RTO_MAX_MS: the socket's cap in ms, or -errno. */
+  rtoMaxOf?(socketFd: number): number;
 }
 
 interface Pending {
@@ -124,6 +128,7 @@ function createEngine(binding: Binding): SendfileEngine {
 }
 
 let engine: SendfileEngine | undefined;
+let binding: Binding | undefined;
 let unavailable: string | undefined;
 let loaded = false;
 
@@ -141,7 +146,8 @@ export function sendfileEngine(): SendfileEngine | undefined {
     return undefined;
   }
   try {
-    engine = createEngine(createRequire(import.meta.url)(file) as Binding);
+    binding = createRequire(import.meta.url)(file) as Binding;
+    engine = createEngine(binding);
   } catch (e) {
     unavailable = `native addon failed to load: ${(e as Error).message}`;
   }
@@ -151,4 +157,30 @@ export function sendfileEngine(): SendfileEngine | undefined {
 /** Why sendfileEngine() returned undefined (undefined if it has not been asked or the engine is available). */
 export function sendfileUnavailableReason(): string | undefined {
   return unavailable;
+}
+
+/**
+ * Caps a TCP socket's retransmission timeout (TCP_RTO_MAX_MS, Linux 6.15+): each timeout in a row doubles
+ * it, up to this instead of the kernel's 120 s. Returns 0, the errno name the kernel gave
+ * ('ENOPROTOOPT': too old), or undefined without the addon or a socket descriptor.
+ */
+export function capRetransmitTimeout(socket: Socket, ms: number): string | 0 | undefined {
+  if (!sendfileEngine() || !binding?.rtoMax) return undefined;
+  const fd = socketFd(socket);
+  if (fd === undefined) return undefined;
+  const errno = binding.rtoMax(fd, ms);
+  if (errno === 0) return 0;
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `E${errno}`;
+  }
+}
+
+/** The socket's retransmission timeout cap in ms (TCP_RTO_MAX_MS), or undefined where it cannot be read. */
+export function retransmitTimeoutCap(socket: Socket): number | undefined {
+  const fd = sendfileEngine() && binding?.rtoMaxOf ? socketFd(socket) : undefined;
+  if (fd === undefined) return undefined;
+  const v = binding!.rtoMaxOf!(fd);
+  return v >= 0 ? v : undefined;
 }

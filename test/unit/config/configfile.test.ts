@@ -51,6 +51,13 @@ describe('server config file', () => {
     ]);
   });
 
+  it('a bounded number outside its range names the range (http.rtoMaxMs: 1000-120000 ms)', () => {
+    expect(parseConfig('http:\n  rtoMaxMs: 5000\n', 'c.yaml').cfg.http.rtoMaxMs).toBe(5000);
+    expect(parseConfig('', 'c.yaml').cfg.http.rtoMaxMs).toBe(2000);
+    expect(issues('http:\n  rtoMaxMs: 200\n')).toEqual(['rolecast.conf.yaml:2:13: http.rtoMaxMs: must be a number from 1000 to 120000']);
+    expect(issues('http:\n  rtoMaxMs: 600000\n')).toEqual(['rolecast.conf.yaml:2:13: http.rtoMaxMs: must be a number from 1000 to 120000']);
+  });
+
   it('reports YAML syntax errors with their position', () => {
     const got = issues('http:\n  port: [1\n');
     expect(got).toHaveLength(1);
