@@ -33,6 +33,8 @@ export interface KeyedJournalOptions<T> {
   onCompacted?(): Promise<void>;
   /** Where a failed compaction is told (the changes themselves fail to their callers). */
   logger?: Logger;
+  /** The file's mode when made (default 0o600); a compaction keeps it. */
+  mode?: number;
 }
 
 export class KeyedJournal<T> {
@@ -152,7 +154,7 @@ export class KeyedJournal<T> {
 
   private async openFile(): Promise<void> {
     await mkdir(dirname(this.file!), { recursive: true }); // at the first change: opening only reads
-    this.fh = await open(this.file!, 'a', 0o600);
+    this.fh = await open(this.file!, 'a', this.opts.mode ?? 0o600);
     this.reopenDue = false;
   }
 
@@ -160,7 +162,7 @@ export class KeyedJournal<T> {
     const file = this.file!;
     const tmp = `${file}.tmp`;
     const recs = [...this.byKey.values()];
-    const fh = await open(tmp, 'w', 0o600);
+    const fh = await open(tmp, 'w', this.opts.mode ?? 0o600);
     try {
       await fh.write(recs.map((r) => `${JSON.stringify(r)}\n`).join(''));
       await fh.sync();

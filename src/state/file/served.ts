@@ -72,7 +72,8 @@ export class FileServedStore implements ServedStore {
 
   static async open(dataDir: string, logger?: Logger): Promise<FileServedStore> {
     const journal = await KeyedJournal.open<Line>(join(dataDir, JOURNAL), {
-      valid, key: (l) => l.mac, before: await readLegacy(dataDir),
+      // Readable by others, as served.json was: `rolecast diff` run by an operator reads it. No secret in it.
+      valid, key: (l) => l.mac, before: await readLegacy(dataDir), mode: 0o644,
       // served.jsonl now holds every record served.json had.
       onCompacted: () => rm(join(dataDir, LEGACY), { force: true }),
       ...(logger ? { logger } : {}),

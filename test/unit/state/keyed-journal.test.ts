@@ -32,6 +32,7 @@ describe('a torn last line (a crash mid-write)', () => {
     await b.close();
     // Before, the spend's line was appended to the torn one and the pair was skipped as one bad line.
     const c = await FileBootTokens.open(d);
+    expect(statSync(join(d, 'boots.jsonl')).mode & 0o077).toBe(0);
     expect(c.current(mac(1))?.spent).toBe('2026-12-03T19:00:00.000Z');
     expect(c.spend(mac(1), r.seq, 'again').won).toBe(false);
     await c.close();
@@ -81,6 +82,8 @@ describe('served records', () => {
     const line = `${JSON.stringify({ mac: mac(5), host: 'w5', role: 'db', hash: 'b'.repeat(64), at: '2026-12-03T19:01:00.000Z' })}\n`;
     expect(statSync(join(d, 'served.jsonl')).size).toBe(size + Buffer.byteLength(line));
     expect(lines(join(d, 'served.jsonl'))).toHaveLength(n + 1);
+    // Readable by an operator's `rolecast diff`, as served.json was (umask permitting); tokens are not.
+    expect(statSync(join(d, 'served.jsonl')).mode & 0o777).toBe(0o644 & ~process.umask());
     await s.close();
     const again = await readServed(d);
     expect(Object.keys(again)).toHaveLength(n);
