@@ -60,13 +60,17 @@ export function socketFd(socket: Socket): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
-export function sendfileError(errno: number, bytesSent: number, message?: string): SendfileError {
-  let code: string;
+/** An errno (positive) by its name: 'EPIPE', ...; `E<n>` for one Node does not know. */
+function errnoName(errno: number): string {
   try {
-    code = getSystemErrorName(-errno);
+    return getSystemErrorName(-errno);
   } catch {
-    code = `E${errno}`;
+    return `E${errno}`;
   }
+}
+
+export function sendfileError(errno: number, bytesSent: number, message?: string): SendfileError {
+  const code = errnoName(errno);
   const err = new Error(message ?? `sendfile: ${code} after ${bytesSent} bytes`) as SendfileError;
   err.code = code;
   err.errno = errno;
@@ -169,12 +173,7 @@ export function capRetransmitTimeout(socket: Socket, ms: number): string | 0 | u
   const fd = socketFd(socket);
   if (fd === undefined) return undefined;
   const errno = binding.rtoMax(fd, ms);
-  if (errno === 0) return 0;
-  try {
-    return getSystemErrorName(-errno);
-  } catch {
-    return `E${errno}`;
-  }
+  return errno === 0 ? 0 : errnoName(errno);
 }
 
 /** The socket's retransmission timeout cap in ms (TCP_RTO_MAX_MS), or undefined where it cannot be read. */

@@ -55,14 +55,6 @@ async function readLegacy(dataDir: string): Promise<Line[]> {
   return Object.entries(parsed as Record<string, unknown>).map(([mac, e]) => ({ ...(e as ServedEntry), mac })).filter(valid);
 }
 
-/** The record on disk, for tools that run beside (or without) a server. */
-export async function readServed(dataDir: string): Promise<ServedRecord> {
-  const s = await FileServedStore.open(dataDir);
-  const all = { ...s.all() };
-  await s.close();
-  return all;
-}
-
 export class FileServedStore implements ServedStore {
   private readonly rec: ServedRecord = {};
 

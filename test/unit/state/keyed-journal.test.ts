@@ -8,7 +8,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileBootTokens } from '../../../src/state/file/boots.js';
-import { FileServedStore, readServed } from '../../../src/state/file/served.js';
+import { FileServedStore } from '../../../src/state/file/served.js';
 import { pino } from 'pino';
 import type { Logger } from '../../../src/log.js';
 
@@ -17,6 +17,13 @@ afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, f
 const tmp = () => { const d = mkdtempSync(join(tmpdir(), 'rolecast-keyed-')); dirs.push(d); return d; };
 const mac = (i: number) => `52:54:00:01:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 const lines = (f: string) => readFileSync(f, 'utf8').split('\n').filter(Boolean);
+/** The records a store opened afresh on `d` finds (what a CLI beside the server reads). */
+async function readServed(d: string) {
+  const s = await FileServedStore.open(d);
+  const all = { ...s.all() };
+  await s.close();
+  return all;
+}
 
 describe('a torn last line (a crash mid-write)', () => {
   it('is ended before the next record, which then survives a restart (a spent token stays spent)', async () => {
