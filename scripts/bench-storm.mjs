@@ -466,7 +466,9 @@ async function main() {
       // BENCH_STORM_DHCP_THREAD=off: DHCP on the main thread (the before of DHCP's own thread); default auto.
       ...(process.env.BENCH_STORM_UNICAST || process.env.BENCH_STORM_DHCP_THREAD ? ['dhcp:'] : []),
       ...(process.env.BENCH_STORM_UNICAST ? [`  unicastReplies: ${process.env.BENCH_STORM_UNICAST}`] : []),
-      ...(process.env.BENCH_STORM_DHCP_THREAD ? [`  thread: ${process.env.BENCH_STORM_DHCP_THREAD}`] : []), ''].join('\n'));
+      ...(process.env.BENCH_STORM_DHCP_THREAD ? [`  thread: ${process.env.BENCH_STORM_DHCP_THREAD}`] : []),
+      // BENCH_STORM_BULK_SLOTS=N: http.bulkSlots, e.g. 24 (rootfs downloads take turns); default 0, no gate.
+      ...(process.env.BENCH_STORM_BULK_SLOTS ? ['http:', `  bulkSlots: ${Number(process.env.BENCH_STORM_BULK_SLOTS)}`] : []), ''].join('\n'));
     // BENCH_STORM_PROF=DIR: a CPU profile of rolecast through the storm (scripts/cpuprof-top.mjs reads it).
     const prof = process.env.BENCH_STORM_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_STORM_PROF)] : [];
     // BENCH_STORM_NODE_FLAGS="...": node (V8) flags for rolecast's process, e.g. --min-semi-space-size=16.

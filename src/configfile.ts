@@ -9,7 +9,7 @@ import { LineCounter, parseDocument, isMap, isScalar, type Document, type Node }
 import { defaultConfig, type ServerConfig } from './config.js';
 import { ProfileError, type ProfileIssue } from './errors.js';
 
-interface Shape { [key: string]: 'string' | 'number' | 'boolean' | 'string[]' | Shape }
+interface Shape { [key: string]: 'string' | 'number' | 'integer' | 'boolean' | 'string[]' | Shape }
 
 const SHAPE: Shape = {
   profilesDir: 'string', dataDir: 'string', imagesDir: 'string', address: 'string', baseUrl: 'string', logLevel: 'string', user: 'string',
@@ -21,7 +21,7 @@ const SHAPE: Shape = {
     enabled: 'boolean', port: 'number', bind: 'string', roots: 'string[]', maxBlksize: 'number', maxWindowsize: 'number',
     timeoutMs: 'number', retries: 'number', maxTimeoutS: 'number', maxStallMs: 'number', maxTransfers: 'number', maxTransfersPerClient: 'number', busyPollUs: 'number',
   },
-  http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string', tokens: { admin: 'string[]', read: 'string[]' }, sendfile: 'boolean', rtoMaxMs: 'number', captureMaxBytes: 'number' },
+  http: { enabled: 'boolean', host: 'string', port: 'number', token: 'string', tokens: { admin: 'string[]', read: 'string[]' }, sendfile: 'boolean', rtoMaxMs: 'number', bulkSlots: 'integer', bulkHoldMs: 'number', captureMaxBytes: 'number' },
   state: { backend: 'string', url: 'string' },
   ra: { enabled: 'boolean', interface: 'string', radvd: 'string' },
   bmc: { timeoutMs: 'number', attempts: 'number', maxConcurrent: 'number', console: { record: 'string', timeoutMs: 'number', lines: 'number', maxBytes: 'number', maxSessions: 'number', settleMs: 'number' } },
@@ -42,6 +42,8 @@ const ENUMS: Record<string, readonly string[]> = {
 /** Numbers with bounds (inclusive), and how the error says them. */
 const RANGES: Record<string, { minimum: number; maximum: number }> = {
   'http.rtoMaxMs': { minimum: 1000, maximum: 120_000 },
+  'http.bulkSlots': { minimum: 0, maximum: 65_536 },
+  'http.bulkHoldMs': { minimum: 100, maximum: 3_600_000 },
 };
 
 type Kind = Shape[string];
@@ -71,7 +73,7 @@ function shapeAt(path: string[]): Kind | undefined {
   return k;
 }
 
-const KIND_TEXT: Record<string, string> = { 'string[]': 'a list of strings', string: 'a string', number: 'a number', boolean: 'a boolean' };
+const KIND_TEXT: Record<string, string> = { 'string[]': 'a list of strings', string: 'a string', number: 'a number', integer: 'a whole number', boolean: 'a boolean' };
 
 /** ajv's errors as profile-style issues located on the YAML nodes; one per offending key or value. */
 function ajvIssues(doc: Document.Parsed, file: string, at: (n: Node | null | undefined) => { line: number; col: number }): ProfileIssue[] {
@@ -96,7 +98,7 @@ function ajvIssues(doc: Document.Parsed, file: string, at: (n: Node | null | und
       message = `must be one of: ${(e.params as { allowedValues: string[] }).allowedValues.join(', ')}`;
     } else if ((e.keyword === 'minimum' || e.keyword === 'maximum') && RANGES[path]) {
       const r = RANGES[path]!;
-      message = `must be a number from ${r.minimum} to ${r.maximum}`;
+      message = `must be ${kind === 'integer' ? 'a whole number' : 'a number'} from ${r.minimum} to ${r.maximum}`;
     } else {
       message = typeof kind === 'object' ? 'must be a mapping' : `must be ${KIND_TEXT[kind ?? ''] ?? e.message ?? 'valid'}`;
     }

@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Inventory } from './inventory/types.js';
 import type { LeaseView } from './leases.js';
 import { inCidr } from './inventory/ip.js';
+import type { BulkStats } from './http/bulk.js';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'rolecast_' });
@@ -115,6 +116,7 @@ export interface ServingState {
   inventory: () => Inventory;
   leases?: () => LeaseView | undefined;
   sendfile: () => boolean;
+  bulk?: () => BulkStats;
 }
 let serving: ServingState | undefined;
 export function setServingState(s: ServingState | undefined): void { serving = s; }
@@ -139,5 +141,13 @@ new Gauge({
     }
     for (const [network, n] of counts) this.set({ network }, n);
   },
+});
+new Gauge({
+  name: 'rolecast_http_bulk_sends', help: 'Large image and rootfs sends (http.bulkSlots): sending with a slot, or queued for one', labelNames: ['state'], registers: [registry],
+  collect() { const b = serving?.bulk?.(); if (b) { this.set({ state: 'sending' }, b.active); this.set({ state: 'queued' }, b.queued); } },
+});
+new Counter({
+  name: 'rolecast_http_bulk_overran_total', help: 'Large sends that held a bulk slot for http.bulkHoldMs and went on without it (a slow or stalled client)', registers: [registry],
+  collect() { const b = serving?.bulk?.(); if (b) { this.reset(); this.inc(b.overran); } },
 });
 new Gauge({ name: 'rolecast_sendfile_in_use', help: '1 when images and rootfs go out through the native sendfile(2) engine, 0 when they stream through Node', registers: [registry], collect() { this.set(serving?.sendfile() ? 1 : 0); } });

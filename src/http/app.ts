@@ -31,6 +31,7 @@ import { loadImageView } from '../images/view.js';
 import type { ReloadResult } from '../inventory/watch.js';
 import { registerMetrics } from './metrics.js';
 import { fileBody, sendBody } from './send.js';
+import { BulkGate } from './bulk.js';
 import { pathParams, sourceAddress } from './common.js';
 import { requireToken, tokensFrom } from './auth.js';
 import { registerFleet, type ReloadStatus } from './fleet.js';
@@ -112,8 +113,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // OpenAPI from the route schemas, served at /api/openapi.json.
   if (config.http.sendfile && !sendfileEngine()) deps.logger.warn({ reason: sendfileUnavailableReason() }, 'sendfile engine unavailable: images and rootfs stream through Node (slower)');
   capRetransmits(app, config.http.rtoMaxMs, deps.logger);
+  // One gate per server for its large sends (http.bulkSlots; src/http/bulk.ts).
+  const gate = new BulkGate(config.http.bulkSlots, config.http.bulkHoldMs);
   await app.register(swagger, openapiOptions('0.1.0'));
-  registerMetrics(app, { events: deps.state.events, getInventory: deps.getInventory, leases: deps.state.leases, sendfile: () => config.http.sendfile && sendfileEngine() !== undefined });
+  registerMetrics(app, { events: deps.state.events, getInventory: deps.getInventory, leases: deps.state.leases, sendfile: () => config.http.sendfile && sendfileEngine() !== undefined, bulk: () => gate.stats() });
   // Before any route: a UI session cookie counts as a token of its level (src/http/ui/session.ts).
   const apiTokens = tokensFrom(config.http);
   const sessions = new Sessions();
@@ -206,7 +209,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const st = await statShared(file).catch(() => undefined);
     // An image the inventory names but the disk lacks is our failure, not the client's: 500.
     if (!st?.isFile()) throw new RolecastError('E_NO_IMAGE', `image "${img.name}": ${file} is missing (rolecast images list)`);
-    return sendBody(req, reply, { ...fileBody(file, st), zeroCopy: config.http.sendfile });
+    return sendBody(req, reply, { ...fileBody(file, st), zeroCopy: config.http.sendfile, gate });
   });
 
   // Loaders over HTTP (UEFI HTTP boot, arch 16/19, gets a URL for its loader from DHCP): the same files,
@@ -219,7 +222,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (r.kind === 'denied') throw new RolecastError('E_DENIED', `${req.params['*']}: ${r.reason}`);
     if (r.mac && req.method === 'GET') state.events.emit({ mac: r.mac, ...(r.host ? { host: r.host } : {}), stage: r.label === 'config' ? 'http-config' : 'http-loader', detail: req.params['*'], address: from });
     if (r.kind === 'virtual') return reply.type('text/plain').send(r.content);
-    return sendBody(req, reply, { ...fileBody(r.absPath, await stat(r.absPath)), zeroCopy: config.http.sendfile });
+    return sendBody(req, reply, { ...fileBody(r.absPath, await stat(r.absPath)), zeroCopy: config.http.sendfile, gate });
   });
 
   app.get('/api/machines', { preHandler: requireToken(apiTokens, 'read') }, async (_req, reply) => {
@@ -231,7 +234,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Streamed in slices (machineApiJson): 10,000 rows at once would hold up DHCP and TFTP.
     return reply.type('application/json; charset=utf-8').send(Readable.from(machineApiJson(inv, view, state, key, pending)));
   });
-  registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, zeroCopy: config.http.sendfile, state, key });
+  registerRootfs(app, { getInventory: deps.getInventory, ctx, imagesDir: config.imagesDir, zeroCopy: config.http.sendfile, gate, state, key });
   registerSecrets(app, { getInventory: deps.getInventory, ctx, state, tokens, images: (inv) => loadImageView(inv, config.imagesDir) });
   registerApi(app, { getInventory: deps.getInventory, state, tokens: apiTokens, reload: deps.reload, reloadNow: deps.reloadNow, ...(deps.sse ? { sse: deps.sse } : {}) });
   const setBootOnceAndReload = async (host: string, target: string | null) => { await setBootOnce(state.profiles, host, target, { who: 'api' }); await deps.reload?.(); };

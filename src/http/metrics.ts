@@ -7,16 +7,19 @@ import type { EventLog } from '../state/types.js';
 import type { Inventory } from '../inventory/types.js';
 import type { LeaseView } from '../leases.js';
 import { bootEvent, httpMetrics, registry, setServingState } from '../metrics.js';
+import type { BulkStats } from './bulk.js';
 
 export interface MetricsDeps {
   events: EventLog;
   getInventory: () => Inventory;
   leases?: LeaseView;
   sendfile: () => boolean;
+  /** The gate on large sends (src/http/bulk.ts). */
+  bulk?: () => BulkStats;
 }
 
 export function registerMetrics(app: FastifyInstance, deps: MetricsDeps): void {
-  setServingState({ inventory: deps.getInventory, leases: () => deps.leases, sendfile: deps.sendfile });
+  setServingState({ inventory: deps.getInventory, leases: () => deps.leases, sendfile: deps.sendfile, ...(deps.bulk ? { bulk: deps.bulk } : {}) });
   deps.events.subscribe((e) => bootEvent(e.stage));
   // A callback hook, not an async one: fastify then makes no promise per response for it.
   app.addHook('onResponse', (req, reply, done) => {

@@ -23,6 +23,7 @@ import { withCaptureFiles } from '../rootfs/capture-files.js';
 import { loadImageView } from '../images/view.js';
 import { TarFormatError, type FileVersion } from '../rootfs/tarindex.js';
 import { etagMatches, sendBody } from './send.js';
+import type { BulkGate } from './bulk.js';
 import { pathParams, sourceAddress } from './common.js';
 import { fileSha256, rootfsEtag } from '../rootfs/etag.js';
 import { machineContentHash } from '../render/index.js';
@@ -33,6 +34,8 @@ export interface RootfsDeps {
   ctx: RenderContext;
   imagesDir: string;
   zeroCopy?: boolean;
+  /** The server's gate on large sends (http.bulkSlots). */
+  gate?: BulkGate;
   state: State;
   /** The server key: hashes that reach the published event log are keyed (src/http/machines.ts). */
   key: Buffer;
@@ -185,7 +188,7 @@ export function registerRootfs(app: FastifyInstance, deps: RootfsDeps): void {
     }
     if (m[2] === 'tar') {
       // Known length: Content-Length, Range (resume) and HEAD, like any image.
-      return sendBody(req, reply, { segments: plan.segments, length: plan.length, etag, type: 'application/x-tar', cacheControl: 'no-cache', zeroCopy: deps.zeroCopy });
+      return sendBody(req, reply, { segments: plan.segments, length: plan.length, etag, type: 'application/x-tar', cacheControl: 'no-cache', zeroCopy: deps.zeroCopy, ...(deps.gate ? { gate: deps.gate } : {}) });
     }
     reply.header('etag', etag).header('cache-control', 'no-cache');
     if (unchanged) return reply.code(304).send();

@@ -12,6 +12,7 @@ import { sendfileEngine, socketFd, type SendfileEngine } from '../native/sendfil
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { acquireVersion, segmentStream, sliceSegments, type Segment } from '../rootfs/compose.js';
 import type { SharedFile } from '../fsutil.js';
+import type { BulkGate, BulkTicket } from './bulk.js';
 
 export interface Body {
   segments: readonly Segment[];
@@ -22,6 +23,8 @@ export interface Body {
   cacheControl?: string;
   /** Send file segments with sendfile(2) when the native engine is built (see src/native/sendfile.ts). */
   zeroCopy?: boolean;
+  /** Large zero-copy sends take a turn here (http.bulkSlots; src/http/bulk.ts). */
+  gate?: BulkGate;
 }
 
 /**
@@ -90,8 +93,9 @@ function drained(socket: Socket): Promise<void> {
  * queue for the socket is empty. Any failure ends the connection: the client sees a short body, never
  * bytes from somewhere else.
  */
-async function sendZeroCopy(req: FastifyRequest, reply: FastifyReply, engine: SendfileEngine, fd: number, segments: readonly Segment[]): Promise<void> {
+async function sendZeroCopy(req: FastifyRequest, reply: FastifyReply, engine: SendfileEngine, fd: number, segments: readonly Segment[], gate: BulkGate | undefined): Promise<void> {
   reply.hijack();
+  let ticket: BulkTicket | undefined;
   const res = reply.raw;
   const socket = req.socket;
   const abort = new AbortController();
@@ -101,6 +105,8 @@ async function sendZeroCopy(req: FastifyRequest, reply: FastifyReply, engine: Se
   try {
     res.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string | string[] | number>);
     res.flushHeaders();
+    // The head is out (the client knows it is answered); the body waits for a bulk slot.
+    if (gate) ticket = await gate.acquire(abort.signal);
     for (const seg of segments) {
       if (seg.kind === 'buffer') {
         if (seg.data.length) res.write(seg.data);
@@ -118,6 +124,7 @@ async function sendZeroCopy(req: FastifyRequest, reply: FastifyReply, engine: Se
     else req.log.warn({ err, url: req.url }, 'zero-copy send failed');
     socket.destroy();
   } finally {
+    ticket?.release();
     socket.off('close', onClose);
     for (const h of handles.values()) h.release();
   }
@@ -157,7 +164,7 @@ export function sendBody(req: FastifyRequest, reply: FastifyReply, body: Body): 
     const fd = engine ? socketFd(req.socket) : undefined;
     // Only when this response owns the socket outright (no pipelined response queued before it).
     if (engine && fd !== undefined && reply.raw.socket === req.socket && req.socket.writableLength === 0) {
-      void sendZeroCopy(req, reply, engine, fd, segments);
+      void sendZeroCopy(req, reply, engine, fd, segments, body.gate?.gates(length) ? body.gate : undefined);
       return reply;
     }
   }

@@ -81,6 +81,8 @@ it('counts DHCP, TFTP, HTTP, boots, inventory, leases, reloads and passes promto
   expect(m).toMatch(/^rolecast_leases_in_use\{network="prov"\} \d+$/m);
   expect(m).toMatch(/^rolecast_reload_failures_total [1-9]$/m);
   expect(m).toMatch(/^rolecast_sendfile_in_use [01]$/m);
+  expect(m).toMatch(/^rolecast_http_bulk_sends\{state="queued"\} 0$/m);
+  expect(m).toMatch(/^rolecast_http_bulk_overran_total 0$/m);
   expect(m).toMatch(/^rolecast_process_cpu_seconds_total /m);
   const check = spawnSync('promtool', ['check', 'metrics'], { input: m, encoding: 'utf8' });
   expect(check.stdout + check.stderr).toBe('');

@@ -58,6 +58,15 @@ describe('server config file', () => {
     expect(issues('http:\n  rtoMaxMs: 600000\n')).toEqual(['rolecast.conf.yaml:2:13: http.rtoMaxMs: must be a number from 1000 to 120000']);
   });
 
+  it('http.bulkSlots is a whole number in its range, http.bulkHoldMs a number in its own', () => {
+    expect(parseConfig('', 'c.yaml').cfg.http).toMatchObject({ bulkSlots: 0, bulkHoldMs: 5000 });
+    expect(parseConfig('http:\n  bulkSlots: 24\n  bulkHoldMs: 800\n', 'c.yaml').cfg.http).toMatchObject({ bulkSlots: 24, bulkHoldMs: 800 });
+    expect(issues('http:\n  bulkSlots: 2.5\n')).toEqual(['rolecast.conf.yaml:2:14: http.bulkSlots: must be a whole number']);
+    expect(issues('http:\n  bulkSlots: -1\n')).toEqual(['rolecast.conf.yaml:2:14: http.bulkSlots: must be a whole number from 0 to 65536']);
+    expect(issues('http:\n  bulkSlots: many\n')).toEqual(['rolecast.conf.yaml:2:14: http.bulkSlots: must be a whole number']);
+    expect(issues('http:\n  bulkHoldMs: 10\n')).toEqual(['rolecast.conf.yaml:2:15: http.bulkHoldMs: must be a number from 100 to 3600000']);
+  });
+
   it('reports YAML syntax errors with their position', () => {
     const got = issues('http:\n  port: [1\n');
     expect(got).toHaveLength(1);
