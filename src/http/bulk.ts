@@ -1,9 +1,10 @@
 /**
  * A gate on large sends (images and rootfs of BULK_MIN_BYTES or more): at most `slots` of them go out at
- * once, the rest wait their turn in arrival order (http.bulkSlots). In a boot storm, 300 rootfs
- * downloads all sending at once each got a sliver of the box: small TCP windows, twice the segments and
- * ACKs per byte, and every download finishing near the end. Taking them a few dozen at a time sends the
- * same bytes in fuller segments and finishes most machines early (bench:storm, CHANGELOG).
+ * once, the rest wait their turn in arrival order (http.bulkSlots; 0, the default, turns it off). In a
+ * boot storm, 300 rootfs downloads all sending at once each get a sliver of the box: small TCP windows,
+ * twice the segments and ACKs per byte, every download finishing near the end. 24 at a time sent the same
+ * bytes in fuller segments and the rootfs stage ended sooner (bench:storm); but 200 downloads on loopback
+ * moved 15-20% fewer bytes per second that way (bench:http), hence off by default (CHANGELOG.md).
  *
  * A slot is held at most `holdMs`: then the send goes on without one and the next waiting send starts.
  * A client that reads slowly (or not at all) thus delays the queue by at most holdMs, never blocks it;
