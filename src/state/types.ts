@@ -38,7 +38,8 @@ export interface LeaseStore {
    * stored — when another MAC holds the address live: in a shared store another server may have taken
    * it after the handler looked. Resolves true once the change is durable — a store may resolve the
    * renewal of a reserved address whose bound lease is already durable before the new expiry is
-   * (the grant cannot be lost, only the extension; no other MAC can take a reserved address).
+   * (the grant cannot be lost, only the extension; no other MAC can take a reserved address), and an
+   * offer of a reserved address at once (an offer is no promise; the ACK's bound lease waits).
    */
   commit(change: LeaseRecord, opts?: LeaseCommitOptions): Promise<boolean>;
   /** False while a shared store cannot be reached: new pool allocations are refused then. */

@@ -28,7 +28,7 @@ function valid(r: unknown): r is LeaseRecord {
     ['offered', 'bound', 'declined', 'released', 'expired'].includes(x.state);
 }
 
-/** Longest a reserved renewal's new expiry waits in memory before it is written (its grant is on disk already). */
+/** Longest a reserved renewal's new expiry (its grant is on disk already) or a reserved offer waits in memory before it is written. */
 export const RENEWAL_WRITE_MS = 1000;
 
 export class FileLeaseStore implements LeaseStore {
@@ -39,8 +39,8 @@ export class FileLeaseStore implements LeaseStore {
   private lines = 0;
   private pending: LeaseRecord[] = [];
   /**
-   * Reserved renewals not yet written, the latest per MAC: a machine renewing many times between two
-   * writes needs only its last expiry on disk. A change of any other kind for the MAC drops its entry
+   * Reserved renewals and offers not yet written, the latest per MAC: a machine renewing many times between
+   * two writes needs only its last expiry on disk. A change of any other kind for the MAC drops its entry
    * here (that record is newer), so the file's order stays the order of the changes.
    */
   private readonly renewals = new Map<string, LeaseRecord>();
@@ -150,10 +150,15 @@ export class FileLeaseStore implements LeaseStore {
       const n = opts.network !== undefined ? ipToInt(r.ip) : undefined;
       if (n !== undefined) this.hints.set(opts.network!, n + 1);
     }
-    if (opts.reserved && this.renewsSynced(r)) {
+    if (opts.reserved && (r.state === 'offered' || this.renewsSynced(r))) {
       // RFC 2131 §4.3.2: a renewal of the lease already granted. Its address is the machine's reservation
       // (no other MAC can get it) and the bound lease is on disk: a crash now loses only the later expiry,
       // never the grant, so the ACK need not wait for this record's sync (it follows with the next batch).
+      // An offer of the machine's own reservation is no promise either (the PostgreSQL store answers it
+      // at once too): a crash that loses it loses nothing another MAC could take. Its ACK, which follows
+      // at once, drops it from here and waits for its own sync, so a boot's offer is mostly never written.
+      // In a boot storm a slow fdatasync (385-630 ms, the disk shared with other writers) held every
+      // offer waiting on it (bench:storm captures, CHANGELOG).
       this.apply(r);
       this.renewals.set(r.mac, r);
       // Written a moment later with the renewals that follow (or with the next record that must sync), not one

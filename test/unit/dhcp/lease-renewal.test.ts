@@ -121,4 +121,27 @@ describe('reserved lease renewals', () => {
     expect(last.lastOf(MAC)).toMatchObject({ state: 'bound', ip: '10.0.0.102', expiresAt: extended.expiresAt });
     await last.close();
   });
+  it('an offer of the reserved address is answered at once and, once its ACK follows, never written; a pool offer waits', async () => {
+    const { d, s } = await open();
+    const poolOffer = s.commit({ mac: '52:54:00:00:aa:01', ip: '10.0.0.200', state: 'offered', expiresAt: later(60) }, { network: 'prov' });
+    const offer = { ...bound(61), state: 'offered' as const };
+    const offered = s.commit(offer, { reserved: true });
+    expect(await first(offered, poolOffer)).toBe('a'); // the pool offer's sync is still under way
+    expect(s.lastOf(MAC)).toMatchObject({ state: 'offered', ip: '10.0.0.101' });
+    const ack = bound(3600);
+    expect(await s.commit(ack, { reserved: true })).toBe(true); // the first bound lease waits for its sync
+    expect(onDisk(d, ack)).toBe(true);
+    expect(await poolOffer).toBe(true);
+    expect(onDisk(d, offer)).toBe(false); // its ACK superseded it before it was written
+    // An offer with no ACK after it is written with the next batch (or within RENEWAL_WRITE_MS).
+    const lone = { ...bound(90), mac: '52:54:00:00:02:02', ip: '10.0.0.102', host: 'w102', state: 'offered' as const };
+    expect(await s.commit(lone, { reserved: true })).toBe(true);
+    expect(onDisk(d, lone)).toBe(false);
+    await s.commit({ mac: '52:54:00:00:aa:03', ip: '10.0.0.203', state: 'bound', expiresAt: later(30) }, { network: 'prov' });
+    expect(onDisk(d, lone)).toBe(true);
+    const again = await FileLeaseStore.open(d, quiet); // kill -9 now: the grant is there
+    expect(again.lastOf(MAC)).toMatchObject({ state: 'bound', ip: '10.0.0.101' });
+    await again.close();
+    await s.close();
+  });
 });
