@@ -108,13 +108,19 @@ function download(port: number, paused = false): Download {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A server with one slot held by `a`, a client that reads nothing, and `b` queued behind it. */
+async function heldAndQueued(name: string): Promise<{ app: FastifyInstance; port: number; a: Download; b: Download }> {
+  const { app, port } = await server(name, 1, 600_000);
+  const a = download(port, true);
+  await waitFor(async () => (await bulkMetrics(app)).sending === 1, 10_000);
+  const b = download(port);
+  await waitFor(async () => (await bulkMetrics(app)).queued === 1, 10_000);
+  return { app, port, a, b };
+}
+
 describe.skipIf(!engine)('http.bulkSlots', () => {
   it('one slot: the second download waits for the first (head at once, body after), both whole', async () => {
-    const { app, port } = await server('one', 1, 600_000);
-    const a = download(port, true);
-    await waitFor(async () => (await bulkMetrics(app)).sending === 1, 10_000);
-    const b = download(port);
-    await waitFor(async () => (await bulkMetrics(app)).queued === 1, 10_000);
+    const { app, a, b } = await heldAndQueued('one');
     await waitFor(() => b.head !== undefined, 10_000);
     expect(b.head).toMatch(/^HTTP\/1\.1 200/);
     await sleep(500);
@@ -141,11 +147,7 @@ describe.skipIf(!engine)('http.bulkSlots', () => {
   });
 
   it('a client that hangs up while queued leaves the queue; the next one gets the slot', async () => {
-    const { app, port } = await server('gone', 1, 600_000);
-    const a = download(port, true);
-    await waitFor(async () => (await bulkMetrics(app)).sending === 1, 10_000);
-    const b = download(port);
-    await waitFor(async () => (await bulkMetrics(app)).queued === 1, 10_000);
+    const { app, port, a, b } = await heldAndQueued('gone');
     b.socket.destroy();
     await waitFor(async () => (await bulkMetrics(app)).queued === 0, 10_000);
     const c = download(port);
