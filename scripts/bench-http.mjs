@@ -96,8 +96,10 @@ async function inner() {
     mkdirSync(join(dir, 'www'));
     linkSync(join(dir, 'images/build/rootfs/web.tar'), join(dir, 'www/static.tar'));
     linkSync(join(dir, 'images/build/vmlinuz'), join(dir, 'www/kernel'));
-    // BENCH_HTTP_BULK_SLOTS=N: rolecast's http.bulkSlots, e.g. 24 (downloads take turns); default 0, no gate.
-    const BULK_SLOTS = process.env.BENCH_HTTP_BULK_SLOTS ? `  bulkSlots: ${Number(process.env.BENCH_HTTP_BULK_SLOTS)}\n` : '';
+    // BENCH_HTTP_BULK_SLOTS=N: rolecast's http.bulkSlots (0: no gate); BENCH_HTTP_BULK_WHEN=pressure|always: http.bulkWhen.
+    // Unset: the server's defaults (24 slots, closed only under TCP memory pressure).
+    const BULK_SLOTS = (process.env.BENCH_HTTP_BULK_SLOTS ? `  bulkSlots: ${Number(process.env.BENCH_HTTP_BULK_SLOTS)}\n` : '')
+      + (process.env.BENCH_HTTP_BULK_WHEN ? `  bulkWhen: ${process.env.BENCH_HTTP_BULK_WHEN}\n` : '');
     writeFileSync(join(dir, 'rc.yaml'), `profilesDir: ${dir}/profiles\ndataDir: ${dir}/data\nimagesDir: ${dir}/images\naddress: ${SERVER}\nlogLevel: warn\ndhcp:\n  mode: 'off'\ntftp:\n  enabled: false\nhttp:\n  host: ${SERVER}\n  port: 8080\n${BULK_SLOTS}`);
     writeFileSync(join(dir, 'nginx.conf'), `worker_processes auto; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/nginx.err;\nevents { worker_connections 4096; }\nhttp { access_log off; sendfile on; server { listen ${SERVER}:8081; root ${dir}/www; } }\n`);
     const rc = spawn(process.execPath, [join(ROOT, 'bin/rolecast.js'), 'serve', '--config', join(dir, 'rc.yaml')], { stdio: 'ignore' });

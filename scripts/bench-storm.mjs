@@ -409,8 +409,15 @@ async function runServer(name, start, machines) {
     }
     const booted = recs.filter((r) => !r.failed).length;
     const box = boxCpuDelta(box0, box1, booted);
+    // rolecast's own account of its gate on large sends (http.bulkSlots / bulkWhen), from /metrics.
+    let gate = '';
+    if (name === 'rolecast') {
+      const m = spawnSync('ip', ['netns', 'exec', SNS, 'curl', '-sf', `http://${SERVER}:8080/metrics`], { encoding: 'utf8' }).stdout ?? '';
+      const val = (metric) => new RegExp(`^${metric} (\\S+)$`, 'm').exec(m)?.[1] ?? '-';
+      gate = `; bulk gate: closed ${val('rolecast_http_bulk_closed_total')} times, overran ${val('rolecast_http_bulk_overran_total')}`;
+    }
     return summary(`${name} (load ${load.toFixed(1)} → peak ${peak.toFixed(1)} → ${loadavg()[0].toFixed(1)}, clients set up in ${(recs.phases.setup / 1000).toFixed(1)} s, gone in ${(recs.phases.go / 1000).toFixed(1)} s, storm ${(recs.phases.storm / 1000).toFixed(1)} s from the first go to the last exit; `
-      + `server CPU ${(cpu / 1000).toFixed(1)} s, ${booted ? (cpu / booted).toFixed(0) : '-'} ms per booted machine; ${box.text}; ${bridgeDelta(net0, net1, booted)}; ${tcpDelta(tcp0, tcp1)})`, lone, recs, { cpu: booted ? cpu / booted : NaN, box: booted ? box.busy / booted : NaN, storm: booted ? box.storm / booted : NaN });
+      + `server CPU ${(cpu / 1000).toFixed(1)} s, ${booted ? (cpu / booted).toFixed(0) : '-'} ms per booted machine; ${box.text}; ${bridgeDelta(net0, net1, booted)}; ${tcpDelta(tcp0, tcp1)}${gate})`, lone, recs, { cpu: booted ? cpu / booted : NaN, box: booted ? box.busy / booted : NaN, storm: booted ? box.storm / booted : NaN });
   } finally {
     for (const p of servers) await stop(p);
   }
@@ -467,8 +474,11 @@ async function main() {
       ...(process.env.BENCH_STORM_UNICAST || process.env.BENCH_STORM_DHCP_THREAD ? ['dhcp:'] : []),
       ...(process.env.BENCH_STORM_UNICAST ? [`  unicastReplies: ${process.env.BENCH_STORM_UNICAST}`] : []),
       ...(process.env.BENCH_STORM_DHCP_THREAD ? [`  thread: ${process.env.BENCH_STORM_DHCP_THREAD}`] : []),
-      // BENCH_STORM_BULK_SLOTS=N: http.bulkSlots, e.g. 24 (rootfs downloads take turns); default 0, no gate.
-      ...(process.env.BENCH_STORM_BULK_SLOTS ? ['http:', `  bulkSlots: ${Number(process.env.BENCH_STORM_BULK_SLOTS)}`] : []), ''].join('\n'));
+      // BENCH_STORM_BULK_SLOTS=N: http.bulkSlots (0: no gate); BENCH_STORM_BULK_WHEN=pressure|always: http.bulkWhen.
+      // Unset: the server's defaults (24 slots, closed only under TCP memory pressure).
+      ...(process.env.BENCH_STORM_BULK_SLOTS || process.env.BENCH_STORM_BULK_WHEN ? ['http:'] : []),
+      ...(process.env.BENCH_STORM_BULK_SLOTS ? [`  bulkSlots: ${Number(process.env.BENCH_STORM_BULK_SLOTS)}`] : []),
+      ...(process.env.BENCH_STORM_BULK_WHEN ? [`  bulkWhen: ${process.env.BENCH_STORM_BULK_WHEN}`] : []), ''].join('\n'));
     // BENCH_STORM_PROF=DIR: a CPU profile of rolecast through the storm (scripts/cpuprof-top.mjs reads it).
     const prof = process.env.BENCH_STORM_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_STORM_PROF)] : [];
     // BENCH_STORM_NODE_FLAGS="...": node (V8) flags for rolecast's process, e.g. --min-semi-space-size=16.

@@ -4,6 +4,7 @@
  */
 import type { RaConfig } from './ra.js';
 import type { ConsoleRecordConfig } from './bmc/recorder.js';
+import type { BulkWhen } from './http/bulk.js';
 
 export type DhcpMode = 'authoritative' | 'proxy' | 'off';
 
@@ -96,12 +97,17 @@ export interface HttpConfig {
    */
   rtoMaxMs: number;
   /**
-   * Images and rootfs of 32 MiB or more sent at once through the sendfile engine; the rest wait their
-   * turn in arrival order (src/http/bulk.ts). 0 (the default): no limit. A boot storm's rootfs stage
-   * finished sooner with 24 (bench:storm), but 200 downloads on loopback went 15-20% slower
-   * (bench:http); both measured in CHANGELOG.md.
+   * Images and rootfs of 32 MiB or more sent at once through the sendfile engine when the gate is closed;
+   * the rest wait their turn in arrival order (src/http/bulk.ts). Default 24; 0: no gate. A boot storm's
+   * rootfs stage finished sooner with 24 (bench:storm), but 200 downloads on loopback went 15-20% slower
+   * (bench:http); both measured in CHANGELOG.md, hence bulkWhen.
    */
   bulkSlots: number;
+  /**
+   * When the gate is closed: `pressure` (the default) only while the kernel reports TCP memory pressure
+   * (and until the sends that waited meanwhile have had their turn), `always` at all times.
+   */
+  bulkWhen: BulkWhen;
   /** How long one send may hold a bulk slot (ms) before it goes on without one and the next starts. */
   bulkHoldMs: number;
   /** Largest rolecast-capture upload accepted (bytes; default 64 MiB). */
@@ -205,7 +211,7 @@ export function defaultConfig(): ServerConfig {
       maxWindowsize: 64, timeoutMs: 1000, retries: 5, maxTimeoutS: 10, maxStallMs: 30_000, maxTransfers: 2000, maxTransfersPerClient: 16,
       busyPollUs: 50,
     },
-    http: { enabled: true, host: '0.0.0.0', port: 8080, sendfile: true, rtoMaxMs: 2000, bulkSlots: 0, bulkHoldMs: 5000 },
+    http: { enabled: true, host: '0.0.0.0', port: 8080, sendfile: true, rtoMaxMs: 2000, bulkSlots: 24, bulkWhen: 'pressure', bulkHoldMs: 5000 },
     state: { backend: 'file' },
     ra: { enabled: true, radvd: '/usr/sbin/radvd' },
     bmc: { timeoutMs: 10_000, attempts: 2, maxConcurrent: 16, console: { record: 'boot', timeoutMs: 600_000, lines: 24, maxBytes: 256 * 1024, maxSessions: 64, settleMs: 2000 } },

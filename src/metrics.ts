@@ -117,6 +117,8 @@ export interface ServingState {
   leases?: () => LeaseView | undefined;
   sendfile: () => boolean;
   bulk?: () => BulkStats;
+  /** The kernel's TCP memory pressure flag, when the bulk gate watches it (http.bulkWhen: pressure). */
+  tcpPressure?: () => boolean;
 }
 let serving: ServingState | undefined;
 export function setServingState(s: ServingState | undefined): void { serving = s; }
@@ -147,7 +149,15 @@ new Gauge({
   collect() { const b = serving?.bulk?.(); if (b) { this.set({ state: 'sending' }, b.active); this.set({ state: 'queued' }, b.queued); } },
 });
 new Counter({
-  name: 'rolecast_http_bulk_overran_total', help: 'Large sends that held a bulk slot for http.bulkHoldMs and went on without it (a slow or stalled client)', registers: [registry],
+  name: 'rolecast_http_bulk_overran_total', help: 'Large sends that held a bulk slot for http.bulkHoldMs while others waited, and went on without it (a slow or stalled client)', registers: [registry],
   collect() { const b = serving?.bulk?.(); if (b) { this.reset(); this.inc(b.overran); } },
+});
+new Counter({
+  name: 'rolecast_http_bulk_closed_total', help: 'Times the gate on large sends closed because the kernel reported TCP memory pressure (http.bulkWhen: pressure)', registers: [registry],
+  collect() { const b = serving?.bulk?.(); if (b) { this.reset(); this.inc(b.closed); } },
+});
+new Gauge({
+  name: 'rolecast_tcp_memory_pressure', help: '1 while the kernel reports TCP memory pressure (/proc/net/protocols), as last read by the gate on large sends', registers: [registry],
+  collect() { if (serving?.tcpPressure) this.set(serving.tcpPressure() ? 1 : 0); },
 });
 new Gauge({ name: 'rolecast_sendfile_in_use', help: '1 when images and rootfs go out through the native sendfile(2) engine, 0 when they stream through Node', registers: [registry], collect() { this.set(serving?.sendfile() ? 1 : 0); } });

@@ -32,6 +32,7 @@ import type { ReloadResult } from '../inventory/watch.js';
 import { registerMetrics } from './metrics.js';
 import { fileBody, sendBody } from './send.js';
 import { BulkGate } from './bulk.js';
+import { tcpPressureProbe, type TcpPressure } from './tcp-pressure.js';
 import { pathParams, sourceAddress } from './common.js';
 import { requireToken, tokensFrom } from './auth.js';
 import { registerFleet, type ReloadStatus } from './fleet.js';
@@ -58,6 +59,8 @@ export interface AppDeps {
   getInventory: () => Inventory;
   config: ServerConfig;
   logger: Logger;
+  /** The kernel's TCP memory pressure flag for the gate on large sends (default: /proc/net/protocols; tests set their own). */
+  tcpPressure?: TcpPressure;
   state: State;
   /** Re-read the profiles after an edit made through the API (the file watch would too, later). */
   reload?: () => Promise<unknown>;
@@ -113,10 +116,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // OpenAPI from the route schemas, served at /api/openapi.json.
   if (config.http.sendfile && !sendfileEngine()) deps.logger.warn({ reason: sendfileUnavailableReason() }, 'sendfile engine unavailable: images and rootfs stream through Node (slower)');
   capRetransmits(app, config.http.rtoMaxMs, deps.logger);
-  // One gate per server for its large sends (http.bulkSlots; src/http/bulk.ts).
-  const gate = new BulkGate(config.http.bulkSlots, config.http.bulkHoldMs);
+  // One gate per server for its large sends (http.bulkSlots, http.bulkWhen; src/http/bulk.ts).
+  const { bulkSlots, bulkHoldMs, bulkWhen } = config.http;
+  const pressure = bulkSlots > 0 && bulkWhen === 'pressure' ? deps.tcpPressure ?? tcpPressureProbe({
+    onUnavailable: (why) => deps.logger.info({ why }, 'TCP memory pressure cannot be read: large sends never wait (http.bulkWhen: pressure); bulkWhen: always makes them take turns regardless'),
+  }) : undefined;
+  const gate = new BulkGate(bulkSlots, bulkHoldMs, bulkWhen, pressure);
   await app.register(swagger, openapiOptions('0.1.0'));
-  registerMetrics(app, { events: deps.state.events, getInventory: deps.getInventory, leases: deps.state.leases, sendfile: () => config.http.sendfile && sendfileEngine() !== undefined, bulk: () => gate.stats() });
+  registerMetrics(app, { events: deps.state.events, getInventory: deps.getInventory, leases: deps.state.leases, sendfile: () => config.http.sendfile && sendfileEngine() !== undefined, bulk: () => gate.stats(), ...(pressure ? { tcpPressure: pressure } : {}) });
   // Before any route: a UI session cookie counts as a token of its level (src/http/ui/session.ts).
   const apiTokens = tokensFrom(config.http);
   const sessions = new Sessions();

@@ -16,10 +16,12 @@ export interface MetricsDeps {
   sendfile: () => boolean;
   /** The gate on large sends (src/http/bulk.ts). */
   bulk?: () => BulkStats;
+  /** The kernel's TCP memory pressure flag, when the gate watches it. */
+  tcpPressure?: () => boolean;
 }
 
 export function registerMetrics(app: FastifyInstance, deps: MetricsDeps): void {
-  setServingState({ inventory: deps.getInventory, leases: () => deps.leases, sendfile: deps.sendfile, ...(deps.bulk ? { bulk: deps.bulk } : {}) });
+  setServingState({ inventory: deps.getInventory, leases: () => deps.leases, sendfile: deps.sendfile, ...(deps.bulk ? { bulk: deps.bulk } : {}), ...(deps.tcpPressure ? { tcpPressure: deps.tcpPressure } : {}) });
   deps.events.subscribe((e) => bootEvent(e.stage));
   // A callback hook, not an async one: fastify then makes no promise per response for it.
   app.addHook('onResponse', (req, reply, done) => {

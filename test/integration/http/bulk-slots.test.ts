@@ -2,8 +2,10 @@
  * http.bulkSlots on real connections (127.0.0.1, the native sendfile engine): with one slot, a second
  * download of a large image gets its head at once but no body byte while the first holds the slot; it
  * starts when the first ends, or when the first has held the slot for http.bulkHoldMs (a client that
- * stopped reading); a client that hangs up while queued leaves the queue. Raw sockets, so a client can
- * stop reading; every body is checked byte for byte.
+ * stopped reading); a client that hangs up while queued leaves the queue. With http.bulkWhen: pressure
+ * (the default) sends pass the slots while the kernel reports no TCP memory pressure, and wait once it
+ * does; the flag is the test's own here (the real one is global to the host: tests must not push it).
+ * Raw sockets, so a client can stop reading; every body is checked byte for byte.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -42,17 +44,17 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function server(name: string, bulkSlots: number, bulkHoldMs: number): Promise<{ app: FastifyInstance; port: number }> {
+async function server(name: string, bulkSlots: number, bulkHoldMs: number, tcpPressure?: () => boolean): Promise<{ app: FastifyInstance; port: number }> {
   const base = join(dir, name);
   writeFixtureProfiles(join(base, 'profiles'));
   mkdirSync(join(base, 'images/build'), { recursive: true });
   writeFileSync(join(base, 'images/build/vmlinuz'), IMAGE); // the fixture's kernel image, large enough to be gated
   await placeholderImages(join(base, 'profiles'), join(base, 'images'));
   const cfg = { ...defaultConfig(), profilesDir: join(base, 'profiles'), dataDir: join(base, 'data'), imagesDir: join(base, 'images'), address: '127.0.0.1' };
-  cfg.http = { ...cfg.http, bulkSlots, bulkHoldMs };
+  cfg.http = { ...cfg.http, bulkSlots, bulkHoldMs, bulkWhen: tcpPressure ? 'pressure' : 'always' };
   const inv = await InventoryStore.open(cfg.profilesDir, silentLogger());
   const state = await openFileState(cfg.dataDir, cfg.profilesDir, silentLogger());
-  const app = await buildApp({ getInventory: () => inv.current(), config: cfg, logger: silentLogger(), state });
+  const app = await buildApp({ getInventory: () => inv.current(), config: cfg, logger: silentLogger(), state, ...(tcpPressure ? { tcpPressure } : {}) });
   opened.push({ app, state, inv });
   await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, port: (app.server.address() as { port: number }).port };
@@ -164,5 +166,29 @@ describe.skipIf(!engine)('http.bulkSlots', () => {
     download(port, true);
     expect(await download(port).done).toEqual({ sha: IMAGE_SHA, length: IMAGE.length });
     expect(await bulkMetrics(app)).toEqual({ sending: 0, queued: 0, overran: 0 });
+  });
+
+  it('bulkWhen pressure: past the slot while the kernel has TCP memory, in turn once it is short', async () => {
+    let pressure = false;
+    const { app, port } = await server('pressure', 1, 600_000, () => pressure);
+    const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec((await app.inject('/metrics')).body)?.[1] ?? NaN);
+    const a = download(port, true); // takes the one slot and reads nothing
+    await waitFor(async () => (await bulkMetrics(app)).sending === 1, 10_000);
+    expect(await download(port).done).toEqual({ sha: IMAGE_SHA, length: IMAGE.length }); // open: not held up by a
+    expect(await metric('rolecast_tcp_memory_pressure')).toBe(0);
+    pressure = true;
+    const c = download(port);
+    await waitFor(async () => (await bulkMetrics(app)).queued === 1, 10_000);
+    expect(await metric('rolecast_tcp_memory_pressure')).toBe(1);
+    expect(await metric('rolecast_http_bulk_closed_total')).toBe(1);
+    await sleep(300);
+    expect(c.body).toBe(0);
+    pressure = false; // c is in line now: it goes when a slot frees, not when the kernel recovers
+    await sleep(300);
+    expect(c.body).toBe(0);
+    a.socket.resume();
+    expect(await a.done).toEqual({ sha: IMAGE_SHA, length: IMAGE.length });
+    expect(await c.done).toEqual({ sha: IMAGE_SHA, length: IMAGE.length });
+    await waitFor(async () => { const m = await bulkMetrics(app); return m.sending === 0 && m.queued === 0; }, 10_000);
   });
 });

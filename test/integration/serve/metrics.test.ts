@@ -83,6 +83,8 @@ it('counts DHCP, TFTP, HTTP, boots, inventory, leases, reloads and passes promto
   expect(m).toMatch(/^rolecast_sendfile_in_use [01]$/m);
   expect(m).toMatch(/^rolecast_http_bulk_sends\{state="queued"\} 0$/m);
   expect(m).toMatch(/^rolecast_http_bulk_overran_total 0$/m);
+  expect(m).toMatch(/^rolecast_http_bulk_closed_total \d+$/m);
+  expect(m).toMatch(/^rolecast_tcp_memory_pressure [01]$/m); // the host's real flag (bulkWhen: pressure by default)
   expect(m).toMatch(/^rolecast_process_cpu_seconds_total /m);
   const check = spawnSync('promtool', ['check', 'metrics'], { input: m, encoding: 'utf8' });
   expect(check.stdout + check.stderr).toBe('');

@@ -59,7 +59,9 @@ describe('server config file', () => {
   });
 
   it('http.bulkSlots is a whole number in its range, http.bulkHoldMs a number in its own', () => {
-    expect(parseConfig('', 'c.yaml').cfg.http).toMatchObject({ bulkSlots: 0, bulkHoldMs: 5000 });
+    expect(parseConfig('', 'c.yaml').cfg.http).toMatchObject({ bulkSlots: 24, bulkWhen: 'pressure', bulkHoldMs: 5000 });
+    expect(parseConfig('http:\n  bulkWhen: always\n', 'c.yaml').cfg.http.bulkWhen).toBe('always');
+    expect(issues('http:\n  bulkWhen: sometimes\n')).toEqual(['rolecast.conf.yaml:2:13: http.bulkWhen: must be one of: pressure, always']);
     expect(parseConfig('http:\n  bulkSlots: 24\n  bulkHoldMs: 800\n', 'c.yaml').cfg.http).toMatchObject({ bulkSlots: 24, bulkHoldMs: 800 });
     expect(issues('http:\n  bulkSlots: 2.5\n')).toEqual(['rolecast.conf.yaml:2:14: http.bulkSlots: must be a whole number']);
     expect(issues('http:\n  bulkSlots: -1\n')).toEqual(['rolecast.conf.yaml:2:14: http.bulkSlots: must be a whole number from 0 to 65536']);
