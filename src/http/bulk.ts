@@ -48,7 +48,7 @@ export class BulkGate {
   constructor(readonly slots: number, readonly holdMs: number, readonly when: BulkWhen = 'always', private readonly pressure?: () => boolean) {
     if (!Number.isInteger(slots) || slots < 0) throw new RangeError(`bulk gate: slots must be a non-negative integer, got ${slots}`);
     if (!(holdMs > 0) || !Number.isFinite(holdMs)) throw new RangeError(`bulk gate: holdMs must be a positive number, got ${holdMs}`);
-    if (when === 'pressure' && !pressure) throw new TypeError('bulk gate: when = pressure needs a pressure probe');
+    if (when === 'pressure' && slots > 0 && !pressure) throw new TypeError('bulk gate: when = pressure needs a pressure probe');
   }
 
   /** Whether a send of this many bytes goes through the gate at all. */

@@ -44,14 +44,16 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function server(name: string, bulkSlots: number, bulkHoldMs: number, tcpPressure?: () => boolean): Promise<{ app: FastifyInstance; port: number }> {
+/** `when`: http.bulkWhen (always, unless given; 'default' leaves the config's default). */
+async function server(name: string, bulkSlots: number, bulkHoldMs: number, when: 'always' | 'default' | { tcpPressure: () => boolean } = 'always'): Promise<{ app: FastifyInstance; port: number }> {
   const base = join(dir, name);
   writeFixtureProfiles(join(base, 'profiles'));
   mkdirSync(join(base, 'images/build'), { recursive: true });
   writeFileSync(join(base, 'images/build/vmlinuz'), IMAGE); // the fixture's kernel image, large enough to be gated
   await placeholderImages(join(base, 'profiles'), join(base, 'images'));
   const cfg = { ...defaultConfig(), profilesDir: join(base, 'profiles'), dataDir: join(base, 'data'), imagesDir: join(base, 'images'), address: '127.0.0.1' };
-  cfg.http = { ...cfg.http, bulkSlots, bulkHoldMs, bulkWhen: tcpPressure ? 'pressure' : 'always' };
+  cfg.http = { ...cfg.http, bulkSlots, bulkHoldMs, ...(when === 'always' ? { bulkWhen: 'always' as const } : when === 'default' ? {} : { bulkWhen: 'pressure' as const }) };
+  const tcpPressure = typeof when === 'object' ? when.tcpPressure : undefined;
   const inv = await InventoryStore.open(cfg.profilesDir, silentLogger());
   const state = await openFileState(cfg.dataDir, cfg.profilesDir, silentLogger());
   const app = await buildApp({ getInventory: () => inv.current(), config: cfg, logger: silentLogger(), state, ...(tcpPressure ? { tcpPressure } : {}) });
@@ -161,7 +163,7 @@ describe.skipIf(!engine)('http.bulkSlots', () => {
   });
 
   it('0 slots: no gate, two stalled clients do not hold up a third', async () => {
-    const { app, port } = await server('off', 0, 600_000);
+    const { app, port } = await server('off', 0, 600_000, 'default'); // the default bulkWhen (pressure) with no gate
     download(port, true);
     download(port, true);
     expect(await download(port).done).toEqual({ sha: IMAGE_SHA, length: IMAGE.length });
@@ -170,7 +172,7 @@ describe.skipIf(!engine)('http.bulkSlots', () => {
 
   it('bulkWhen pressure: past the slot while the kernel has TCP memory, in turn once it is short', async () => {
     let pressure = false;
-    const { app, port } = await server('pressure', 1, 600_000, () => pressure);
+    const { app, port } = await server('pressure', 1, 600_000, { tcpPressure: () => pressure });
     const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec((await app.inject('/metrics')).body)?.[1] ?? NaN);
     const a = download(port, true); // takes the one slot and reads nothing
     await waitFor(async () => (await bulkMetrics(app)).sending === 1, 10_000);

@@ -79,6 +79,7 @@ describe('BulkGate', () => {
     expect(() => new BulkGate(1.5, 1000)).toThrow(/slots/);
     expect(() => new BulkGate(1, 0)).toThrow(/holdMs/);
     expect(() => new BulkGate(1, 1000, 'pressure')).toThrow(/pressure probe/);
+    expect(new BulkGate(0, 1000, 'pressure').gates(1 << 30)).toBe(false); // no gate: nothing to probe
   });
 
   it('no hold past holdMs counts as overrun when nobody waited', async () => {
