@@ -122,6 +122,14 @@ async function heldAndQueued(name: string): Promise<{ app: FastifyInstance; port
   return { app, port, a, b };
 }
 
+/** Lets the stalled `a` read, then checks both bodies byte for byte and waits for an idle gate. */
+async function finishBoth(app: FastifyInstance, a: Download, b: Download): Promise<void> {
+  a.socket.resume();
+  expect(await a.done).toEqual({ sha: IMAGE_SHA, length: IMAGE.length });
+  expect(await b.done).toEqual({ sha: IMAGE_SHA, length: IMAGE.length });
+  await waitFor(async () => { const m = await bulkMetrics(app); return m.sending === 0 && m.queued === 0; }, 10_000);
+}
+
 describe.skipIf(!engine)('http.bulkSlots', () => {
   it('one slot: the second download waits for the first (head at once, body after), both whole', async () => {
     const { app, a, b } = await heldAndQueued('one');
@@ -129,10 +137,7 @@ describe.skipIf(!engine)('http.bulkSlots', () => {
     expect(b.head).toMatch(/^HTTP\/1\.1 200/);
     await sleep(500);
     expect(b.body).toBe(0);
-    a.socket.resume();
-    expect(await a.done).toEqual({ sha: IMAGE_SHA, length: IMAGE.length });
-    expect(await b.done).toEqual({ sha: IMAGE_SHA, length: IMAGE.length });
-    await waitFor(async () => { const m = await bulkMetrics(app); return m.sending === 0 && m.queued === 0; }, 10_000);
+    await finishBoth(app, a, b);
     expect((await bulkMetrics(app)).overran).toBe(0);
   });
 
@@ -156,10 +161,7 @@ describe.skipIf(!engine)('http.bulkSlots', () => {
     await waitFor(async () => (await bulkMetrics(app)).queued === 0, 10_000);
     const c = download(port);
     await waitFor(async () => (await bulkMetrics(app)).queued === 1, 10_000);
-    a.socket.resume();
-    expect(await a.done).toEqual({ sha: IMAGE_SHA, length: IMAGE.length });
-    expect(await c.done).toEqual({ sha: IMAGE_SHA, length: IMAGE.length });
-    await waitFor(async () => { const m = await bulkMetrics(app); return m.sending === 0 && m.queued === 0; }, 10_000);
+    await finishBoth(app, a, c);
   });
 
   it('0 slots: no gate, two stalled clients do not hold up a third', async () => {
@@ -188,9 +190,6 @@ describe.skipIf(!engine)('http.bulkSlots', () => {
     pressure = false; // c is in line now: it goes when a slot frees, not when the kernel recovers
     await sleep(300);
     expect(c.body).toBe(0);
-    a.socket.resume();
-    expect(await a.done).toEqual({ sha: IMAGE_SHA, length: IMAGE.length });
-    expect(await c.done).toEqual({ sha: IMAGE_SHA, length: IMAGE.length });
-    await waitFor(async () => { const m = await bulkMetrics(app); return m.sending === 0 && m.queued === 0; }, 10_000);
+    await finishBoth(app, a, c);
   });
 });
