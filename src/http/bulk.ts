@@ -67,11 +67,10 @@ export class BulkGate {
   private admits(): boolean {
     if (this.queue.length) return false;
     if (this.active < this.slots) return true;
-    if (this.when === 'always' || this.pressure!()) {
-      if (this.when === 'pressure') this.closedTimes++;
-      return false;
-    }
-    return true;
+    if (this.when === 'always') return false;
+    if (!this.pressure!()) return true;
+    this.closedTimes++;
+    return false;
   }
 
   /**

@@ -5,9 +5,9 @@
  * of net.ipv4.tcp_mem it enters "memory pressure" and stays there until the total falls below the first:
  * meanwhile buffers stop growing, receive windows are clamped, and segments arriving on a full socket are
  * pruned and dropped. In a boot storm (300 downloads into clients that read slower than the server sends)
- * the box hovered at that line for 17 s, the flag going on and off; the drops came back as retransmission timeouts, which idle
- * a download for 200 ms and more each. 200 downloads on loopback by fast readers stayed at 7% of the
- * first value and never got near it (both in CHANGELOG.md).
+ * the box hovered at that line for 17 s, the flag going on and off; the drops came back as retransmission
+ * timeouts, which idle a download for 200 ms and more each. 200 downloads on loopback by fast readers
+ * stayed at 7% of the first value and never got near it (both in CHANGELOG.md).
  *
  * The flag is read from /proc/net/protocols (the TCP row's "press" column: yes or no). The flag and the
  * memory it tracks are global: a process in any network namespace sees the same. net.ipv4.tcp_mem itself
