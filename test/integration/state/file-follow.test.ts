@@ -81,11 +81,11 @@ describe('file state shared by several processes', () => {
         if (i % 100 === 99) await new Promise((r) => setTimeout(r, 2));
       }
     })();
-    // How many compactions fit in a stretch of time is the disk's to say (each one fsyncs its new file:
-    // under a loaded CI box one took seconds, and a 3 ms-paced writer saw a single compaction in all).
+    // How many compactions fit in a stretch of time is the disk's to say: each one fsyncs its new file,
+    // and a clean-clone run on a busy box counted a single one over the life of a 3 ms-paced writer.
     // So the test waits for them rather than hoping: the file is already being compacted when the CLI
     // starts, the CLI appends for 2 s (100 ms after every 50 events), and the noise goes on until the
-    // server has compacted at least 3 times.
+    // server has compacted at least 3 times (compacted(3) is that check: it fails after 60 s).
     const compacted = (n: number) => until(() => compactions >= n, 60_000, () => `${compactions} of ${n} compactions`);
     await compacted(1);
     const before = compactions;
@@ -96,7 +96,6 @@ describe('file state shared by several processes', () => {
     stop = true;
     await noise;
     console.log(`follow under compaction: ${compactions} compactions, ${during} of them while the CLI ran; duplicates: ${[...counts(seen).values()].filter((n) => n > 1).length}`);
-    expect(compactions).toBeGreaterThan(2);
     expect([...counts(seen)].filter(([, n]) => n !== 1)).toEqual([]);
     await server.close();
     const again = await FileEventLog.open(cfg.dataDir, silentLogger(), undefined, undefined, { follow: false });
